@@ -1,0 +1,83 @@
+use actix_web::{get, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::OrgAdmin;
+use super::users::page_limit;
+use crate::state::AppState;
+use crate::store::{AuditEvent, AuditFilter};
+use crate::web::error::ApiError;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Exact kind (`team.deleted`) or a prefix ending in `*` (`team.*`).
+    pub kind: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    /// Events about this subject (email, team id, integration id …).
+    pub subject: Option<String>,
+    /// Only events at or after this time (RFC 3339 or unix milliseconds).
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339 or unix milliseconds).
+    pub until: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+fn parse_time(name: &str, raw: &Option<String>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if let Ok(ms) = raw.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name} must be RFC 3339 (2026-01-31T12:00:00Z) or unix milliseconds"
+            ))
+        })
+}
+
+#[utoipa::path(params(AuditQuery), responses((status = 200, body = AuditPage)), tag = "audit")]
+#[get("/audit")]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if let Some(outcome) = query.outcome.as_deref() {
+        if outcome != "success" && outcome != "failure" {
+            return Err(ApiError::bad_request(
+                "outcome must be `success` or `failure`",
+            ));
+        }
+    }
+    let filter = AuditFilter {
+        since_ms: parse_time("since", &query.since)?,
+        until_ms: parse_time("until", &query.until)?,
+        kind: query.kind,
+        outcome: query.outcome,
+        subject: query.subject,
+        before_id: query.cursor,
+        limit: page_limit(query.limit, 50)?,
+    };
+    let events = state.store.audit_events(&admin.org_id, &filter).await?;
+    let next_cursor = (events.len() as i64 == filter.limit)
+        .then(|| events.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(AuditPage {
+        events,
+        next_cursor,
+    }))
+}

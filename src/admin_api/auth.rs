@@ -1,0 +1,62 @@
+//! Organization admin token authentication.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::provisioning::Actor;
+use crate::secrets::token_matches;
+use crate::state::AppState;
+use crate::web::error::ApiError;
+
+/// A request made with a valid admin token: it acts on this one
+/// organization and can see no other.
+pub struct OrgAdmin {
+    pub org_id: String,
+    pub actor: Actor,
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for OrgAdmin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_string);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            let token = token.ok_or_else(|| {
+                ApiError::unauthorized(
+                    "send the organization admin token as `Authorization: Bearer <token>`",
+                )
+            })?;
+            let found = state
+                .store
+                .admin_token_by_hash(&crate::secrets::token_hash(&token))
+                .await?;
+            match found {
+                Some((token_id, org_id, stored)) if token_matches(&token, &stored) => {
+                    Ok(OrgAdmin {
+                        org_id,
+                        actor: Actor::AdminToken(token_id),
+                    })
+                }
+                _ => Err(ApiError::unauthorized(
+                    "the admin token is not valid (revoked or mistyped?)",
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,151 @@
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::OrgAdmin;
+use crate::provisioning::{self, TeamChanges};
+use crate::state::AppState;
+use crate::store::{Team, TeamState};
+use crate::web::error::{ApiError, ErrorBody};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeam {
+    pub name: String,
+    #[serde(default)]
+    pub preapproved_domains: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTeam {
+    pub name: Option<String>,
+    pub preapproved_domains: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TeamListQuery {
+    /// `deleted` lists the deleted, still restorable teams.
+    pub state: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamList {
+    pub teams: Vec<TeamView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamView {
+    #[serde(flatten)]
+    pub team: Team,
+    /// For a deleted team: when it will be purged for good (unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_at: Option<i64>,
+}
+
+fn team_view(state: &AppState, team: Team) -> TeamView {
+    let retention_ms =
+        i64::from(state.config.provisioning.deleted_team_retention_days) * 86_400_000;
+    TeamView {
+        purge_at: team.deleted_at.map(|at| at + retention_ms),
+        team,
+    }
+}
+
+#[utoipa::path(request_body = CreateTeam, responses((status = 201, body = TeamView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "teams")]
+#[post("/teams")]
+pub async fn create_team(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    body: web::Json<CreateTeam>,
+) -> Result<HttpResponse, ApiError> {
+    let team = provisioning::create_team(
+        &state.store,
+        &admin.org_id,
+        &body.name,
+        &body.preapproved_domains,
+        &admin.actor,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(team_view(&state, team)))
+}
+
+#[utoipa::path(params(TeamListQuery), responses((status = 200, body = TeamList)), tag = "teams")]
+#[get("/teams")]
+pub async fn list_teams(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    query: web::Query<TeamListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let which = match query.state.as_deref() {
+        None | Some("live") => TeamState::Live,
+        Some("deleted") => TeamState::Deleted,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "state must be `live` or `deleted`, not {other:?}"
+            )))
+        }
+    };
+    let teams = state.store.teams(&admin.org_id, which).await?;
+    Ok(HttpResponse::Ok().json(TeamList {
+        teams: teams.into_iter().map(|t| team_view(&state, t)).collect(),
+    }))
+}
+
+#[utoipa::path(responses((status = 200, body = TeamView), (status = 404, body = ErrorBody)), tag = "teams")]
+#[get("/teams/{team_id}")]
+pub async fn get_team(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team = state
+        .store
+        .team(&admin.org_id, &path)
+        .await?
+        .ok_or_else(|| ApiError::not_found("team"))?;
+    Ok(HttpResponse::Ok().json(team_view(&state, team)))
+}
+
+#[utoipa::path(request_body = UpdateTeam, responses((status = 200, body = TeamView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "teams")]
+#[patch("/teams/{team_id}")]
+pub async fn update_team(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    path: web::Path<String>,
+    body: web::Json<UpdateTeam>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let changes = TeamChanges {
+        name: body.name,
+        preapproved_domains: body.preapproved_domains,
+    };
+    let team =
+        provisioning::update_team(&state.store, &admin.org_id, &path, &changes, &admin.actor)
+            .await?;
+    Ok(HttpResponse::Ok().json(team_view(&state, team)))
+}
+
+/// Deletes the team at once; it stays restorable for the retention period.
+#[utoipa::path(responses((status = 204), (status = 404, body = ErrorBody)), tag = "teams")]
+#[delete("/teams/{team_id}")]
+pub async fn delete_team(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    provisioning::delete_team(&state.store, &admin.org_id, &path, &admin.actor).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(responses((status = 200, body = TeamView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), tag = "teams")]
+#[post("/teams/{team_id}/restore")]
+pub async fn restore_team(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team = provisioning::restore_team(&state.store, &admin.org_id, &path, &admin.actor).await?;
+    Ok(HttpResponse::Ok().json(team_view(&state, team)))
+}

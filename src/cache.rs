@@ -1,0 +1,460 @@
+//! Short-lived shared state: sessions, one-shot sign-in state, the assertion
+//! replay cache and rate-limit counters.
+//!
+//! One interface, two engines: in-process (the default, one instance) and
+//! Redis (several instances behind a load balancer behave as one). Callers
+//! store strings (JSON where structured) under keys they namespace.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache as MokaCache;
+use moka::Expiry;
+
+use crate::config::CacheConfig;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache unavailable: {0}")]
+pub struct CacheError(String);
+
+pub type CacheResult<T> = Result<T, CacheError>;
+
+#[derive(Clone)]
+pub enum Cache {
+    Memory(MemoryCache),
+    Redis(RedisCache),
+}
+
+impl Cache {
+    pub async fn connect(config: &CacheConfig) -> CacheResult<Self> {
+        if config.url == "memory" {
+            Ok(Cache::Memory(MemoryCache::new(config.memory_max_entries)))
+        } else {
+            Ok(Cache::Redis(RedisCache::connect(&config.url).await?))
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl`, replacing what was there.
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<()> {
+        match self {
+            Cache::Memory(m) => {
+                m.put(key, value, ttl);
+                Ok(())
+            }
+            Cache::Redis(r) => r.put(key, value, ttl).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> CacheResult<Option<String>> {
+        match self {
+            Cache::Memory(m) => Ok(m.get(key)),
+            Cache::Redis(r) => r.get(key).await,
+        }
+    }
+
+    /// Reads and removes in one step: a one-shot value can be taken once,
+    /// even by two instances racing for it.
+    pub async fn take(&self, key: &str) -> CacheResult<Option<String>> {
+        match self {
+            Cache::Memory(m) => Ok(m.take(key)),
+            Cache::Redis(r) => r.take(key).await,
+        }
+    }
+
+    /// Stores only if nothing live is there; true when this call stored it.
+    pub async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<bool> {
+        match self {
+            Cache::Memory(m) => Ok(m.put_if_absent(key, value, ttl)),
+            Cache::Redis(r) => r.put_if_absent(key, value, ttl).await,
+        }
+    }
+
+    /// Adds one to a counter that lives `window` from its first increment
+    /// (a fixed-window rate limit) and returns the new count.
+    pub async fn increment(&self, key: &str, window: Duration) -> CacheResult<u64> {
+        match self {
+            Cache::Memory(m) => Ok(m.increment(key, window)),
+            Cache::Redis(r) => r.increment(key, window).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> CacheResult<()> {
+        match self {
+            Cache::Memory(m) => {
+                m.entries.invalidate(key);
+                Ok(())
+            }
+            Cache::Redis(r) => r.delete(key).await,
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        match self {
+            Cache::Memory(_) => true,
+            Cache::Redis(r) => r.ping().await,
+        }
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Cache::Memory(_) => "memory",
+            Cache::Redis(_) => "redis",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    value: Arc<str>,
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn new(value: &str, ttl: Duration) -> Self {
+        Entry {
+            value: Arc::from(value),
+            expires_at: Instant::now() + ttl,
+        }
+    }
+
+    fn live(self) -> Option<Self> {
+        (self.expires_at > Instant::now()).then_some(self)
+    }
+}
+
+/// Each entry carries its own deadline.
+struct EntryDeadline;
+
+impl Expiry<String, Entry> for EntryDeadline {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, now: Instant) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        now: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(now))
+    }
+}
+
+/// In-process engine on moka: bounded, per-entry expiry, atomic entry ops.
+/// Every read re-checks the deadline, so an expired entry that moka has not
+/// evicted yet is never served.
+#[derive(Clone)]
+pub struct MemoryCache {
+    entries: MokaCache<String, Entry>,
+}
+
+impl MemoryCache {
+    pub fn new(max_entries: u64) -> Self {
+        MemoryCache {
+            entries: MokaCache::builder()
+                .max_capacity(max_entries)
+                .expire_after(EntryDeadline)
+                .build(),
+        }
+    }
+
+    fn put(&self, key: &str, value: &str, ttl: Duration) {
+        self.entries.insert(key.to_string(), Entry::new(value, ttl));
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.entries
+            .get(key)
+            .and_then(Entry::live)
+            .map(|e| e.value.to_string())
+    }
+
+    fn take(&self, key: &str) -> Option<String> {
+        self.entries
+            .remove(key)
+            .and_then(Entry::live)
+            .map(|e| e.value.to_string())
+    }
+
+    fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let mut stored = false;
+        self.entries
+            .entry(key.to_string())
+            .and_compute_with(|current| {
+                use moka::ops::compute::Op;
+                match current.and_then(|e| e.into_value().live()) {
+                    Some(_) => Op::Nop,
+                    None => {
+                        stored = true;
+                        Op::Put(Entry::new(value, ttl))
+                    }
+                }
+            });
+        stored
+    }
+
+    fn increment(&self, key: &str, window: Duration) -> u64 {
+        let mut count = 0;
+        self.entries
+            .entry(key.to_string())
+            .and_compute_with(|current| {
+                use moka::ops::compute::Op;
+                let (previous, expires_at) = match current.and_then(|e| e.into_value().live()) {
+                    Some(e) => (e.value.parse::<u64>().unwrap_or(0), e.expires_at),
+                    None => (0, Instant::now() + window),
+                };
+                count = previous + 1;
+                Op::Put(Entry {
+                    value: Arc::from(count.to_string().as_str()),
+                    expires_at,
+                })
+            });
+        count
+    }
+}
+
+/// Redis engine. The connection manager reconnects by itself, so requests
+/// fail fast with `CacheError` while Redis is down and work again once it is
+/// back, with no restart.
+#[derive(Clone)]
+pub struct RedisCache {
+    connection: redis::aio::ConnectionManager,
+    increment_script: Arc<redis::Script>,
+}
+
+/// Shared Redis may hold other applications' keys.
+const REDIS_PREFIX: &str = "sso-gateway:";
+
+fn redis_err(e: redis::RedisError) -> CacheError {
+    CacheError(e.to_string())
+}
+
+impl RedisCache {
+    async fn connect(url: &str) -> CacheResult<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| CacheError(format!("bad redis URL: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(redis_err)?;
+        // INCR and the first PEXPIRE in one atomic step, so a counter can
+        // never be left without a deadline.
+        let increment_script = Arc::new(redis::Script::new(
+            "local n = redis.call('INCR', KEYS[1]) \
+             if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+             return n",
+        ));
+        Ok(RedisCache {
+            connection,
+            increment_script,
+        })
+    }
+
+    fn key(key: &str) -> String {
+        format!("{REDIS_PREFIX}{key}")
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<()> {
+        let mut con = self.connection.clone();
+        redis::cmd("SET")
+            .arg(Self::key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn get(&self, key: &str) -> CacheResult<Option<String>> {
+        let mut con = self.connection.clone();
+        redis::cmd("GET")
+            .arg(Self::key(key))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn take(&self, key: &str) -> CacheResult<Option<String>> {
+        let mut con = self.connection.clone();
+        redis::cmd("GETDEL")
+            .arg(Self::key(key))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<bool> {
+        let mut con = self.connection.clone();
+        let reply: Option<String> = redis::cmd("SET")
+            .arg(Self::key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        Ok(reply.is_some())
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> CacheResult<u64> {
+        let mut con = self.connection.clone();
+        self.increment_script
+            .key(Self::key(key))
+            .arg(ttl_ms(window))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn delete(&self, key: &str) -> CacheResult<()> {
+        let mut con = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(Self::key(key))
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn ping(&self) -> bool {
+        let mut con = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut con)
+            .await
+            .is_ok()
+    }
+}
+
+/// Redis refuses a zero expiry; one millisecond is the shortest real one.
+fn ttl_ms(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The same behaviour checks run against the in-process engine and, when
+    //! `SSO_GATEWAY_TEST_REDIS_URL` is set, a real Redis.
+    use super::*;
+
+    async fn engines() -> Vec<Cache> {
+        let mut engines = vec![Cache::Memory(MemoryCache::new(1000))];
+        if let Ok(url) = std::env::var("SSO_GATEWAY_TEST_REDIS_URL") {
+            engines.push(Cache::Redis(RedisCache::connect(&url).await.unwrap()));
+        }
+        engines
+    }
+
+    fn unique(name: &str) -> String {
+        format!("test:{name}:{}", uuid::Uuid::new_v4())
+    }
+
+    #[tokio::test]
+    async fn put_get_and_expiry() {
+        for cache in engines().await {
+            let key = unique("ttl");
+            cache
+                .put(&key, "v", Duration::from_millis(150))
+                .await
+                .unwrap();
+            assert_eq!(
+                cache.get(&key).await.unwrap().as_deref(),
+                Some("v"),
+                "{}",
+                cache.engine()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                cache.get(&key).await.unwrap(),
+                None,
+                "{} expired",
+                cache.engine()
+            );
+            assert!(cache.ping().await);
+        }
+    }
+
+    #[tokio::test]
+    async fn take_is_one_shot_even_when_raced() {
+        for cache in engines().await {
+            let key = unique("take");
+            cache
+                .put(&key, "state", Duration::from_secs(60))
+                .await
+                .unwrap();
+            let racers: Vec<_> = (0..16)
+                .map(|_| {
+                    let (cache, key) = (cache.clone(), key.clone());
+                    tokio::spawn(async move { cache.take(&key).await.unwrap() })
+                })
+                .collect();
+            let mut winners = 0;
+            for r in racers {
+                if r.await.unwrap().is_some() {
+                    winners += 1;
+                }
+            }
+            assert_eq!(winners, 1, "{}", cache.engine());
+        }
+    }
+
+    #[tokio::test]
+    async fn put_if_absent_admits_one_and_frees_after_expiry() {
+        for cache in engines().await {
+            let key = unique("nx");
+            let racers: Vec<_> = (0..16)
+                .map(|i| {
+                    let (cache, key) = (cache.clone(), key.clone());
+                    tokio::spawn(async move {
+                        cache
+                            .put_if_absent(&key, &i.to_string(), Duration::from_millis(200))
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut stored = 0;
+            for r in racers {
+                stored += r.await.unwrap() as u32;
+            }
+            assert_eq!(stored, 1, "{}", cache.engine());
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            assert!(cache
+                .put_if_absent(&key, "again", Duration::from_secs(1))
+                .await
+                .unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn counters_count_within_their_window() {
+        for cache in engines().await {
+            let key = unique("rate");
+            for expected in 1..=5 {
+                assert_eq!(
+                    cache
+                        .increment(&key, Duration::from_millis(200))
+                        .await
+                        .unwrap(),
+                    expected
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            assert_eq!(
+                cache
+                    .increment(&key, Duration::from_millis(200))
+                    .await
+                    .unwrap(),
+                1,
+                "{}",
+                cache.engine()
+            );
+            cache.delete(&key).await.unwrap();
+        }
+    }
+}

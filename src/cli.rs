@@ -1,0 +1,191 @@
+//! The command line: `serve`, `migrate`, `org create`, `token rotate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+use crate::provisioning::{self, Actor};
+use crate::state::{redact_url, StartupError};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sso-gateway",
+    version,
+    about = "Single sign-on and SCIM provisioning gateway"
+)]
+pub struct Cli {
+    /// Configuration file overriding the built-in defaults (environment
+    /// variables SSO_GATEWAY__SECTION__KEY override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage organization admin tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization and print its id and a new admin token.
+    Create {
+        /// The organization's display name.
+        #[arg(long)]
+        name: String,
+        /// Print exactly one JSON line: {"org_id": "…", "admin_token": "…"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a new admin token for an organization and revoke all its others.
+    Rotate {
+        /// The organization id.
+        #[arg(long)]
+        org: String,
+        /// Print exactly one JSON line: {"org_id": "…", "admin_token": "…"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("{0}")]
+    Rule(#[from] provisioning::RuleError),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(&config, matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `serve` logs at the configured level; one-shot commands only warn, so
+/// their stdout stays machine-readable.
+fn init_tracing(config: &Config, serving: bool) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) => tracing_subscriber::EnvFilter::new(f),
+        Err(_) if serving => tracing_subscriber::EnvFilter::new(&config.server.log_level),
+        Err(_) => tracing_subscriber::EnvFilter::new("warn"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.server.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Store, StartupError> {
+    let store =
+        Store::connect(&config.database)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&config.database.url),
+                source,
+            })?;
+    store.migrate().await.map_err(StartupError::Migrate)?;
+    Ok(store)
+}
+
+/// Field order is part of the contract: `{"org_id": …, "admin_token": …}`.
+#[derive(serde::Serialize)]
+struct TokenLine<'a> {
+    org_id: &'a str,
+    admin_token: &'a str,
+}
+
+fn print_token(org_id: &str, admin_token: &str, as_json: bool, headline: &str) {
+    if as_json {
+        let line = TokenLine {
+            org_id,
+            admin_token,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&line).expect("strings serialize")
+        );
+    } else {
+        println!("{headline}");
+        println!("  org_id:      {org_id}");
+        println!("  admin_token: {admin_token}");
+        println!("The admin token is shown only now; store it somewhere safe.");
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), CliError> {
+    match command {
+        Command::Serve => crate::web::serve(config).await?,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.close().await;
+            println!("database is up to date");
+        }
+        Command::Org(OrgCommand::Create { name, json }) => {
+            let store = open_store(&config).await?;
+            let created = provisioning::create_organization(&store, &name, &Actor::Cli).await?;
+            store.close().await;
+            print_token(
+                &created.organization.id,
+                &created.admin_token,
+                json,
+                "Organization created.",
+            );
+        }
+        Command::Token(TokenCommand::Rotate { org, json }) => {
+            let store = open_store(&config).await?;
+            let token = provisioning::rotate_admin_token(&store, &org, &Actor::Cli).await?;
+            store.close().await;
+            print_token(
+                &org,
+                &token,
+                json,
+                "New admin token issued; all earlier ones are revoked.",
+            );
+        }
+    }
+    Ok(())
+}

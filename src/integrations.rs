@@ -1,0 +1,925 @@
+//! Integrations: an organization's connection to its identity provider.
+//!
+//! This module owns the kind-specific settings — what an admin may send, how
+//! it is validated, how it is stored (client secrets sealed) and how it is
+//! shown back (never a secret) — and the SCIM provisioning toggle.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use url::Url;
+use utoipa::ToSchema;
+
+use crate::config::Config;
+use crate::provisioning::{audit_success, Actor, RuleError, RuleResult};
+use crate::secrets::{new_token, token_hash, SecretBox, SCIM_TOKEN_PREFIX};
+use crate::store::{new_id, now_ms, Integration, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Okta,
+    Entra,
+    Saml,
+    Oidc,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Okta => "okta",
+            Kind::Entra => "entra",
+            Kind::Saml => "saml",
+            Kind::Oidc => "oidc",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "okta" => Some(Kind::Okta),
+            "entra" => Some(Kind::Entra),
+            "saml" => Some(Kind::Saml),
+            "oidc" => Some(Kind::Oidc),
+            _ => None,
+        }
+    }
+
+    pub fn is_saml(self) -> bool {
+        matches!(self, Kind::Okta | Kind::Saml)
+    }
+}
+
+/// What an admin sends to create or change an integration. One flat shape
+/// for every kind (as the SPEC fixes it); fields that do not apply to the
+/// kind are refused by name.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationInput {
+    /// Required on create; on change it must match if given.
+    pub kind: Option<Kind>,
+    /// A label for people; defaults to the kind.
+    pub name: Option<String>,
+    /// okta/saml: the IdP's metadata link (Okta: Sign On tab → SHA-2 → View IdP Metadata).
+    pub metadata_url: Option<String>,
+    /// okta/saml: the metadata document itself.
+    pub metadata_xml: Option<String>,
+    /// okta/saml, manual set-up: the IdP's single sign-on URL …
+    pub sso_url: Option<String>,
+    /// … and its signing certificate, PEM or the bare base64 Okta shows.
+    pub certificate_pem: Option<String>,
+    /// okta/saml, manual set-up: the IdP's entity ID (Issuer), if known.
+    pub idp_entity_id: Option<String>,
+    /// entra: the directory (tenant) id or a verified domain.
+    pub tenant: Option<String>,
+    /// entra/oidc.
+    pub client_id: Option<String>,
+    /// entra/oidc: stored encrypted, never shown again.
+    pub client_secret: Option<String>,
+    /// oidc: the issuer whose `/.well-known/openid-configuration` describes it.
+    pub issuer: Option<String>,
+}
+
+/// Stored settings (JSON in `integrations.settings`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "lowercase")]
+pub enum Settings {
+    Saml(SamlSettings),
+    Oidc(OidcSettings),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamlSettings {
+    pub source: SamlSource,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SamlSource {
+    MetadataUrl {
+        url: String,
+    },
+    MetadataXml {
+        xml: String,
+    },
+    Manual {
+        sso_url: String,
+        idp_entity_id: Option<String>,
+        /// DER certificates, base64.
+        certificates: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// Entra only; the issuer is derived from it and `entra.authority`.
+    pub tenant: Option<String>,
+    /// Generic OIDC only.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    /// Sealed with the configured key (see `secrets`).
+    pub client_secret_sealed: String,
+}
+
+/// How an integration is shown: everything an admin needs to copy into the
+/// IdP, and no secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationView {
+    /// The Integration ID (also the SCIM Tenant ID).
+    pub id: String,
+    pub kind: Kind,
+    pub name: String,
+    /// Where people start SP-initiated sign-in.
+    pub sign_in_url: String,
+    /// SAML: Assertion Consumer Service URL (also the SP entity ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_metadata_url: Option<String>,
+    /// OIDC: the redirect URI to register at the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcView>,
+    pub provisioning: ProvisioningView,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SamlView {
+    /// `metadata_url`, `metadata_xml` or `manual`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_entity_id: Option<String>,
+    pub certificates: Vec<CertificateView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CertificateView {
+    pub subject: String,
+    /// RFC 3339.
+    pub not_after: String,
+    pub sha256_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OidcView {
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub client_id: String,
+    /// Always true: the secret is stored (encrypted) and never shown.
+    pub client_secret_set: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProvisioningView {
+    pub enabled: bool,
+    /// SCIM base URL: Entra's Tenant URL, Okta's SCIM connector base URL.
+    pub tenant_url: String,
+    /// Entra's Tenant ID: the Integration ID.
+    pub tenant_id: String,
+    pub enabled_at: Option<i64>,
+}
+
+/// The SCIM credentials, returned once when provisioning is turned on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScimCredentials {
+    pub tenant_url: String,
+    pub tenant_id: String,
+    /// The Secret/Bearer token. Shown only here; stored hashed.
+    pub token: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> RuleError {
+    RuleError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Size cap on pasted metadata and certificates, matching what a fetch may bring.
+fn check_size(field: &'static str, value: &str, max: usize) -> RuleResult<()> {
+    if value.len() > max {
+        return Err(invalid(field, format!("is larger than {max} bytes")));
+    }
+    Ok(())
+}
+
+fn outbound_url(config: &Config, field: &'static str, raw: &str) -> RuleResult<String> {
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(field, format!("is not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if config.outbound.allow_http => {}
+        "http" => {
+            return Err(invalid(
+                field,
+                "must use https (plain http is off: outbound.allow_http)",
+            ))
+        }
+        other => {
+            return Err(invalid(
+                field,
+                format!("must be an https URL, not {other}:"),
+            ))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(field, "has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(field, "must not carry credentials"));
+    }
+    Ok(url.to_string())
+}
+
+/// Accepts PEM (one or more CERTIFICATE blocks) or bare base64 DER, as Okta
+/// shows it; returns base64 DER of each certificate after parsing it.
+pub fn parse_certificates(raw: &str) -> RuleResult<Vec<String>> {
+    const FIELD: &str = "certificate_pem";
+    let text = raw.trim();
+    let blobs: Vec<String> = if text.contains("-----BEGIN") {
+        let mut blobs = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+            let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+            let end = body.find("-----END CERTIFICATE-----").ok_or_else(|| {
+                invalid(FIELD, "has a BEGIN CERTIFICATE line without its END line")
+            })?;
+            blobs.push(body[..end].to_string());
+            rest = &body[end..];
+        }
+        if blobs.is_empty() {
+            return Err(invalid(
+                FIELD,
+                "holds no CERTIFICATE block (a private key is not a certificate)",
+            ));
+        }
+        blobs
+    } else {
+        vec![text.to_string()]
+    };
+    blobs
+        .iter()
+        .map(|b| {
+            let compact: String = b.chars().filter(|c| !c.is_whitespace()).collect();
+            let der = STANDARD
+                .decode(&compact)
+                .map_err(|_| invalid(FIELD, "is neither PEM nor base64"))?;
+            x509_parser::parse_x509_certificate(&der)
+                .map_err(|_| invalid(FIELD, "is not an X.509 certificate"))?;
+            Ok(STANDARD.encode(der))
+        })
+        .collect()
+}
+
+fn certificate_view(b64: &str) -> Option<CertificateView> {
+    let der = STANDARD.decode(b64).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let not_after = chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)?;
+    Some(CertificateView {
+        subject: cert.subject().to_string(),
+        not_after: not_after.to_rfc3339(),
+        sha256_fingerprint: hex::encode(Sha256::digest(&der)),
+    })
+}
+
+fn is_guid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok()
+}
+
+fn required(field: &'static str, value: Option<&str>) -> RuleResult<String> {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        _ => Err(invalid(field, "is required")),
+    }
+}
+
+/// Refuses fields that belong to another kind, by name.
+fn refuse_foreign_fields(kind: Kind, input: &IntegrationInput) -> RuleResult<()> {
+    let saml_fields = [
+        ("metadata_url", input.metadata_url.is_some()),
+        ("metadata_xml", input.metadata_xml.is_some()),
+        ("sso_url", input.sso_url.is_some()),
+        ("certificate_pem", input.certificate_pem.is_some()),
+        ("idp_entity_id", input.idp_entity_id.is_some()),
+    ];
+    let oidc_fields = [
+        ("client_id", input.client_id.is_some()),
+        ("client_secret", input.client_secret.is_some()),
+    ];
+    let entra_only = [("tenant", input.tenant.is_some())];
+    let oidc_only = [("issuer", input.issuer.is_some())];
+    let foreign: Vec<(&str, bool)> = match kind {
+        Kind::Okta | Kind::Saml => [&oidc_fields[..], &entra_only, &oidc_only].concat(),
+        Kind::Entra => [&saml_fields[..], &oidc_only].concat(),
+        Kind::Oidc => [&saml_fields[..], &entra_only].concat(),
+    };
+    match foreign.iter().find(|(_, present)| *present) {
+        Some((name, _)) => Err(RuleError::Invalid {
+            field: "kind",
+            message: format!("`{name}` does not apply to a {} integration", kind.as_str()),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn saml_source(config: &Config, input: &IntegrationInput) -> RuleResult<Option<SamlSource>> {
+    let max = config.outbound.max_response_bytes;
+    let manual = input.sso_url.is_some() || input.certificate_pem.is_some();
+    let given = [
+        input.metadata_url.is_some(),
+        input.metadata_xml.is_some(),
+        manual,
+    ];
+    match given.iter().filter(|g| **g).count() {
+        0 => return Ok(None),
+        1 => {}
+        _ => {
+            return Err(invalid(
+                "metadata_url",
+                "give exactly one of metadata_url, metadata_xml, or sso_url + certificate_pem",
+            ))
+        }
+    }
+    if let Some(url) = &input.metadata_url {
+        return Ok(Some(SamlSource::MetadataUrl {
+            url: outbound_url(config, "metadata_url", url)?,
+        }));
+    }
+    if let Some(xml) = &input.metadata_xml {
+        check_size("metadata_xml", xml, max)?;
+        let upper = xml.to_ascii_uppercase();
+        if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+            return Err(invalid(
+                "metadata_xml",
+                "must not contain a DOCTYPE or entity declarations",
+            ));
+        }
+        if !xml.contains("EntityDescriptor") {
+            return Err(invalid(
+                "metadata_xml",
+                "is not SAML metadata (no EntityDescriptor)",
+            ));
+        }
+        return Ok(Some(SamlSource::MetadataXml {
+            xml: xml.trim().to_string(),
+        }));
+    }
+    let sso_url = outbound_url(
+        config,
+        "sso_url",
+        &required("sso_url", input.sso_url.as_deref())?,
+    )?;
+    let pem = required("certificate_pem", input.certificate_pem.as_deref())?;
+    check_size("certificate_pem", &pem, max)?;
+    Ok(Some(SamlSource::Manual {
+        sso_url,
+        idp_entity_id: input
+            .idp_entity_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        certificates: parse_certificates(&pem)?,
+    }))
+}
+
+fn validate_tenant(raw: &str) -> RuleResult<String> {
+    let tenant = raw.trim().to_ascii_lowercase();
+    let domain_like = tenant.contains('.')
+        && tenant
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if is_guid(&tenant) || domain_like {
+        Ok(tenant)
+    } else {
+        Err(invalid(
+            "tenant",
+            "must be the Directory (tenant) ID, a GUID, or a verified domain such as contoso.onmicrosoft.com",
+        ))
+    }
+}
+
+fn validate_client_secret(raw: &str) -> RuleResult<String> {
+    if raw.is_empty() || raw.len() > 1024 {
+        return Err(invalid("client_secret", "must be 1 to 1024 characters"));
+    }
+    Ok(raw.to_string())
+}
+
+/// Builds stored settings from input, on top of `current` for a change.
+fn build_settings(
+    config: &Config,
+    secrets: &SecretBox,
+    kind: Kind,
+    input: &IntegrationInput,
+    current: Option<Settings>,
+) -> RuleResult<Settings> {
+    refuse_foreign_fields(kind, input)?;
+    if kind.is_saml() {
+        let source = match (saml_source(config, input)?, current) {
+            (Some(source), _) => source,
+            (None, Some(Settings::Saml(s))) => s.source,
+            (None, _) => {
+                return Err(invalid(
+                    "metadata_url",
+                    "give metadata_url, metadata_xml, or sso_url + certificate_pem",
+                ))
+            }
+        };
+        return Ok(Settings::Saml(SamlSettings { source }));
+    }
+    let current = match current {
+        Some(Settings::Oidc(o)) => Some(o),
+        _ => None,
+    };
+    let pick = |field: &'static str,
+                given: Option<&String>,
+                kept: Option<&String>|
+     -> RuleResult<String> { required(field, given.or(kept).map(String::as_str)) };
+    let client_id = pick(
+        "client_id",
+        input.client_id.as_ref(),
+        current.as_ref().map(|c| &c.client_id),
+    )?;
+    let client_secret_sealed = match (&input.client_secret, &current) {
+        (Some(secret), _) => secrets.seal(&validate_client_secret(secret)?),
+        (None, Some(c)) => c.client_secret_sealed.clone(),
+        (None, None) => return Err(invalid("client_secret", "is required")),
+    };
+    let (tenant, issuer) = match kind {
+        Kind::Entra => {
+            let tenant = pick(
+                "tenant",
+                input.tenant.as_ref(),
+                current.as_ref().and_then(|c| c.tenant.as_ref()),
+            )?;
+            if !is_guid(client_id.trim()) {
+                return Err(invalid(
+                    "client_id",
+                    "must be the Application (client) ID, a GUID",
+                ));
+            }
+            (Some(validate_tenant(&tenant)?), None)
+        }
+        _ => {
+            let issuer = pick(
+                "issuer",
+                input.issuer.as_ref(),
+                current.as_ref().and_then(|c| c.issuer.as_ref()),
+            )?;
+            let issuer = outbound_url(config, "issuer", &issuer)?;
+            (None, Some(issuer.trim_end_matches('/').to_string()))
+        }
+    };
+    Ok(Settings::Oidc(OidcSettings {
+        tenant,
+        issuer,
+        client_id,
+        client_secret_sealed,
+    }))
+}
+
+fn stored_settings(integration: &Integration) -> RuleResult<Settings> {
+    serde_json::from_str(&integration.settings).map_err(|e| {
+        RuleError::Store(crate::store::StoreError::Other(sqlx::Error::Decode(
+            e.into(),
+        )))
+    })
+}
+
+pub fn kind_of(integration: &Integration) -> Kind {
+    Kind::parse(&integration.kind).unwrap_or(Kind::Saml)
+}
+
+/// Everything an admin sees of one integration.
+pub fn view(config: &Config, integration: &Integration) -> RuleResult<IntegrationView> {
+    let kind = kind_of(integration);
+    let base = config.external_url(&format!(
+        "/users/sign-in/sso/{}/{}",
+        kind.as_str(),
+        integration.id
+    ));
+    let settings = stored_settings(integration)?;
+    let (saml, oidc) = match settings {
+        Settings::Saml(s) => {
+            let (source, metadata_url, sso_url, idp_entity_id, certs) = match s.source {
+                SamlSource::MetadataUrl { url } => ("metadata_url", Some(url), None, None, vec![]),
+                SamlSource::MetadataXml { .. } => ("metadata_xml", None, None, None, vec![]),
+                SamlSource::Manual {
+                    sso_url,
+                    idp_entity_id,
+                    certificates,
+                } => ("manual", None, Some(sso_url), idp_entity_id, certificates),
+            };
+            let view = SamlView {
+                source: source.to_string(),
+                metadata_url,
+                sso_url,
+                idp_entity_id,
+                certificates: certs.iter().filter_map(|c| certificate_view(c)).collect(),
+            };
+            (Some(view), None)
+        }
+        Settings::Oidc(o) => {
+            let issuer = match (&o.tenant, &o.issuer) {
+                (Some(tenant), _) => entra_issuer(config, tenant),
+                (None, Some(issuer)) => issuer.clone(),
+                (None, None) => String::new(),
+            };
+            let view = OidcView {
+                issuer,
+                tenant: o.tenant,
+                client_id: o.client_id,
+                client_secret_set: true,
+            };
+            (None, Some(view))
+        }
+    };
+    let is_saml = kind.is_saml();
+    Ok(IntegrationView {
+        id: integration.id.clone(),
+        kind,
+        name: integration.name.clone(),
+        acs_url: is_saml.then(|| base.clone()),
+        sp_entity_id: is_saml.then(|| base.clone()),
+        sp_metadata_url: is_saml.then(|| format!("{base}/metadata")),
+        redirect_uri: (!is_saml).then(|| format!("{base}/callback")),
+        sign_in_url: base,
+        saml,
+        oidc,
+        provisioning: ProvisioningView {
+            enabled: integration.scim_token_hash.is_some(),
+            tenant_url: scim_tenant_url(config, &integration.id),
+            tenant_id: integration.id.clone(),
+            enabled_at: integration.scim_enabled_at,
+        },
+        created_at: integration.created_at,
+        updated_at: integration.updated_at,
+    })
+}
+
+pub fn entra_issuer(config: &Config, tenant: &str) -> String {
+    format!(
+        "{}/{tenant}/v2.0",
+        config.entra.authority.trim_end_matches('/')
+    )
+}
+
+pub fn scim_tenant_url(config: &Config, integration_id: &str) -> String {
+    config.external_url(&format!("/scim/v2/{integration_id}"))
+}
+
+fn validated_name(kind: Kind, name: Option<&str>) -> RuleResult<String> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(match kind {
+            Kind::Okta => "Okta".to_string(),
+            Kind::Entra => "Microsoft Entra ID".to_string(),
+            Kind::Saml => "SAML".to_string(),
+            Kind::Oidc => "OpenID Connect".to_string(),
+        }),
+        Some(n) if n.chars().count() > 200 || n.chars().any(char::is_control) => {
+            Err(invalid("name", "must be at most 200 printable characters"))
+        }
+        Some(n) => Ok(n.to_string()),
+    }
+}
+
+pub async fn create(
+    store: &Store,
+    config: &Config,
+    secrets: &SecretBox,
+    org_id: &str,
+    input: &IntegrationInput,
+    actor: &Actor,
+) -> RuleResult<Integration> {
+    let kind = input
+        .kind
+        .ok_or_else(|| invalid("kind", "is required: okta, entra, saml or oidc"))?;
+    let settings = build_settings(config, secrets, kind, input, None)?;
+    let now = now_ms();
+    let integration = Integration {
+        id: new_id(),
+        org_id: org_id.to_string(),
+        kind: kind.as_str().to_string(),
+        name: validated_name(kind, input.name.as_deref())?,
+        settings: serde_json::to_string(&settings).expect("settings serialize"),
+        scim_token_hash: None,
+        scim_enabled_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = store.write_tx().await?;
+    store.insert_integration(&mut tx, &integration).await?;
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "integration.created",
+        actor,
+        Some(&integration.id),
+        json!({ "kind": kind, "name": integration.name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(integration)
+}
+
+pub async fn update(
+    store: &Store,
+    config: &Config,
+    secrets: &SecretBox,
+    org_id: &str,
+    id: &str,
+    input: &IntegrationInput,
+    actor: &Actor,
+) -> RuleResult<Integration> {
+    let current = store
+        .org_integration(org_id, id)
+        .await?
+        .ok_or(RuleError::NotFound("integration"))?;
+    let kind = kind_of(&current);
+    if input.kind.is_some_and(|k| k != kind) {
+        return Err(invalid(
+            "kind",
+            "cannot change; delete the integration and create a new one",
+        ));
+    }
+    let settings = build_settings(
+        config,
+        secrets,
+        kind,
+        input,
+        Some(stored_settings(&current)?),
+    )?;
+    let name = match &input.name {
+        Some(n) => validated_name(kind, Some(n))?,
+        None => current.name.clone(),
+    };
+    let settings = serde_json::to_string(&settings).expect("settings serialize");
+    let mut tx = store.write_tx().await?;
+    if !store
+        .update_integration(&mut tx, org_id, id, &name, &settings)
+        .await?
+    {
+        return Err(RuleError::NotFound("integration"));
+    }
+    let changed: Vec<&str> = [
+        ("name", input.name.is_some()),
+        ("metadata_url", input.metadata_url.is_some()),
+        ("metadata_xml", input.metadata_xml.is_some()),
+        ("sso_url", input.sso_url.is_some()),
+        ("certificate_pem", input.certificate_pem.is_some()),
+        ("idp_entity_id", input.idp_entity_id.is_some()),
+        ("tenant", input.tenant.is_some()),
+        ("client_id", input.client_id.is_some()),
+        ("client_secret", input.client_secret.is_some()),
+        ("issuer", input.issuer.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, given)| given.then_some(f))
+    .collect();
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "integration.updated",
+        actor,
+        Some(id),
+        json!({ "changed": changed }),
+    )
+    .await?;
+    tx.commit().await?;
+    store
+        .org_integration(org_id, id)
+        .await?
+        .ok_or(RuleError::NotFound("integration"))
+}
+
+pub async fn delete(store: &Store, org_id: &str, id: &str, actor: &Actor) -> RuleResult<()> {
+    let mut tx = store.write_tx().await?;
+    if !store.delete_integration(&mut tx, org_id, id).await? {
+        return Err(RuleError::NotFound("integration"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "integration.deleted",
+        actor,
+        Some(id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns SCIM on, or rotates its token: the old token stops working at once.
+pub async fn enable_provisioning(
+    store: &Store,
+    config: &Config,
+    org_id: &str,
+    id: &str,
+    actor: &Actor,
+) -> RuleResult<ScimCredentials> {
+    let current = store
+        .org_integration(org_id, id)
+        .await?
+        .ok_or(RuleError::NotFound("integration"))?;
+    let token = new_token(SCIM_TOKEN_PREFIX);
+    let mut tx = store.write_tx().await?;
+    store
+        .set_scim_token(&mut tx, org_id, id, Some(&token_hash(&token)))
+        .await?;
+    let kind = if current.scim_token_hash.is_some() {
+        "provisioning.token_rotated"
+    } else {
+        "provisioning.enabled"
+    };
+    audit_success(store, &mut tx, org_id, kind, actor, Some(id), json!({})).await?;
+    tx.commit().await?;
+    Ok(ScimCredentials {
+        tenant_url: scim_tenant_url(config, id),
+        tenant_id: id.to_string(),
+        token,
+    })
+}
+
+pub async fn disable_provisioning(
+    store: &Store,
+    org_id: &str,
+    id: &str,
+    actor: &Actor,
+) -> RuleResult<()> {
+    let mut tx = store.write_tx().await?;
+    if !store.set_scim_token(&mut tx, org_id, id, None).await? {
+        return Err(RuleError::NotFound("integration"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "provisioning.disabled",
+        actor,
+        Some(id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::load(None).unwrap()
+    }
+
+    fn secret_box() -> (SecretBox, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = SecretBox::load(&crate::config::SecretsConfig {
+            encryption_key: String::new(),
+            key_file: dir.path().join("k"),
+        })
+        .unwrap();
+        (sb, dir)
+    }
+
+    #[test]
+    fn okta_certificate_as_bare_base64_or_pem() {
+        let pem = include_str!("../fixtures/certs/idp-cert.pem");
+        let from_pem = parse_certificates(pem).unwrap();
+        let bare: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(parse_certificates(&bare).unwrap(), from_pem);
+        let view = certificate_view(&from_pem[0]).unwrap();
+        assert!(
+            view.subject.contains("sso-gateway test IdP"),
+            "{}",
+            view.subject
+        );
+        assert!(parse_certificates("not a cert").is_err());
+        assert!(
+            parse_certificates("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn settings_are_validated_per_kind() {
+        let c = config();
+        let (sb, _dir) = secret_box();
+        let build = |kind, input: IntegrationInput| build_settings(&c, &sb, kind, &input, None);
+        let err = |r: RuleResult<Settings>| r.unwrap_err().to_string();
+
+        assert!(build(
+            Kind::Okta,
+            IntegrationInput {
+                metadata_url: Some("https://acme.okta.com/app/exk1/sso/saml/metadata".into()),
+                ..Default::default()
+            }
+        )
+        .is_ok());
+        assert!(err(build(
+            Kind::Okta,
+            IntegrationInput {
+                metadata_url: Some("http://acme.okta.com/m".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("https"));
+        assert!(err(build(Kind::Okta, IntegrationInput::default())).contains("metadata_url"));
+        assert!(err(build(
+            Kind::Saml,
+            IntegrationInput {
+                metadata_url: Some("https://a/m".into()),
+                metadata_xml: Some("<x/>".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("exactly one"));
+        assert!(err(build(
+            Kind::Saml,
+            IntegrationInput {
+                metadata_xml: Some("<!DOCTYPE x><EntityDescriptor/>".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("DOCTYPE"));
+        assert!(err(build(
+            Kind::Saml,
+            IntegrationInput {
+                sso_url: Some("https://idp/sso".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("certificate_pem"));
+        assert!(err(build(
+            Kind::Okta,
+            IntegrationInput {
+                client_id: Some("x".into()),
+                metadata_url: Some("https://a/m".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("client_id"));
+
+        let entra = IntegrationInput {
+            tenant: Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
+            client_id: Some("00000000-0000-0000-0000-000000000001".into()),
+            client_secret: Some("s3cret".into()),
+            ..Default::default()
+        };
+        let Settings::Oidc(o) = build(Kind::Entra, entra.clone()).unwrap() else {
+            panic!()
+        };
+        assert_ne!(o.client_secret_sealed, "s3cret");
+        assert_eq!(sb.open(&o.client_secret_sealed).unwrap(), "s3cret");
+        assert!(err(build(
+            Kind::Entra,
+            IntegrationInput {
+                tenant: Some("not a tenant".into()),
+                ..entra.clone()
+            }
+        ))
+        .contains("tenant"));
+        assert!(err(build(
+            Kind::Entra,
+            IntegrationInput {
+                client_id: Some("abc".into()),
+                ..entra.clone()
+            }
+        ))
+        .contains("client_id"));
+        assert!(err(build(
+            Kind::Entra,
+            IntegrationInput {
+                issuer: Some("https://x".into()),
+                ..entra
+            }
+        ))
+        .contains("issuer"));
+        assert!(err(build(
+            Kind::Oidc,
+            IntegrationInput {
+                issuer: Some("https://id.example.com".into()),
+                client_id: Some("c".into()),
+                ..Default::default()
+            }
+        ))
+        .contains("client_secret"));
+    }
+}

@@ -1,0 +1,22 @@
+//! sso-gateway: single sign-on (SAML, OIDC) and SCIM provisioning in front
+//! of a SaaS product. `main.rs` is the command line; everything else is here,
+//! one module per concern:
+//!
+//! * `config` — settings (defaults, file, environment)
+//! * `store` — SQLite/PostgreSQL data access; `cache` — in-process/Redis state
+//! * `provisioning` — the membership rules every entry point goes through
+//! * `integrations` — IdP settings and the SCIM toggle; `secrets` — tokens and sealed secrets
+//! * `web` — the HTTP server and its middleware; `admin_api` — `/api/v1`
+//! * `metrics`, `state` — shared by the above
+
+pub mod admin_api;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod integrations;
+pub mod metrics;
+pub mod provisioning;
+pub mod secrets;
+pub mod state;
+pub mod store;
+pub mod web;

@@ -1,0 +1,396 @@
+//! Who may be a member: JIT admission on sign-in and deprovisioning.
+
+use serde_json::json;
+
+use super::{audit_success, email_domain, Actor, RuleError, RuleResult};
+use crate::store::{Role, Store, StoreError, User, UserProfile};
+
+/// A person let in by a sign-in.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub user: User,
+    /// True when this sign-in made them a member (JIT).
+    pub joined: bool,
+}
+
+/// Why a sign-in did not admit the person, in words fit for them.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInRefusal {
+    #[error("the identity provider sent no usable email address")]
+    NoEmail,
+    #[error("{email} is not a member of this organization, and no team pre-approves the domain {domain}")]
+    DomainNotPreapproved { email: String, domain: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for SignInRefusal {
+    fn from(e: sqlx::Error) -> Self {
+        SignInRefusal::Store(e.into())
+    }
+}
+
+/// The JIT rule, for every sign-in path: an existing member signs in; anyone
+/// else (a known account or a new email) joins the organization — and every
+/// live team pre-approving their email domain — only if such a team exists.
+/// The identity provider vouched for this organization alone, so nothing
+/// here ever touches another organization.
+pub async fn admit_on_sign_in(
+    store: &Store,
+    org_id: &str,
+    email: &str,
+    profile: &UserProfile,
+    actor: &Actor,
+) -> Result<Admission, SignInRefusal> {
+    let email = email.trim();
+    let domain = email_domain(email).ok_or(SignInRefusal::NoEmail)?;
+    let mut tx = store.write_tx().await?;
+    if let Some(user) = store.user_by_email_tx(&mut tx, email).await? {
+        if store
+            .membership_role(&mut tx, org_id, &user.id)
+            .await?
+            .is_some()
+        {
+            store
+                .update_user_profile(&mut tx, &user.id, profile)
+                .await?;
+            tx.commit().await?;
+            return Ok(Admission {
+                user,
+                joined: false,
+            });
+        }
+    }
+    let teams = store
+        .live_teams_preapproving(&mut tx, org_id, &domain)
+        .await?;
+    if teams.is_empty() {
+        return Err(SignInRefusal::DomainNotPreapproved {
+            email: email.to_string(),
+            domain,
+        });
+    }
+    let user = store.ensure_user(&mut tx, email, profile).await?;
+    store
+        .upsert_membership(&mut tx, org_id, &user.id, Role::Member, false)
+        .await?;
+    for team_id in &teams {
+        store.add_team_member(&mut tx, team_id, &user.id).await?;
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "member.joined",
+        actor,
+        Some(&user.email),
+        json!({ "via": "preapproved_domain", "domain": domain, "teams": teams }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Admission { user, joined: true })
+}
+
+/// What deprovisioning did to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deprovisioned {
+    /// Still a member elsewhere: only detached from this organization.
+    Detached,
+    /// Member nowhere else: the account is gone.
+    Deleted,
+}
+
+/// Removes the person from the organization and its teams; deletes the
+/// account unless another organization still has them.
+pub async fn deprovision_member(
+    store: &Store,
+    org_id: &str,
+    user_id: &str,
+    actor: &Actor,
+) -> RuleResult<Deprovisioned> {
+    let mut tx = store.write_tx().await?;
+    // Serializes with any other organization deprovisioning the same
+    // account, so the last one out deletes it.
+    if !store.lock_user(&mut tx, user_id).await?
+        || !store
+            .remove_from_organization(&mut tx, org_id, user_id)
+            .await?
+    {
+        return Err(RuleError::NotFound("member"));
+    }
+    let outcome = if store.membership_count(&mut tx, user_id).await? == 0 {
+        store.delete_user(&mut tx, user_id).await?;
+        Deprovisioned::Deleted
+    } else {
+        Deprovisioned::Detached
+    };
+    let account = match outcome {
+        Deprovisioned::Detached => "detached",
+        Deprovisioned::Deleted => "deleted",
+    };
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "member.deprovisioned",
+        actor,
+        Some(user_id),
+        json!({ "account": account }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub async fn set_member_role(
+    store: &Store,
+    org_id: &str,
+    user_id: &str,
+    role: Role,
+    actor: &Actor,
+) -> RuleResult<()> {
+    let mut tx = store.write_tx().await?;
+    if !store
+        .set_member_role(&mut tx, org_id, user_id, role)
+        .await?
+    {
+        return Err(RuleError::NotFound("member"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "member.role_changed",
+        actor,
+        Some(user_id),
+        json!({ "role": role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioning::{create_organization, create_team, delete_team};
+    use crate::store::testing::test_store;
+
+    fn profile(given: &str) -> UserProfile {
+        UserProfile {
+            given_name: Some(given.into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn jit_admits_only_preapproved_domains_into_matching_teams() {
+        let t = test_store().await;
+        let store = &t.store;
+        let org = create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let sso = Actor::Sso("integration-1".into());
+
+        let refused =
+            admit_on_sign_in(store, &org.id, "eve@other.com", &profile("Eve"), &sso).await;
+        assert!(
+            matches!(refused, Err(SignInRefusal::DomainNotPreapproved { ref domain, .. }) if domain == "other.com")
+        );
+        assert!(
+            store
+                .user_by_email("eve@other.com")
+                .await
+                .unwrap()
+                .is_none(),
+            "no account for a refusal"
+        );
+
+        let eng = create_team(store, &org.id, "Eng", &["acme.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let ops = create_team(store, &org.id, "Ops", &["acme.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let _other = create_team(store, &org.id, "Other", &["acme.org".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let admitted = admit_on_sign_in(store, &org.id, "Alice@ACME.com", &profile("Alice"), &sso)
+            .await
+            .unwrap();
+        assert!(admitted.joined);
+        let member = store
+            .member(&org.id, &admitted.user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(member.role, Role::Member);
+        let mut teams: Vec<_> = member.teams.iter().map(|t| t.id.clone()).collect();
+        teams.sort();
+        let mut expected = vec![eng.id.clone(), ops.id.clone()];
+        expected.sort();
+        assert_eq!(teams, expected);
+
+        // A member signs in again even once the domain is no longer approved.
+        delete_team(store, &org.id, &eng.id, &Actor::Cli)
+            .await
+            .unwrap();
+        delete_team(store, &org.id, &ops.id, &Actor::Cli)
+            .await
+            .unwrap();
+        let again = admit_on_sign_in(store, &org.id, "alice@acme.com", &profile("Alice"), &sso)
+            .await
+            .unwrap();
+        assert!(!again.joined);
+        assert_eq!(again.user.id, admitted.user.id);
+        assert!(
+            admit_on_sign_in(store, &org.id, "not-an-email", &profile("x"), &sso)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn another_organizations_membership_never_admits_here() {
+        let t = test_store().await;
+        let store = &t.store;
+        let a = create_organization(store, "A", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let b = create_organization(store, "B", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        create_team(store, &a.id, "Eng", &["shared.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        admit_on_sign_in(
+            store,
+            &a.id,
+            "bob@shared.com",
+            &profile("Bob"),
+            &Actor::Sso("a".into()),
+        )
+        .await
+        .unwrap();
+        let refused = admit_on_sign_in(
+            store,
+            &b.id,
+            "bob@shared.com",
+            &profile("Bob"),
+            &Actor::Sso("b".into()),
+        )
+        .await;
+        assert!(matches!(
+            refused,
+            Err(SignInRefusal::DomainNotPreapproved { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn deprovisioning_detaches_or_deletes_the_account() {
+        let t = test_store().await;
+        let store = &t.store;
+        let a = create_organization(store, "A", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let b = create_organization(store, "B", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let team_a = create_team(store, &a.id, "Eng", &["corp.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        create_team(store, &b.id, "Eng", &["corp.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let sso = Actor::Sso("x".into());
+        let user = admit_on_sign_in(store, &a.id, "carol@corp.com", &profile("Carol"), &sso)
+            .await
+            .unwrap()
+            .user;
+        admit_on_sign_in(store, &b.id, "carol@corp.com", &profile("Carol"), &sso)
+            .await
+            .unwrap();
+
+        let scim = Actor::Scim("okta".into());
+        assert_eq!(
+            deprovision_member(store, &a.id, &user.id, &scim)
+                .await
+                .unwrap(),
+            Deprovisioned::Detached
+        );
+        assert!(store.member(&a.id, &user.id).await.unwrap().is_none());
+        assert_eq!(
+            store
+                .team(&a.id, &team_a.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .member_count,
+            0
+        );
+        assert!(store.member(&b.id, &user.id).await.unwrap().is_some());
+        assert!(matches!(
+            deprovision_member(store, &a.id, &user.id, &scim).await,
+            Err(RuleError::NotFound(_))
+        ));
+
+        assert_eq!(
+            deprovision_member(store, &b.id, &user.id, &scim)
+                .await
+                .unwrap(),
+            Deprovisioned::Deleted
+        );
+        assert!(store
+            .user_by_email("carol@corp.com")
+            .await
+            .unwrap()
+            .is_none());
+
+        // Provisioning again re-attaches (here: JIT creates the account anew).
+        let back = admit_on_sign_in(store, &a.id, "carol@corp.com", &profile("Carol"), &sso)
+            .await
+            .unwrap();
+        assert!(back.joined);
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_sign_ins_make_one_account() {
+        let t = test_store().await;
+        let store = t.store.clone();
+        let org = create_organization(&store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        create_team(&store, &org.id, "Eng", &["acme.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, org_id) = (store.clone(), org.id.clone());
+                tokio::spawn(async move {
+                    admit_on_sign_in(
+                        &store,
+                        &org_id,
+                        "dan@acme.com",
+                        &UserProfile::default(),
+                        &Actor::Sso("i".into()),
+                    )
+                    .await
+                    .map(|a| a.user.id)
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.unwrap().unwrap());
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(store.members(&org.id, None, 10).await.unwrap().len(), 1);
+    }
+}

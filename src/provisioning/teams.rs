@@ -1,0 +1,308 @@
+//! Teams: creation with pre-approved domains, changes, and the restorable
+//! deletion that SCIM group deprovisioning and the admin share.
+
+use serde_json::json;
+
+use super::orgs::validate_name;
+use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
+use crate::store::{now_ms, Store, StoreError, Team};
+
+#[derive(Debug, Clone, Default)]
+pub struct TeamChanges {
+    pub name: Option<String>,
+    pub preapproved_domains: Option<Vec<String>>,
+}
+
+fn name_taken(name: &str) -> RuleError {
+    RuleError::Conflict(format!(
+        "a team named {name:?} already exists in this organization"
+    ))
+}
+
+pub async fn create_team(
+    store: &Store,
+    org_id: &str,
+    name: &str,
+    domains: &[String],
+    actor: &Actor,
+) -> RuleResult<Team> {
+    let name = validate_name("name", name)?;
+    let domains = normalize_domains(domains)?;
+    let mut tx = store.write_tx().await?;
+    let team_id = match store
+        .insert_team(&mut tx, org_id, &name, &domains, None)
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(name_taken(&name)),
+        other => other?,
+    };
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "team.created",
+        actor,
+        Some(&team_id),
+        json!({ "name": name, "preapproved_domains": domains }),
+    )
+    .await?;
+    tx.commit().await?;
+    store
+        .team(org_id, &team_id)
+        .await?
+        .ok_or(RuleError::NotFound("team"))
+}
+
+pub async fn update_team(
+    store: &Store,
+    org_id: &str,
+    team_id: &str,
+    changes: &TeamChanges,
+    actor: &Actor,
+) -> RuleResult<Team> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name("name", n))
+        .transpose()?;
+    let domains = changes
+        .preapproved_domains
+        .as_deref()
+        .map(normalize_domains)
+        .transpose()?;
+    let mut tx = store.write_tx().await?;
+    let updated = match store
+        .update_team(
+            &mut tx,
+            org_id,
+            team_id,
+            name.as_deref(),
+            domains.as_deref(),
+        )
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(name_taken(name.as_deref().unwrap_or_default())),
+        other => other?,
+    };
+    if !updated {
+        return Err(RuleError::NotFound("team"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "team.updated",
+        actor,
+        Some(team_id),
+        json!({ "name": name, "preapproved_domains": domains }),
+    )
+    .await?;
+    tx.commit().await?;
+    store
+        .team(org_id, team_id)
+        .await?
+        .ok_or(RuleError::NotFound("team"))
+}
+
+/// Deletes a team at once for every reader; it stays restorable until the
+/// retention period ends.
+pub async fn delete_team(
+    store: &Store,
+    org_id: &str,
+    team_id: &str,
+    actor: &Actor,
+) -> RuleResult<()> {
+    let mut tx = store.write_tx().await?;
+    if !store
+        .set_team_deleted(&mut tx, org_id, team_id, Some(now_ms()))
+        .await?
+    {
+        return Err(RuleError::NotFound("team"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "team.deleted",
+        actor,
+        Some(team_id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn restore_team(
+    store: &Store,
+    org_id: &str,
+    team_id: &str,
+    actor: &Actor,
+) -> RuleResult<Team> {
+    let mut tx = store.write_tx().await?;
+    let restored = match store.set_team_deleted(&mut tx, org_id, team_id, None).await {
+        Err(StoreError::Conflict) => {
+            return Err(RuleError::Conflict(
+                "a live team already has this team's name; rename that one first".into(),
+            ))
+        }
+        other => other?,
+    };
+    if !restored {
+        return Err(RuleError::NotFound("deleted team"));
+    }
+    audit_success(
+        store,
+        &mut tx,
+        org_id,
+        "team.restored",
+        actor,
+        Some(team_id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    store
+        .team(org_id, team_id)
+        .await?
+        .ok_or(RuleError::NotFound("team"))
+}
+
+/// Removes for good the teams deleted more than `retention_days` ago.
+pub async fn purge_expired_teams(store: &Store, retention_days: u32) -> RuleResult<u64> {
+    let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
+    Ok(store.purge_teams_deleted_before(cutoff).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioning::create_organization;
+    use crate::store::testing::test_store;
+    use crate::store::TeamState;
+
+    #[tokio::test]
+    async fn team_lifecycle_with_restorable_delete() {
+        let t = test_store().await;
+        let store = &t.store;
+        let org = create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let team = create_team(
+            store,
+            &org.id,
+            "Engineering",
+            &["Example.com".into(), "@example.org".into()],
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+        assert_eq!(team.preapproved_domains, vec!["example.com", "example.org"]);
+
+        let dup = create_team(store, &org.id, "engineering", &[], &Actor::Cli).await;
+        assert!(
+            matches!(dup, Err(RuleError::Conflict(_))),
+            "names are unique case-insensitively"
+        );
+
+        delete_team(store, &org.id, &team.id, &Actor::Cli)
+            .await
+            .unwrap();
+        assert!(store
+            .teams(&org.id, TeamState::Live)
+            .await
+            .unwrap()
+            .is_empty());
+        let mut tx = store.write_tx().await.unwrap();
+        assert_eq!(
+            store
+                .live_teams_preapproving(&mut tx, &org.id, "example.com")
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        tx.rollback().await.unwrap();
+        assert!(matches!(
+            delete_team(store, &org.id, &team.id, &Actor::Cli).await,
+            Err(RuleError::NotFound(_))
+        ));
+
+        // The name is free while the team is deleted; restoring then conflicts.
+        let other = create_team(store, &org.id, "Engineering", &[], &Actor::Cli)
+            .await
+            .unwrap();
+        assert!(matches!(
+            restore_team(store, &org.id, &team.id, &Actor::Cli).await,
+            Err(RuleError::Conflict(_))
+        ));
+        update_team(
+            store,
+            &org.id,
+            &other.id,
+            &TeamChanges {
+                name: Some("Eng 2".into()),
+                ..Default::default()
+            },
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+        let restored = restore_team(store, &org.id, &team.id, &Actor::Cli)
+            .await
+            .unwrap();
+        assert_eq!(restored.deleted_at, None);
+        assert_eq!(
+            restored.preapproved_domains,
+            vec!["example.com", "example.org"]
+        );
+
+        // Purge keeps what is within retention and removes what is past it.
+        delete_team(store, &org.id, &team.id, &Actor::Cli)
+            .await
+            .unwrap();
+        assert_eq!(purge_expired_teams(store, 30).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .teams(&org.id, TeamState::Deleted)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(purge_expired_teams(store, 0).await.unwrap(), 1);
+        assert!(store.team(&org.id, &team.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn one_organization_cannot_touch_anothers_team() {
+        let t = test_store().await;
+        let store = &t.store;
+        let a = create_organization(store, "A", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let b = create_organization(store, "B", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let team = create_team(store, &a.id, "Sales", &[], &Actor::Cli)
+            .await
+            .unwrap();
+        assert!(store.team(&b.id, &team.id).await.unwrap().is_none());
+        assert!(matches!(
+            delete_team(store, &b.id, &team.id, &Actor::Cli).await,
+            Err(RuleError::NotFound(_))
+        ));
+        let changes = TeamChanges {
+            name: Some("Hijacked".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            update_team(store, &b.id, &team.id, &changes, &Actor::Cli).await,
+            Err(RuleError::NotFound(_))
+        ));
+    }
+}

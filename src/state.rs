@@ -1,0 +1,82 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub cache: Cache,
+    pub secrets: SecretBox,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Why the gateway could not start, each naming the part that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot open the database ({url}): {source}")]
+    Database {
+        url: String,
+        source: crate::store::StoreError,
+    },
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(crate::store::StoreError),
+    #[error("cannot reach the cache ({url}): {source}")]
+    Cache {
+        url: String,
+        source: crate::cache::CacheError,
+    },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+}
+
+/// Hides the password of a `scheme://user:password@host` URL for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl AppState {
+    /// Opens the store (applying migrations), the cache and the secret key.
+    pub async fn open(config: Config) -> Result<Self, StartupError> {
+        let store = crate::store::Store::connect(&config.database)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&config.database.url),
+                source,
+            })?;
+        store.migrate().await.map_err(StartupError::Migrate)?;
+        let cache = Cache::connect(&config.cache)
+            .await
+            .map_err(|source| StartupError::Cache {
+                url: redact_url(&config.cache.url),
+                source,
+            })?;
+        let secrets = SecretBox::load(&config.secrets)?;
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            cache,
+            secrets,
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+}

@@ -1,0 +1,129 @@
+use super::{now_ms, Store, StoreResult, Tx};
+
+/// A stored integration. `settings` is the kind-specific JSON document that
+/// `crate::integrations` validates; secrets inside it are already encrypted.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Integration {
+    pub id: String,
+    pub org_id: String,
+    pub kind: String,
+    pub name: String,
+    pub settings: String,
+    pub scim_token_hash: Option<String>,
+    pub scim_enabled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, org_id, kind, name, settings, scim_token_hash, scim_enabled_at, created_at, updated_at";
+
+impl Store {
+    pub async fn insert_integration(
+        &self,
+        tx: &mut Tx,
+        integration: &Integration,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO integrations (id, org_id, kind, name, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&integration.id)
+        .bind(&integration.org_id)
+        .bind(&integration.kind)
+        .bind(&integration.name)
+        .bind(&integration.settings)
+        .bind(integration.created_at)
+        .bind(integration.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn integrations(&self, org_id: &str) -> StoreResult<Vec<Integration>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM integrations WHERE org_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// An integration by its public id alone: sign-in and SCIM routes carry
+    /// only that id, and find the organization through it.
+    pub async fn integration(&self, id: &str) -> StoreResult<Option<Integration>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM integrations WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// An integration only if it belongs to the organization.
+    pub async fn org_integration(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Integration>> {
+        Ok(self.integration(id).await?.filter(|i| i.org_id == org_id))
+    }
+
+    pub async fn update_integration(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        id: &str,
+        name: &str,
+        settings: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE integrations SET name = $3, settings = $4, updated_at = $5 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(id)
+        .bind(name)
+        .bind(settings)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_integration(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Turns SCIM on with this token hash (replacing any earlier token), or off with `None`.
+    pub async fn set_scim_token(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        id: &str,
+        token_hash: Option<&str>,
+    ) -> StoreResult<bool> {
+        let enabled_at = token_hash.map(|_| now_ms());
+        let done = sqlx::query(
+            "UPDATE integrations SET scim_token_hash = $3, scim_enabled_at = $4, updated_at = $5 \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(id)
+        .bind(token_hash)
+        .bind(enabled_at)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,51 @@
+use serde::Serialize;
+
+use super::{new_id, now_ms, Store, StoreResult, Tx};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn insert_organization(&self, tx: &mut Tx, name: &str) -> StoreResult<Organization> {
+        let org = Organization {
+            id: new_id(),
+            name: name.to_string(),
+            created_at: now_ms(),
+        };
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(org.created_at)
+            .execute(&mut **tx)
+            .await?;
+        Ok(org)
+    }
+
+    pub async fn organization(&self, id: &str) -> StoreResult<Option<Organization>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn rename_organization(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        name: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,279 @@
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{new_id, now_ms, Store, StoreResult, Tx};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    /// Email domains whose people may join on first sign-in (JIT).
+    pub preapproved_domains: Vec<String>,
+    pub member_count: i64,
+    /// Set when a SCIM group push created the team.
+    pub scim_id: Option<String>,
+    pub scim_external_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set while the team is deleted but still restorable.
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TeamRow {
+    id: String,
+    name: String,
+    scim_id: Option<String>,
+    scim_external_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    deleted_at: Option<i64>,
+}
+
+const TEAM_COLUMNS: &str =
+    "id, name, scim_id, scim_external_id, created_at, updated_at, deleted_at";
+
+/// Which teams to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamState {
+    Live,
+    Deleted,
+}
+
+impl Store {
+    pub async fn insert_team(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        name: &str,
+        domains: &[String],
+        scim: Option<(&str, Option<&str>)>,
+    ) -> StoreResult<String> {
+        let id = new_id();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO teams (id, org_id, name, name_key, scim_id, scim_external_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(org_id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(scim.map(|(scim_id, _)| scim_id))
+        .bind(scim.and_then(|(_, ext)| ext))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::replace_team_domains(tx, &id, domains).await?;
+        Ok(id)
+    }
+
+    async fn replace_team_domains(
+        tx: &mut Tx,
+        team_id: &str,
+        domains: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM team_domains WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut **tx)
+            .await?;
+        for domain in domains {
+            sqlx::query("INSERT INTO team_domains (team_id, domain) VALUES ($1, $2)")
+                .bind(team_id)
+                .bind(domain)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Changes the name and/or the domains of a live team.
+    pub async fn update_team(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        team_id: &str,
+        name: Option<&str>,
+        domains: Option<&[String]>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE teams SET name = COALESCE($3, name), name_key = COALESCE($4, name_key), updated_at = $5 \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(name)
+        .bind(name.map(str::to_lowercase))
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(domains) = domains {
+            Self::replace_team_domains(tx, team_id, domains).await?;
+        }
+        Ok(true)
+    }
+
+    /// Marks a live team deleted (`Some(at)`) or brings a deleted one back (`None`).
+    pub async fn set_team_deleted(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        team_id: &str,
+        at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let sql = if at.is_some() {
+            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
+        } else {
+            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL"
+        };
+        let done = sqlx::query(sql)
+            .bind(org_id)
+            .bind(team_id)
+            .bind(at)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes for good the teams deleted before `cutoff` (with their domains
+    /// and memberships, by cascade). Returns how many went.
+    pub async fn purge_teams_deleted_before(&self, cutoff: i64) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM teams WHERE deleted_at IS NOT NULL AND deleted_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn teams(&self, org_id: &str, state: TeamState) -> StoreResult<Vec<Team>> {
+        let filter = match state {
+            TeamState::Live => "deleted_at IS NULL",
+            TeamState::Deleted => "deleted_at IS NOT NULL",
+        };
+        let rows: Vec<TeamRow> = sqlx::query_as(&format!(
+            "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND {filter} ORDER BY name_key, id"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        self.hydrate_teams(org_id, None, rows).await
+    }
+
+    /// One team of the organization, live or deleted.
+    pub async fn team(&self, org_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
+        let rows: Vec<TeamRow> = sqlx::query_as(&format!(
+            "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org_id)
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(self.hydrate_teams(org_id, Some(team_id), rows).await?.pop())
+    }
+
+    /// Attaches domains and member counts, with one query each for all rows.
+    async fn hydrate_teams(
+        &self,
+        org_id: &str,
+        only: Option<&str>,
+        rows: Vec<TeamRow>,
+    ) -> StoreResult<Vec<Team>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scope = if only.is_some() {
+            "t.id = $2"
+        } else {
+            "$2 IS NULL"
+        };
+        let domain_rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT d.team_id, d.domain FROM team_domains d JOIN teams t ON t.id = d.team_id \
+             WHERE t.org_id = $1 AND {scope} ORDER BY d.domain"
+        ))
+        .bind(org_id)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        let count_rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT m.team_id, COUNT(*) FROM team_members m JOIN teams t ON t.id = m.team_id \
+             WHERE t.org_id = $1 AND {scope} GROUP BY m.team_id"
+        ))
+        .bind(org_id)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut domains: HashMap<String, Vec<String>> = HashMap::new();
+        for (team_id, domain) in domain_rows {
+            domains.entry(team_id).or_default().push(domain);
+        }
+        let counts: HashMap<String, i64> = count_rows.into_iter().collect();
+        Ok(rows
+            .into_iter()
+            .map(|r| Team {
+                preapproved_domains: domains.remove(&r.id).unwrap_or_default(),
+                member_count: counts.get(&r.id).copied().unwrap_or(0),
+                id: r.id,
+                name: r.name,
+                scim_id: r.scim_id,
+                scim_external_id: r.scim_external_id,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                deleted_at: r.deleted_at,
+            })
+            .collect())
+    }
+
+    /// Ids of the organization's live teams that pre-approve `domain`.
+    pub async fn live_teams_preapproving(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        domain: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT t.id FROM teams t JOIN team_domains d ON d.team_id = t.id \
+             WHERE t.org_id = $1 AND d.domain = $2 AND t.deleted_at IS NULL ORDER BY t.id",
+        )
+        .bind(org_id)
+        .bind(domain)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    pub async fn add_team_member(
+        &self,
+        tx: &mut Tx,
+        team_id: &str,
+        user_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_team_member(
+        &self,
+        tx: &mut Tx,
+        team_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

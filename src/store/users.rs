@@ -1,0 +1,368 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{new_id, now_ms, Store, StoreError, StoreResult, Tx};
+
+/// A global account: one per email, whatever the letter case.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Names as an IdP or SCIM client sends them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserProfile {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+/// A user as a member of one organization.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Role,
+    /// Whether a SCIM client manages this membership.
+    pub scim_managed: bool,
+    pub teams: Vec<MemberTeam>,
+    pub joined_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberTeam {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: String,
+    email: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    display_name: Option<String>,
+    role: String,
+    scim_managed: i64,
+    joined_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, given_name, family_name, display_name, created_at, updated_at";
+
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Store {
+    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
+        ))
+        .bind(email_key(email))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn user_by_email_tx(&self, tx: &mut Tx, email: &str) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
+        ))
+        .bind(email_key(email))
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+
+    /// The account for this email, created if there is none. Safe under
+    /// concurrency: two callers racing for one new email get the same row.
+    pub async fn ensure_user(
+        &self,
+        tx: &mut Tx,
+        email: &str,
+        profile: &UserProfile,
+    ) -> StoreResult<User> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (email_key) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(email.trim())
+        .bind(email_key(email))
+        .bind(&profile.given_name)
+        .bind(&profile.family_name)
+        .bind(&profile.display_name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        self.user_by_email_tx(tx, email)
+            .await?
+            .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
+    }
+
+    /// Touches the account row: on PostgreSQL this takes its row lock, so
+    /// decisions about one account (delete it? attach it?) run one at a time.
+    pub async fn lock_user(&self, tx: &mut Tx, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Overwrites the names the profile carries; absent ones are kept.
+    pub async fn update_user_profile(
+        &self,
+        tx: &mut Tx,
+        user_id: &str,
+        profile: &UserProfile,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET given_name = COALESCE($2, given_name), family_name = COALESCE($3, family_name), \
+             display_name = COALESCE($4, display_name), updated_at = $5 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(&profile.given_name)
+        .bind(&profile.family_name)
+        .bind(&profile.display_name)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, tx: &mut Tx, user_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's role in the organization, if a member.
+    pub async fn membership_role(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<Role>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        row.map(|(role,)| {
+            role.parse()
+                .map_err(|e: String| StoreError::Other(sqlx::Error::Decode(e.into())))
+        })
+        .transpose()
+    }
+
+    /// Makes the user a member (keeping an existing role); `scim_managed`
+    /// becomes true once a SCIM client provisions the membership.
+    pub async fn upsert_membership(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        scim_managed: bool,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, scim_managed, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, user_id) DO UPDATE SET scim_managed = \
+             CASE WHEN excluded.scim_managed = 1 THEN 1 ELSE memberships.scim_managed END",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(i64::from(scim_managed))
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_member_role(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .execute(&mut **tx)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the user out of the organization and all its teams (deleted ones
+    /// too, so a restored team does not bring them back). Returns whether the
+    /// user was a member.
+    pub async fn remove_from_organization(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE org_id = $2)")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn membership_count(&self, tx: &mut Tx, user_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(n)
+    }
+
+    /// Members ordered by email, `limit` of them after the email key `after`.
+    pub async fn members(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Member>> {
+        self.member_query(org_id, None, after.unwrap_or(""), limit)
+            .await
+    }
+
+    pub async fn member(&self, org_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
+        Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop())
+    }
+
+    async fn member_query(
+        &self,
+        org_id: &str,
+        user_id: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Member>> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.scim_managed, \
+             m.created_at AS joined_at FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 AND ($2 IS NULL OR u.id = $2) AND u.email_key > $3 \
+             ORDER BY u.email_key LIMIT $4",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut teams = self
+            .live_teams_of_users(org_id, rows.iter().map(|r| r.id.as_str()))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Member {
+                    teams: teams.remove(&r.id).unwrap_or_default(),
+                    role: r
+                        .role
+                        .parse()
+                        .map_err(|e: String| StoreError::Other(sqlx::Error::Decode(e.into())))?,
+                    id: r.id,
+                    email: r.email,
+                    given_name: r.given_name,
+                    family_name: r.family_name,
+                    display_name: r.display_name,
+                    scim_managed: r.scim_managed != 0,
+                    joined_at: r.joined_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn live_teams_of_users<'a>(
+        &self,
+        org_id: &str,
+        user_ids: impl Iterator<Item = &'a str>,
+    ) -> StoreResult<HashMap<String, Vec<MemberTeam>>> {
+        let ids: Vec<&str> = user_ids.collect();
+        let mut out: HashMap<String, Vec<MemberTeam>> = HashMap::new();
+        // Bounded batches keep the parameter count under every engine's limit.
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT m.user_id, t.id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id \
+                 WHERE t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({}) ORDER BY t.name_key",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(org_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (user_id, id, name) in query.fetch_all(&self.pool).await? {
+                out.entry(user_id)
+                    .or_default()
+                    .push(MemberTeam { id, name });
+            }
+        }
+        Ok(out)
+    }
+}

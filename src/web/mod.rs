@@ -1,0 +1,188 @@
+//! The HTTP server: routes, the middleware every request passes through
+//! (request id, tracing span, metrics, security headers, body limits) and
+//! the background jobs that run beside it.
+
+pub mod error;
+mod ops;
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::state::{AppState, StartupError};
+use error::ApiError;
+
+pub use ops::{healthz, metrics, readyz};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Registers every route and the per-app settings on an actix `App`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    let max_body = state.config.server.max_body_bytes;
+    cfg.app_data(web::Data::new(state.clone()))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body)
+                .error_handler(|err, _req| error::json_error(err).into()),
+        )
+        .app_data(
+            web::QueryConfig::default().error_handler(|err, _req| error::query_error(err).into()),
+        )
+        .app_data(web::PayloadConfig::new(max_body))
+        .app_data(web::FormConfig::default().limit(max_body))
+        .service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .configure(crate::admin_api::configure);
+}
+
+/// An id for every request: the caller's `X-Request-Id` when it is sane
+/// (a proxy's), else a new one. It is in every log line of the request and
+/// in the response.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    // Route patterns, not paths, keep metric labels few.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let result = next.call(req).instrument(span.clone()).await;
+    let status = match &result {
+        Ok(res) => res.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    let elapsed = started.elapsed();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_http(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request done"
+        );
+    });
+    result.map(|mut res| {
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(REQUEST_ID, value);
+        }
+        res
+    })
+}
+
+fn security_headers(config: &Config) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        // Pages that need more (the admin UI) set their own policy.
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    if config.public_url_is_https() {
+        headers.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Runs the gateway until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartupError> {
+    let started = Instant::now();
+    let bind = config.bind_addr()?;
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let state = AppState::open(config).await?;
+    spawn_purge_job(state.clone());
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        let state = app_state.clone();
+        App::new()
+            .configure(|cfg| configure(cfg, &state))
+            .default_service(web::to(not_found))
+            .wrap(security_headers(&state.config))
+            .wrap(from_fn(observe))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .bind(bind)
+    .map_err(|source| StartupError::Bind {
+        bind: bind.to_string(),
+        source,
+    })?;
+    let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
+    tracing::info!(
+        listen = %addrs.join(", "),
+        public_url = %state.config.server.public_url,
+        database = ?state.store.backend(),
+        cache = state.cache.engine(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "sso-gateway ready"
+    );
+    server.run().await.map_err(|source| StartupError::Bind {
+        bind: bind.to_string(),
+        source,
+    })?;
+    state.store.close().await;
+    Ok(())
+}
+
+/// Removes teams whose restore window has passed, on every instance (the
+/// delete is idempotent, so instances need no coordination).
+fn spawn_purge_job(state: AppState) {
+    let every = Duration::from_secs(state.config.provisioning.purge_interval_seconds);
+    let retention = state.config.provisioning.deleted_team_retention_days;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match crate::provisioning::purge_expired_teams(&state.store, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
+                Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
+            }
+        }
+    });
+}

@@ -1,0 +1,209 @@
+//! Black-box harness: starts the real `sso-gateway` binary on a free
+//! loopback port and talks HTTP to it.
+//!
+//! Backends follow the environment that `scripts/test.sh` sets: a fresh
+//! PostgreSQL database per gateway when `SSO_GATEWAY_TEST_POSTGRES_URL` is
+//! set (else an SQLite file in a temp dir), and Redis when
+//! `SSO_GATEWAY_TEST_REDIS_URL` is set (else the in-process cache).
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sso-gateway");
+
+pub struct Gateway {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    child: Child,
+    pub http: reqwest::Client,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn database_url(dir: &Path) -> String {
+    match std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL") {
+        Ok(admin) => sso_gateway::store::create_scratch_database(&admin)
+            .await
+            .unwrap(),
+        Err(_) => format!("sqlite://{}/data/gateway.db", dir.display()),
+    }
+}
+
+pub fn cache_url() -> String {
+    std::env::var("SSO_GATEWAY_TEST_REDIS_URL").unwrap_or_else(|_| "memory".into())
+}
+
+pub fn is_sqlite(gw: &Gateway) -> bool {
+    gw.env
+        .iter()
+        .any(|(k, v)| k == "SSO_GATEWAY__DATABASE__URL" && v.starts_with("sqlite:"))
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a gateway; `extra` env pairs override the defaults here.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "SSO_GATEWAY__SERVER__BIND".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            ("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()),
+            ("SSO_GATEWAY__SERVER__WORKERS".into(), "2".into()),
+            (
+                "SSO_GATEWAY__DATABASE__URL".into(),
+                database_url(dir.path()).await,
+            ),
+            ("SSO_GATEWAY__CACHE__URL".into(), cache_url()),
+            ("SSO_GATEWAY__SERVER__LOG_LEVEL".into(), "warn".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let gw = Gateway {
+            base,
+            dir,
+            env,
+            child,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        gw.wait_until_up().await;
+        gw
+    }
+
+    async fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway did not come up on {}", self.base);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs a CLI command against the same configuration and database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap()
+    }
+
+    /// `org create --json`, returning (org id, admin token).
+    pub fn create_org(&self, name: &str) -> (String, String) {
+        let out = self.cli(&["org", "create", "--name", name, "--json"]);
+        assert!(
+            out.status.success(),
+            "org create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            line["org_id"].as_str().unwrap().into(),
+            line["admin_token"].as_str().unwrap().into(),
+        )
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn api(&self, token: &str) -> Api<'_> {
+        Api {
+            gw: self,
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client of the admin API holding one organization's token.
+pub struct Api<'a> {
+    gw: &'a Gateway,
+    pub token: String,
+}
+
+impl Api<'_> {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .gw
+            .http
+            .request(method, self.gw.url(&format!("/api/v1{path}")))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+}

@@ -1,0 +1,174 @@
+//! End-to-end over HTTP and the command line: health, readiness, metrics,
+//! headers, and start-up failures that must be clear.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Gateway, BIN};
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_readiness_metrics_and_headers() {
+    let gw = Gateway::start().await;
+    let res = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(!id.is_empty());
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(res.headers().get("content-security-policy").is_some());
+
+    let res = gw
+        .http
+        .get(gw.url("/healthz"))
+        .header("x-request-id", "proxy-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "proxy-abc-123");
+    let res = gw
+        .http
+        .get(gw.url("/healthz"))
+        .header("x-request-id", "bad id\twith junk")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id\twith junk");
+
+    let ready: Value = gw
+        .http
+        .get(gw.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["store"], "ok");
+    assert_eq!(ready["cache"], "ok");
+
+    gw.http.get(gw.url("/api/v1/teams")).send().await.unwrap();
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "sso_gateway_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("route=\"/api/v1/teams\",status=\"401\""));
+    assert!(metrics.contains("sso_gateway_http_request_duration_seconds_bucket"));
+}
+
+fn run_serve(env: &[(&str, &str)]) -> (bool, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env(
+            "SSO_GATEWAY__SERVER__BIND",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let (ok, stderr, _) = run_serve(&[("SSO_GATEWAY__SESSION__LIFETIME_SECONDS", "forever")]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("lifetime_seconds"),
+        "{stderr}"
+    );
+
+    let (ok, stderr, _) = run_serve(&[("SSO_GATEWAY__DATABASE__URL", "mysql://db/x")]);
+    assert!(!ok);
+    assert!(stderr.contains("database.url"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custom.toml");
+    std::fs::write(&file, "[server]\nbind = \"not an address\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.bind"));
+}
+
+#[test]
+fn an_unreachable_database_or_cache_is_a_clear_start_up_error() {
+    let port = common::free_port().to_string();
+    let db = format!("postgres://sso:hunter2@127.0.0.1:{port}/x");
+    let (ok, stderr, took) = run_serve(&[
+        ("SSO_GATEWAY__DATABASE__URL", db.as_str()),
+        ("SSO_GATEWAY__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "2"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "password redacted: {stderr}");
+    assert!(took < Duration::from_secs(30), "no hang: {took:?}");
+
+    let redis = format!("redis://127.0.0.1:{port}");
+    let (ok, stderr, took) = run_serve(&[("SSO_GATEWAY__CACHE__URL", redis.as_str())]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot reach the cache"), "{stderr}");
+    assert!(took < Duration::from_secs(30), "no hang: {took:?}");
+}
+
+#[test]
+fn help_is_available_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["org", "create", "--help"],
+        &["token", "rotate", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = Command::new(BIN).args(["org", "create"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name"));
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_creates_the_sqlite_file() {
+    let gw = Gateway::start().await;
+    for _ in 0..2 {
+        let out = gw.cli(&["migrate"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if common::is_sqlite(&gw) {
+        assert!(gw.data_dir().join("gateway.db").is_file());
+    }
+}
