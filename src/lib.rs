@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod integrations;
 pub mod metrics;
+pub mod outbound;
 pub mod provisioning;
 pub mod secrets;
 pub mod state;

@@ -172,3 +172,80 @@ async fn migrate_is_idempotent_and_creates_the_sqlite_file() {
         assert!(gw.data_dir().join("gateway.db").is_file());
     }
 }
+
+/// PostgreSQL only (suite 2 of scripts/test.sh): the gateway's database
+/// refuses connections mid-run, then comes back.
+#[tokio::test]
+async fn database_outage_gives_503_and_recovers_without_restart() {
+    let Ok(admin_url) = std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: needs SSO_GATEWAY_TEST_POSTGRES_URL (run scripts/test.sh)");
+        return;
+    };
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "2")]).await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    assert_eq!(api.get("/teams").await.0, 200);
+
+    let db_url = &gw
+        .env
+        .iter()
+        .find(|(k, _)| k == "SSO_GATEWAY__DATABASE__URL")
+        .unwrap()
+        .1;
+    let db_name = db_url.rsplit('/').next().unwrap().to_string();
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    let set_allowed = |allowed: bool| {
+        let (admin, db_name) = (admin.clone(), db_name.clone());
+        async move {
+            sqlx::query(&format!(
+                "ALTER DATABASE {db_name} WITH ALLOW_CONNECTIONS {allowed}"
+            ))
+            .execute(&admin)
+            .await
+            .unwrap();
+            if !allowed {
+                sqlx::query(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db_name}'"))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+
+    set_allowed(false).await;
+    let (status, body) = api.get("/teams").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let ready = gw.http.get(gw.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap()["store"], "unreachable");
+    assert_eq!(
+        gw.http
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    set_allowed(true).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if api.get("/teams").await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        gw.http
+            .get(gw.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
