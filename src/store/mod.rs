@@ -72,12 +72,18 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// SQLite BUSY/LOCKED and PostgreSQL's shutdown/connection/serialization
-/// classes: the request may succeed if retried.
+/// Errors that mean "the database is not there right now", worth a 503 and
+/// a retry: SQLite BUSY/LOCKED; PostgreSQL connection exceptions (08),
+/// insufficient resources (53, e.g. too many connections), operator
+/// intervention (57, shutdown), a database not accepting connections (55000)
+/// and serialization/deadlock failures.
 fn is_transient(code: Option<&str>) -> bool {
     match code {
         Some("5") | Some("6") | Some("517") | Some("261") => true,
-        Some(c) => c.starts_with("57P") || c.starts_with("08") || c == "40001" || c == "40P01",
+        Some(c) => {
+            ["08", "53", "57"].iter().any(|class| c.starts_with(class))
+                || ["55000", "40001", "40P01"].contains(&c)
+        }
         None => false,
     }
 }
