@@ -38,6 +38,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
 COPY templates ./templates
+COPY assets ./assets
 
 # COPY keeps the sources' (older) mtimes: touch them and drop the dummy crate's
 # artifacts so cargo really rebuilds sso-gateway itself.
