@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod outbound;
 pub mod provisioning;
 pub mod secrets;
+pub mod session;
+pub mod signin;
 pub mod state;
 pub mod store;
 pub mod web;

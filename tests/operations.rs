@@ -249,3 +249,65 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
         200
     );
 }
+
+#[tokio::test]
+async fn account_routes_without_a_session() {
+    let gw = Gateway::start().await;
+    for path in ["/users/me", "/auth/verify"] {
+        let res = gw.http.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+    }
+    let forged = gw
+        .http
+        .get(gw.url("/auth/verify"))
+        .header(
+            "cookie",
+            "sso_gateway_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let res = gw
+        .http
+        .post(gw.url("/users/sign-out"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let cleared = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("sso_gateway_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let cross = gw
+        .http
+        .post(gw.url("/users/sign-out"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let cross = gw
+        .http
+        .post(gw.url("/users/sign-out"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let same = gw
+        .http
+        .post(gw.url("/users/sign-out"))
+        .header("origin", gw.base.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 204);
+    let css = gw.http.get(gw.url("/assets/app.css")).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}

@@ -61,6 +61,18 @@ impl Store {
     /// Writes within the caller's transaction, so the change and its record
     /// land together or not at all.
     pub async fn record_audit(&self, tx: &mut Tx, event: &NewAuditEvent) -> StoreResult<()> {
+        Self::insert_audit(&mut **tx, event).await
+    }
+
+    /// Writes an event that accompanies no change (a refused sign-in).
+    pub async fn record_audit_alone(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        Self::insert_audit(&self.pool, event).await
+    }
+
+    async fn insert_audit<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        event: &NewAuditEvent,
+    ) -> StoreResult<()> {
         // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
         let id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
@@ -76,7 +88,7 @@ impl Store {
         .bind(&event.subject)
         .bind(&event.reason)
         .bind(event.details.to_string())
-        .execute(&mut **tx)
+        .execute(executor)
         .await?;
         Ok(())
     }

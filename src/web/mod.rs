@@ -2,6 +2,7 @@
 //! (request id, tracing span, metrics, security headers, body limits) and
 //! the background jobs that run beside it.
 
+mod account;
 pub mod error;
 mod ops;
 
@@ -39,6 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(account::me)
+        .service(account::verify)
+        .service(account::sign_out)
+        .service(account::stylesheet)
         .configure(crate::admin_api::configure);
 }
 

@@ -1,0 +1,93 @@
+//! Signed-in sessions: a random id in an HttpOnly cookie, the session itself
+//! in the cache (so every instance sees it) for the configured lifetime.
+//!
+//! Only the SHA-256 of the id is used as the cache key: a leaked cache dump
+//! holds no usable session.
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cache::CacheResult;
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Who is signed in, and through which organization's integration: the
+/// session vouches for that organization only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    pub org_id: String,
+    pub integration_id: String,
+    pub created_at: i64,
+}
+
+fn cache_key(id: &str) -> String {
+    format!("session:{}", hex::encode(Sha256::digest(id.as_bytes())))
+}
+
+fn lifetime(config: &Config) -> Duration {
+    Duration::from_secs(config.session.lifetime_seconds)
+}
+
+/// Stores a new session and returns the cookie that carries it.
+pub async fn start(state: &AppState, session: &Session) -> CacheResult<Cookie<'static>> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let id = URL_SAFE_NO_PAD.encode(bytes);
+    let value = serde_json::to_string(session).expect("session serializes");
+    state
+        .cache
+        .put(&cache_key(&id), &value, lifetime(&state.config))
+        .await?;
+    Ok(cookie(&state.config, id, lifetime(&state.config)))
+}
+
+/// The session of this request, with its id, if it has a live one.
+pub async fn current(
+    state: &AppState,
+    req: &HttpRequest,
+) -> CacheResult<Option<(String, Session)>> {
+    let Some(id) = req
+        .cookie(&state.config.session.cookie_name)
+        .map(|c| c.value().to_string())
+    else {
+        return Ok(None);
+    };
+    if id.len() != 43 {
+        return Ok(None);
+    }
+    let stored = state.cache.get(&cache_key(&id)).await?;
+    Ok(stored
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .map(|s| (id, s)))
+}
+
+pub async fn end(state: &AppState, id: &str) -> CacheResult<()> {
+    state.cache.delete(&cache_key(id)).await
+}
+
+fn cookie(config: &Config, value: String, max_age: Duration) -> Cookie<'static> {
+    Cookie::build(config.session.cookie_name.clone(), value)
+        .path("/")
+        .http_only(true)
+        .secure(config.public_url_is_https())
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            max_age.as_secs() as i64,
+        ))
+        .finish()
+}
+
+/// A cookie that makes the browser forget the session.
+pub fn removal_cookie(config: &Config) -> Cookie<'static> {
+    let mut c = cookie(config, String::new(), Duration::ZERO);
+    c.make_removal();
+    c
+}
