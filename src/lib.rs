@@ -17,6 +17,7 @@ pub mod integrations;
 pub mod metrics;
 pub mod outbound;
 pub mod provisioning;
+pub mod saml;
 pub mod secrets;
 pub mod session;
 pub mod signin;

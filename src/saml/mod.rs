@@ -1,0 +1,13 @@
+//! SAML 2.0 sign-in for `okta` and `saml` integrations: metadata, the
+//! AuthnRequest (HTTP-Redirect), and the ACS validation pipeline.
+//!
+//! samael (on xmlsec) verifies signatures and reduces the document to its
+//! signed part; everything samael leaves open — DOCTYPEs, reference URIs and
+//! transforms, SHA-1, unsigned responses, audience, InResponseTo, replay,
+//! future IssueInstant — is closed here.
+
+pub mod metadata;
+mod prefilter;
+pub mod validate;
+
+pub use metadata::{parse_idp_metadata, sp_metadata_xml, IdpDescriptor, MetadataError};

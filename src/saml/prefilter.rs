@@ -1,0 +1,351 @@
+//! A structural gate every SAMLResponse passes before any XML security
+//! library sees it.
+//!
+//! xmlsec resolves every `ds:Reference` (any URI scheme, any transform,
+//! XSLT and XPath included) *before* it checks the signature value, libxml
+//! honours DOCTYPEs and exotic encodings, and c14n drops comments (the
+//! CVE-2017-11427 family). samael enables none of xmlsec's restrictions, so
+//! this gate allows only the shapes real IdPs send: one Response holding
+//! exactly one Assertion, at most two enveloped signatures with same-document
+//! references, the canonicalization transforms, and SHA-2 algorithms.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::signin::Failure;
+
+const ALLOWED_TRANSFORMS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+];
+
+/// Accepted SignatureMethod algorithms (SHA-1 and DSA are refused).
+pub const ALLOWED_SIGNATURE_METHODS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+];
+
+const ALLOWED_DIGESTS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+
+/// What the gate learnt on the way through.
+#[derive(Debug, Default)]
+pub struct Shape {
+    pub signatures: usize,
+}
+
+fn refuse(code: &'static str, detail: impl Into<String>) -> Failure {
+    Failure::new(code, detail).with_status(actix_web::http::StatusCode::BAD_REQUEST)
+}
+
+fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, Failure> {
+    match e.try_get_attribute(name) {
+        Ok(Some(a)) => a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map(|v| Some(v.into_owned()))
+            .map_err(|err| refuse("xml_malformed", format!("bad attribute {name}: {err}"))),
+        Ok(None) => Ok(None),
+        Err(err) => Err(refuse("xml_malformed", format!("bad attribute: {err}"))),
+    }
+}
+
+/// An `#id` reference to an element of this document, and nothing else.
+fn same_document_reference(uri: &str) -> bool {
+    uri.strip_prefix('#').is_some_and(|id| {
+        !id.is_empty()
+            && id
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    })
+}
+
+pub fn check(xml: &str) -> Result<Shape, Failure> {
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    let mut shape = Shape::default();
+    let (mut assertions, mut signed_infos, mut depth) = (0usize, 0usize, 0usize);
+    let mut seen_root = false;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| refuse("xml_malformed", format!("not well-formed XML: {e}")))?;
+        let (element, opens) = match event {
+            Event::DocType(_) => {
+                return Err(refuse(
+                    "doctype_refused",
+                    "a DOCTYPE (DTD, entities) is not allowed in SAML messages",
+                ))
+            }
+            Event::Comment(_) => {
+                return Err(refuse(
+                    "comment_refused",
+                    "XML comments are not allowed in SAML messages (comment injection)",
+                ))
+            }
+            Event::PI(_) | Event::CData(_) => {
+                return Err(refuse(
+                    "markup_refused",
+                    "processing instructions and CDATA are not allowed in SAML messages",
+                ))
+            }
+            Event::Decl(d) => {
+                if let Some(Ok(enc)) = d.encoding() {
+                    if !enc.eq_ignore_ascii_case(b"utf-8") {
+                        return Err(refuse(
+                            "encoding_refused",
+                            "only UTF-8 SAML messages are accepted",
+                        ));
+                    }
+                }
+                continue;
+            }
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Event::Eof => break,
+            Event::Text(_) | Event::GeneralRef(_) => continue,
+        };
+        let name = element.local_name();
+        if depth == 0 {
+            if seen_root || name.as_ref() != b"Response" {
+                return Err(refuse(
+                    "not_a_response",
+                    "the document is not a single SAML Response",
+                ));
+            }
+            seen_root = true;
+        }
+        match name.as_ref() {
+            b"Assertion" => assertions += 1,
+            b"EncryptedAssertion" | b"EncryptedID" | b"EncryptedAttribute" => return Err(refuse(
+                "encrypted_refused",
+                "encrypted assertions are not supported; turn assertion encryption off in the IdP",
+            )),
+            b"Signature" => {
+                shape.signatures += 1;
+                if shape.signatures > 2 {
+                    return Err(refuse(
+                        "signature_structure_refused",
+                        "more than two signatures",
+                    ));
+                }
+            }
+            b"SignedInfo" => {
+                signed_infos += 1;
+                if signed_infos > shape.signatures {
+                    return Err(refuse(
+                        "signature_structure_refused",
+                        "a signature with more than one SignedInfo",
+                    ));
+                }
+            }
+            b"Object" | b"Manifest" | b"RetrievalMethod" => {
+                return Err(refuse(
+                    "signature_structure_refused",
+                    "ds:Object, ds:Manifest and RetrievalMethod are not allowed",
+                ))
+            }
+            b"Reference" => {
+                let uri = attr(&element, "URI")?.unwrap_or_default();
+                if !same_document_reference(&uri) {
+                    return Err(refuse("reference_refused", format!("signature reference {uri:?} does not point at an element of this message")));
+                }
+            }
+            b"Transform" => {
+                let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
+                if !ALLOWED_TRANSFORMS.contains(&algorithm.as_str()) {
+                    return Err(refuse(
+                        "transform_refused",
+                        format!("signature transform {algorithm} is not allowed"),
+                    ));
+                }
+            }
+            b"SignatureMethod" => {
+                let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
+                if !ALLOWED_SIGNATURE_METHODS.contains(&algorithm.as_str()) {
+                    return Err(refuse(
+                        "algorithm_refused",
+                        format!(
+                            "signature algorithm {algorithm} is not allowed (SHA-256 or stronger)"
+                        ),
+                    ));
+                }
+            }
+            b"DigestMethod" => {
+                let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
+                if !ALLOWED_DIGESTS.contains(&algorithm.as_str()) {
+                    return Err(refuse(
+                        "algorithm_refused",
+                        format!(
+                            "digest algorithm {algorithm} is not allowed (SHA-256 or stronger)"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if opens {
+            depth += 1;
+        }
+    }
+    if !seen_root {
+        return Err(refuse(
+            "not_a_response",
+            "the document is not a SAML Response",
+        ));
+    }
+    if depth != 0 {
+        return Err(refuse(
+            "xml_malformed",
+            "the document ends inside an element",
+        ));
+    }
+    if assertions != 1 {
+        return Err(refuse(
+            "assertion_count",
+            format!("exactly one assertion is required, found {assertions}"),
+        ));
+    }
+    if shape.signatures == 0 {
+        return Err(refuse(
+            "unsigned",
+            "neither the response nor the assertion is signed",
+        ));
+    }
+    Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r"><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a"><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></saml:Assertion></samlp:Response>"##;
+
+    fn code(xml: &str) -> &'static str {
+        check(xml).err().map(|f| f.code).unwrap_or("ok")
+    }
+
+    #[test]
+    fn accepts_the_shape_idps_send() {
+        assert_eq!(code(OK), "ok");
+        assert_eq!(
+            code(&format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{OK}")),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn refuses_everything_else_by_name() {
+        let cases = [
+            (
+                format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{OK}"),
+                "doctype_refused",
+            ),
+            (
+                OK.replace("ID=\"_a\">", "ID=\"_a\"><!-- c -->"),
+                "comment_refused",
+            ),
+            (
+                OK.replace("ID=\"_a\">", "ID=\"_a\"><![CDATA[x]]>"),
+                "markup_refused",
+            ),
+            (
+                format!("<?xml version=\"1.0\" encoding=\"UTF-7\"?>{OK}"),
+                "encoding_refused",
+            ),
+            (
+                OK.replace("<samlp:Response", "<samlp:LogoutResponse")
+                    .replace("</samlp:Response>", "</samlp:LogoutResponse>"),
+                "not_a_response",
+            ),
+            (
+                OK.replace(
+                    "</saml:Assertion>",
+                    "</saml:Assertion><saml:Assertion ID=\"_b\"/>",
+                ),
+                "assertion_count",
+            ),
+            (
+                OK.replace(
+                    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                ),
+                "algorithm_refused",
+            ),
+            (
+                OK.replace(
+                    "http://www.w3.org/2001/04/xmlenc#sha256",
+                    "http://www.w3.org/2000/09/xmldsig#sha1",
+                ),
+                "algorithm_refused",
+            ),
+            (
+                OK.replace("URI=\"#_a\"", "URI=\"http://127.0.0.1/x\""),
+                "reference_refused",
+            ),
+            (OK.replace("URI=\"#_a\"", "URI=\"\""), "reference_refused"),
+            (
+                OK.replace(
+                    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+                    "http://www.w3.org/TR/1999/REC-xpath-19991116",
+                ),
+                "transform_refused",
+            ),
+            (
+                OK.replace(
+                    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+                    "http://www.w3.org/TR/1999/REC-xslt-19991116",
+                ),
+                "transform_refused",
+            ),
+            (
+                OK.replace("</ds:SignedInfo>", "</ds:SignedInfo><ds:SignedInfo/>"),
+                "signature_structure_refused",
+            ),
+            (
+                OK.replace("</ds:SignedInfo>", "</ds:SignedInfo><ds:Object/>"),
+                "signature_structure_refused",
+            ),
+            (
+                OK.replace(
+                    "<saml:Assertion",
+                    "<saml:EncryptedAssertion><saml:Assertion",
+                )
+                .replace(
+                    "</saml:Assertion>",
+                    "</saml:Assertion></saml:EncryptedAssertion>",
+                ),
+                "encrypted_refused",
+            ),
+            (
+                "<samlp:Response ID=\"_r\"><saml:Assertion ID=\"_a\"/></samlp:Response>"
+                    .to_string(),
+                "unsigned",
+            ),
+            (
+                "<samlp:Response><unclosed></samlp:Response>".to_string(),
+                "xml_malformed",
+            ),
+            ("not xml at all".to_string(), "not_a_response"),
+            (String::new(), "not_a_response"),
+        ];
+        for (xml, expected) in cases {
+            assert_eq!(code(&xml), expected, "{xml}");
+        }
+    }
+}

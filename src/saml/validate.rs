@@ -1,0 +1,439 @@
+//! The Assertion Consumer Service's validation pipeline. Every check is a
+//! named step with its own refusal code; the identity comes only from the
+//! XML the signature covers.
+//!
+//! Steps that need shared state — InResponseTo against the pending
+//! requests, the replay cache — run after this, in `saml::acs`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
+};
+use samael::schema::{Assertion, Response};
+
+use super::prefilter;
+use crate::signin::{Failure, Identity};
+use crate::store::UserProfile;
+
+const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+/// An assertion older than this is refused even if its own window is wider.
+const MAX_ASSERTION_AGE_MINUTES: i64 = 10;
+
+const ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
+    AllowedSignatureAlgorithm::RsaSha256,
+    AllowedSignatureAlgorithm::RsaSha384,
+    AllowedSignatureAlgorithm::RsaSha512,
+    AllowedSignatureAlgorithm::EcdsaSha256,
+    AllowedSignatureAlgorithm::EcdsaSha384,
+    AllowedSignatureAlgorithm::EcdsaSha512,
+];
+
+/// What the response is checked against.
+pub struct Expectations<'a> {
+    /// Our entity ID, which is also the ACS URL (SPEC).
+    pub sp_url: &'a str,
+    pub idp_entity_id: Option<&'a str>,
+    /// The integration's signing certificates, base64 DER.
+    pub certificates: &'a [String],
+    pub clock_skew: Duration,
+    pub max_bytes: usize,
+    pub now: DateTime<Utc>,
+}
+
+/// A response that passed every stateless check.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub assertion_id: String,
+    /// The request this answers (None: IdP-initiated).
+    pub in_response_to: Option<String>,
+    /// Until when the assertion could be presented: the replay-cache lifetime.
+    pub valid_until: DateTime<Utc>,
+    pub identity: Identity,
+}
+
+fn bad(code: &'static str, detail: impl Into<String>) -> Failure {
+    Failure::new(code, detail)
+}
+
+/// Base64 (whitespace tolerated, as IdPs wrap lines) to UTF-8 XML, bounded.
+pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Failure> {
+    if encoded.len() > max_bytes.saturating_mul(4) / 3 + 4 {
+        return Err(bad(
+            "too_large",
+            format!("the SAMLResponse is larger than {max_bytes} bytes"),
+        ));
+    }
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return Err(bad(
+            "missing_response",
+            "the request carried no SAMLResponse",
+        ));
+    }
+    let bytes = STANDARD
+        .decode(compact)
+        .map_err(|_| bad("not_base64", "the SAMLResponse is not base64"))?;
+    String::from_utf8(bytes).map_err(|_| bad("not_utf8", "the SAMLResponse is not UTF-8 text"))
+}
+
+/// Verifies the signature(s) against each trusted certificate in turn and
+/// returns only the signed XML (samael's reduction: what the signature does
+/// not cover is gone, which defeats signature wrapping).
+fn signed_content(xml: &str, certificates: &[String]) -> Result<String, Failure> {
+    if certificates.is_empty() {
+        return Err(bad(
+            "no_certificate",
+            "the integration has no signing certificate to verify with",
+        ));
+    }
+    let mut last_error = String::new();
+    // One certificate at a time: xmlsec stops at a key-type error rather
+    // than trying the next certificate.
+    for encoded in certificates {
+        let Ok(der) = STANDARD.decode(encoded) else {
+            continue;
+        };
+        let cert: CertificateDer = der.into();
+        match Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+            xml,
+            &[cert],
+            ReduceMode::ValidateAndMarkNoAncestors,
+            Some(ALGORITHMS),
+        ) {
+            Ok(reduced) => return Ok(reduced),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(bad(
+        "signature_invalid",
+        format!("the signature does not verify with the IdP's certificate ({last_error})"),
+    ))
+}
+
+fn status_is_success(response: &Response) -> Result<(), Failure> {
+    let code = response
+        .status
+        .as_ref()
+        .and_then(|s| s.status_code.value.as_deref());
+    match code {
+        Some(SUCCESS) => Ok(()),
+        other => {
+            let message = response
+                .status
+                .as_ref()
+                .and_then(|s| s.status_message.as_ref())
+                .and_then(|m| m.value.clone());
+            Err(bad(
+                "status_not_success",
+                format!(
+                    "the IdP reported {} {}",
+                    other.unwrap_or("no status"),
+                    message.unwrap_or_default()
+                )
+                .trim()
+                .to_string(),
+            ))
+        }
+    }
+}
+
+fn not_in_future(what: &str, instant: DateTime<Utc>, ex: &Expectations) -> Result<(), Failure> {
+    if instant > ex.now + ex.clock_skew {
+        return Err(bad(
+            "issued_in_future",
+            format!("the {what} IssueInstant {instant} is in the future"),
+        ));
+    }
+    if instant < ex.now - Duration::minutes(MAX_ASSERTION_AGE_MINUTES) - ex.clock_skew {
+        return Err(bad(
+            "stale",
+            format!("the {what} was issued at {instant}, too long ago"),
+        ));
+    }
+    Ok(())
+}
+
+fn issuer_matches(what: &str, issuer: Option<&str>, ex: &Expectations) -> Result<(), Failure> {
+    match (ex.idp_entity_id, issuer.map(str::trim)) {
+        (Some(expected), Some(got)) if got != expected => Err(bad(
+            "issuer_mismatch",
+            format!("the {what} Issuer is {got:?}, expected {expected:?}"),
+        )),
+        (Some(_), None) if what == "assertion" => {
+            Err(bad("issuer_mismatch", "the assertion has no Issuer"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Response-level checks: Status, Destination, Issuer, IssueInstant.
+fn check_response(response: &Response, ex: &Expectations) -> Result<(), Failure> {
+    status_is_success(response)?;
+    if let Some(destination) = response.destination.as_deref() {
+        if destination != ex.sp_url {
+            return Err(bad(
+                "destination_mismatch",
+                format!("the response was sent to {destination:?}, not to this integration"),
+            ));
+        }
+    }
+    issuer_matches(
+        "response",
+        response.issuer.as_ref().and_then(|i| i.value.as_deref()),
+        ex,
+    )?;
+    not_in_future("response", response.issue_instant, ex)
+}
+
+fn check_assertion(
+    assertion: &Assertion,
+    ex: &Expectations,
+) -> Result<(Option<String>, DateTime<Utc>), Failure> {
+    issuer_matches("assertion", assertion.issuer.value.as_deref(), ex)?;
+    not_in_future("assertion", assertion.issue_instant, ex)?;
+
+    let conditions = assertion
+        .conditions
+        .as_ref()
+        .ok_or_else(|| bad("audience_missing", "the assertion has no Conditions"))?;
+    if let Some(not_before) = conditions.not_before {
+        if ex.now + ex.clock_skew < not_before {
+            return Err(bad(
+                "not_yet_valid",
+                format!("the assertion is valid only from {not_before}"),
+            ));
+        }
+    }
+    if let Some(not_on_or_after) = conditions.not_on_or_after {
+        if ex.now - ex.clock_skew >= not_on_or_after {
+            return Err(bad(
+                "expired",
+                format!("the assertion expired at {not_on_or_after}"),
+            ));
+        }
+    }
+    let restrictions = conditions
+        .audience_restrictions
+        .as_deref()
+        .unwrap_or_default();
+    if restrictions.is_empty() {
+        return Err(bad("audience_missing", "the assertion names no Audience"));
+    }
+    // Every AudienceRestriction must include us (SAML core 2.5.1.4).
+    if let Some(other) = restrictions
+        .iter()
+        .find(|r| !r.audience.iter().any(|a| a.trim() == ex.sp_url))
+    {
+        return Err(bad(
+            "audience_mismatch",
+            format!(
+                "the assertion is meant for {:?}, not this integration",
+                other.audience
+            ),
+        ));
+    }
+
+    let subject = assertion
+        .subject
+        .as_ref()
+        .ok_or_else(|| bad("no_subject", "the assertion has no Subject"))?;
+    let confirmations = subject.subject_confirmations.as_deref().unwrap_or_default();
+    let bearers: Vec<_> = confirmations
+        .iter()
+        .filter(|c| c.method.as_deref() == Some(BEARER))
+        .filter_map(|c| c.subject_confirmation_data.as_ref())
+        .collect();
+    if bearers.is_empty() {
+        return Err(bad(
+            "no_bearer_confirmation",
+            "the assertion has no bearer SubjectConfirmation",
+        ));
+    }
+    let mut last = bad(
+        "recipient_mismatch",
+        "no bearer SubjectConfirmation names this integration as Recipient",
+    );
+    for data in bearers {
+        if data.recipient.as_deref().map(str::trim) != Some(ex.sp_url) {
+            last = bad(
+                "recipient_mismatch",
+                format!(
+                    "the assertion's Recipient is {:?}, not this integration",
+                    data.recipient
+                ),
+            );
+            continue;
+        }
+        let Some(until) = data.not_on_or_after else {
+            last = bad(
+                "confirmation_expired",
+                "the bearer SubjectConfirmation has no NotOnOrAfter",
+            );
+            continue;
+        };
+        if ex.now - ex.clock_skew >= until {
+            last = bad(
+                "confirmation_expired",
+                format!("the bearer confirmation expired at {until}"),
+            );
+            continue;
+        }
+        if data
+            .not_before
+            .is_some_and(|nb| ex.now + ex.clock_skew < nb)
+        {
+            last = bad("not_yet_valid", "the bearer confirmation is not valid yet");
+            continue;
+        }
+        let valid_until = conditions.not_on_or_after.map_or(until, |c| c.max(until));
+        return Ok((data.in_response_to.clone(), valid_until));
+    }
+    Err(last)
+}
+
+fn first_attribute(assertion: &Assertion, names: &[&str]) -> Option<String> {
+    let attributes = assertion
+        .attribute_statements
+        .iter()
+        .flatten()
+        .flat_map(|s| &s.attributes);
+    for wanted in names {
+        for attribute in attributes.clone() {
+            let matches = [
+                attribute.name.as_deref(),
+                attribute.friendly_name.as_deref(),
+            ]
+            .iter()
+            .flatten()
+            .any(|n| n.eq_ignore_ascii_case(wanted));
+            if matches {
+                if let Some(value) = attribute
+                    .values
+                    .iter()
+                    .filter_map(|v| v.value.as_deref())
+                    .map(str::trim)
+                    .find(|v| !v.is_empty())
+                {
+                    return Some(value.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+const EMAIL_ATTRIBUTES: &[&str] = &[
+    "email",
+    "mail",
+    "emailaddress",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    "urn:oid:0.9.2342.19200300.100.1.3",
+];
+const GIVEN_NAME_ATTRIBUTES: &[&str] = &[
+    "firstName",
+    "givenName",
+    "given_name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+    "urn:oid:2.5.4.42",
+];
+const FAMILY_NAME_ATTRIBUTES: &[&str] = &[
+    "lastName",
+    "surname",
+    "sn",
+    "familyName",
+    "family_name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+    "urn:oid:2.5.4.4",
+];
+const DISPLAY_NAME_ATTRIBUTES: &[&str] = &[
+    "displayName",
+    "name",
+    "http://schemas.microsoft.com/identity/claims/displayname",
+    "urn:oid:2.16.840.1.113730.3.1.241",
+];
+
+fn identity(assertion: &Assertion) -> Result<Identity, Failure> {
+    let name_id = assertion.subject.as_ref().and_then(|s| s.name_id.as_ref());
+    let subject = name_id
+        .map(|n| n.value.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let name_id_email = name_id
+        .filter(|n| n.format.as_deref() == Some(EMAIL_FORMAT) || n.value.contains('@'))
+        .map(|n| n.value.trim().to_string());
+    let email = name_id_email
+        .filter(|e| e.contains('@'))
+        .or_else(|| first_attribute(assertion, EMAIL_ATTRIBUTES));
+    let subject = subject.or_else(|| email.clone()).ok_or_else(|| {
+        bad(
+            "no_subject",
+            "the assertion names nobody (no NameID, no email)",
+        )
+    })?;
+    Ok(Identity {
+        subject,
+        email,
+        profile: UserProfile {
+            given_name: first_attribute(assertion, GIVEN_NAME_ATTRIBUTES),
+            family_name: first_attribute(assertion, FAMILY_NAME_ATTRIBUTES),
+            display_name: first_attribute(assertion, DISPLAY_NAME_ATTRIBUTES),
+        },
+    })
+}
+
+/// Runs every stateless step on a decoded response.
+pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
+    if xml.len() > ex.max_bytes {
+        return Err(bad(
+            "too_large",
+            format!("the SAMLResponse is larger than {} bytes", ex.max_bytes),
+        ));
+    }
+    prefilter::check(xml)?;
+    // The whole message, as sent, for Response-level checks when only the
+    // assertion is signed; identity never comes from it.
+    let envelope: Response = xml
+        .parse()
+        .map_err(|e| bad("not_a_response", format!("not a SAML Response: {e}")))?;
+    status_is_success(&envelope)?;
+
+    let signed = signed_content(xml, ex.certificates)?;
+    let (assertion, response_irt) = if let Ok(response) = signed.parse::<Response>() {
+        check_response(&response, ex)?;
+        let assertion = response
+            .assertion
+            .ok_or_else(|| bad("assertion_count", "the signed response holds no assertion"))?;
+        (assertion, response.in_response_to)
+    } else {
+        let assertion: Assertion = signed.parse().map_err(|e| {
+            bad(
+                "signature_invalid",
+                format!("the signed element is neither a Response nor an Assertion: {e}"),
+            )
+        })?;
+        check_response(&envelope, ex)?;
+        (assertion, envelope.in_response_to.clone())
+    };
+    let (confirmation_irt, valid_until) = check_assertion(&assertion, ex)?;
+    let in_response_to = match (response_irt, confirmation_irt) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(bad(
+                "in_response_to_mismatch",
+                "the response and the assertion answer different requests",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    Ok(Validated {
+        assertion_id: assertion.id.clone(),
+        in_response_to,
+        valid_until,
+        identity: identity(&assertion)?,
+    })
+}
