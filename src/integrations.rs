@@ -13,8 +13,11 @@ use url::Url;
 use utoipa::ToSchema;
 
 use crate::config::Config;
+use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleError, RuleResult};
+use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::secrets::{new_token, token_hash, SecretBox, SCIM_TOKEN_PREFIX};
+use crate::state::AppState;
 use crate::store::{new_id, now_ms, Integration, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -92,23 +95,22 @@ pub enum Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SamlSettings {
     pub source: SamlSource,
+    /// The IdP as last resolved (from metadata, or entered by hand). A failed
+    /// refresh keeps this last good copy.
+    pub idp: IdpDescriptor,
+    /// When the metadata URL was last fetched successfully (unix ms).
+    pub metadata_fetched_at: Option<i64>,
+    /// Why the last refresh failed, if it did.
+    pub metadata_error: Option<String>,
 }
 
+/// Where the IdP's description came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SamlSource {
-    MetadataUrl {
-        url: String,
-    },
-    MetadataXml {
-        xml: String,
-    },
-    Manual {
-        sso_url: String,
-        idp_entity_id: Option<String>,
-        /// DER certificates, base64.
-        certificates: Vec<String>,
-    },
+    MetadataUrl { url: String },
+    MetadataXml,
+    Manual,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,11 +159,16 @@ pub struct SamlView {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sso_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The IdP's single sign-on URL (HTTP-Redirect).
+    pub sso_url: String,
+    /// The IdP's entity ID: the Issuer responses must carry.
     pub idp_entity_id: Option<String>,
+    /// Signing certificates with their expiry.
     pub certificates: Vec<CertificateView>,
+    /// Last successful metadata fetch (unix ms), for URL-based set-ups.
+    pub metadata_fetched_at: Option<i64>,
+    /// Why the last metadata refresh failed (the last good copy stays in use).
+    pub metadata_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -169,6 +176,8 @@ pub struct CertificateView {
     pub subject: String,
     /// RFC 3339.
     pub not_after: String,
+    /// Days until `not_after` (negative once expired).
+    pub expires_in_days: i64,
     pub sha256_fingerprint: String,
 }
 
@@ -290,6 +299,7 @@ fn certificate_view(b64: &str) -> Option<CertificateView> {
     Some(CertificateView {
         subject: cert.subject().to_string(),
         not_after: not_after.to_rfc3339(),
+        expires_in_days: (not_after - chrono::Utc::now()).num_days(),
         sha256_fingerprint: hex::encode(Sha256::digest(&der)),
     })
 }
@@ -334,9 +344,17 @@ fn refuse_foreign_fields(kind: Kind, input: &IntegrationInput) -> RuleResult<()>
     }
 }
 
-fn saml_source(config: &Config, input: &IntegrationInput) -> RuleResult<Option<SamlSource>> {
+/// Resolves the SAML input into settings: fetches a metadata URL (through
+/// the outbound policy), parses metadata XML, or takes the manual fields.
+/// `None` when the input names no source (a change of name only).
+async fn saml_settings(
+    config: &Config,
+    outbound: &Outbound,
+    input: &IntegrationInput,
+) -> RuleResult<Option<SamlSettings>> {
     let max = config.outbound.max_response_bytes;
-    let manual = input.sso_url.is_some() || input.certificate_pem.is_some();
+    let manual =
+        input.sso_url.is_some() || input.certificate_pem.is_some() || input.idp_entity_id.is_some();
     let given = [
         input.metadata_url.is_some(),
         input.metadata_xml.is_some(),
@@ -353,27 +371,25 @@ fn saml_source(config: &Config, input: &IntegrationInput) -> RuleResult<Option<S
         }
     }
     if let Some(url) = &input.metadata_url {
-        return Ok(Some(SamlSource::MetadataUrl {
-            url: outbound_url(config, "metadata_url", url)?,
+        let url = outbound_url(config, "metadata_url", url)?;
+        let idp = fetch_metadata(outbound, &url)
+            .await
+            .map_err(|message| invalid("metadata_url", message))?;
+        return Ok(Some(SamlSettings {
+            source: SamlSource::MetadataUrl { url },
+            idp,
+            metadata_fetched_at: Some(now_ms()),
+            metadata_error: None,
         }));
     }
     if let Some(xml) = &input.metadata_xml {
         check_size("metadata_xml", xml, max)?;
-        let upper = xml.to_ascii_uppercase();
-        if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
-            return Err(invalid(
-                "metadata_xml",
-                "must not contain a DOCTYPE or entity declarations",
-            ));
-        }
-        if !xml.contains("EntityDescriptor") {
-            return Err(invalid(
-                "metadata_xml",
-                "is not SAML metadata (no EntityDescriptor)",
-            ));
-        }
-        return Ok(Some(SamlSource::MetadataXml {
-            xml: xml.trim().to_string(),
+        let idp = parse_idp_metadata(xml).map_err(|e| invalid("metadata_xml", e.to_string()))?;
+        return Ok(Some(SamlSettings {
+            source: SamlSource::MetadataXml,
+            idp,
+            metadata_fetched_at: None,
+            metadata_error: None,
         }));
     }
     let sso_url = outbound_url(
@@ -383,16 +399,31 @@ fn saml_source(config: &Config, input: &IntegrationInput) -> RuleResult<Option<S
     )?;
     let pem = required("certificate_pem", input.certificate_pem.as_deref())?;
     check_size("certificate_pem", &pem, max)?;
-    Ok(Some(SamlSource::Manual {
-        sso_url,
-        idp_entity_id: input
-            .idp_entity_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        certificates: parse_certificates(&pem)?,
+    Ok(Some(SamlSettings {
+        source: SamlSource::Manual,
+        idp: IdpDescriptor {
+            entity_id: input
+                .idp_entity_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            sso_url,
+            certificates: parse_certificates(&pem)?,
+        },
+        metadata_fetched_at: None,
+        metadata_error: None,
     }))
+}
+
+/// Fetches and reads IdP metadata; the error names what failed, for the admin.
+pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<IdpDescriptor, String> {
+    let body = outbound
+        .get(url)
+        .await
+        .map_err(|e| format!("could not fetch the metadata: {e}"))?;
+    let text = String::from_utf8(body).map_err(|_| "the metadata is not UTF-8 text".to_string())?;
+    parse_idp_metadata(&text).map_err(|e| format!("{url} did not return usable metadata: {e}"))
 }
 
 fn validate_tenant(raw: &str) -> RuleResult<String> {
@@ -419,26 +450,24 @@ fn validate_client_secret(raw: &str) -> RuleResult<String> {
 }
 
 /// Builds stored settings from input, on top of `current` for a change.
-fn build_settings(
+async fn build_settings(
     config: &Config,
     secrets: &SecretBox,
+    outbound: &Outbound,
     kind: Kind,
     input: &IntegrationInput,
     current: Option<Settings>,
 ) -> RuleResult<Settings> {
     refuse_foreign_fields(kind, input)?;
     if kind.is_saml() {
-        let source = match (saml_source(config, input)?, current) {
-            (Some(source), _) => source,
-            (None, Some(Settings::Saml(s))) => s.source,
-            (None, _) => {
-                return Err(invalid(
-                    "metadata_url",
-                    "give metadata_url, metadata_xml, or sso_url + certificate_pem",
-                ))
-            }
+        return match (saml_settings(config, outbound, input).await?, current) {
+            (Some(settings), _) => Ok(Settings::Saml(settings)),
+            (None, Some(Settings::Saml(kept))) => Ok(Settings::Saml(kept)),
+            (None, _) => Err(invalid(
+                "metadata_url",
+                "give metadata_url, metadata_xml, or sso_url + certificate_pem",
+            )),
         };
-        return Ok(Settings::Saml(SamlSettings { source }));
     }
     let current = match current {
         Some(Settings::Oidc(o)) => Some(o),
@@ -491,7 +520,7 @@ fn build_settings(
     }))
 }
 
-fn stored_settings(integration: &Integration) -> RuleResult<Settings> {
+pub fn stored_settings(integration: &Integration) -> RuleResult<Settings> {
     serde_json::from_str(&integration.settings).map_err(|e| {
         RuleError::Store(crate::store::StoreError::Other(sqlx::Error::Decode(
             e.into(),
@@ -514,21 +543,24 @@ pub fn view(config: &Config, integration: &Integration) -> RuleResult<Integratio
     let settings = stored_settings(integration)?;
     let (saml, oidc) = match settings {
         Settings::Saml(s) => {
-            let (source, metadata_url, sso_url, idp_entity_id, certs) = match s.source {
-                SamlSource::MetadataUrl { url } => ("metadata_url", Some(url), None, None, vec![]),
-                SamlSource::MetadataXml { .. } => ("metadata_xml", None, None, None, vec![]),
-                SamlSource::Manual {
-                    sso_url,
-                    idp_entity_id,
-                    certificates,
-                } => ("manual", None, Some(sso_url), idp_entity_id, certificates),
+            let (source, metadata_url) = match s.source {
+                SamlSource::MetadataUrl { url } => ("metadata_url", Some(url)),
+                SamlSource::MetadataXml => ("metadata_xml", None),
+                SamlSource::Manual => ("manual", None),
             };
             let view = SamlView {
                 source: source.to_string(),
                 metadata_url,
-                sso_url,
-                idp_entity_id,
-                certificates: certs.iter().filter_map(|c| certificate_view(c)).collect(),
+                sso_url: s.idp.sso_url,
+                idp_entity_id: s.idp.entity_id,
+                certificates: s
+                    .idp
+                    .certificates
+                    .iter()
+                    .filter_map(|c| certificate_view(c))
+                    .collect(),
+                metadata_fetched_at: s.metadata_fetched_at,
+                metadata_error: s.metadata_error,
             };
             (Some(view), None)
         }
@@ -597,17 +629,24 @@ fn validated_name(kind: Kind, name: Option<&str>) -> RuleResult<String> {
 }
 
 pub async fn create(
-    store: &Store,
-    config: &Config,
-    secrets: &SecretBox,
+    state: &AppState,
     org_id: &str,
     input: &IntegrationInput,
     actor: &Actor,
 ) -> RuleResult<Integration> {
+    let store = &state.store;
     let kind = input
         .kind
         .ok_or_else(|| invalid("kind", "is required: okta, entra, saml or oidc"))?;
-    let settings = build_settings(config, secrets, kind, input, None)?;
+    let settings = build_settings(
+        &state.config,
+        &state.secrets,
+        &state.outbound,
+        kind,
+        input,
+        None,
+    )
+    .await?;
     let now = now_ms();
     let integration = Integration {
         id: new_id(),
@@ -637,14 +676,13 @@ pub async fn create(
 }
 
 pub async fn update(
-    store: &Store,
-    config: &Config,
-    secrets: &SecretBox,
+    state: &AppState,
     org_id: &str,
     id: &str,
     input: &IntegrationInput,
     actor: &Actor,
 ) -> RuleResult<Integration> {
+    let store = &state.store;
     let current = store
         .org_integration(org_id, id)
         .await?
@@ -656,13 +694,16 @@ pub async fn update(
             "cannot change; delete the integration and create a new one",
         ));
     }
+    let current_settings = Some(stored_settings(&current)?);
     let settings = build_settings(
-        config,
-        secrets,
+        &state.config,
+        &state.secrets,
+        &state.outbound,
         kind,
         input,
-        Some(stored_settings(&current)?),
-    )?;
+        current_settings,
+    )
+    .await?;
     let name = match &input.name {
         Some(n) => validated_name(kind, Some(n))?,
         None => current.name.clone(),
@@ -818,108 +859,107 @@ mod tests {
         );
     }
 
-    #[test]
-    fn settings_are_validated_per_kind() {
+    #[tokio::test]
+    async fn settings_are_validated_per_kind() {
         let c = config();
         let (sb, _dir) = secret_box();
-        let build = |kind, input: IntegrationInput| build_settings(&c, &sb, kind, &input, None);
-        let err = |r: RuleResult<Settings>| r.unwrap_err().to_string();
-
-        assert!(build(
-            Kind::Okta,
-            IntegrationInput {
-                metadata_url: Some("https://acme.okta.com/app/exk1/sso/saml/metadata".into()),
-                ..Default::default()
-            }
-        )
-        .is_ok());
-        assert!(err(build(
-            Kind::Okta,
-            IntegrationInput {
-                metadata_url: Some("http://acme.okta.com/m".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("https"));
-        assert!(err(build(Kind::Okta, IntegrationInput::default())).contains("metadata_url"));
-        assert!(err(build(
-            Kind::Saml,
-            IntegrationInput {
-                metadata_url: Some("https://a/m".into()),
-                metadata_xml: Some("<x/>".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("exactly one"));
-        assert!(err(build(
-            Kind::Saml,
-            IntegrationInput {
-                metadata_xml: Some("<!DOCTYPE x><EntityDescriptor/>".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("DOCTYPE"));
-        assert!(err(build(
-            Kind::Saml,
-            IntegrationInput {
-                sso_url: Some("https://idp/sso".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("certificate_pem"));
-        assert!(err(build(
-            Kind::Okta,
-            IntegrationInput {
-                client_id: Some("x".into()),
-                metadata_url: Some("https://a/m".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("client_id"));
-
-        let entra = IntegrationInput {
-            tenant: Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
-            client_id: Some("00000000-0000-0000-0000-000000000001".into()),
-            client_secret: Some("s3cret".into()),
-            ..Default::default()
+        let outbound = Outbound::new(&c.outbound);
+        let input =
+            |json: serde_json::Value| -> IntegrationInput { serde_json::from_value(json).unwrap() };
+        let cert = include_str!("../fixtures/certs/idp-cert.pem");
+        let entra = serde_json::json!({
+            "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "client_id": "00000000-0000-0000-0000-000000000001",
+            "client_secret": "s3cret",
+        });
+        let with = |extra: serde_json::Value| {
+            let mut v = entra.clone();
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
         };
-        let Settings::Oidc(o) = build(Kind::Entra, entra.clone()).unwrap() else {
+        let refusals = [
+            (
+                Kind::Okta,
+                serde_json::json!({"metadata_url": "https://127.0.0.1/app/exk1/sso/saml/metadata"}),
+                "private",
+            ),
+            (
+                Kind::Okta,
+                serde_json::json!({"metadata_url": "http://acme.okta.com/m"}),
+                "https",
+            ),
+            (Kind::Okta, serde_json::json!({}), "metadata_url"),
+            (
+                Kind::Saml,
+                serde_json::json!({"metadata_url": "https://a/m", "metadata_xml": "<x/>"}),
+                "exactly one",
+            ),
+            (
+                Kind::Saml,
+                serde_json::json!({"metadata_xml": "<!DOCTYPE x><EntityDescriptor/>"}),
+                "DOCTYPE",
+            ),
+            (
+                Kind::Saml,
+                serde_json::json!({"sso_url": "https://idp/sso"}),
+                "certificate_pem",
+            ),
+            (
+                Kind::Okta,
+                serde_json::json!({"client_id": "x", "metadata_url": "https://a/m"}),
+                "client_id",
+            ),
+            (
+                Kind::Entra,
+                with(serde_json::json!({"tenant": "not a tenant"})),
+                "tenant",
+            ),
+            (
+                Kind::Entra,
+                with(serde_json::json!({"client_id": "abc"})),
+                "client_id",
+            ),
+            (
+                Kind::Entra,
+                with(serde_json::json!({"issuer": "https://x"})),
+                "issuer",
+            ),
+            (
+                Kind::Oidc,
+                serde_json::json!({"issuer": "https://id.example.com", "client_id": "c"}),
+                "client_secret",
+            ),
+        ];
+        for (kind, json, expected) in refusals {
+            let err = build_settings(&c, &sb, &outbound, kind, &input(json.clone()), None)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+
+        let manual = input(
+            serde_json::json!({"sso_url": "https://idp.example.com/sso", "certificate_pem": cert}),
+        );
+        let Settings::Saml(saml) = build_settings(&c, &sb, &outbound, Kind::Saml, &manual, None)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(saml.idp.sso_url, "https://idp.example.com/sso");
+        assert_eq!(saml.idp.certificates.len(), 1);
+
+        let Settings::Oidc(o) =
+            build_settings(&c, &sb, &outbound, Kind::Entra, &input(entra.clone()), None)
+                .await
+                .unwrap()
+        else {
             panic!()
         };
         assert_ne!(o.client_secret_sealed, "s3cret");
         assert_eq!(sb.open(&o.client_secret_sealed).unwrap(), "s3cret");
-        assert!(err(build(
-            Kind::Entra,
-            IntegrationInput {
-                tenant: Some("not a tenant".into()),
-                ..entra.clone()
-            }
-        ))
-        .contains("tenant"));
-        assert!(err(build(
-            Kind::Entra,
-            IntegrationInput {
-                client_id: Some("abc".into()),
-                ..entra.clone()
-            }
-        ))
-        .contains("client_id"));
-        assert!(err(build(
-            Kind::Entra,
-            IntegrationInput {
-                issuer: Some("https://x".into()),
-                ..entra
-            }
-        ))
-        .contains("issuer"));
-        assert!(err(build(
-            Kind::Oidc,
-            IntegrationInput {
-                issuer: Some("https://id.example.com".into()),
-                client_id: Some("c".into()),
-                ..Default::default()
-            }
-        ))
-        .contains("client_secret"));
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub cache: Cache,
     pub secrets: SecretBox,
     pub metrics: Arc<Metrics>,
+    /// HTTP to admin-chosen addresses, under the outbound policy.
+    pub outbound: Outbound,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -72,6 +75,7 @@ impl AppState {
             })?;
         let secrets = SecretBox::load(&config.secrets)?;
         Ok(AppState {
+            outbound: Outbound::new(&config.outbound),
             config: Arc::new(config),
             store,
             cache,

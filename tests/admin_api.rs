@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::idp::TestIdp;
 use common::Gateway;
 use serde_json::{json, Value};
 
@@ -162,8 +163,9 @@ async fn teams_with_preapproved_domains_delete_and_restore() {
     assert_eq!(api.get("/teams?state=bogus").await.0, 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn one_organization_never_sees_or_changes_another() {
+    let idp = TestIdp::start("x@example.com").await;
     let gw = Gateway::start().await;
     let (_, token_a) = gw.create_org("A");
     let (_, token_b) = gw.create_org("B");
@@ -175,7 +177,12 @@ async fn one_organization_never_sees_or_changes_another() {
         )
         .await;
     let team_id = team["id"].as_str().unwrap();
-    let (_, integ) = a.post("/integrations", json!({"kind": "okta", "metadata_url": "https://a.okta.com/app/exk1/sso/saml/metadata"})).await;
+    let (_, integ) = a
+        .post(
+            "/integrations",
+            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
+        )
+        .await;
     let integ_id = integ["id"].as_str().unwrap();
 
     for (status, _) in [
@@ -218,13 +225,19 @@ async fn one_organization_never_sees_or_changes_another() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn integrations_of_every_kind_and_the_provisioning_toggle() {
+    let idp = TestIdp::start("x@example.com").await;
     let gw = Gateway::start().await;
     let (_, token) = gw.create_org("Acme");
     let api = gw.api(&token);
 
-    let (status, okta) = api.post("/integrations", json!({"kind": "okta", "metadata_url": "https://acme.okta.com/app/exk1/sso/saml/metadata"})).await;
+    let (status, okta) = api
+        .post(
+            "/integrations",
+            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
+        )
+        .await;
     assert_eq!(status, 201, "{okta}");
     let id = okta["id"].as_str().unwrap();
     let sso_base = gw.url(&format!("/users/sign-in/sso/okta/{id}"));

@@ -19,15 +19,7 @@ pub async fn create_integration(
     admin: OrgAdmin,
     body: web::Json<IntegrationInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = integrations::create(
-        &state.store,
-        &state.config,
-        &state.secrets,
-        &admin.org_id,
-        &body,
-        &admin.actor,
-    )
-    .await?;
+    let created = integrations::create(&state, &admin.org_id, &body, &admin.actor).await?;
     Ok(HttpResponse::Created().json(integrations::view(&state.config, &created)?))
 }
 
@@ -73,16 +65,7 @@ pub async fn update_integration(
     path: web::Path<String>,
     body: web::Json<IntegrationInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let updated = integrations::update(
-        &state.store,
-        &state.config,
-        &state.secrets,
-        &admin.org_id,
-        &path,
-        &body,
-        &admin.actor,
-    )
-    .await?;
+    let updated = integrations::update(&state, &admin.org_id, &path, &body, &admin.actor).await?;
     Ok(HttpResponse::Ok().json(integrations::view(&state.config, &updated)?))
 }
 

@@ -11,3 +11,4 @@ mod prefilter;
 pub mod validate;
 
 pub use metadata::{parse_idp_metadata, sp_metadata_xml, IdpDescriptor, MetadataError};
+pub mod flow;

@@ -387,6 +387,20 @@ fn identity(assertion: &Assertion) -> Result<Identity, Failure> {
     })
 }
 
+/// The local name of the document's root element.
+fn root_name(xml: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                return Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
 /// Runs every stateless step on a decoded response.
 pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
     if xml.len() > ex.max_bytes {
@@ -404,21 +418,37 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
     status_is_success(&envelope)?;
 
     let signed = signed_content(xml, ex.certificates)?;
-    let (assertion, response_irt) = if let Ok(response) = signed.parse::<Response>() {
-        check_response(&response, ex)?;
-        let assertion = response
-            .assertion
-            .ok_or_else(|| bad("assertion_count", "the signed response holds no assertion"))?;
-        (assertion, response.in_response_to)
-    } else {
-        let assertion: Assertion = signed.parse().map_err(|e| {
-            bad(
+    // serde ignores the root element's name, so look at it before parsing.
+    let (assertion, response_irt) = match root_name(&signed).as_deref() {
+        Some("Response") => {
+            let response: Response = signed.parse().map_err(|e| {
+                bad(
+                    "signature_invalid",
+                    format!("the signed response is unreadable: {e}"),
+                )
+            })?;
+            check_response(&response, ex)?;
+            let assertion = response
+                .assertion
+                .ok_or_else(|| bad("assertion_count", "the signed response holds no assertion"))?;
+            (assertion, response.in_response_to)
+        }
+        Some("Assertion") => {
+            let assertion: Assertion = signed.parse().map_err(|e| {
+                bad(
+                    "signature_invalid",
+                    format!("the signed assertion is unreadable: {e}"),
+                )
+            })?;
+            check_response(&envelope, ex)?;
+            (assertion, envelope.in_response_to.clone())
+        }
+        _ => {
+            return Err(bad(
                 "signature_invalid",
-                format!("the signed element is neither a Response nor an Assertion: {e}"),
-            )
-        })?;
-        check_response(&envelope, ex)?;
-        (assertion, envelope.in_response_to.clone())
+                "the signature covers neither the Response nor the Assertion",
+            ))
+        }
     };
     let (confirmation_irt, valid_until) = check_assertion(&assertion, ex)?;
     let in_response_to = match (response_irt, confirmation_irt) {

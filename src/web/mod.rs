@@ -5,6 +5,7 @@
 mod account;
 pub mod error;
 mod ops;
+mod saml;
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::verify)
         .service(account::sign_out)
         .service(account::stylesheet)
+        .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(crate::admin_api::configure);
 }
 

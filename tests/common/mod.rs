@@ -7,6 +7,8 @@
 //! `SSO_GATEWAY_TEST_REDIS_URL` is set (else the in-process cache).
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod idp;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -74,6 +76,12 @@ impl Gateway {
             ),
             ("SSO_GATEWAY__CACHE__URL".into(), cache_url()),
             ("SSO_GATEWAY__SERVER__LOG_LEVEL".into(), "warn".into()),
+            // The test IdP lives on loopback over plain http.
+            (
+                "SSO_GATEWAY__OUTBOUND__ALLOW_PRIVATE_ADDRESSES".into(),
+                "true".into(),
+            ),
+            ("SSO_GATEWAY__OUTBOUND__ALLOW_HTTP".into(), "true".into()),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
@@ -145,6 +153,15 @@ impl Gateway {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// A browser: keeps cookies, does not follow redirects by itself.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
     }
 
     pub fn api(&self, token: &str) -> Api<'_> {

@@ -1,0 +1,222 @@
+//! The stateful half of SAML sign-in: AuthnRequests we sent (bound to the
+//! browser that started them, consumed once) and the assertion replay cache,
+//! both in the shared cache so any instance can finish what another began.
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use samael::service_provider::ServiceProviderBuilder;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::validate::{self, Expectations};
+use super::IdpDescriptor;
+use crate::config::Config;
+use crate::signin::{safe_return_path, Failure, Identity};
+use crate::state::AppState;
+use crate::store::Integration;
+
+/// Ties an AuthnRequest to the browser that started it.
+pub const BROWSER_COOKIE: &str = "sso_gateway_saml";
+const REQUEST_LIFETIME: Duration = Duration::from_secs(600);
+
+#[derive(Serialize, Deserialize)]
+struct PendingRequest {
+    integration_id: String,
+    browser: String,
+    return_to: Option<String>,
+}
+
+fn request_key(request_id: &str) -> String {
+    format!("saml:request:{request_id}")
+}
+
+fn hash(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The browser-binding cookie. The IdP posts back cross-site, so on https
+/// it must be SameSite=None (and Secure); on plain http (development,
+/// tests) browsers refuse None without Secure, so Lax is used.
+fn browser_cookie(config: &Config, value: String) -> Cookie<'static> {
+    let https = config.public_url_is_https();
+    Cookie::build(BROWSER_COOKIE, value)
+        .path("/users/sign-in/sso/")
+        .http_only(true)
+        .secure(https)
+        .same_site(if https { SameSite::None } else { SameSite::Lax })
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            REQUEST_LIFETIME.as_secs() as i64,
+        ))
+        .finish()
+}
+
+pub struct Started {
+    pub redirect_url: String,
+    pub cookie: Cookie<'static>,
+}
+
+/// SP-initiated sign-in: remembers a fresh AuthnRequest and returns where
+/// to send the browser (HTTP-Redirect binding).
+pub async fn start(
+    state: &AppState,
+    integration: &Integration,
+    idp: &IdpDescriptor,
+    sp_url: &str,
+    return_to: Option<&str>,
+    browser: Option<&str>,
+) -> Result<Started, Failure> {
+    let browser = browser
+        .filter(|b| b.len() == 43)
+        .map(str::to_string)
+        .unwrap_or_else(random_token);
+    let return_to = safe_return_path(return_to);
+    let request_id = format!(
+        "_{}",
+        hex::encode(&URL_SAFE_NO_PAD.decode(random_token()).unwrap_or_default()[..16])
+    );
+    let pending = PendingRequest {
+        integration_id: integration.id.clone(),
+        browser: hash(&browser),
+        return_to: return_to.clone(),
+    };
+    state
+        .cache
+        .put(
+            &request_key(&request_id),
+            &serde_json::to_string(&pending).expect("serializes"),
+            REQUEST_LIFETIME,
+        )
+        .await
+        .map_err(|e| Failure::unavailable(format!("cache: {e}")))?;
+    let sp = ServiceProviderBuilder::default()
+        .entity_id(sp_url.to_string())
+        .acs_url(sp_url.to_string())
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                "request_failed",
+                format!("cannot build the AuthnRequest: {e}"),
+            )
+        })?;
+    let mut request = sp.make_authentication_request(&idp.sso_url).map_err(|e| {
+        Failure::new(
+            "request_failed",
+            format!("cannot build the AuthnRequest: {e}"),
+        )
+    })?;
+    request.id = request_id;
+    let url = request
+        .redirect(return_to.as_deref().unwrap_or(""))
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            Failure::new(
+                "request_failed",
+                format!("the IdP's sign-on URL {:?} is not usable", idp.sso_url),
+            )
+        })?;
+    Ok(Started {
+        redirect_url: url.to_string(),
+        cookie: browser_cookie(&state.config, browser),
+    })
+}
+
+/// The ACS: validates the response, matches it to the request it answers
+/// (or accepts it as IdP-initiated), refuses replays. Returns who signed in
+/// and where to send them.
+pub async fn consume(
+    state: &AppState,
+    integration: &Integration,
+    idp: &IdpDescriptor,
+    sp_url: &str,
+    saml_response: &str,
+    relay_state: Option<&str>,
+    browser: Option<&str>,
+) -> Result<(Identity, Option<String>), Failure> {
+    let config = &state.config;
+    let max_bytes = config.saml.max_response_bytes;
+    let xml = validate::decode(saml_response, max_bytes)?;
+    let (certificates, entity_id, sp) = (
+        idp.certificates.clone(),
+        idp.entity_id.clone(),
+        sp_url.to_string(),
+    );
+    let skew = chrono::Duration::seconds(config.saml.clock_skew_seconds as i64);
+    // Signature checks are CPU work in C: keep them off the async workers.
+    let validated = actix_web::web::block(move || {
+        let expectations = Expectations {
+            sp_url: &sp,
+            idp_entity_id: entity_id.as_deref(),
+            certificates: &certificates,
+            clock_skew: skew,
+            max_bytes,
+            now: chrono::Utc::now(),
+        };
+        validate::validate(&xml, &expectations)
+    })
+    .await
+    .map_err(|_| Failure::unavailable("validation worker failed"))??;
+
+    let return_to = match &validated.in_response_to {
+        Some(request_id) => {
+            let pending = state
+                .cache
+                .take(&request_key(request_id))
+                .await
+                .map_err(|e| Failure::unavailable(format!("cache: {e}")))?
+                .and_then(|json| serde_json::from_str::<PendingRequest>(&json).ok())
+                .ok_or_else(|| Failure::new("in_response_to_unknown", "the response answers a request we did not send, or one already used or expired"))?;
+            if pending.integration_id != integration.id {
+                return Err(Failure::new(
+                    "in_response_to_unknown",
+                    "the response answers a request made for another integration",
+                ));
+            }
+            if browser.map(hash).as_deref() != Some(pending.browser.as_str()) {
+                return Err(Failure::new(
+                    "browser_mismatch",
+                    "the sign-in was started in another browser (or its cookie was lost)",
+                ));
+            }
+            pending.return_to
+        }
+        None if config.saml.allow_idp_initiated => safe_return_path(relay_state),
+        None => return Err(Failure::new(
+            "unsolicited_refused",
+            "the response is unsolicited (IdP-initiated), which saml.allow_idp_initiated turns off",
+        )),
+    };
+
+    let ttl = (validated.valid_until - chrono::Utc::now())
+        .num_seconds()
+        .max(0) as u64
+        + config.saml.clock_skew_seconds
+        + 60;
+    let first_use = state
+        .cache
+        .put_if_absent(
+            &format!(
+                "saml:assertion:{}:{}",
+                integration.id,
+                hash(&validated.assertion_id)
+            ),
+            "1",
+            Duration::from_secs(ttl),
+        )
+        .await
+        .map_err(|e| Failure::unavailable(format!("cache: {e}")))?;
+    if !first_use {
+        return Err(Failure::new("replayed", "this assertion was already used"));
+    }
+    Ok((validated.identity, return_to))
+}

@@ -1,0 +1,414 @@
+//! A real SAML IdP on loopback, Okta-shaped: it serves metadata over HTTP,
+//! answers AuthnRequests (HTTP-Redirect) with a signed Response in an
+//! auto-post form, and signs IdP-initiated responses — RSA-SHA256 with the
+//! throw-away key in `fixtures/certs`, through xmlsec (samael).
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use samael::attribute::{Attribute, AttributeValue};
+use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
+use samael::schema::{
+    Assertion, AttributeStatement, AudienceRestriction, AuthnContext, AuthnContextClassRef,
+    AuthnRequest, AuthnStatement, Conditions, Issuer, Response, Status, StatusCode, Subject,
+    SubjectConfirmation, SubjectConfirmationData, SubjectNameID,
+};
+use samael::signature::{DigestAlgorithm, Signature};
+use samael::traits::ToXml;
+
+pub const KEY_PEM: &str = include_str!("../../fixtures/certs/idp-key.pem");
+pub const CERT_PEM: &str = include_str!("../../fixtures/certs/idp-cert.pem");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    Assertion,
+    Response,
+    Both,
+}
+
+/// Everything a response can vary in; `ok` gives a valid one.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub issuer: String,
+    pub sp_url: String,
+    pub audience: Option<String>,
+    pub recipient: String,
+    pub destination: Option<String>,
+    pub in_response_to: Option<String>,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub name_id_format: String,
+    pub status: String,
+    pub issue_offset: Duration,
+    pub not_before_offset: Duration,
+    pub not_on_or_after_offset: Duration,
+    pub signing: Signing,
+}
+
+impl Spec {
+    pub fn ok(issuer: &str, sp_url: &str, email: &str) -> Spec {
+        Spec {
+            issuer: issuer.to_string(),
+            sp_url: sp_url.to_string(),
+            audience: Some(sp_url.to_string()),
+            recipient: sp_url.to_string(),
+            destination: Some(sp_url.to_string()),
+            in_response_to: None,
+            email: email.to_string(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            name_id_format: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into(),
+            status: "urn:oasis:names:tc:SAML:2.0:status:Success".into(),
+            issue_offset: Duration::zero(),
+            not_before_offset: Duration::seconds(-30),
+            not_on_or_after_offset: Duration::minutes(5),
+            signing: Signing::Both,
+        }
+    }
+}
+
+/// samael writes text content as given: escape it here.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn cert_der() -> CertificateDer {
+    let b64: String = CERT_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    STANDARD.decode(b64).unwrap().into()
+}
+
+fn key_der() -> Vec<u8> {
+    let key = openssl::pkey::PKey::private_key_from_pem(KEY_PEM.as_bytes()).unwrap();
+    key.rsa().unwrap().private_key_to_der().unwrap()
+}
+
+/// samael's template digests with SHA-1; the gateway (rightly) wants SHA-256.
+fn signature_template(reference_id: &str) -> Signature {
+    let mut s = Signature::template(reference_id, &cert_der());
+    for r in &mut s.signed_info.reference {
+        r.digest_method.algorithm = DigestAlgorithm::Sha256;
+    }
+    s
+}
+
+fn build(spec: &Spec, sign_assertion: bool, sign_response: bool) -> Response {
+    let now = Utc::now() + spec.issue_offset;
+    let response_id = format!("_r{}", uuid::Uuid::new_v4().simple());
+    let assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
+    let issuer = Issuer {
+        value: Some(esc(&spec.issuer)),
+        format: Some("urn:oasis:names:tc:SAML:2.0:nameid-format:entity".into()),
+        ..Default::default()
+    };
+    let attr = |name: &str, v: &str| Attribute {
+        friendly_name: None,
+        name: Some(name.into()),
+        name_format: Some("urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified".into()),
+        values: vec![AttributeValue {
+            attribute_type: Some("xs:string".into()),
+            value: Some(esc(v)),
+        }],
+    };
+    let real_now = Utc::now();
+    let assertion = Assertion {
+        id: assertion_id.clone(),
+        issue_instant: now,
+        version: "2.0".into(),
+        issuer: issuer.clone(),
+        signature: sign_assertion.then(|| signature_template(&assertion_id)),
+        subject: Some(Subject {
+            name_id: Some(SubjectNameID {
+                format: Some(spec.name_id_format.clone()),
+                value: esc(&spec.email),
+            }),
+            subject_confirmations: Some(vec![SubjectConfirmation {
+                method: Some("urn:oasis:names:tc:SAML:2.0:cm:bearer".into()),
+                name_id: None,
+                subject_confirmation_data: Some(SubjectConfirmationData {
+                    not_before: None,
+                    not_on_or_after: Some(real_now + spec.not_on_or_after_offset),
+                    recipient: Some(esc(&spec.recipient)),
+                    in_response_to: spec.in_response_to.as_deref().map(esc),
+                    address: None,
+                    content: None,
+                }),
+            }]),
+        }),
+        conditions: Some(Conditions {
+            not_before: Some(real_now + spec.not_before_offset),
+            not_on_or_after: Some(real_now + spec.not_on_or_after_offset),
+            audience_restrictions: spec.audience.as_deref().map(|a| {
+                vec![AudienceRestriction {
+                    audience: vec![esc(a)],
+                }]
+            }),
+            one_time_use: None,
+            proxy_restriction: None,
+        }),
+        authn_statements: Some(vec![AuthnStatement {
+            authn_instant: Some(now),
+            session_index: Some(assertion_id.clone()),
+            session_not_on_or_after: None,
+            subject_locality: None,
+            authn_context: Some(AuthnContext {
+                value: Some(AuthnContextClassRef {
+                    value: Some(
+                        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".into(),
+                    ),
+                }),
+            }),
+        }]),
+        attribute_statements: Some(vec![AttributeStatement {
+            attributes: vec![
+                attr("firstName", &spec.first_name),
+                attr("lastName", &spec.last_name),
+                attr("email", &spec.email),
+            ],
+        }]),
+    };
+    Response {
+        id: response_id.clone(),
+        in_response_to: spec.in_response_to.as_deref().map(esc),
+        version: "2.0".into(),
+        issue_instant: now,
+        destination: spec.destination.as_deref().map(esc),
+        consent: None,
+        issuer: Some(issuer),
+        signature: sign_response.then(|| signature_template(&response_id)),
+        status: Some(Status {
+            status_code: StatusCode {
+                value: Some(spec.status.clone()),
+            },
+            status_message: None,
+            status_detail: None,
+        }),
+        encrypted_assertion: None,
+        assertion: Some(assertion),
+    }
+}
+
+/// The unsigned XML of a response (for crafting attacks).
+pub fn unsigned_xml(spec: &Spec) -> String {
+    build(spec, false, false).to_string().unwrap()
+}
+
+/// A signed response as the IdP would send it.
+pub fn signed_xml(spec: &Spec) -> String {
+    let key = key_der();
+    match spec.signing {
+        Signing::Assertion => {
+            Crypto::sign_xml(build(spec, true, false).to_string().unwrap(), &key).unwrap()
+        }
+        Signing::Response => {
+            Crypto::sign_xml(build(spec, false, true).to_string().unwrap(), &key).unwrap()
+        }
+        Signing::Both => {
+            // xmlsec signs the first template in document order: the
+            // assertion first, then splice in the response's and sign again.
+            let response = build(spec, true, false);
+            let mut xml = Crypto::sign_xml(response.to_string().unwrap(), &key).unwrap();
+            let template = signature_template(&response.id).to_string().unwrap();
+            let at = xml.find("</saml2:Issuer>").unwrap() + "</saml2:Issuer>".len();
+            xml.insert_str(at, &template);
+            Crypto::sign_xml(xml, &key).unwrap()
+        }
+    }
+}
+
+/// Signs an arbitrary document's first signature template with the IdP key.
+pub fn sign_first_template(xml: &str) -> String {
+    Crypto::sign_xml(xml, &key_der()).unwrap()
+}
+
+pub fn encode(xml: &str) -> String {
+    STANDARD.encode(xml.as_bytes())
+}
+
+pub fn metadata_xml(entity_id: &str, sso_url: &str, cert_pem: &str) -> String {
+    let cert: String = cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}"><md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{sso_url}"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso_url}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    )
+}
+
+/// Who the IdP signs in next, and how it signs.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub email: String,
+    pub signing: Signing,
+}
+
+pub struct TestIdp {
+    pub base: String,
+    pub entity_id: String,
+    account: Arc<Mutex<Account>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+#[derive(serde::Deserialize)]
+struct SsoQuery {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+fn inflate(encoded: &str) -> String {
+    let raw = STANDARD.decode(encoded).unwrap();
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(&raw[..])
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+impl TestIdp {
+    pub async fn start(email: &str) -> TestIdp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        // Okta's shape: http://www.okta.com/{app id}
+        let entity_id = format!("http://www.okta.com/exk{}", uuid::Uuid::new_v4().simple());
+        let account = Arc::new(Mutex::new(Account {
+            email: email.to_string(),
+            signing: Signing::Both,
+        }));
+        let (meta, sso_base, issuer, shared) = (
+            metadata_xml(&entity_id, &format!("{base}/sso"), CERT_PEM),
+            base.clone(),
+            entity_id.clone(),
+            account.clone(),
+        );
+        let server = HttpServer::new(move || {
+            let (meta, issuer, shared, _sso) = (
+                meta.clone(),
+                issuer.clone(),
+                shared.clone(),
+                sso_base.clone(),
+            );
+            App::new()
+                .route(
+                    "/metadata",
+                    web::get().to(move || {
+                        let meta = meta.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/xml")
+                                .body(meta)
+                        }
+                    }),
+                )
+                .route(
+                    "/sso",
+                    web::get().to(move |q: web::Query<SsoQuery>| {
+                        let (issuer, shared) = (issuer.clone(), shared.clone());
+                        async move {
+                            let request: AuthnRequest = inflate(&q.saml_request).parse().unwrap();
+                            let acs = request.assertion_consumer_service_url.clone().unwrap();
+                            let account = shared.lock().unwrap().clone();
+                            let mut spec = Spec::ok(&issuer, &acs, &account.email);
+                            spec.in_response_to = Some(request.id.clone());
+                            spec.signing = account.signing;
+                            let form = auto_post_form(
+                                &acs,
+                                &encode(&signed_xml(&spec)),
+                                q.relay_state.as_deref(),
+                            );
+                            HttpResponse::Ok().content_type("text/html").body(form)
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestIdp {
+            base,
+            entity_id,
+            account,
+            server: handle,
+        }
+    }
+
+    pub fn metadata_url(&self) -> String {
+        format!("{}/metadata", self.base)
+    }
+
+    pub fn set_account(&self, email: &str, signing: Signing) {
+        *self.account.lock().unwrap() = Account {
+            email: email.to_string(),
+            signing,
+        };
+    }
+
+    /// A valid IdP-initiated response for the integration at `sp_url`.
+    pub fn spec(&self, sp_url: &str, email: &str) -> Spec {
+        Spec::ok(&self.entity_id, sp_url, email)
+    }
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        let handle = self.server.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+/// What Okta serves: a form that posts the response to the ACS.
+pub fn auto_post_form(acs: &str, saml_response: &str, relay_state: Option<&str>) -> String {
+    let relay = relay_state
+        .map(|r| {
+            format!(
+                r#"<input type="hidden" name="RelayState" value="{}"/>"#,
+                esc(r)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<html><body onload="document.forms[0].submit()"><form method="post" action="{}"><input type="hidden" name="SAMLResponse" value="{}"/>{relay}</form></body></html>"#,
+        esc(acs),
+        saml_response
+    )
+}
+
+/// Reads an auto-post form back: (action, fields).
+pub fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
+    let unesc = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')? + start;
+        Some(unesc(&tag[start..end]))
+    };
+    let form_tag = &html[html.find("<form").unwrap()..];
+    let action = attr(&form_tag[..form_tag.find('>').unwrap()], "action").unwrap();
+    let mut fields = Vec::new();
+    for piece in html.split("<input").skip(1) {
+        let tag = &piece[..piece.find('>').unwrap()];
+        fields.push((
+            attr(tag, "name").unwrap(),
+            attr(tag, "value").unwrap_or_default(),
+        ));
+    }
+    (action, fields)
+}

@@ -1,0 +1,323 @@
+//! End-to-end SAML sign-in against a real signing IdP on loopback.
+
+mod common;
+
+use common::idp::{self, Signing, TestIdp};
+use common::Gateway;
+use serde_json::{json, Value};
+
+/// An organization with a team pre-approving `example.com` and an Okta
+/// integration connected by metadata URL.
+async fn okta_setup(gw: &Gateway, idp: &TestIdp) -> (String, String) {
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let (status, _) = api
+        .post(
+            "/teams",
+            json!({"name": "Engineering", "preapproved_domains": ["example.com"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, integration) = api
+        .post(
+            "/integrations",
+            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{integration}");
+    (token, integration["id"].as_str().unwrap().to_string())
+}
+
+/// A browser's SP-initiated round trip: sign-in URL → IdP → auto-post form → ACS.
+async fn browser_sign_in(
+    gw: &Gateway,
+    browser: &reqwest::Client,
+    start: &str,
+) -> reqwest::Response {
+    let to_idp = browser.get(start).send().await.unwrap();
+    assert_eq!(to_idp.status(), 302, "{}", to_idp.text().await.unwrap());
+    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
+    assert!(idp_url.contains("SAMLRequest="), "{idp_url}");
+    let page = browser
+        .get(&idp_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, fields) = idp::parse_form(&page);
+    assert!(action.starts_with(&gw.base));
+    browser.post(&action).form(&fields).send().await.unwrap()
+}
+
+async fn last_sign_in(api: &common::Api<'_>) -> Value {
+    api.get("/audit?kind=sign_in&limit=1").await.1["events"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sp_initiated_okta_sign_in_by_metadata_url_in_every_signing_mode() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let api = gw.api(&token);
+
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["idp_entity_id"], idp.entity_id.as_str());
+    assert_eq!(
+        view["saml"]["sso_url"],
+        format!("{}/sso", idp.base).as_str()
+    );
+    assert!(
+        view["saml"]["certificates"][0]["expires_in_days"]
+            .as_i64()
+            .unwrap()
+            > 300
+    );
+    assert!(view["saml"]["metadata_fetched_at"].as_i64().is_some());
+
+    for signing in [Signing::Both, Signing::Response, Signing::Assertion] {
+        idp.set_account("ada@example.com", signing);
+        let browser = gw.browser();
+        let start = format!(
+            "{}?return_to=/dashboard?tab=1",
+            view["sign_in_url"].as_str().unwrap()
+        );
+        let done = browser_sign_in(&gw, &browser, &start).await;
+        assert_eq!(
+            done.status(),
+            303,
+            "{signing:?}: {}",
+            done.text().await.unwrap()
+        );
+        assert_eq!(done.headers()["location"], "/dashboard?tab=1");
+        let cookie = done.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+
+        let me: Value = browser
+            .get(gw.url("/users/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], "ada@example.com", "{signing:?}");
+        assert_eq!(me["given_name"], "Ada");
+        assert_eq!(me["family_name"], "Lovelace");
+        assert_eq!(me["teams"][0]["name"], "Engineering");
+        let verify = browser.get(gw.url("/auth/verify")).send().await.unwrap();
+        assert_eq!(verify.status(), 200);
+        assert_eq!(verify.headers()["x-auth-email"], "ada@example.com");
+        assert_eq!(
+            verify.headers()["x-auth-org"],
+            me["organization"]["id"].as_str().unwrap()
+        );
+        assert_eq!(verify.headers()["x-auth-teams"], "Engineering");
+
+        assert_eq!(
+            browser
+                .post(gw.url("/users/sign-out"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        assert_eq!(
+            browser
+                .get(gw.url("/users/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    let event = last_sign_in(&api).await;
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["subject"], "ada@example.com");
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sso_gateway_sign_ins_total{kind=\"okta\",outcome=\"success\"} 3"),
+        "{metrics}"
+    );
+    let (_, users) = api.get("/users").await;
+    assert_eq!(
+        users["users"].as_array().unwrap().len(),
+        1,
+        "JIT created one member"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_initiated_with_a_manual_certificate() {
+    let idp = TestIdp::start("grace@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    api.post(
+        "/teams",
+        json!({"name": "Eng", "preapproved_domains": ["example.com"]}),
+    )
+    .await;
+    let (status, integration) = api
+        .post("/integrations", json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base), "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}))
+        .await;
+    assert_eq!(status, 201, "{integration}");
+    let acs = integration["acs_url"].as_str().unwrap();
+
+    for (relay, expected) in [
+        (Some("/projects/7"), "/projects/7"),
+        (Some("https://evil.example/steal"), "/"),
+        (Some("//evil.example"), "/"),
+        (None, "/"),
+    ] {
+        let browser = gw.browser();
+        let response = idp::encode(&idp::signed_xml(&idp.spec(acs, "grace@example.com")));
+        let mut form = vec![("SAMLResponse", response)];
+        if let Some(r) = relay {
+            form.push(("RelayState", r.to_string()));
+        }
+        let done = browser.post(acs).form(&form).send().await.unwrap();
+        assert_eq!(done.status(), 303);
+        assert_eq!(done.headers()["location"], expected, "{relay:?}");
+        assert_eq!(
+            browser
+                .get(gw.url("/users/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_outside_preapproved_domains_are_told_what_to_ask() {
+    let idp = TestIdp::start("eve@elsewhere.org").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let browser = gw.browser();
+    let done = browser_sign_in(
+        &gw,
+        &browser,
+        &gw.url(&format!("/users/sign-in/sso/okta/{id}")),
+    )
+    .await;
+    assert_eq!(done.status(), 403);
+    assert!(done
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap().starts_with("sso_gateway_session=")));
+    let page = done.text().await.unwrap();
+    assert!(page.contains("pre-approve elsewhere.org"), "{page}");
+    assert!(page.contains("Acme"));
+    let event = last_sign_in(&gw.api(&token)).await;
+    assert_eq!(event["outcome"], "failure");
+    assert!(
+        event["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not_preapproved"),
+        "{event}"
+    );
+    assert_eq!(
+        browser
+            .get(gw.url("/users/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connecting_an_idp_fails_clearly_on_bad_metadata() {
+    let idp = TestIdp::start("x@example.com").await;
+    // The default outbound policy: loopback and plain http are refused.
+    let strict = Gateway::start_with(&[
+        ("SSO_GATEWAY__OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "false"),
+        ("SSO_GATEWAY__OUTBOUND__ALLOW_HTTP", "true"),
+    ])
+    .await;
+    let (_, token) = strict.create_org("Acme");
+    let (status, err) = strict
+        .api(&token)
+        .post(
+            "/integrations",
+            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1") && message.contains("private"),
+        "{message}"
+    );
+
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let missing = format!("{}/nope", idp.base);
+    let closed = format!("http://127.0.0.1:{}/metadata", common::free_port());
+    let no_cert = idp::metadata_xml(&idp.entity_id, "https://idp/sso", "").replace("<md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>", "");
+    for (body, expected) in [
+        (json!({"kind": "okta", "metadata_url": missing}), "HTTP 404"),
+        (
+            json!({"kind": "okta", "metadata_url": closed}),
+            "could not connect",
+        ),
+        (
+            json!({"kind": "okta", "metadata_url": gw.url("/healthz")}),
+            "did not return usable metadata",
+        ),
+        (
+            json!({"kind": "saml", "metadata_xml": no_cert}),
+            "no signing certificate",
+        ),
+        (
+            json!({"kind": "saml", "metadata_xml": "<html>hello</html>"}),
+            "metadata",
+        ),
+    ] {
+        let (status, err) = api.post("/integrations", body.clone()).await;
+        assert_eq!(status, 422, "{body}: {err}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // Metadata pasted as XML works as well as the link.
+    let (status, ok) = api
+        .post("/integrations", json!({"kind": "saml", "metadata_xml": idp::metadata_xml(&idp.entity_id, "https://idp.example.com/sso", idp::CERT_PEM)}))
+        .await;
+    assert_eq!(status, 201, "{ok}");
+    assert_eq!(ok["saml"]["source"], "metadata_xml");
+    let sp_metadata = gw
+        .http
+        .get(ok["sp_metadata_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sp_metadata.status(), 200);
+    let xml = sp_metadata.text().await.unwrap();
+    assert!(
+        xml.contains(&format!(
+            "entityID=\"{}\"",
+            ok["sp_entity_id"].as_str().unwrap()
+        )),
+        "{xml}"
+    );
+}
