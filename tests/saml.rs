@@ -321,3 +321,93 @@ async fn connecting_an_idp_fails_clearly_on_bad_metadata() {
         "{xml}"
     );
 }
+
+/// PostgreSQL + Redis only (suite 2 of scripts/test.sh): two instances
+/// behind one load balancer behave as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_requests_sessions_and_the_replay_cache() {
+    if !common::shared_backends() {
+        eprintln!("skipped: needs SSO_GATEWAY_TEST_POSTGRES_URL and SSO_GATEWAY_TEST_REDIS_URL (run scripts/test.sh)");
+        return;
+    }
+    let idp = TestIdp::start("ada@example.com").await;
+    let a = Gateway::start().await;
+    let b = a.start_twin().await;
+    let (token, id) = okta_setup(&a, &idp).await;
+
+    // Started on A, finished on B.
+    let browser = a.browser();
+    let to_idp = browser
+        .get(a.url(&format!("/users/sign-in/sso/okta/{id}?return_to=/here")))
+        .send()
+        .await
+        .unwrap();
+    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
+    let page = browser
+        .get(&idp_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, fields) = idp::parse_form(&page);
+    let on_b = action.replace(&a.base, &b.base);
+    let done = browser.post(&on_b).form(&fields).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(done.headers()["location"], "/here");
+
+    // The session works on both.
+    for gw in [&a, &b] {
+        let me = browser.get(gw.url("/users/me")).send().await.unwrap();
+        assert_eq!(me.status(), 200);
+    }
+    // The same response replayed on A is refused.
+    let replay = a
+        .browser()
+        .post(&action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    let (_, audit) = a.api(&token).get("/audit?kind=sign_in&limit=1").await;
+    assert!(
+        audit["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("in_response_to_unknown:")
+            || audit["events"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("replayed:")
+    );
+
+    // An IdP-initiated assertion used on B cannot be replayed on A.
+    let sp_url = a.url(&format!("/users/sign-in/sso/okta/{id}"));
+    let response = idp::encode(&idp::signed_xml(&idp.spec(&sp_url, "ada@example.com")));
+    let first = b
+        .browser()
+        .post(b.url(&format!("/users/sign-in/sso/okta/{id}")))
+        .form(&[("SAMLResponse", response.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 303);
+    let again = a
+        .browser()
+        .post(&sp_url)
+        .form(&[("SAMLResponse", response)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 403);
+    let (_, audit) = a.api(&token).get("/audit?kind=sign_in&limit=1").await;
+    assert!(
+        audit["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("replayed:"),
+        "{audit}"
+    );
+}

@@ -226,9 +226,45 @@ pub fn signed_xml(spec: &Spec) -> String {
     }
 }
 
-/// Signs an arbitrary document's first signature template with the IdP key.
-pub fn sign_first_template(xml: &str) -> String {
-    Crypto::sign_xml(xml, &key_der()).unwrap()
+/// An assertion-signed response whose unsigned form (signature template
+/// included) `mutate` may change before the IdP key signs it.
+pub fn signed_xml_with(spec: &Spec, mutate: impl Fn(String) -> String) -> String {
+    let unsigned = build(spec, true, false).to_string().unwrap();
+    Crypto::sign_xml(mutate(unsigned), &key_der()).unwrap()
+}
+
+/// Signs like the IdP but with another key, carrying that key's certificate
+/// in KeyInfo (an attacker's self-made "IdP").
+pub fn signed_by_attacker(spec: &Spec) -> String {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut builder = X509::builder().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "attacker").unwrap();
+    let name = name.build();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert: CertificateDer = builder.build().to_der().unwrap().into();
+    let mut response = build(spec, false, false);
+    let assertion = response.assertion.as_mut().unwrap();
+    let mut template = Signature::template(&assertion.id, &cert);
+    for r in &mut template.signed_info.reference {
+        r.digest_method.algorithm = DigestAlgorithm::Sha256;
+    }
+    assertion.signature = Some(template);
+    Crypto::sign_xml(
+        response.to_string().unwrap(),
+        &key.rsa().unwrap().private_key_to_der().unwrap(),
+    )
+    .unwrap()
 }
 
 pub fn encode(xml: &str) -> String {

@@ -47,6 +47,12 @@ pub fn cache_url() -> String {
     std::env::var("SSO_GATEWAY_TEST_REDIS_URL").unwrap_or_else(|_| "memory".into())
 }
 
+/// Whether several instances can share state here (PostgreSQL + Redis).
+pub fn shared_backends() -> bool {
+    std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL").is_ok()
+        && std::env::var("SSO_GATEWAY_TEST_REDIS_URL").is_ok()
+}
+
 pub fn is_sqlite(gw: &Gateway) -> bool {
     gw.env
         .iter()
@@ -82,6 +88,10 @@ impl Gateway {
                 "true".into(),
             ),
             ("SSO_GATEWAY__OUTBOUND__ALLOW_HTTP".into(), "true".into()),
+            (
+                "SSO_GATEWAY__SECRETS__ENCRYPTION_KEY".into(),
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
@@ -107,6 +117,35 @@ impl Gateway {
         };
         gw.wait_until_up().await;
         gw
+    }
+
+    /// A second instance behind the same (imaginary) load balancer: same
+    /// database, cache, public URL and secret key, its own port.
+    pub async fn start_twin(&self) -> Gateway {
+        let port = free_port();
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "SSO_GATEWAY__SERVER__BIND");
+        env.push((
+            "SSO_GATEWAY__SERVER__BIND".into(),
+            format!("127.0.0.1:{port}"),
+        ));
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(self.dir.path())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let twin = Gateway {
+            base: format!("http://127.0.0.1:{port}"),
+            dir: tempfile::tempdir().unwrap(),
+            env,
+            child,
+            http: self.http.clone(),
+        };
+        twin.wait_until_up().await;
+        twin
     }
 
     async fn wait_until_up(&self) {
