@@ -209,10 +209,10 @@ impl Config {
                 "must be at most 600 (ten minutes)",
             ));
         }
-        if self.saml.metadata_refresh_seconds < 60 {
+        if self.saml.metadata_refresh_seconds == 0 {
             return Err(invalid(
                 "saml.metadata_refresh_seconds",
-                "must be at least 60",
+                "must be at least 1",
             ));
         }
         match Url::parse(&self.entra.authority) {

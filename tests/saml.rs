@@ -411,3 +411,68 @@ async fn two_instances_share_requests_sessions_and_the_replay_cache() {
         "{audit}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_is_refreshed_and_the_last_good_copy_kept() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__SAML__METADATA_REFRESH_SECONDS", "1")]).await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let api = gw.api(&token);
+    // Rollover: the IdP publishes a second certificate; both are kept.
+    let (_, next) = idp::new_key_and_certificate("next signing key");
+    idp.publish_certificates(Some(&[idp::CERT_PEM, &next]));
+    let v = wait_for(&api, &id, "two certificates", |v| {
+        v["saml"]["certificates"].as_array().unwrap().len() == 2
+    })
+    .await;
+    assert!(v["saml"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["expires_in_days"].as_i64().unwrap() < 30));
+
+    // The metadata endpoint breaks: the error is shown, the certificates stay,
+    // and sign-in keeps working.
+    idp.publish_certificates(None);
+    let v = wait_for(&api, &id, "an error", |v| {
+        !v["saml"]["metadata_error"].is_null()
+    })
+    .await;
+    assert!(
+        v["saml"]["metadata_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{v}"
+    );
+    assert_eq!(v["saml"]["certificates"].as_array().unwrap().len(), 2);
+    let browser = gw.browser();
+    let done = browser_sign_in(
+        &gw,
+        &browser,
+        &gw.url(&format!("/users/sign-in/sso/okta/{id}")),
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let (_, audit) = api
+        .get("/audit?kind=integration.certificates_changed")
+        .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1);
+}
+
+/// Polls an integration's view until `check` holds (bounded: 10 s).
+async fn wait_for(
+    api: &common::Api<'_>,
+    id: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..100 {
+        let (_, view) = api.get(&format!("/integrations/{id}")).await;
+        if check(&view) {
+            return view;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

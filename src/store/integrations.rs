@@ -40,6 +40,29 @@ impl Store {
         Ok(())
     }
 
+    /// Every organization's integrations of these kinds (for background jobs).
+    pub async fn integrations_of_kinds(&self, kinds: &[&str]) -> StoreResult<Vec<Integration>> {
+        let all: Vec<Integration> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM integrations ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| kinds.contains(&i.kind.as_str()))
+            .collect())
+    }
+
+    /// Replaces the settings document only (a background refresh, not an admin change).
+    pub async fn replace_integration_settings(&self, id: &str, settings: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE integrations SET settings = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(settings)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn integrations(&self, org_id: &str) -> StoreResult<Vec<Integration>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM integrations WHERE org_id = $1 ORDER BY created_at, id"

@@ -143,6 +143,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     };
     let state = AppState::open(config).await?;
     spawn_purge_job(state.clone());
+    spawn_metadata_refresh_job(state.clone());
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
@@ -174,6 +175,23 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     })?;
     state.store.close().await;
     Ok(())
+}
+
+/// Keeps URL-connected IdP metadata fresh (certificate rollover). Checks
+/// every few seconds which integrations are due; each is fetched at most
+/// once per `saml.metadata_refresh_seconds`.
+fn spawn_metadata_refresh_job(state: AppState) {
+    let every = Duration::from_secs(state.config.saml.metadata_refresh_seconds.clamp(1, 30));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
+                tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
+            }
+        }
+    });
 }
 
 /// Removes teams whose restore window has passed, on every instance (the

@@ -233,14 +233,13 @@ pub fn signed_xml_with(spec: &Spec, mutate: impl Fn(String) -> String) -> String
     Crypto::sign_xml(mutate(unsigned), &key_der()).unwrap()
 }
 
-/// Signs like the IdP but with another key, carrying that key's certificate
-/// in KeyInfo (an attacker's self-made "IdP").
-pub fn signed_by_attacker(spec: &Spec) -> String {
+/// A fresh self-signed certificate (PEM) and its key, e.g. for a rollover.
+pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let mut builder = X509::builder().unwrap();
     let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "attacker").unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
     let name = name.build();
     builder.set_subject_name(&name).unwrap();
     builder.set_issuer_name(&name).unwrap();
@@ -249,10 +248,19 @@ pub fn signed_by_attacker(spec: &Spec) -> String {
         .set_not_before(&Asn1Time::days_from_now(0).unwrap())
         .unwrap();
     builder
-        .set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .set_not_after(&Asn1Time::days_from_now(20).unwrap())
         .unwrap();
     builder.sign(&key, MessageDigest::sha256()).unwrap();
-    let cert: CertificateDer = builder.build().to_der().unwrap().into();
+    let pem = String::from_utf8(builder.build().to_pem().unwrap()).unwrap();
+    (key, pem)
+}
+
+/// Signs like the IdP but with another key, carrying that key's certificate
+/// in KeyInfo (an attacker's self-made "IdP").
+pub fn signed_by_attacker(spec: &Spec) -> String {
+    let (key, pem) = new_key_and_certificate("attacker");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let cert: CertificateDer = STANDARD.decode(b64).unwrap().into();
     let mut response = build(spec, false, false);
     let assertion = response.assertion.as_mut().unwrap();
     let mut template = Signature::template(&assertion.id, &cert);
@@ -292,6 +300,8 @@ pub struct TestIdp {
     pub base: String,
     pub entity_id: String,
     account: Arc<Mutex<Account>>,
+    /// What `/metadata` serves; `None` answers 500.
+    metadata: Arc<Mutex<Option<String>>>,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -322,8 +332,13 @@ impl TestIdp {
             email: email.to_string(),
             signing: Signing::Both,
         }));
+        let metadata = Arc::new(Mutex::new(Some(metadata_xml(
+            &entity_id,
+            &format!("{base}/sso"),
+            CERT_PEM,
+        ))));
         let (meta, sso_base, issuer, shared) = (
-            metadata_xml(&entity_id, &format!("{base}/sso"), CERT_PEM),
+            metadata.clone(),
             base.clone(),
             entity_id.clone(),
             account.clone(),
@@ -339,11 +354,14 @@ impl TestIdp {
                 .route(
                     "/metadata",
                     web::get().to(move || {
-                        let meta = meta.clone();
+                        let current = meta.lock().unwrap().clone();
                         async move {
-                            HttpResponse::Ok()
-                                .content_type("application/xml")
-                                .body(meta)
+                            match current {
+                                Some(xml) => {
+                                    HttpResponse::Ok().content_type("application/xml").body(xml)
+                                }
+                                None => HttpResponse::InternalServerError().body("down"),
+                            }
                         }
                     }),
                 )
@@ -378,12 +396,27 @@ impl TestIdp {
             base,
             entity_id,
             account,
+            metadata,
             server: handle,
         }
     }
 
     pub fn metadata_url(&self) -> String {
         format!("{}/metadata", self.base)
+    }
+
+    /// Publishes metadata with these certificates (PEM blocks), or breaks
+    /// the metadata endpoint with `None`.
+    pub fn publish_certificates(&self, pems: Option<&[&str]>) {
+        *self.metadata.lock().unwrap() = pems.map(|pems| {
+            let one = metadata_xml(&self.entity_id, &format!("{}/sso", self.base), pems[0]);
+            let key = |pem: &str| {
+                let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+                format!(r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#)
+            };
+            let extra: String = pems[1..].iter().map(|p| key(p)).collect();
+            one.replace("<md:NameIDFormat>", &format!("{extra}<md:NameIDFormat>"))
+        });
     }
 
     pub fn set_account(&self, email: &str, signing: Signing) {
