@@ -11,20 +11,8 @@ use serde_json::{json, Value};
 async fn okta_setup(gw: &Gateway, idp: &TestIdp) -> (String, String) {
     let (_, token) = gw.create_org("Acme");
     let api = gw.api(&token);
-    let (status, _) = api
-        .post(
-            "/teams",
-            json!({"name": "Engineering", "preapproved_domains": ["example.com"]}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, integration) = api
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{integration}");
+    api.add_team("Engineering", &["example.com"]).await;
+    let integration = api.connect_okta(idp).await;
     (token, integration["id"].as_str().unwrap().to_string())
 }
 
@@ -167,15 +155,10 @@ async fn idp_initiated_with_a_manual_certificate() {
     let gw = Gateway::start().await;
     let (_, token) = gw.create_org("Acme");
     let api = gw.api(&token);
-    api.post(
-        "/teams",
-        json!({"name": "Eng", "preapproved_domains": ["example.com"]}),
-    )
-    .await;
-    let (status, integration) = api
-        .post("/integrations", json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base), "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}))
+    api.add_team("Eng", &["example.com"]).await;
+    let integration = api
+        .connect(json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base), "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}))
         .await;
-    assert_eq!(status, 201, "{integration}");
     let acs = integration["acs_url"].as_str().unwrap();
 
     for (relay, expected) in [
@@ -475,4 +458,70 @@ async fn wait_for(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_is_bound_to_its_browser_and_return_to_stays_local() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let start = gw.url(&format!("/users/sign-in/sso/okta/{id}"));
+
+    // return_to pointing elsewhere is dropped: the person lands on "/".
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let browser = gw.browser();
+        let done = browser_sign_in(
+            &gw,
+            &browser,
+            &format!("{start}?return_to={}", urlencode(evil)),
+        )
+        .await;
+        assert_eq!(done.status(), 303);
+        assert_eq!(done.headers()["location"], "/", "{evil}");
+    }
+
+    // Started in one browser, posted from another: refused.
+    let alice = gw.browser();
+    let to_idp = alice.get(&start).send().await.unwrap();
+    let page = alice
+        .get(to_idp.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, fields) = idp::parse_form(&page);
+    let mallory = gw.browser();
+    let stolen = mallory.post(&action).form(&fields).send().await.unwrap();
+    assert_eq!(stolen.status(), 403);
+    let (_, audit) = gw.api(&token).get("/audit?kind=sign_in&limit=1").await;
+    assert!(
+        audit["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("browser_mismatch:"),
+        "{audit}"
+    );
+    // … and the request is spent: the rightful browser cannot use it either.
+    let late = alice.post(&action).form(&fields).send().await.unwrap();
+    assert_eq!(late.status(), 403);
+
+    // Unknown integrations get a page, not an error dump.
+    let unknown = gw
+        .browser()
+        .get(gw.url("/users/sign-in/sso/okta/00000000-0000-0000-0000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("not valid"));
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
 }

@@ -60,6 +60,16 @@ impl Target<'_> {
     }
 }
 
+/// An organization pre-approving example.com, connected to the test IdP.
+async fn acme_with_okta<'a>(gw: &'a Gateway, idp: &TestIdp) -> Target<'a> {
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    api.add_team("Eng", &["example.com"]).await;
+    let integration = api.connect_okta(idp).await;
+    let acs = integration["acs_url"].as_str().unwrap().to_string();
+    Target { gw, api, acs }
+}
+
 fn between<'a>(xml: &'a str, open: &str, close: &str) -> (usize, usize, &'a str) {
     let start = xml
         .find(open)
@@ -96,25 +106,8 @@ async fn malicious_responses_are_refused_with_their_reason() {
     let user = "ada@example.com";
     let idp = TestIdp::start(user).await;
     let gw = Gateway::start().await;
-    let (_, token) = gw.create_org("Acme");
-    let api = gw.api(&token);
-    api.post(
-        "/teams",
-        json!({"name": "Eng", "preapproved_domains": ["example.com"]}),
-    )
-    .await;
-    let (_, integration) = api
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
-    let acs = integration["acs_url"].as_str().unwrap().to_string();
-    let t = Target {
-        gw: &gw,
-        api,
-        acs: acs.clone(),
-    };
+    let t = acme_with_okta(&gw, &idp).await;
+    let acs = t.acs.clone();
     let spec = |f: &dyn Fn(&mut Spec)| {
         let mut s = idp.spec(&acs, user);
         f(&mut s);
@@ -450,30 +443,11 @@ async fn a_response_for_one_integration_or_organization_never_works_for_another(
     let (_, token_a) = gw.create_org("A");
     let (_, token_b) = gw.create_org("B");
     let (a, b) = (gw.api(&token_a), gw.api(&token_b));
-    a.post(
-        "/teams",
-        json!({"name": "Eng", "preapproved_domains": ["example.com"]}),
-    )
-    .await;
-    let (_, int_a) = a
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
-    let (_, int_a2) = a
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
+    a.add_team("Eng", &["example.com"]).await;
+    let int_a = a.connect_okta(&idp).await;
+    let int_a2 = a.connect_okta(&idp).await;
     // Organization B trusts the very same IdP, but pre-approves nothing.
-    let (_, int_b) = b
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
+    let int_b = b.connect_okta(&idp).await;
     let acs = |i: &serde_json::Value| i["acs_url"].as_str().unwrap().to_string();
 
     let ta = Target {
@@ -520,25 +494,8 @@ async fn a_response_for_one_integration_or_organization_never_works_for_another(
 async fn unsolicited_responses_are_refused_when_idp_initiated_is_off() {
     let idp = TestIdp::start("ada@example.com").await;
     let gw = Gateway::start_with(&[("SSO_GATEWAY__SAML__ALLOW_IDP_INITIATED", "false")]).await;
-    let (_, token) = gw.create_org("Acme");
-    let api = gw.api(&token);
-    api.post(
-        "/teams",
-        json!({"name": "Eng", "preapproved_domains": ["example.com"]}),
-    )
-    .await;
-    let (_, integration) = api
-        .post(
-            "/integrations",
-            json!({"kind": "okta", "metadata_url": idp.metadata_url()}),
-        )
-        .await;
-    let acs = integration["acs_url"].as_str().unwrap().to_string();
-    let t = Target {
-        gw: &gw,
-        api,
-        acs: acs.clone(),
-    };
+    let t = acme_with_okta(&gw, &idp).await;
+    let acs = t.acs.clone();
     t.refused(
         "unsolicited",
         &idp::signed_xml(&idp.spec(&acs, "ada@example.com")),

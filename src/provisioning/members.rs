@@ -44,10 +44,30 @@ pub async fn admit_on_sign_in(
 ) -> Result<Admission, SignInRefusal> {
     let email = email.trim();
     let domain = email_domain(email).ok_or(SignInRefusal::NoEmail)?;
+    // Most sign-ins are by members whose names have not changed: answer
+    // those without taking the database's write lock.
+    if let Some(user) = store.user_by_email(email).await? {
+        let unchanged = [
+            (&profile.given_name, &user.given_name),
+            (&profile.family_name, &user.family_name),
+            (&profile.display_name, &user.display_name),
+        ]
+        .iter()
+        .all(|(new, old)| new.is_none() || new == old);
+        if unchanged
+            && Store::membership_role(store.pool(), org_id, &user.id)
+                .await?
+                .is_some()
+        {
+            return Ok(Admission {
+                user,
+                joined: false,
+            });
+        }
+    }
     let mut tx = store.write_tx().await?;
     if let Some(user) = store.user_by_email_tx(&mut tx, email).await? {
-        if store
-            .membership_role(&mut tx, org_id, &user.id)
+        if Store::membership_role(&mut *tx, org_id, &user.id)
             .await?
             .is_some()
         {

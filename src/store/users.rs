@@ -189,9 +189,10 @@ impl Store {
     }
 
     /// The user's role in the organization, if a member.
-    pub async fn membership_role(
-        &self,
-        tx: &mut Tx,
+    /// The user's role in the organization, if a member; inside a
+    /// transaction (`&mut *tx`) or straight on the pool (`store.pool()`).
+    pub async fn membership_role<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         org_id: &str,
         user_id: &str,
     ) -> StoreResult<Option<Role>> {
@@ -199,7 +200,7 @@ impl Store {
             sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id)
                 .bind(user_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(executor)
                 .await?;
         row.map(|(role,)| {
             role.parse()

@@ -62,15 +62,30 @@ async fn resolve(
     }
 }
 
-fn sp_url(state: &AppState, kind: &str, id: &str) -> String {
-    state
-        .config
-        .external_url(&format!("/users/sign-in/sso/{kind}/{id}"))
-}
-
 fn browser(req: &HttpRequest) -> Option<String> {
     req.cookie(flow::BROWSER_COOKIE)
         .map(|c| c.value().to_string())
+}
+
+/// The route's integration, its IdP and our URL for it (entity ID = ACS),
+/// or the refusal page to answer with.
+async fn target(
+    state: &AppState,
+    kind: &str,
+    id: &str,
+    req: &HttpRequest,
+) -> Result<(Integration, IdpDescriptor, String), HttpResponse> {
+    match resolve(state, kind, id).await {
+        Ok((integration, idp)) => {
+            let sp_url = state
+                .config
+                .external_url(&format!("/users/sign-in/sso/{kind}/{id}"));
+            Ok((integration, idp, sp_url))
+        }
+        Err((integration, failure)) => {
+            Err(signin::refuse(state, integration.as_ref(), None, failure, req).await)
+        }
+    }
 }
 
 /// SP-initiated: redirect to the IdP with an AuthnRequest.
@@ -81,13 +96,10 @@ pub async fn start(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (integration, idp) = match resolve(&state, &kind, &id).await {
+    let (integration, idp, sp) = match target(&state, &kind, &id, &req).await {
         Ok(found) => found,
-        Err((integration, failure)) => {
-            return signin::refuse(&state, integration.as_ref(), None, failure, &req).await
-        }
+        Err(page) => return page,
     };
-    let sp = sp_url(&state, &kind, &id);
     match flow::start(
         &state,
         &integration,
@@ -115,13 +127,10 @@ pub async fn acs(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (integration, idp) = match resolve(&state, &kind, &id).await {
+    let (integration, idp, sp) = match target(&state, &kind, &id, &req).await {
         Ok(found) => found,
-        Err((integration, failure)) => {
-            return signin::refuse(&state, integration.as_ref(), None, failure, &req).await
-        }
+        Err(page) => return page,
     };
-    let sp = sp_url(&state, &kind, &id);
     let form = form.into_inner();
     match flow::consume(
         &state,
@@ -147,10 +156,11 @@ pub async fn sp_metadata(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    if let Err((integration, failure)) = resolve(&state, &kind, &id).await {
-        return signin::refuse(&state, integration.as_ref(), None, failure, &req).await;
-    }
-    match sp_metadata_xml(&sp_url(&state, &kind, &id)) {
+    let sp = match target(&state, &kind, &id, &req).await {
+        Ok((_, _, sp)) => sp,
+        Err(page) => return page,
+    };
+    match sp_metadata_xml(&sp) {
         Ok(xml) => HttpResponse::Ok()
             .content_type("application/samlmetadata+xml")
             .body(xml),

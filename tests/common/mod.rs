@@ -59,6 +59,17 @@ pub fn is_sqlite(gw: &Gateway) -> bool {
         .any(|(k, v)| k == "SSO_GATEWAY__DATABASE__URL" && v.starts_with("sqlite:"))
 }
 
+fn spawn_serve(dir: &Path, env: &[(String, String)]) -> Child {
+    Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
 impl Gateway {
     pub async fn start() -> Gateway {
         Self::start_with(&[]).await
@@ -97,14 +108,7 @@ impl Gateway {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let child = spawn_serve(dir.path(), &env);
         let gw = Gateway {
             base,
             dir,
@@ -129,14 +133,7 @@ impl Gateway {
             "SSO_GATEWAY__SERVER__BIND".into(),
             format!("127.0.0.1:{port}"),
         ));
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(self.dir.path())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let child = spawn_serve(self.dir.path(), &env);
         let twin = Gateway {
             base: format!("http://127.0.0.1:{port}"),
             dir: tempfile::tempdir().unwrap(),
@@ -261,5 +258,30 @@ impl Api<'_> {
     }
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Creates a team (201 required) and returns it.
+    pub async fn add_team(&self, name: &str, domains: &[&str]) -> Value {
+        let (status, team) = self
+            .post(
+                "/teams",
+                serde_json::json!({"name": name, "preapproved_domains": domains}),
+            )
+            .await;
+        assert_eq!(status, 201, "{team}");
+        team
+    }
+
+    /// Creates an integration (201 required) and returns its view.
+    pub async fn connect(&self, body: Value) -> Value {
+        let (status, integration) = self.post("/integrations", body).await;
+        assert_eq!(status, 201, "{integration}");
+        integration
+    }
+
+    /// An Okta integration connected by the test IdP's metadata URL.
+    pub async fn connect_okta(&self, idp: &idp::TestIdp) -> Value {
+        self.connect(serde_json::json!({"kind": "okta", "metadata_url": idp.metadata_url()}))
+            .await
     }
 }
