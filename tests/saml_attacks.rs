@@ -7,7 +7,6 @@ mod common;
 use chrono::Duration;
 use common::idp::{self, Signing, Spec, TestIdp};
 use common::{Api, Gateway};
-use serde_json::json;
 
 struct Target<'a> {
     gw: &'a Gateway,
