@@ -16,12 +16,9 @@ async fn okta_setup(gw: &Gateway, idp: &TestIdp) -> (String, String) {
     (token, integration["id"].as_str().unwrap().to_string())
 }
 
-/// A browser's SP-initiated round trip: sign-in URL → IdP → auto-post form → ACS.
-async fn browser_sign_in(
-    gw: &Gateway,
-    browser: &reqwest::Client,
-    start: &str,
-) -> reqwest::Response {
+/// A browser starts SP-initiated sign-in and lets the IdP answer: returns
+/// the IdP's auto-post form (action, fields) as the browser would submit it.
+async fn idp_form(browser: &reqwest::Client, start: &str) -> (String, Vec<(String, String)>) {
     let to_idp = browser.get(start).send().await.unwrap();
     assert_eq!(to_idp.status(), 302, "{}", to_idp.text().await.unwrap());
     let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
@@ -34,7 +31,16 @@ async fn browser_sign_in(
         .text()
         .await
         .unwrap();
-    let (action, fields) = idp::parse_form(&page);
+    idp::parse_form(&page)
+}
+
+/// A browser's SP-initiated round trip: sign-in URL → IdP → auto-post form → ACS.
+async fn browser_sign_in(
+    gw: &Gateway,
+    browser: &reqwest::Client,
+    start: &str,
+) -> reqwest::Response {
+    let (action, fields) = idp_form(browser, start).await;
     assert!(action.starts_with(&gw.base));
     browser.post(&action).form(&fields).send().await.unwrap()
 }
@@ -320,21 +326,11 @@ async fn two_instances_share_requests_sessions_and_the_replay_cache() {
 
     // Started on A, finished on B.
     let browser = a.browser();
-    let to_idp = browser
-        .get(a.url(&format!("/users/sign-in/sso/okta/{id}?return_to=/here")))
-        .send()
-        .await
-        .unwrap();
-    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
-    let page = browser
-        .get(&idp_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (action, fields) = idp::parse_form(&page);
+    let (action, fields) = idp_form(
+        &browser,
+        &a.url(&format!("/users/sign-in/sso/okta/{id}?return_to=/here")),
+    )
+    .await;
     let on_b = action.replace(&a.base, &b.base);
     let done = browser.post(&on_b).form(&fields).send().await.unwrap();
     assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
@@ -486,16 +482,7 @@ async fn a_request_is_bound_to_its_browser_and_return_to_stays_local() {
 
     // Started in one browser, posted from another: refused.
     let alice = gw.browser();
-    let to_idp = alice.get(&start).send().await.unwrap();
-    let page = alice
-        .get(to_idp.headers()["location"].to_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (action, fields) = idp::parse_form(&page);
+    let (action, fields) = idp_form(&alice, &start).await;
     let mallory = gw.browser();
     let stolen = mallory.post(&action).form(&fields).send().await.unwrap();
     assert_eq!(stolen.status(), 403);
