@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod provisioning;
 pub mod saml;
+pub mod scim;
 pub mod secrets;
 pub mod session;
 pub mod signin;

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{audit_success, email_domain, Actor, RuleError, RuleResult};
-use crate::store::{Role, Store, StoreError, User, UserProfile};
+use crate::store::{Role, Store, StoreError, Tx, User, UserProfile};
 
 /// A person let in by a sign-in.
 #[derive(Debug, Clone)]
@@ -129,37 +129,59 @@ pub async fn deprovision_member(
     actor: &Actor,
 ) -> RuleResult<Deprovisioned> {
     let mut tx = store.write_tx().await?;
+    let outcome = deprovision_in(store, &mut tx, org_id, user_id)
+        .await?
+        .ok_or(RuleError::NotFound("member"))?;
+    audit_deprovisioned(store, &mut tx, org_id, user_id, outcome, actor).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The deprovisioning rule inside the caller's transaction; `None` when the
+/// person was not a member.
+pub(crate) async fn deprovision_in(
+    store: &Store,
+    tx: &mut Tx,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<Deprovisioned>, StoreError> {
     // Serializes with any other organization deprovisioning the same
     // account, so the last one out deletes it.
-    if !store.lock_user(&mut tx, user_id).await?
-        || !store
-            .remove_from_organization(&mut tx, org_id, user_id)
-            .await?
+    if !store.lock_user(tx, user_id).await?
+        || !store.remove_from_organization(tx, org_id, user_id).await?
     {
-        return Err(RuleError::NotFound("member"));
+        return Ok(None);
     }
-    let outcome = if store.membership_count(&mut tx, user_id).await? == 0 {
-        store.delete_user(&mut tx, user_id).await?;
-        Deprovisioned::Deleted
+    if store.membership_count(tx, user_id).await? == 0 {
+        store.delete_user(tx, user_id).await?;
+        Ok(Some(Deprovisioned::Deleted))
     } else {
-        Deprovisioned::Detached
-    };
+        Ok(Some(Deprovisioned::Detached))
+    }
+}
+
+pub(crate) async fn audit_deprovisioned(
+    store: &Store,
+    tx: &mut Tx,
+    org_id: &str,
+    user_id: &str,
+    outcome: Deprovisioned,
+    actor: &Actor,
+) -> Result<(), StoreError> {
     let account = match outcome {
         Deprovisioned::Detached => "detached",
         Deprovisioned::Deleted => "deleted",
     };
     audit_success(
         store,
-        &mut tx,
+        tx,
         org_id,
         "member.deprovisioned",
         actor,
         Some(user_id),
         json!({ "account": account }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(outcome)
+    .await
 }
 
 pub async fn set_member_role(

@@ -9,6 +9,7 @@
 mod domains;
 mod members;
 mod orgs;
+mod scim;
 mod teams;
 
 pub use domains::{email_domain, normalize_domains};
@@ -16,6 +17,9 @@ pub use members::{
     admit_on_sign_in, deprovision_member, set_member_role, Admission, Deprovisioned, SignInRefusal,
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
+pub use scim::{
+    scim_create_user, scim_delete_user, scim_replace_user, ScimUserFacts, ScimUserWrite,
+};
 pub use teams::{
     create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,
 };

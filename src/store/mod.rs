@@ -8,6 +8,7 @@
 mod audit;
 mod integrations;
 mod orgs;
+mod scim;
 mod teams;
 mod tokens;
 mod users;
@@ -15,6 +16,7 @@ mod users;
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use integrations::Integration;
 pub use orgs::Organization;
+pub use scim::ScimUserRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
 

@@ -46,7 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::sign_out)
         .service(account::stylesheet)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
-        .configure(crate::admin_api::configure);
+        .configure(crate::admin_api::configure)
+        .configure(crate::scim::configure);
 }
 
 /// An id for every request: the caller's `X-Request-Id` when it is sane

@@ -1,0 +1,269 @@
+//! The SCIM user rules: create-or-attach, deactivate/reactivate, delete.
+//! Deactivation and DELETE both deprovision (the same rule as everywhere);
+//! SCIM keeps answering for a deactivated user until it is DELETEd.
+
+use serde_json::json;
+
+use super::members::{audit_deprovisioned, deprovision_in};
+use super::{audit_success, invalid, Actor, RuleError, RuleResult};
+use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
+
+/// What a SCIM client asserts about a user, read from its resource.
+#[derive(Debug, Clone)]
+pub struct ScimUserFacts {
+    pub user_name: String,
+    /// The address the account is keyed by: the work/primary email, else a
+    /// userName that is an email.
+    pub email: String,
+    pub profile: UserProfile,
+    pub external_id: Option<String>,
+    pub active: bool,
+}
+
+impl ScimUserFacts {
+    /// Checks the identity fields; `email` must look like an address.
+    pub fn new(
+        user_name: String,
+        email: Option<String>,
+        profile: UserProfile,
+        external_id: Option<String>,
+        active: bool,
+    ) -> RuleResult<Self> {
+        let user_name = user_name.trim().to_string();
+        if user_name.is_empty() {
+            return Err(invalid("userName", "is required"));
+        }
+        let email = email
+            .filter(|e| e.contains('@'))
+            .or_else(|| user_name.contains('@').then(|| user_name.clone()))
+            .ok_or_else(|| {
+                invalid(
+                    "userName",
+                    "neither userName nor a work email is an email address",
+                )
+            })?;
+        if super::email_domain(&email).is_none() {
+            return Err(invalid(
+                "emails",
+                format!("{email:?} is not a valid email address"),
+            ));
+        }
+        Ok(ScimUserFacts {
+            user_name,
+            email,
+            profile,
+            external_id,
+            active,
+        })
+    }
+}
+
+/// One write of a user resource, as the SCIM layer prepared it.
+pub struct ScimUserWrite<'a> {
+    pub facts: &'a ScimUserFacts,
+    /// The normalised resource (no id/meta/password).
+    pub resource: &'a serde_json::Value,
+    /// argon2 of a password the client sent (Okta's Sync password).
+    pub password_hash: Option<&'a str>,
+    /// For the audit log, e.g. `PUT /Users`.
+    pub operation: &'a str,
+}
+
+/// Makes the person a SCIM-managed member (creating or attaching the global
+/// account for the email) and returns the account id.
+async fn attach(
+    store: &Store,
+    tx: &mut Tx,
+    org_id: &str,
+    facts: &ScimUserFacts,
+) -> Result<String, StoreError> {
+    let user = store.ensure_user(tx, &facts.email, &facts.profile).await?;
+    store
+        .update_user_profile(tx, &user.id, &facts.profile)
+        .await?;
+    store
+        .upsert_membership(tx, org_id, &user.id, Role::Member, true)
+        .await?;
+    Ok(user.id)
+}
+
+fn taken(user_name: &str) -> RuleError {
+    RuleError::Conflict(format!("a user with userName {user_name:?} already exists"))
+}
+
+pub async fn scim_create_user(
+    store: &Store,
+    integration: &Integration,
+    write: &ScimUserWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<ScimUserRow> {
+    let ScimUserWrite {
+        facts,
+        resource,
+        password_hash,
+        operation,
+    } = *write;
+    let mut tx = store.write_tx().await?;
+    if !store
+        .scim_users_named_tx(&mut tx, &integration.id, &facts.user_name)
+        .await?
+        .is_empty()
+    {
+        return Err(taken(&facts.user_name));
+    }
+    let user_id = if facts.active {
+        Some(attach(store, &mut tx, &integration.org_id, facts).await?)
+    } else {
+        None
+    };
+    let now = now_ms();
+    let row = ScimUserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        integration_id: integration.id.clone(),
+        org_id: integration.org_id.clone(),
+        user_id,
+        user_name: facts.user_name.clone(),
+        external_id: facts.external_id.clone(),
+        active: i64::from(facts.active),
+        resource: resource.to_string(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.insert_scim_user(&mut tx, &row, password_hash).await {
+        Err(StoreError::Conflict) => return Err(taken(&facts.user_name)),
+        other => other?,
+    }
+    let details = json!({ "scim_id": row.id, "operation": operation, "active": facts.active });
+    audit_success(
+        store,
+        &mut tx,
+        &integration.org_id,
+        "scim.user.created",
+        actor,
+        Some(&facts.email),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Replaces a user (PUT, and PATCH once applied), carrying out any change of
+/// `active`: false deprovisions, true re-attaches.
+pub async fn scim_replace_user(
+    store: &Store,
+    integration: &Integration,
+    id: &str,
+    write: &ScimUserWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<ScimUserRow> {
+    let ScimUserWrite {
+        facts,
+        resource,
+        password_hash,
+        operation,
+    } = *write;
+    let mut tx = store.write_tx().await?;
+    let mut row = store
+        .scim_user_tx(&mut tx, &integration.id, id)
+        .await?
+        .ok_or(RuleError::NotFound("user"))?;
+    if !row.user_name.eq_ignore_ascii_case(&facts.user_name)
+        && store
+            .scim_users_named_tx(&mut tx, &integration.id, &facts.user_name)
+            .await?
+            .iter()
+            .any(|r| r.id != row.id)
+    {
+        return Err(taken(&facts.user_name));
+    }
+    let was_active = row.active != 0;
+    let kind = match (was_active, facts.active) {
+        (_, true) => {
+            row.user_id = Some(attach(store, &mut tx, &integration.org_id, facts).await?);
+            if was_active {
+                "scim.user.updated"
+            } else {
+                "scim.user.reactivated"
+            }
+        }
+        (true, false) => {
+            if let Some(user_id) = row.user_id.take() {
+                if let Some(outcome) =
+                    deprovision_in(store, &mut tx, &integration.org_id, &user_id).await?
+                {
+                    audit_deprovisioned(
+                        store,
+                        &mut tx,
+                        &integration.org_id,
+                        &user_id,
+                        outcome,
+                        actor,
+                    )
+                    .await?;
+                }
+            }
+            "scim.user.deactivated"
+        }
+        (false, false) => "scim.user.updated",
+    };
+    row.user_name = facts.user_name.clone();
+    row.external_id = facts.external_id.clone();
+    row.active = i64::from(facts.active);
+    row.resource = resource.to_string();
+    match store.update_scim_user(&mut tx, &row, password_hash).await {
+        Err(StoreError::Conflict) => return Err(taken(&facts.user_name)),
+        other => other?,
+    }
+    let details = json!({ "scim_id": row.id, "operation": operation, "active": facts.active });
+    audit_success(
+        store,
+        &mut tx,
+        &integration.org_id,
+        kind,
+        actor,
+        Some(&facts.email),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    store
+        .scim_user(&integration.id, id)
+        .await?
+        .ok_or(RuleError::NotFound("user"))
+}
+
+/// DELETE: deprovisions (if still a member) and forgets the resource.
+pub async fn scim_delete_user(
+    store: &Store,
+    integration: &Integration,
+    id: &str,
+    actor: &Actor,
+) -> RuleResult<()> {
+    let mut tx = store.write_tx().await?;
+    let row = store
+        .scim_user_tx(&mut tx, &integration.id, id)
+        .await?
+        .ok_or(RuleError::NotFound("user"))?;
+    if let Some(user_id) = &row.user_id {
+        if let Some(outcome) = deprovision_in(store, &mut tx, &integration.org_id, user_id).await? {
+            audit_deprovisioned(store, &mut tx, &integration.org_id, user_id, outcome, actor)
+                .await?;
+        }
+    }
+    store.delete_scim_user(&mut tx, &integration.id, id).await?;
+    let details = json!({ "scim_id": id, "operation": "DELETE /Users" });
+    audit_success(
+        store,
+        &mut tx,
+        &integration.org_id,
+        "scim.user.deleted",
+        actor,
+        Some(&row.user_name),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

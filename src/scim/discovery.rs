@@ -1,0 +1,203 @@
+//! Discovery (RFC 7644 §4): what this server supports, and nothing more.
+//! Read-only: other methods get 405.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ScimError;
+use super::resource::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+use super::{base_url, scim_json, ScimClient};
+use crate::state::AppState;
+
+fn attribute(name: &str, kind: &str, multi: bool, sub: Vec<Value>) -> Value {
+    let mut a = json!({
+        "name": name, "type": kind, "multiValued": multi, "description": name, "required": name == "userName",
+        "caseExact": name == "id" || name == "externalId", "mutability": "readWrite", "returned": "default",
+        "uniqueness": if name == "userName" { "server" } else { "none" },
+    });
+    if name == "password" {
+        a["mutability"] = json!("writeOnly");
+        a["returned"] = json!("never");
+    }
+    if !sub.is_empty() {
+        a["subAttributes"] = Value::Array(sub);
+    }
+    a
+}
+
+fn simple(name: &str) -> Value {
+    attribute(name, "string", false, vec![])
+}
+
+fn typed_multi(name: &str) -> Value {
+    attribute(
+        name,
+        "complex",
+        true,
+        vec![
+            simple("value"),
+            simple("type"),
+            attribute("primary", "boolean", false, vec![]),
+        ],
+    )
+}
+
+fn user_schema() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": USER_SCHEMA, "name": "User", "description": "User Account",
+        "attributes": [
+            simple("userName"),
+            attribute("name", "complex", false, vec![simple("givenName"), simple("familyName"), simple("formatted")]),
+            simple("displayName"),
+            attribute("active", "boolean", false, vec![]),
+            typed_multi("emails"),
+            typed_multi("phoneNumbers"),
+            attribute("addresses", "complex", true, vec![simple("type"), simple("streetAddress"), simple("locality"), simple("region"), simple("postalCode"), simple("country")]),
+            simple("externalId"),
+            simple("timezone"),
+            simple("locale"),
+            simple("password"),
+        ],
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{USER_SCHEMA}") },
+    })
+}
+
+fn enterprise_schema() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise User",
+        "attributes": [
+            simple("employeeNumber"),
+            simple("department"),
+            attribute("manager", "complex", false, vec![simple("value"), simple("displayName")]),
+        ],
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{ENTERPRISE_SCHEMA}") },
+    })
+}
+
+fn list(resources: Vec<Value>) -> Value {
+    json!({ "schemas": [LIST_SCHEMA], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
+}
+
+async fn service_provider_config(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "documentationUri": state.config.external_url("/api/v1/openapi.json"),
+            "patch": { "supported": true },
+            "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+            "filter": { "supported": true, "maxResults": 1000 },
+            "changePassword": { "supported": false },
+            "sort": { "supported": false },
+            "etag": { "supported": false },
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken", "name": "Bearer token", "primary": true,
+                "description": "The Secret/Bearer token shown when provisioning is turned on",
+            }],
+            "meta": { "resourceType": "ServiceProviderConfig", "location": format!("{}/ServiceProviderConfig", base_url(&state, &client.integration.id)) },
+        }),
+    ))
+}
+
+fn user_resource_type(base: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+        "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
+    })
+}
+
+async fn resource_types(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &list(vec![user_resource_type(&base_url(
+            &state,
+            &client.integration.id,
+        ))]),
+    ))
+}
+
+async fn resource_type(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    if path.1 != "User" {
+        return Err(ScimError::not_found(&format!("resource type {}", path.1)));
+    }
+    Ok(scim_json(
+        StatusCode::OK,
+        &user_resource_type(&base_url(&state, &client.integration.id)),
+    ))
+}
+
+async fn schemas(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
+    ScimClient::authenticate(&state, &req).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &list(vec![user_schema(), enterprise_schema()]),
+    ))
+}
+
+async fn schema(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    ScimClient::authenticate(&state, &req).await?;
+    [user_schema(), enterprise_schema()]
+        .into_iter()
+        .find(|s| s["id"] == path.1.as_str())
+        .map(|s| scim_json(StatusCode::OK, &s))
+        .ok_or_else(|| ScimError::not_found(&format!("schema {}", path.1)))
+}
+
+async fn read_only() -> Result<HttpResponse, ScimError> {
+    Err(ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "discovery endpoints are read-only",
+    ))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/ServiceProviderConfig")
+            .route(web::get().to(service_provider_config))
+            .default_service(web::to(read_only)),
+    )
+    .service(
+        web::resource("/ResourceTypes")
+            .route(web::get().to(resource_types))
+            .default_service(web::to(read_only)),
+    )
+    .service(
+        web::resource("/ResourceTypes/{name}")
+            .route(web::get().to(resource_type))
+            .default_service(web::to(read_only)),
+    )
+    .service(
+        web::resource("/Schemas")
+            .route(web::get().to(schemas))
+            .default_service(web::to(read_only)),
+    )
+    .service(
+        web::resource("/Schemas/{id}")
+            .route(web::get().to(schema))
+            .default_service(web::to(read_only)),
+    );
+}

@@ -1,0 +1,462 @@
+//! PATCH (RFC 7644 §3.5.2) applied to a resource's JSON, with the forms
+//! Okta and Entra send: capitalised ops, no-path values with dotted or
+//! URN-qualified keys, filtered paths that must create the element when
+//! nothing matches, member removal by value.
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::filter::{matches, parse_path, AttrPath, CompareOp, Filter, PatchPath};
+use super::resource::USER_SCHEMA;
+
+const CORE_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Replace,
+    Remove,
+}
+
+fn invalid_path(path: &str, why: impl std::fmt::Display) -> ScimError {
+    ScimError::bad("invalidPath", format!("path {path:?}: {why}"))
+}
+
+/// Case-insensitive key lookup, returning the key as stored.
+fn key_in(object: &Map<String, Value>, wanted: &str) -> String {
+    object
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(wanted))
+        .cloned()
+        .unwrap_or_else(|| wanted.to_string())
+}
+
+/// Attributes compare case-insensitively except these (RFC 7643 caseExact).
+pub fn case_exact(path: &AttrPath) -> bool {
+    path.attr.eq_ignore_ascii_case("id") || path.attr.eq_ignore_ascii_case("externalId")
+}
+
+/// The object holding `path`'s attribute: the resource itself for core
+/// attributes, the extension object for extension URNs (created on demand).
+fn container<'a>(
+    resource: &'a mut Map<String, Value>,
+    path: &AttrPath,
+) -> Result<&'a mut Map<String, Value>, ScimError> {
+    match path.schema.as_deref() {
+        None => Ok(resource),
+        Some(s)
+            if s.eq_ignore_ascii_case(USER_SCHEMA) || s.eq_ignore_ascii_case(CORE_GROUP_SCHEMA) =>
+        {
+            Ok(resource)
+        }
+        Some(schema) => {
+            let key = key_in(resource, schema);
+            let slot = resource
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            Ok(slot.as_object_mut().expect("just made an object"))
+        }
+    }
+}
+
+fn merge(target: &mut Value, value: Value) {
+    match (target, value) {
+        (Value::Object(t), Value::Object(v)) => {
+            for (k, v) in v {
+                let key = key_in(t, &k);
+                t.insert(key, v);
+            }
+        }
+        (t, v) => *t = v,
+    }
+}
+
+/// Sets one attribute (optionally a sub-attribute of it).
+fn set(container: &mut Map<String, Value>, attr: &str, sub: Option<&str>, op: Op, value: Value) {
+    let key = key_in(container, attr);
+    match sub {
+        Some(sub) => {
+            let slot = container
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let object = slot.as_object_mut().expect("object");
+            let sub_key = key_in(object, sub);
+            object.insert(sub_key, value);
+        }
+        None => match (container.get_mut(&key), op, value) {
+            // add to a multi-valued attribute appends
+            (Some(Value::Array(existing)), Op::Add, Value::Array(more)) => {
+                for v in more {
+                    if !existing.contains(&v) {
+                        existing.push(v);
+                    }
+                }
+            }
+            (Some(Value::Array(existing)), Op::Add, single) if !single.is_array() => {
+                existing.push(single)
+            }
+            // complex attributes take the given sub-attributes
+            (Some(existing @ Value::Object(_)), _, value @ Value::Object(_)) => {
+                merge(existing, value)
+            }
+            (_, _, value) => {
+                container.insert(key, value);
+            }
+        },
+    }
+}
+
+/// Attribute values a filter pins with `eq` (for creating a missing element).
+fn pinned(filter: &Filter, out: &mut Map<String, Value>) {
+    match filter {
+        Filter::Compare(path, CompareOp::Eq, value) if path.sub_attr.is_none() => {
+            out.insert(path.attr.clone(), value.clone());
+        }
+        Filter::And(a, b) => {
+            pinned(a, out);
+            pinned(b, out);
+        }
+        _ => {}
+    }
+}
+
+fn apply_filtered(
+    container: &mut Map<String, Value>,
+    pp: &PatchPath,
+    filter: &Filter,
+    op: Op,
+    value: Option<Value>,
+    raw: &str,
+) -> Result<(), ScimError> {
+    let key = key_in(container, &pp.attr.attr);
+    let slot = container
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if slot.is_null() {
+        *slot = Value::Array(Vec::new());
+    }
+    let Value::Array(elements) = slot else {
+        return Err(invalid_path(
+            raw,
+            "a filter applies only to a multi-valued attribute",
+        ));
+    };
+    let mut hits = Vec::new();
+    for (i, element) in elements.iter().enumerate() {
+        if matches(filter, element, &case_exact).map_err(|e| invalid_path(raw, e.message))? {
+            hits.push(i);
+        }
+    }
+    match op {
+        Op::Remove => {
+            for i in hits.into_iter().rev() {
+                match &pp.sub_attr {
+                    Some(sub) => {
+                        if let Some(o) = elements[i].as_object_mut() {
+                            let k = key_in(o, sub);
+                            o.remove(&k);
+                        }
+                    }
+                    None => {
+                        elements.remove(i);
+                    }
+                }
+            }
+        }
+        Op::Add | Op::Replace => {
+            let value = value.ok_or_else(|| {
+                ScimError::bad("invalidSyntax", format!("{raw}: add/replace needs a value"))
+            })?;
+            if hits.is_empty() {
+                // Entra relies on this: a filtered path that matches nothing
+                // creates the element it describes.
+                let mut created = Map::new();
+                pinned(filter, &mut created);
+                let mut element = Value::Object(created);
+                match &pp.sub_attr {
+                    Some(sub) => {
+                        element
+                            .as_object_mut()
+                            .expect("object")
+                            .insert(sub.clone(), value);
+                    }
+                    None => merge(&mut element, value),
+                }
+                elements.push(element);
+                return Ok(());
+            }
+            for i in hits {
+                match &pp.sub_attr {
+                    Some(sub) => {
+                        if let Some(o) = elements[i].as_object_mut() {
+                            let k = key_in(o, sub);
+                            o.insert(k, value.clone());
+                        }
+                    }
+                    None => merge(&mut elements[i], value.clone()),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_path(
+    resource: &mut Map<String, Value>,
+    raw: &str,
+    op: Op,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
+    let pp = parse_path(raw).map_err(|e| invalid_path(raw, e.message))?;
+    if pp.attr.schema.is_none()
+        && (pp.attr.attr.eq_ignore_ascii_case("id") || pp.attr.attr.eq_ignore_ascii_case("meta"))
+    {
+        return Err(ScimError::bad("mutability", format!("{raw} is read-only")));
+    }
+    let container = container(resource, &pp.attr)?;
+    if let Some(filter) = &pp.filter {
+        return apply_filtered(container, &pp, filter, op, value, raw);
+    }
+    let sub = pp.attr.sub_attr.as_deref();
+    match op {
+        Op::Remove => {
+            let key = key_in(container, &pp.attr.attr);
+            match (sub, value) {
+                (Some(sub), _) => {
+                    if let Some(Value::Object(o)) = container.get_mut(&key) {
+                        let k = key_in(o, sub);
+                        o.remove(&k);
+                    }
+                }
+                // Entra: {"op":"Remove","path":"members","value":[{"value":"id"}]}
+                (None, Some(Value::Array(gone)))
+                    if container.get(&key).is_some_and(Value::is_array) =>
+                {
+                    let ids: Vec<&Value> =
+                        gone.iter().map(|g| g.get("value").unwrap_or(g)).collect();
+                    if let Some(Value::Array(elements)) = container.get_mut(&key) {
+                        elements.retain(|e| !ids.contains(&e.get("value").unwrap_or(e)));
+                    }
+                }
+                (None, _) => {
+                    container.remove(&key);
+                }
+            }
+            Ok(())
+        }
+        Op::Add | Op::Replace => {
+            let value = value.ok_or_else(|| {
+                ScimError::bad("invalidSyntax", format!("{raw}: add/replace needs a value"))
+            })?;
+            set(container, &pp.attr.attr, sub, op, value);
+            Ok(())
+        }
+    }
+}
+
+/// Applies a PatchOp body to `resource` (all or nothing: the caller saves
+/// only if every operation applied).
+pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
+    let resource = resource
+        .as_object_mut()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "resource is not an object"))?;
+    let body = body
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
+    let operations = body
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+        .and_then(|(_, v)| v.as_array())
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
+    for operation in operations {
+        let o = operation
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "each operation must be an object"))?;
+        let field = |name: &str| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        let op = match field("op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("add") => Op::Add,
+            Some("replace") => Op::Replace,
+            Some("remove") => Op::Remove,
+            other => {
+                return Err(ScimError::bad(
+                    "invalidSyntax",
+                    format!("unknown op {other:?}; use add, replace or remove"),
+                ))
+            }
+        };
+        let value = field("value").cloned();
+        match field("path")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            Some(path) => apply_path(resource, path, op, value)?,
+            None if op == Op::Remove => {
+                return Err(ScimError::bad("noTarget", "remove needs a path"))
+            }
+            None => {
+                let Some(Value::Object(values)) = value else {
+                    return Err(ScimError::bad(
+                        "invalidSyntax",
+                        "an operation without a path needs an object value",
+                    ));
+                };
+                for (key, v) in values {
+                    // A whole extension object (`"urn:…:enterprise:2.0:User": {…}`)
+                    // versus one URN-qualified attribute (`"urn:…:User:department"`).
+                    let schema_urn = key.starts_with("urn:")
+                        && (key.ends_with(":User") || key.ends_with(":Group"));
+                    if schema_urn && v.is_object() {
+                        let slot = resource
+                            .entry(key_in(resource, &key))
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        merge(slot, v);
+                    } else if key.contains('.') || key.starts_with("urn:") {
+                        apply_path(resource, &key, op, Some(v))?;
+                    } else {
+                        set(resource, &key, None, op, v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patched(resource: Value, ops: Value) -> Value {
+        let mut r = resource;
+        apply_patch(&mut r, &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops })).unwrap();
+        r
+    }
+
+    fn user() -> Value {
+        json!({
+            "userName": "ada@example.com", "active": true,
+            "emails": [{"type": "work", "value": "ada@example.com", "primary": true}, {"type": "home", "value": "ada@home.example"}],
+            "name": {"givenName": "Ada", "familyName": "Lovelace"}
+        })
+    }
+
+    #[test]
+    fn entra_forms() {
+        // Capitalised op, one attribute per op, filtered path on an existing element.
+        let r = patched(
+            user(),
+            json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "ada@new.example"}]),
+        );
+        assert_eq!(r["emails"][0]["value"], "ada@new.example");
+        assert_eq!(
+            r["emails"][1]["value"], "ada@home.example",
+            "other emails kept"
+        );
+        // Filtered path that matches nothing creates the element.
+        let r = patched(
+            user(),
+            json!([{"op": "Add", "path": "addresses[type eq \"work\"].postalCode", "value": "12345"}]),
+        );
+        assert_eq!(
+            r["addresses"],
+            json!([{"type": "work", "postalCode": "12345"}])
+        );
+        // Disable with a string boolean (normalised later), and Add seen too.
+        let r = patched(
+            user(),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        );
+        assert_eq!(r["active"], "False");
+        // Enterprise extension by URN path.
+        let r = patched(
+            user(),
+            json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "42"}]),
+        );
+        assert_eq!(
+            r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+            "42"
+        );
+        // aadOptscim062020: lowercase ops, no path, dotted and URN keys in one op.
+        let r = patched(
+            user(),
+            json!([{"op": "replace", "value": {"name.givenName": "Augusta", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D", "active": false}}]),
+        );
+        assert_eq!(r["name"]["givenName"], "Augusta");
+        assert_eq!(r["name"]["familyName"], "Lovelace");
+        assert_eq!(r["active"], false);
+        assert_eq!(
+            r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+            "R&D"
+        );
+    }
+
+    #[test]
+    fn okta_forms_and_members() {
+        let r = patched(
+            user(),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        );
+        assert_eq!(r["active"], false);
+        let group = json!({"displayName": "Eng", "members": [{"value": "a"}, {"value": "b"}]});
+        let r = patched(
+            group.clone(),
+            json!([{"op": "remove", "path": "members[value eq \"a\"]"}, {"op": "add", "path": "members", "value": [{"value": "c"}]}]),
+        );
+        assert_eq!(r["members"], json!([{"value": "b"}, {"value": "c"}]));
+        let r = patched(
+            group.clone(),
+            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "b"}]}]),
+        );
+        assert_eq!(r["members"], json!([{"value": "a"}]));
+        let r = patched(
+            group,
+            json!([{"op": "replace", "path": "members", "value": [{"value": "z"}]}]),
+        );
+        assert_eq!(r["members"], json!([{"value": "z"}]));
+    }
+
+    #[test]
+    fn refusals() {
+        let mut r = user();
+        for (ops, scim_type) in [
+            (
+                json!([{"op": "frobnicate", "path": "active", "value": true}]),
+                "invalidSyntax",
+            ),
+            (json!([{"op": "remove"}]), "noTarget"),
+            (
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+                "mutability",
+            ),
+            (
+                json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
+                "invalidPath",
+            ),
+            (json!([{"op": "add", "path": "userName"}]), "invalidSyntax"),
+            (
+                json!([{"op": "add", "value": "not an object"}]),
+                "invalidSyntax",
+            ),
+        ] {
+            let err = apply_patch(&mut r, &json!({"Operations": ops})).unwrap_err();
+            assert_eq!(err.scim_type, Some(scim_type), "{ops}");
+        }
+        assert!(apply_patch(&mut r, &json!({"nope": []})).is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! `/Users`: thin handlers over the provisioning rules.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ScimError;
+use super::filter::{matches, parse_filter, CompareOp, Filter};
+use super::patch::{apply_patch, case_exact};
+use super::resource::{normalize_user, project, render_user, user_facts, LIST_SCHEMA};
+use super::{base_url, read_json, scim_json, ScimClient};
+use crate::provisioning::{scim_create_user, scim_delete_user, scim_replace_user, ScimUserWrite};
+use crate::state::AppState;
+use crate::store::ScimUserRow;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+/// Okta's "Sync password": write-only, argon2 at rest.
+fn hash_password(password: Option<String>) -> Result<Option<String>, ScimError> {
+    password
+        .map(|p| {
+            argon2::Argon2::default()
+                .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
+                .map(|h| h.to_string())
+                .map_err(|e| {
+                    ScimError::bad("invalidValue", format!("password cannot be hashed: {e}"))
+                })
+        })
+        .transpose()
+}
+
+fn location(state: &AppState, client: &ScimClient, id: &str) -> String {
+    format!("{}/Users/{id}", base_url(state, &client.integration.id))
+}
+
+fn answer(
+    state: &AppState,
+    client: &ScimClient,
+    row: &ScimUserRow,
+    status: StatusCode,
+    selection: &Selection,
+) -> HttpResponse {
+    let rendered = render_user(row, &location(state, client, &row.id));
+    let body = project(
+        rendered,
+        selection.attributes.as_deref(),
+        selection.excluded_attributes.as_deref(),
+    );
+    let mut response = scim_json(status, &body);
+    if let Ok(value) =
+        actix_web::http::header::HeaderValue::from_str(&location(state, client, &row.id))
+    {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::LOCATION, value);
+    }
+    response
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let (resource, password) =
+        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
+    let facts = user_facts(&resource)?;
+    let password_hash = hash_password(password)?;
+    let write = ScimUserWrite {
+        facts: &facts,
+        resource: &resource,
+        password_hash: password_hash.as_deref(),
+        operation: "POST /Users",
+    };
+    let row = scim_create_user(&state.store, &client.integration, &write, &client.actor).await?;
+    Ok(answer(
+        &state,
+        &client,
+        &row,
+        StatusCode::CREATED,
+        &Selection::default(),
+    ))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    selection: web::Query<Selection>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let row = state
+        .store
+        .scim_user(&client.integration.id, &path.1)
+        .await?
+        .ok_or_else(|| ScimError::not_found("user"))?;
+    Ok(answer(&state, &client, &row, StatusCode::OK, &selection))
+}
+
+/// `userName eq "…"` — what Okta and Entra send before every create — is
+/// answered from the index; any other filter is evaluated on the resources.
+fn user_name_lookup(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare(path, CompareOp::Eq, Value::String(v))
+            if path.sub_attr.is_none() && path.attr.eq_ignore_ascii_case("userName") =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let filter = query
+        .filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            parse_filter(f).map_err(|e| {
+                ScimError::bad(
+                    "invalidFilter",
+                    format!("{} (at character {})", e.message, e.position),
+                )
+            })
+        })
+        .transpose()?;
+    let rows = match filter.as_ref().and_then(user_name_lookup) {
+        Some(name) => {
+            state
+                .store
+                .scim_users_named(&client.integration.id, name)
+                .await?
+        }
+        None => state.store.scim_users(&client.integration.id).await?,
+    };
+    let mut resources = Vec::new();
+    for row in &rows {
+        let rendered = render_user(row, &location(&state, &client, &row.id));
+        let keep = match &filter {
+            Some(f) => matches(f, &rendered, &case_exact)
+                .map_err(|e| ScimError::bad("invalidFilter", e.message))?,
+            None => true,
+        };
+        if keep {
+            resources.push(rendered);
+        }
+    }
+    let total = resources.len() as i64;
+    let start = query.start_index.unwrap_or(1).max(1);
+    let count = query.count.unwrap_or(100).clamp(0, 1000);
+    let page: Vec<Value> = resources
+        .into_iter()
+        .skip((start - 1) as usize)
+        .take(count as usize)
+        .map(|r| {
+            project(
+                r,
+                query.attributes.as_deref(),
+                query.excluded_attributes.as_deref(),
+            )
+        })
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        }),
+    ))
+}
+
+async fn save(
+    state: &AppState,
+    client: &ScimClient,
+    id: &str,
+    resource: Value,
+    password: Option<String>,
+    operation: &str,
+) -> Result<ScimUserRow, ScimError> {
+    let facts = user_facts(&resource)?;
+    let password_hash = hash_password(password)?;
+    let write = ScimUserWrite {
+        facts: &facts,
+        resource: &resource,
+        password_hash: password_hash.as_deref(),
+        operation,
+    };
+    Ok(scim_replace_user(&state.store, &client.integration, id, &write, &client.actor).await?)
+}
+
+pub async fn replace(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let (resource, password) =
+        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
+    let row = save(&state, &client, &path.1, resource, password, "PUT /Users").await?;
+    Ok(answer(
+        &state,
+        &client,
+        &row,
+        StatusCode::OK,
+        &Selection::default(),
+    ))
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    let row = state
+        .store
+        .scim_user(&client.integration.id, &path.1)
+        .await?
+        .ok_or_else(|| ScimError::not_found("user"))?;
+    let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
+    resource["active"] = json!(row.active != 0);
+    apply_patch(&mut resource, &body)?;
+    let (resource, password) = normalize_user(resource)?;
+    let row = save(&state, &client, &path.1, resource, password, "PATCH /Users").await?;
+    Ok(answer(
+        &state,
+        &client,
+        &row,
+        StatusCode::OK,
+        &Selection::default(),
+    ))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    scim_delete_user(&state.store, &client.integration, &path.1, &client.actor).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

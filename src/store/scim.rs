@@ -1,0 +1,160 @@
+use super::{now_ms, Store, StoreResult, Tx};
+
+/// A SCIM user resource as stored (see migration 0002).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimUserRow {
+    pub id: String,
+    pub integration_id: String,
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: i64,
+    pub resource: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, integration_id, org_id, user_id, user_name, external_id, active, resource, version, created_at, updated_at";
+
+impl Store {
+    pub async fn insert_scim_user(
+        &self,
+        tx: &mut Tx,
+        row: &ScimUserRow,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
+             resource, password_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&row.id)
+        .bind(&row.integration_id)
+        .bind(&row.org_id)
+        .bind(&row.user_id)
+        .bind(&row.user_name)
+        .bind(row.user_name.to_lowercase())
+        .bind(&row.external_id)
+        .bind(row.active)
+        .bind(&row.resource)
+        .bind(password_hash)
+        .bind(row.version)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a changed resource; `password_hash` None keeps the stored one.
+    pub async fn update_scim_user(
+        &self,
+        tx: &mut Tx,
+        row: &ScimUserRow,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE scim_users SET user_id = $3, user_name = $4, user_name_key = $5, external_id = $6, active = $7, \
+             resource = $8, password_hash = COALESCE($9, password_hash), version = version + 1, updated_at = $10 \
+             WHERE integration_id = $1 AND id = $2",
+        )
+        .bind(&row.integration_id)
+        .bind(&row.id)
+        .bind(&row.user_id)
+        .bind(&row.user_name)
+        .bind(row.user_name.to_lowercase())
+        .bind(&row.external_id)
+        .bind(row.active)
+        .bind(&row.resource)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_scim_user(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
+            .bind(integration_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn scim_user(
+        &self,
+        integration_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ScimUserRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND id = $2"
+        ))
+        .bind(integration_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The row in a write transaction (re-read under the write lock).
+    pub async fn scim_user_tx(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ScimUserRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND id = $2"
+        ))
+        .bind(integration_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+
+    /// Users whose userName equals `user_name` case-insensitively (0 or 1).
+    pub async fn scim_users_named(
+        &self,
+        integration_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Vec<ScimUserRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND user_name_key = $2"
+        ))
+        .bind(integration_id)
+        .bind(user_name.to_lowercase())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn scim_users_named_tx(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Vec<ScimUserRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND user_name_key = $2"
+        ))
+        .bind(integration_id)
+        .bind(user_name.to_lowercase())
+        .fetch_all(&mut **tx)
+        .await?)
+    }
+
+    /// Every user of the integration in a stable order (creation, then id).
+    pub async fn scim_users(&self, integration_id: &str) -> StoreResult<Vec<ScimUserRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(integration_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,418 @@
+//! End-to-end SCIM over HTTP with the request shapes Okta and Entra send
+//! (see the shared INTEROP notes), against the real gateway.
+
+mod common;
+
+use common::idp::TestIdp;
+use common::Gateway;
+use serde_json::{json, Value};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A SCIM client holding one integration's tenant URL and token.
+struct Scim {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Scim {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        if status != 204 {
+            let content_type = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            assert!(
+                content_type.starts_with("application/scim+json"),
+                "{path}: {content_type}"
+            );
+        }
+        let text = res.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+    async fn patch(&self, path: &str, ops: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
+        )
+        .await
+    }
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+/// An organization with an Okta integration and provisioning turned on.
+async fn tenant(gw: &Gateway, idp: &TestIdp, org: &str) -> (String, Scim) {
+    let (_, token) = gw.create_org(org);
+    let api = gw.api(&token);
+    let integration = api.connect_okta(idp).await;
+    let (status, creds) = api
+        .post(
+            &format!(
+                "/integrations/{}/provisioning",
+                integration["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let scim = Scim {
+        http: gw.http.clone(),
+        base: creds["tenant_url"].as_str().unwrap().to_string(),
+        token: creds["token"].as_str().unwrap().to_string(),
+    };
+    (token, scim)
+}
+
+fn okta_user(email: &str) -> Value {
+    json!({
+        "schemas": [USER], "userName": email, "externalId": "00u1abc",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"primary": true, "value": email, "type": "work"}],
+        "displayName": "Ada Lovelace", "locale": "en-US", "active": true,
+        "password": "Sync-me-1!", "groups": []
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn okta_user_lifecycle() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, scim) = tenant(&gw, &idp, "Acme").await;
+    let api = gw.api(&token);
+
+    // Okta looks the user up first, then creates.
+    let (status, empty) = scim
+        .get("/Users?filter=userName%20eq%20%22ada%40example.com%22&startIndex=1&count=100")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(empty["totalResults"], 0);
+    let (status, created) = scim.post("/Users", okta_user("ada@example.com")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created.get("password").is_none(), "password is write-only");
+    assert_eq!(created["meta"]["resourceType"], "User");
+    assert_eq!(created["active"], true);
+
+    // The member exists, SCIM-managed.
+    let (_, users) = api.get("/users").await;
+    assert_eq!(users["users"][0]["email"], "ada@example.com");
+    assert_eq!(users["users"][0]["scim_managed"], true);
+
+    // Duplicate userName, in any case: 409 uniqueness.
+    let (status, err) = scim.post("/Users", okta_user("ADA@example.com")).await;
+    assert_eq!(status, 409);
+    assert_eq!(err["scimType"], "uniqueness");
+    assert_eq!(
+        err["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+
+    // Found by userName in another case; GET by id; unknown id 404.
+    let (_, found) = scim
+        .get("/Users?filter=userName%20eq%20%22ADA%40EXAMPLE.COM%22")
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.0, 200);
+    let (status, err) = scim.get("/Users/does-not-exist").await;
+    assert_eq!(status, 404);
+    assert!(err["detail"].as_str().unwrap().contains("not found"));
+
+    // Full PUT update.
+    let mut updated = okta_user("ada@example.com");
+    updated["name"]["givenName"] = json!("Augusta");
+    let (status, put) = scim.put(&format!("/Users/{id}"), updated).await;
+    assert_eq!(status, 200);
+    assert_eq!(put["name"]["givenName"], "Augusta");
+    assert_eq!(
+        api.get("/users").await.1["users"][0]["given_name"],
+        "Augusta"
+    );
+
+    // Password sync by PATCH.
+    let (status, _) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"password": "New-pass-2!"}}]),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Deactivate (Okta: no path): removed from the organization, still answered by SCIM.
+    let (status, off) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(off["active"], false);
+    assert!(api.get("/users").await.1["users"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.1["active"], false);
+
+    // Reactivate: back in.
+    let (_, on) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": true}}]),
+        )
+        .await;
+    assert_eq!(on["active"], true);
+    assert_eq!(
+        api.get("/users").await.1["users"].as_array().unwrap().len(),
+        1
+    );
+
+    // The audit log says which integration did what.
+    let (_, audit) = api.get("/audit?kind=scim.user.*").await;
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"scim.user.created")
+            && kinds.contains(&"scim.user.deactivated")
+            && kinds.contains(&"scim.user.reactivated"),
+        "{kinds:?}"
+    );
+    assert!(audit["events"][0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("scim:"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_user_lifecycle_with_its_quirks() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, scim) = tenant(&gw, &idp, "Contoso").await;
+    let api = gw.api(&token);
+
+    // Test Connection.
+    let (status, probe) = scim
+        .get("/Users?filter=userName+eq+%22c5f2a0a2-0b8e-4cde-9f0c-8a3f0b5e1d10%22")
+        .await;
+    assert_eq!((status, probe["totalResults"].as_i64()), (200, Some(0)));
+
+    let body = json!({
+        "schemas": [USER, ENTERPRISE], "externalId": "ada", "userName": "ada@contoso.com", "active": true,
+        "displayName": "Ada Lovelace", "emails": [{"primary": true, "type": "work", "value": "ada@contoso.com"}],
+        "meta": {"resourceType": "User"}, "name": {"formatted": "Ada Lovelace", "familyName": "Lovelace", "givenName": "Ada"},
+        "roles": [], (ENTERPRISE): {"employeeNumber": "1", "department": "R&D"}
+    });
+    let (status, created) = scim.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let user = format!("/Users/{id}");
+
+    // One op per attribute, capitalised; filtered path creating a missing element.
+    let (status, _) = scim
+        .patch(&user, json!([
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "ada@contoso.com"},
+            {"op": "Add", "path": "addresses[type eq \"work\"].postalCode", "value": "98052"},
+            {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "2"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "boss-id"}
+        ]))
+        .await;
+    assert_eq!(status, 200);
+    let (_, got) = scim.get(&user).await;
+    assert_eq!(got["addresses"][0]["postalCode"], "98052");
+    assert_eq!(got[ENTERPRISE]["employeeNumber"], "2");
+    assert_eq!(got[ENTERPRISE]["manager"], json!({"value": "boss-id"}));
+
+    // aadOptscim062020 form: lowercase ops, no path, dotted keys, real booleans.
+    let (status, got) = scim.patch(&user, json!([{"op": "replace", "value": {"name.givenName": "Augusta", "displayName": "Augusta Ada"}}])).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["name"]["givenName"], "Augusta");
+
+    // Disable with a string boolean.
+    let (status, got) = scim
+        .patch(
+            &user,
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["active"], false);
+    assert!(api.get("/users").await.1["users"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Filters Entra's gallery checks use, and pagination over two pages.
+    for i in 0..6 {
+        scim.post("/Users", json!({"schemas": [USER], "userName": format!("u{i}@contoso.com"), "externalId": format!("e{i}")})).await;
+    }
+    let (_, page1) = scim.get("/Users?startIndex=1&count=5").await;
+    let (_, page2) = scim.get("/Users?startIndex=6&count=5").await;
+    assert_eq!(page1["totalResults"], 7);
+    assert_eq!(page1["Resources"].as_array().unwrap().len(), 5);
+    assert_eq!(page2["Resources"].as_array().unwrap().len(), 2);
+    let (_, by_external) = scim.get("/Users?filter=externalId%20eq%20%22e3%22").await;
+    assert_eq!(by_external["Resources"][0]["userName"], "u3@contoso.com");
+    let (_, complex) = scim
+        .get("/Users?filter=emails%5Btype%20eq%20%22work%22%20and%20value%20co%20%22contoso%22%5D")
+        .await;
+    assert_eq!(complex["totalResults"], 1);
+    let (status, err) = scim.get("/Users?filter=USERNAME").await;
+    assert_eq!(status, 400);
+    assert_eq!(err["scimType"], "invalidFilter");
+    let (_, selected) = scim
+        .get("/Users?filter=externalId%20eq%20%22e3%22&attributes=userName")
+        .await;
+    assert!(selected["Resources"][0].get("externalId").is_none());
+    assert!(selected["Resources"][0].get("id").is_some());
+
+    // Hard delete.
+    assert_eq!(scim.delete(&user).await.0, 204);
+    assert_eq!(scim.get(&user).await.0, 404);
+    assert_eq!(scim.delete(&user).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deprovisioning_across_two_organizations() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token_a, a) = tenant(&gw, &idp, "A").await;
+    let (token_b, b) = tenant(&gw, &idp, "B").await;
+    let (_, in_a) = a.post("/Users", okta_user("carol@shared.example")).await;
+    let (_, in_b) = b.post("/Users", okta_user("carol@shared.example")).await;
+    // Deleting in A detaches: B still has her, same account.
+    assert_eq!(
+        a.delete(&format!("/Users/{}", in_a["id"].as_str().unwrap()))
+            .await
+            .0,
+        204
+    );
+    assert!(gw.api(&token_a).get("/users").await.1["users"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (_, b_users) = gw.api(&token_b).get("/users").await;
+    assert_eq!(b_users["users"].as_array().unwrap().len(), 1);
+    let (_, audit) = gw
+        .api(&token_a)
+        .get("/audit?kind=member.deprovisioned")
+        .await;
+    assert_eq!(audit["events"][0]["details"]["account"], "detached");
+    // Deactivating in B (her last organization) deletes the account.
+    b.patch(
+        &format!("/Users/{}", in_b["id"].as_str().unwrap()),
+        json!([{"op": "replace", "value": {"active": false}}]),
+    )
+    .await;
+    let (_, audit) = gw
+        .api(&token_b)
+        .get("/audit?kind=member.deprovisioned")
+        .await;
+    assert_eq!(audit["events"][0]["details"]["account"], "deleted");
+    // Provisioning again re-attaches.
+    let (status, _) = a.post("/Users", okta_user("carol@shared.example")).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        gw.api(&token_a).get("/users").await.1["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_errors_discovery_and_races() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let wrong = Scim {
+        http: gw.http.clone(),
+        base: scim.base.clone(),
+        token: "sgw_scim_wrong".into(),
+    };
+    let (status, err) = wrong.get("/Users").await;
+    assert_eq!(status, 401);
+    assert_eq!(err["status"], "401");
+
+    // Without a Content-Type, and with a malformed body.
+    let res = gw
+        .http
+        .post(format!("{}/Users", scim.base))
+        .bearer_auth(&scim.token)
+        .body(okta_user("nct@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let (status, err) = scim
+        .call(
+            reqwest::Method::POST,
+            "/Users",
+            Some(json!("not an object")),
+        )
+        .await;
+    assert_eq!(
+        (status, err["scimType"].as_str()),
+        (400, Some("invalidSyntax"))
+    );
+    let big = json!({"userName": "big@example.com", "x": "y".repeat(2 * 1024 * 1024)});
+    assert_eq!(scim.post("/Users", big).await.0, 413);
+
+    // Discovery is there and read-only.
+    let (status, config) = scim.get("/ServiceProviderConfig").await;
+    assert_eq!(
+        (status, config["patch"]["supported"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(scim.get("/Schemas").await.1["totalResults"], 2);
+    assert_eq!(
+        scim.get("/ResourceTypes").await.1["Resources"][0]["id"],
+        "User"
+    );
+    assert_eq!(scim.post("/ServiceProviderConfig", json!({})).await.0, 405);
+
+    // Two POSTs of one userName at once: one 201, one 409.
+    let (r1, r2) = tokio::join!(
+        scim.post("/Users", okta_user("race@example.com")),
+        scim.post("/Users", okta_user("race@example.com"))
+    );
+    let mut statuses = [r1.0, r2.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409]);
+}
