@@ -400,7 +400,7 @@ async fn authentication_errors_discovery_and_races() {
         (status, config["patch"]["supported"].as_bool()),
         (200, Some(true))
     );
-    assert_eq!(scim.get("/Schemas").await.1["totalResults"], 2);
+    assert_eq!(scim.get("/Schemas").await.1["totalResults"], 3);
     assert_eq!(
         scim.get("/ResourceTypes").await.1["Resources"][0]["id"],
         "User"
@@ -415,4 +415,155 @@ async fn authentication_errors_discovery_and_races() {
     let mut statuses = [r1.0, r2.0];
     statuses.sort();
     assert_eq!(statuses, [201, 409]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_become_teams_with_okta_and_entra_shapes() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, scim) = tenant(&gw, &idp, "Acme").await;
+    let api = gw.api(&token);
+    let mut ids = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let (_, u) = scim
+            .post("/Users", okta_user(&format!("{name}@example.com")))
+            .await;
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+
+    // Okta group push.
+    let (status, group) = scim.post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": [{"value": ids[0]}]})).await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{gid}");
+    assert_eq!(group["members"][0]["value"], ids[0].as_str());
+    let (_, team) = api.get(&format!("/teams/{gid}")).await;
+    assert_eq!(
+        (team["name"].as_str(), team["member_count"].as_i64()),
+        (Some("Engineering"), Some(1))
+    );
+    assert_eq!(team["scim_id"], gid.as_str());
+    assert_eq!(
+        scim.post("/Groups", json!({"displayName": "engineering"}))
+            .await
+            .0,
+        409
+    );
+
+    // Rename (Okta: value with id + displayName), membership remove + add, full replace.
+    let (status, _) = scim
+        .patch(
+            &path,
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Platform"}}]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = scim
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+                {"op": "add", "path": "members", "value": [{"value": ids[1]}, {"value": ids[2]}]}
+            ]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, got) = scim.get(&path).await;
+    assert_eq!(got["displayName"], "Platform");
+    let mut members: Vec<&str> = got["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort();
+    let mut expected = vec![ids[1].as_str(), ids[2].as_str()];
+    expected.sort();
+    assert_eq!(members, expected);
+    let (status, _) = scim
+        .put(
+            &path,
+            json!({"displayName": "Platform", "members": [{"value": ids[0]}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        scim.get(&path).await.1["members"].as_array().unwrap().len(),
+        1
+    );
+
+    // Entra: lookup without members, create with its extra schema, member changes with $ref null.
+    let (status, none) = scim
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22Sales%22")
+        .await;
+    assert_eq!((status, none["totalResults"].as_i64()), (200, Some(0)));
+    let (status, sales) = scim
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"], "displayName": "Sales", "externalId": "g-sales", "members": []}))
+        .await;
+    assert_eq!(status, 201);
+    let sales_path = format!("/Groups/{}", sales["id"].as_str().unwrap());
+    assert_eq!(
+        scim.patch(
+            &sales_path,
+            json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": ids[1]}]}])
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        scim.patch(
+            &sales_path,
+            json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}])
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, found) = scim
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22sales%20emea%22")
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    assert!(found["Resources"][0].get("members").is_none());
+    assert_eq!(found["Resources"][0]["externalId"], "g-sales");
+    assert_eq!(
+        scim.patch(
+            &sales_path,
+            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": ids[1]}]}])
+        )
+        .await
+        .0,
+        204
+    );
+    assert!(scim.get(&sales_path).await.1["members"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (status, err) = scim
+        .patch(
+            &sales_path,
+            json!([{"op": "Add", "path": "members", "value": [{"value": "nobody"}]}]),
+        )
+        .await;
+    assert_eq!(
+        (status, err["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+
+    // Group DELETE: gone for SCIM and members at once, restorable by the admin.
+    assert_eq!(scim.delete(&path).await.0, 204);
+    assert_eq!(scim.get(&path).await.0, 404);
+    assert!(api.get("/teams").await.1["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["id"] != gid.as_str()));
+    let (status, restored) = api.post(&format!("/teams/{gid}/restore"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(restored["member_count"], 1);
+    assert_eq!(
+        scim.get(&path).await.0,
+        200,
+        "a restored team is a group again"
+    );
 }

@@ -267,3 +267,131 @@ pub async fn scim_delete_user(
     tx.commit().await?;
     Ok(())
 }
+
+/// What a SCIM client asserts about a group (a team).
+pub struct ScimGroupWrite<'a> {
+    pub display_name: &'a str,
+    pub external_id: Option<&'a str>,
+    /// Accounts that should be the team's members (already resolved from
+    /// SCIM member ids; people not in the organization are left out).
+    pub member_user_ids: &'a [String],
+    pub operation: &'a str,
+}
+
+async fn sync_members(
+    store: &Store,
+    tx: &mut Tx,
+    org_id: &str,
+    team_id: &str,
+    wanted: &[String],
+) -> Result<(usize, usize), StoreError> {
+    let current = Store::team_member_ids(&mut **tx, team_id).await?;
+    let (mut added, mut removed) = (0, 0);
+    for user_id in wanted.iter().filter(|u| !current.contains(u)) {
+        if Store::membership_role(&mut **tx, org_id, user_id)
+            .await?
+            .is_some()
+        {
+            store.add_team_member(tx, team_id, user_id).await?;
+            added += 1;
+        }
+    }
+    for user_id in current.iter().filter(|u| !wanted.contains(u)) {
+        store.remove_team_member(tx, team_id, user_id).await?;
+        removed += 1;
+    }
+    Ok((added, removed))
+}
+
+fn group_name_taken(name: &str) -> RuleError {
+    RuleError::Conflict(format!("a group named {name:?} already exists"))
+}
+
+/// Group push: the group becomes a team of the organization.
+pub async fn scim_create_group(
+    store: &Store,
+    integration: &Integration,
+    write: &ScimGroupWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<String> {
+    let name = super::orgs::validate_name("displayName", write.display_name)?;
+    let mut tx = store.write_tx().await?;
+    let team_id = match store
+        .insert_team(
+            &mut tx,
+            &integration.org_id,
+            &name,
+            &[],
+            Some(write.external_id),
+        )
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
+        other => other?,
+    };
+    let (added, _) = sync_members(
+        store,
+        &mut tx,
+        &integration.org_id,
+        &team_id,
+        write.member_user_ids,
+    )
+    .await?;
+    let details = json!({ "operation": write.operation, "name": name, "members_added": added });
+    audit_success(
+        store,
+        &mut tx,
+        &integration.org_id,
+        "scim.group.created",
+        actor,
+        Some(&team_id),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(team_id)
+}
+
+/// PUT/PATCH of a group: name, externalId and the full member list.
+pub async fn scim_update_group(
+    store: &Store,
+    integration: &Integration,
+    team_id: &str,
+    write: &ScimGroupWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<()> {
+    let name = super::orgs::validate_name("displayName", write.display_name)?;
+    let mut tx = store.write_tx().await?;
+    match store
+        .update_team(&mut tx, &integration.org_id, team_id, Some(&name), None)
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
+        Ok(false) => return Err(RuleError::NotFound("group")),
+        other => other?,
+    };
+    store
+        .set_team_external_id(&mut tx, &integration.org_id, team_id, write.external_id)
+        .await?;
+    let (added, removed) = sync_members(
+        store,
+        &mut tx,
+        &integration.org_id,
+        team_id,
+        write.member_user_ids,
+    )
+    .await?;
+    let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
+    audit_success(
+        store,
+        &mut tx,
+        &integration.org_id,
+        "scim.group.updated",
+        actor,
+        Some(team_id),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

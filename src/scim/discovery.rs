@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
+use super::groups::GROUP_SCHEMA;
 use super::resource::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use super::{base_url, scim_json, ScimClient};
 use crate::state::AppState;
@@ -77,6 +78,23 @@ fn enterprise_schema() -> Value {
     })
 }
 
+fn group_schema() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": GROUP_SCHEMA, "name": "Group", "description": "Group: a team of the organization",
+        "attributes": [
+            simple("displayName"),
+            simple("externalId"),
+            attribute("members", "complex", true, vec![simple("value"), simple("display"), simple("$ref")]),
+        ],
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{GROUP_SCHEMA}") },
+    })
+}
+
+fn all_schemas() -> Vec<Value> {
+    vec![user_schema(), enterprise_schema(), group_schema()]
+}
+
 fn list(resources: Vec<Value>) -> Value {
     json!({ "schemas": [LIST_SCHEMA], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
 }
@@ -106,14 +124,22 @@ async fn service_provider_config(
     ))
 }
 
-fn user_resource_type(base: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
-        "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
-    })
+fn resource_type_list(base: &str) -> Vec<Value> {
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group (a team)",
+            "schema": GROUP_SCHEMA,
+            "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group") },
+        }),
+    ]
 }
 
 async fn resource_types(
@@ -121,13 +147,8 @@ async fn resource_types(
     req: HttpRequest,
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
-    Ok(scim_json(
-        StatusCode::OK,
-        &list(vec![user_resource_type(&base_url(
-            &state,
-            &client.integration.id,
-        ))]),
-    ))
+    let types = resource_type_list(&base_url(&state, &client.integration.id));
+    Ok(scim_json(StatusCode::OK, &list(types)))
 }
 
 async fn resource_type(
@@ -136,21 +157,16 @@ async fn resource_type(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
-    if path.1 != "User" {
-        return Err(ScimError::not_found(&format!("resource type {}", path.1)));
-    }
-    Ok(scim_json(
-        StatusCode::OK,
-        &user_resource_type(&base_url(&state, &client.integration.id)),
-    ))
+    resource_type_list(&base_url(&state, &client.integration.id))
+        .into_iter()
+        .find(|t| t["id"] == path.1.as_str())
+        .map(|t| scim_json(StatusCode::OK, &t))
+        .ok_or_else(|| ScimError::not_found(&format!("resource type {}", path.1)))
 }
 
 async fn schemas(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
     ScimClient::authenticate(&state, &req).await?;
-    Ok(scim_json(
-        StatusCode::OK,
-        &list(vec![user_schema(), enterprise_schema()]),
-    ))
+    Ok(scim_json(StatusCode::OK, &list(all_schemas())))
 }
 
 async fn schema(
@@ -159,7 +175,7 @@ async fn schema(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
     ScimClient::authenticate(&state, &req).await?;
-    [user_schema(), enterprise_schema()]
+    all_schemas()
         .into_iter()
         .find(|s| s["id"] == path.1.as_str())
         .map(|s| scim_json(StatusCode::OK, &s))

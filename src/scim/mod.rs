@@ -6,6 +6,7 @@
 mod discovery;
 pub mod error;
 pub mod filter;
+mod groups;
 pub mod patch;
 pub mod resource;
 mod users;
@@ -131,6 +132,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::put().to(users::replace))
                     .route(web::patch().to(users::patch))
                     .route(web::delete().to(users::delete)),
+            )
+            .service(
+                web::resource("/Groups")
+                    .route(web::get().to(groups::list))
+                    .route(web::post().to(groups::create)),
+            )
+            .service(
+                web::resource("/Groups/{id}")
+                    .route(web::get().to(groups::get))
+                    .route(web::put().to(groups::replace))
+                    .route(web::patch().to(groups::patch))
+                    .route(web::delete().to(groups::delete)),
             )
             .configure(discovery::configure)
             .default_service(web::to(no_such_endpoint)),

@@ -42,13 +42,15 @@ pub enum TeamState {
 }
 
 impl Store {
+    /// Creates a team; `scim` is `Some(externalId)` when a SCIM group push
+    /// creates it (the team's id is then also its SCIM id).
     pub async fn insert_team(
         &self,
         tx: &mut Tx,
         org_id: &str,
         name: &str,
         domains: &[String],
-        scim: Option<(&str, Option<&str>)>,
+        scim: Option<Option<&str>>,
     ) -> StoreResult<String> {
         let id = new_id();
         let now = now_ms();
@@ -60,13 +62,42 @@ impl Store {
         .bind(org_id)
         .bind(name)
         .bind(name.to_lowercase())
-        .bind(scim.map(|(scim_id, _)| scim_id))
-        .bind(scim.and_then(|(_, ext)| ext))
+        .bind(scim.map(|_| id.clone()))
+        .bind(scim.flatten())
         .bind(now)
         .execute(&mut **tx)
         .await?;
         Self::replace_team_domains(tx, &id, domains).await?;
         Ok(id)
+    }
+
+    pub async fn set_team_external_id(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        team_id: &str,
+        external_id: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE teams SET scim_external_id = $3 WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(team_id)
+            .bind(external_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Account ids of a team's members.
+    pub async fn team_member_ids<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        team_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY user_id")
+                .bind(team_id)
+                .fetch_all(executor)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     async fn replace_team_domains(

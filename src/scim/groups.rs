@@ -1,0 +1,320 @@
+//! `/Groups`: each group is a live team of the organization; members are
+//! the SCIM users of this integration.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ScimError;
+use super::filter::{matches, parse_filter};
+use super::patch::{apply_patch, case_exact};
+use super::resource::{get_ci, project, LIST_SCHEMA};
+use super::{base_url, read_json, scim_json, ScimClient};
+use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
+use crate::state::AppState;
+use crate::store::{Store, Team, TeamState};
+
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupQuery {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+/// SCIM user id ⇄ account id, for this integration's users.
+struct Directory {
+    account_of: HashMap<String, String>,
+    scim_of: HashMap<String, (String, String)>,
+}
+
+impl Directory {
+    async fn load(state: &AppState, client: &ScimClient) -> Result<Directory, ScimError> {
+        let rows = state.store.scim_users(&client.integration.id).await?;
+        let mut account_of = HashMap::new();
+        let mut scim_of = HashMap::new();
+        for row in rows {
+            if let Some(user_id) = row.user_id {
+                account_of.insert(row.id.clone(), user_id.clone());
+                scim_of.insert(user_id, (row.id, row.user_name));
+            }
+        }
+        Ok(Directory {
+            account_of,
+            scim_of,
+        })
+    }
+
+    /// Accounts for the `members` of a resource; unknown ids are refused.
+    fn accounts(&self, resource: &Value) -> Result<Vec<String>, ScimError> {
+        let Some(members) = resource.as_object().and_then(|o| get_ci(o, "members")) else {
+            return Ok(Vec::new());
+        };
+        let members = members
+            .as_array()
+            .ok_or_else(|| ScimError::bad("invalidValue", "members must be an array"))?;
+        let mut out = Vec::new();
+        for member in members {
+            let id = member
+                .get("value")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ScimError::bad("invalidValue", "each member needs a value"))?;
+            match self.account_of.get(id) {
+                Some(account) => out.push(account.clone()),
+                // A deactivated user is no member of the organization: skip.
+                None if self.scim_of.values().any(|(scim, _)| scim == id) => {}
+                None => {
+                    return Err(ScimError::bad(
+                        "invalidValue",
+                        format!("member {id:?} is not a user of this tenant"),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn render(
+    state: &AppState,
+    client: &ScimClient,
+    team: &Team,
+    directory: &Directory,
+) -> Result<Value, ScimError> {
+    let base = base_url(state, &client.integration.id);
+    let members: Vec<Value> = Store::team_member_ids(state.store.pool(), &team.id)
+        .await?
+        .iter()
+        .filter_map(|user_id| directory.scim_of.get(user_id))
+        .map(|(id, name)| json!({ "value": id, "display": name, "$ref": format!("{base}/Users/{id}") }))
+        .collect();
+    let stamp = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let mut group = json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": team.id,
+        "displayName": team.name,
+        "members": members,
+        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": format!("{base}/Groups/{}", team.id) },
+    });
+    if let Some(external) = &team.scim_external_id {
+        group["externalId"] = json!(external);
+    }
+    Ok(group)
+}
+
+async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Team, ScimError> {
+    match state.store.team(&client.integration.org_id, id).await? {
+        Some(team) if team.deleted_at.is_none() => Ok(team),
+        _ => Err(ScimError::not_found("group")),
+    }
+}
+
+fn display_name(resource: &Value) -> Result<String, ScimError> {
+    resource
+        .as_object()
+        .and_then(|o| get_ci(o, "displayName"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))
+}
+
+fn external_id(resource: &Value) -> Option<String> {
+    resource
+        .as_object()
+        .and_then(|o| get_ci(o, "externalId"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    let directory = Directory::load(&state, &client).await?;
+    let (name, external) = (display_name(&body)?, external_id(&body));
+    let members = directory.accounts(&body)?;
+    let write = ScimGroupWrite {
+        display_name: &name,
+        external_id: external.as_deref(),
+        member_user_ids: &members,
+        operation: "POST /Groups",
+    };
+    let team_id =
+        scim_create_group(&state.store, &client.integration, &write, &client.actor).await?;
+    let team = live_team(&state, &client, &team_id).await?;
+    Ok(scim_json(
+        StatusCode::CREATED,
+        &render(&state, &client, &team, &directory).await?,
+    ))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<GroupQuery>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let team = live_team(&state, &client, &path.1).await?;
+    let group = render(
+        &state,
+        &client,
+        &team,
+        &Directory::load(&state, &client).await?,
+    )
+    .await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &project(
+            group,
+            query.attributes.as_deref(),
+            query.excluded_attributes.as_deref(),
+        ),
+    ))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<GroupQuery>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let filter = query
+        .filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| parse_filter(f).map_err(|e| ScimError::bad("invalidFilter", e.message)))
+        .transpose()?;
+    let directory = Directory::load(&state, &client).await?;
+    let mut groups = Vec::new();
+    for team in state
+        .store
+        .teams(&client.integration.org_id, TeamState::Live)
+        .await?
+    {
+        let group = render(&state, &client, &team, &directory).await?;
+        let keep = match &filter {
+            Some(f) => matches(f, &group, &case_exact)
+                .map_err(|e| ScimError::bad("invalidFilter", e.message))?,
+            None => true,
+        };
+        if keep {
+            groups.push(group);
+        }
+    }
+    let total = groups.len();
+    let start = query.start_index.unwrap_or(1).max(1);
+    let count = query.count.unwrap_or(100).clamp(0, 1000);
+    let page: Vec<Value> = groups
+        .into_iter()
+        .skip((start - 1) as usize)
+        .take(count as usize)
+        .map(|g| {
+            project(
+                g,
+                query.attributes.as_deref(),
+                query.excluded_attributes.as_deref(),
+            )
+        })
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({ "schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
+    ))
+}
+
+async fn save(
+    state: &AppState,
+    client: &ScimClient,
+    id: &str,
+    resource: &Value,
+    directory: &Directory,
+    operation: &str,
+) -> Result<Value, ScimError> {
+    let (name, external) = (display_name(resource)?, external_id(resource));
+    let members = directory.accounts(resource)?;
+    let write = ScimGroupWrite {
+        display_name: &name,
+        external_id: external.as_deref(),
+        member_user_ids: &members,
+        operation,
+    };
+    scim_update_group(&state.store, &client.integration, id, &write, &client.actor).await?;
+    let team = live_team(state, client, id).await?;
+    render(state, client, &team, directory).await
+}
+
+pub async fn replace(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    live_team(&state, &client, &path.1).await?;
+    let directory = Directory::load(&state, &client).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &save(&state, &client, &path.1, &body, &directory, "PUT /Groups").await?,
+    ))
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    let team = live_team(&state, &client, &path.1).await?;
+    let directory = Directory::load(&state, &client).await?;
+    let mut group = render(&state, &client, &team, &directory).await?;
+    apply_patch(&mut group, &body)?;
+    save(
+        &state,
+        &client,
+        &path.1,
+        &group,
+        &directory,
+        "PATCH /Groups",
+    )
+    .await?;
+    // What Entra's member changes expect (RFC 7644 §3.5.2 allows 204).
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The team is deleted at once for SCIM and its members, restorable by the
+/// admin for the retention period.
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    live_team(&state, &client, &path.1).await?;
+    delete_team(
+        &state.store,
+        &client.integration.org_id,
+        &path.1,
+        &client.actor,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
