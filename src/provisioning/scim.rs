@@ -13,8 +13,9 @@ use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx
 pub struct ScimUserFacts {
     pub user_name: String,
     /// The address the account is keyed by: the work/primary email, else a
-    /// userName that is an email.
-    pub email: String,
+    /// userName that is an email. Without one the resource is kept but the
+    /// person is no member (accounts are keyed by email) until one is set.
+    pub email: Option<String>,
     pub profile: UserProfile,
     pub external_id: Option<String>,
     pub active: bool,
@@ -35,18 +36,14 @@ impl ScimUserFacts {
         }
         let email = email
             .filter(|e| e.contains('@'))
-            .or_else(|| user_name.contains('@').then(|| user_name.clone()))
-            .ok_or_else(|| {
-                invalid(
-                    "userName",
-                    "neither userName nor a work email is an email address",
-                )
-            })?;
-        if super::email_domain(&email).is_none() {
-            return Err(invalid(
-                "emails",
-                format!("{email:?} is not a valid email address"),
-            ));
+            .or_else(|| user_name.contains('@').then(|| user_name.clone()));
+        if let Some(email) = &email {
+            if super::email_domain(email).is_none() {
+                return Err(invalid(
+                    "emails",
+                    format!("{email:?} is not a valid email address"),
+                ));
+            }
         }
         Ok(ScimUserFacts {
             user_name,
@@ -70,21 +67,31 @@ pub struct ScimUserWrite<'a> {
 }
 
 /// Makes the person a SCIM-managed member (creating or attaching the global
-/// account for the email) and returns the account id.
+/// account for the email) and returns the account id; `None` for an active
+/// user without an email, or an inactive one.
 async fn attach(
     store: &Store,
     tx: &mut Tx,
     org_id: &str,
+    scim_id: Option<&str>,
     facts: &ScimUserFacts,
-) -> Result<String, StoreError> {
-    let user = store.ensure_user(tx, &facts.email, &facts.profile).await?;
+) -> Result<Option<String>, StoreError> {
+    let Some(email) = facts.email.as_deref().filter(|_| facts.active) else {
+        return Ok(None);
+    };
+    let user = store.ensure_user(tx, email, &facts.profile).await?;
+    if let Some(scim_id) = scim_id {
+        for team_id in store.teams_of_scim_user(tx, scim_id).await? {
+            store.add_team_member(tx, &team_id, &user.id).await?;
+        }
+    }
     store
         .update_user_profile(tx, &user.id, &facts.profile)
         .await?;
     store
         .upsert_membership(tx, org_id, &user.id, Role::Member, true)
         .await?;
-    Ok(user.id)
+    Ok(Some(user.id))
 }
 
 fn taken(user_name: &str) -> RuleError {
@@ -111,11 +118,7 @@ pub async fn scim_create_user(
     {
         return Err(taken(&facts.user_name));
     }
-    let user_id = if facts.active {
-        Some(attach(store, &mut tx, &integration.org_id, facts).await?)
-    } else {
-        None
-    };
+    let user_id = attach(store, &mut tx, &integration.org_id, None, facts).await?;
     let now = now_ms();
     let row = ScimUserRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -141,7 +144,7 @@ pub async fn scim_create_user(
         &integration.org_id,
         "scim.user.created",
         actor,
-        Some(&facts.email),
+        Some(facts.email.as_deref().unwrap_or(&facts.user_name)),
         details,
     )
     .await?;
@@ -181,7 +184,10 @@ pub async fn scim_replace_user(
     let was_active = row.active != 0;
     let kind = match (was_active, facts.active) {
         (_, true) => {
-            row.user_id = Some(attach(store, &mut tx, &integration.org_id, facts).await?);
+            // Without an email now, the existing membership stays as it is.
+            let attached =
+                attach(store, &mut tx, &integration.org_id, Some(&row.id), facts).await?;
+            row.user_id = attached.or(row.user_id.take());
             if was_active {
                 "scim.user.updated"
             } else {
@@ -223,7 +229,7 @@ pub async fn scim_replace_user(
         &integration.org_id,
         kind,
         actor,
-        Some(&facts.email),
+        Some(facts.email.as_deref().unwrap_or(&facts.user_name)),
         details,
     )
     .await?;
@@ -272,23 +278,28 @@ pub async fn scim_delete_user(
 pub struct ScimGroupWrite<'a> {
     pub display_name: &'a str,
     pub external_id: Option<&'a str>,
-    /// Accounts that should be the team's members (already resolved from
-    /// SCIM member ids; people not in the organization are left out).
-    pub member_user_ids: &'a [String],
+    /// SCIM user ids of this integration (checked by the caller).
+    pub members: &'a [String],
     pub operation: &'a str,
 }
 
+/// Records the group's SCIM members and makes the team's members exactly
+/// the accounts among them (deactivated or email-less users have none yet).
 async fn sync_members(
     store: &Store,
     tx: &mut Tx,
-    org_id: &str,
+    integration: &Integration,
     team_id: &str,
-    wanted: &[String],
+    members: &[String],
 ) -> Result<(usize, usize), StoreError> {
+    store.set_scim_group_members(tx, team_id, members).await?;
+    let wanted = store
+        .accounts_of_scim_users(tx, &integration.id, members)
+        .await?;
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let (mut added, mut removed) = (0, 0);
     for user_id in wanted.iter().filter(|u| !current.contains(u)) {
-        if Store::membership_role(&mut **tx, org_id, user_id)
+        if Store::membership_role(&mut **tx, &integration.org_id, user_id)
             .await?
             .is_some()
         {
@@ -329,14 +340,7 @@ pub async fn scim_create_group(
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         other => other?,
     };
-    let (added, _) = sync_members(
-        store,
-        &mut tx,
-        &integration.org_id,
-        &team_id,
-        write.member_user_ids,
-    )
-    .await?;
+    let (added, _) = sync_members(store, &mut tx, integration, &team_id, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added });
     audit_success(
         store,
@@ -373,14 +377,8 @@ pub async fn scim_update_group(
     store
         .set_team_external_id(&mut tx, &integration.org_id, team_id, write.external_id)
         .await?;
-    let (added, removed) = sync_members(
-        store,
-        &mut tx,
-        &integration.org_id,
-        team_id,
-        write.member_user_ids,
-    )
-    .await?;
+    let (added, removed) =
+        sync_members(store, &mut tx, integration, team_id, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
         store,

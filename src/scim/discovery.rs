@@ -27,6 +27,21 @@ fn attribute(name: &str, kind: &str, multi: bool, sub: Vec<Value>) -> Value {
     a
 }
 
+fn required(mut a: Value) -> Value {
+    a["required"] = json!(true);
+    a
+}
+
+fn immutable(mut a: Value) -> Value {
+    a["mutability"] = json!("immutable");
+    a
+}
+
+fn server_set(mut a: Value) -> Value {
+    a["mutability"] = json!("readOnly");
+    a
+}
+
 fn simple(name: &str) -> Value {
     attribute(name, "string", false, vec![])
 }
@@ -83,9 +98,22 @@ fn group_schema() -> Value {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": GROUP_SCHEMA, "name": "Group", "description": "Group: a team of the organization",
         "attributes": [
-            simple("displayName"),
+            required(simple("displayName")),
             simple("externalId"),
-            attribute("members", "complex", true, vec![simple("value"), simple("display"), simple("$ref")]),
+            attribute("members", "complex", true, vec![
+                immutable(simple("value")),
+                immutable(json!({
+                    "name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
+                    "description": "URI of the member", "required": false, "caseExact": false,
+                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
+                })),
+                immutable(json!({
+                    "name": "type", "type": "string", "canonicalValues": ["User"], "multiValued": false,
+                    "description": "Members are users", "required": false, "caseExact": false,
+                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
+                })),
+                server_set(simple("display")),
+            ]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("/Schemas/{GROUP_SCHEMA}") },
     })

@@ -1,59 +1,38 @@
 //! `/Groups`: each group is a live team of the organization; members are
 //! the SCIM users of this integration.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::filter::{matches, parse_filter};
-use super::patch::{apply_patch, case_exact};
-use super::resource::{get_ci, project, LIST_SCHEMA};
-use super::{base_url, read_json, scim_json, ScimClient};
+use super::filter::Filter;
+use super::patch::apply_patch;
+use super::resource::{get_ci, project};
+use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
 use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
 use crate::state::AppState;
-use crate::store::{Store, Team, TeamState};
+use crate::store::{Team, TeamState};
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupQuery {
-    filter: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
-}
-
-/// SCIM user id ⇄ account id, for this integration's users.
+/// This integration's SCIM user ids: group members must be among them.
 struct Directory {
-    account_of: HashMap<String, String>,
-    scim_of: HashMap<String, (String, String)>,
+    known: HashSet<String>,
 }
 
 impl Directory {
     async fn load(state: &AppState, client: &ScimClient) -> Result<Directory, ScimError> {
         let rows = state.store.scim_users(&client.integration.id).await?;
-        let mut account_of = HashMap::new();
-        let mut scim_of = HashMap::new();
-        for row in rows {
-            if let Some(user_id) = row.user_id {
-                account_of.insert(row.id.clone(), user_id.clone());
-                scim_of.insert(user_id, (row.id, row.user_name));
-            }
-        }
         Ok(Directory {
-            account_of,
-            scim_of,
+            known: rows.into_iter().map(|r| r.id).collect(),
         })
     }
 
-    /// Accounts for the `members` of a resource; unknown ids are refused.
-    fn accounts(&self, resource: &Value) -> Result<Vec<String>, ScimError> {
+    /// The SCIM user ids in a resource's `members`; unknown ones are refused.
+    fn members(&self, resource: &Value) -> Result<Vec<String>, ScimError> {
         let Some(members) = resource.as_object().and_then(|o| get_ci(o, "members")) else {
             return Ok(Vec::new());
         };
@@ -66,34 +45,28 @@ impl Directory {
                 .get("value")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ScimError::bad("invalidValue", "each member needs a value"))?;
-            match self.account_of.get(id) {
-                Some(account) => out.push(account.clone()),
-                // A deactivated user is no member of the organization: skip.
-                None if self.scim_of.values().any(|(scim, _)| scim == id) => {}
-                None => {
-                    return Err(ScimError::bad(
-                        "invalidValue",
-                        format!("member {id:?} is not a user of this tenant"),
-                    ))
-                }
+            if !self.known.contains(id) {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    format!("member {id:?} is not a user of this tenant"),
+                ));
+            }
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
             }
         }
         Ok(out)
     }
 }
 
-async fn render(
-    state: &AppState,
-    client: &ScimClient,
-    team: &Team,
-    directory: &Directory,
-) -> Result<Value, ScimError> {
+async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Value, ScimError> {
     let base = base_url(state, &client.integration.id);
-    let members: Vec<Value> = Store::team_member_ids(state.store.pool(), &team.id)
+    let members: Vec<Value> = state
+        .store
+        .scim_group_members(&team.id)
         .await?
-        .iter()
-        .filter_map(|user_id| directory.scim_of.get(user_id))
-        .map(|(id, name)| json!({ "value": id, "display": name, "$ref": format!("{base}/Users/{id}") }))
+        .into_iter()
+        .map(|id| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
         .collect();
     let stamp = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
@@ -146,11 +119,11 @@ pub async fn create(
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let directory = Directory::load(&state, &client).await?;
     let (name, external) = (display_name(&body)?, external_id(&body));
-    let members = directory.accounts(&body)?;
+    let members = directory.members(&body)?;
     let write = ScimGroupWrite {
         display_name: &name,
         external_id: external.as_deref(),
-        member_user_ids: &members,
+        members: &members,
         operation: "POST /Groups",
     };
     let team_id =
@@ -158,7 +131,7 @@ pub async fn create(
     let team = live_team(&state, &client, &team_id).await?;
     Ok(scim_json(
         StatusCode::CREATED,
-        &render(&state, &client, &team, &directory).await?,
+        &render(&state, &client, &team).await?,
     ))
 }
 
@@ -166,17 +139,11 @@ pub async fn get(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    query: web::Query<GroupQuery>,
+    query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
     let team = live_team(&state, &client, &path.1).await?;
-    let group = render(
-        &state,
-        &client,
-        &team,
-        &Directory::load(&state, &client).await?,
-    )
-    .await?;
+    let group = render(&state, &client, &team).await?;
     Ok(scim_json(
         StatusCode::OK,
         &project(
@@ -187,55 +154,34 @@ pub async fn get(
     ))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<GroupQuery>,
-) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let filter = query
-        .filter
-        .as_deref()
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(|f| parse_filter(f).map_err(|e| ScimError::bad("invalidFilter", e.message)))
-        .transpose()?;
-    let directory = Directory::load(&state, &client).await?;
+/// The groups (live teams) the search selects, rendered.
+pub async fn matching(
+    state: &AppState,
+    client: &ScimClient,
+    filter: Option<&Filter>,
+) -> Result<Vec<Value>, ScimError> {
     let mut groups = Vec::new();
     for team in state
         .store
         .teams(&client.integration.org_id, TeamState::Live)
         .await?
     {
-        let group = render(&state, &client, &team, &directory).await?;
-        let keep = match &filter {
-            Some(f) => matches(f, &group, &case_exact)
-                .map_err(|e| ScimError::bad("invalidFilter", e.message))?,
-            None => true,
-        };
-        if keep {
+        let group = render(state, client, &team).await?;
+        if keeps(filter, &group)? {
             groups.push(group);
         }
     }
-    let total = groups.len();
-    let start = query.start_index.unwrap_or(1).max(1);
-    let count = query.count.unwrap_or(100).clamp(0, 1000);
-    let page: Vec<Value> = groups
-        .into_iter()
-        .skip((start - 1) as usize)
-        .take(count as usize)
-        .map(|g| {
-            project(
-                g,
-                query.attributes.as_deref(),
-                query.excluded_attributes.as_deref(),
-            )
-        })
-        .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &json!({ "schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
-    ))
+    Ok(groups)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ListParams>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let groups = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
+    Ok(list_response(groups, &query))
 }
 
 async fn save(
@@ -247,16 +193,16 @@ async fn save(
     operation: &str,
 ) -> Result<Value, ScimError> {
     let (name, external) = (display_name(resource)?, external_id(resource));
-    let members = directory.accounts(resource)?;
+    let members = directory.members(resource)?;
     let write = ScimGroupWrite {
         display_name: &name,
         external_id: external.as_deref(),
-        member_user_ids: &members,
+        members: &members,
         operation,
     };
     scim_update_group(&state.store, &client.integration, id, &write, &client.actor).await?;
     let team = live_team(state, client, id).await?;
-    render(state, client, &team, directory).await
+    render(state, client, &team).await
 }
 
 pub async fn replace(
@@ -285,7 +231,7 @@ pub async fn patch(
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let team = live_team(&state, &client, &path.1).await?;
     let directory = Directory::load(&state, &client).await?;
-    let mut group = render(&state, &client, &team, &directory).await?;
+    let mut group = render(&state, &client, &team).await?;
     apply_patch(&mut group, &body)?;
     save(
         &state,

@@ -16,13 +16,15 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::provisioning::Actor;
 use crate::secrets::token_matches;
 use crate::state::AppState;
 use crate::store::Integration;
 use error::{ScimError, SCIM_JSON};
+use filter::{matches, parse_filter, Filter};
 
 /// An authenticated SCIM client: the integration whose token it holds.
 pub struct ScimClient {
@@ -101,6 +103,107 @@ pub async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value,
         .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}")))
 }
 
+/// What a list or search asks for: from the query string (GET) or a
+/// SearchRequest body (POST .search, where the attribute lists are arrays).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    #[serde(default, deserialize_with = "names")]
+    attributes: Option<String>,
+    #[serde(default, deserialize_with = "names")]
+    excluded_attributes: Option<String>,
+}
+
+/// Accepts `"a,b"` (query string) or `["a", "b"]` (SearchRequest).
+fn names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => None,
+    })
+}
+
+impl ListParams {
+    pub fn parsed_filter(&self) -> Result<Option<Filter>, ScimError> {
+        self.filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                parse_filter(f).map_err(|e| {
+                    ScimError::bad(
+                        "invalidFilter",
+                        format!("{} (at character {})", e.message, e.position),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Whether a rendered resource passes the filter.
+pub fn keeps(filter: Option<&Filter>, resource: &Value) -> Result<bool, ScimError> {
+    match filter {
+        Some(f) => matches(f, resource, &patch::case_exact)
+            .map_err(|e| ScimError::bad("invalidFilter", e.message)),
+        None => Ok(true),
+    }
+}
+
+/// A ListResponse page (1-based startIndex, count ≤ 1000, stable order).
+pub fn list_response(resources: Vec<Value>, params: &ListParams) -> HttpResponse {
+    let total = resources.len();
+    let start = params.start_index.unwrap_or(1).max(1);
+    let count = params.count.unwrap_or(100).clamp(0, 1000);
+    let page: Vec<Value> = resources
+        .into_iter()
+        .skip((start - 1) as usize)
+        .take(count as usize)
+        .map(|r| {
+            resource::project(
+                r,
+                params.attributes.as_deref(),
+                params.excluded_attributes.as_deref(),
+            )
+        })
+        .collect();
+    scim_json(
+        StatusCode::OK,
+        &json!({ "schemas": [resource::LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
+    )
+}
+
+/// POST `.search` (RFC 7644 §3.4.3) at the root (users and groups) or on one resource type.
+async fn search(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    let params: ListParams = serde_json::from_value(body)
+        .map_err(|e| ScimError::bad("invalidSyntax", format!("not a SearchRequest: {e}")))?;
+    let filter = params.parsed_filter()?;
+    let path = req.path();
+    let mut resources = Vec::new();
+    if !path.ends_with("/Groups/.search") {
+        resources.extend(users::matching(&state, &client, filter.as_ref()).await?);
+    }
+    if !path.ends_with("/Users/.search") {
+        resources.extend(groups::matching(&state, &client, filter.as_ref()).await?);
+    }
+    Ok(list_response(resources, &params))
+}
+
 pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_JSON)
@@ -121,6 +224,9 @@ async fn no_such_endpoint(req: HttpRequest) -> Result<HttpResponse, ScimError> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2/{integration}")
+            .route("/.search", web::post().to(search))
+            .route("/Users/.search", web::post().to(search))
+            .route("/Groups/.search", web::post().to(search))
             .service(
                 web::resource("/Users")
                     .route(web::get().to(users::list))

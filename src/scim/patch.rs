@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter::{matches, parse_path, AttrPath, CompareOp, Filter, PatchPath};
-use super::resource::USER_SCHEMA;
+use super::resource::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 
 const CORE_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
@@ -213,6 +213,30 @@ fn apply_path(
     op: Op,
     value: Option<Value>,
 ) -> Result<(), ScimError> {
+    // The path may name a whole extension (`urn:…:enterprise:2.0:User`):
+    // that is one attribute of the resource, not a URN-qualified one.
+    if raw.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+        let key = key_in(resource, ENTERPRISE_SCHEMA);
+        return match (op, value) {
+            (Op::Remove, _) => {
+                resource.remove(&key);
+                Ok(())
+            }
+            (_, Some(value @ Value::Object(_))) => {
+                merge(
+                    resource
+                        .entry(key)
+                        .or_insert_with(|| Value::Object(Map::new())),
+                    value,
+                );
+                Ok(())
+            }
+            _ => Err(ScimError::bad(
+                "invalidValue",
+                format!("{raw} takes an object value"),
+            )),
+        };
+    }
     let pp = parse_path(raw).map_err(|e| invalid_path(raw, e.message))?;
     if pp.attr.schema.is_none()
         && (pp.attr.attr.eq_ignore_ascii_case("id") || pp.attr.attr.eq_ignore_ascii_case("meta"))

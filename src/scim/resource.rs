@@ -44,14 +44,29 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
             enterprise.insert("manager".into(), json!({ "value": manager }));
         }
     }
+    // An extension emptied by PATCH is gone, and `schemas` lists exactly
+    // the core schema plus the extensions present.
+    if object
+        .get(ENTERPRISE_SCHEMA)
+        .is_some_and(|e| e.as_object().is_none_or(Map::is_empty))
+    {
+        object.remove(ENTERPRISE_SCHEMA);
+    }
+    let has_enterprise = object.contains_key(ENTERPRISE_SCHEMA);
     let mut schemas: Vec<Value> = match object.get("schemas") {
-        Some(Value::Array(list)) => list.clone(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter(|s| {
+                has_enterprise
+                    || !s
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
+            })
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     };
-    for (schema, needed) in [
-        (USER_SCHEMA, true),
-        (ENTERPRISE_SCHEMA, object.contains_key(ENTERPRISE_SCHEMA)),
-    ] {
+    for (schema, needed) in [(USER_SCHEMA, true), (ENTERPRISE_SCHEMA, has_enterprise)] {
         if needed
             && !schemas
                 .iter()
@@ -151,7 +166,6 @@ pub fn render_user(row: &ScimUserRow, location: &str) -> Value {
     let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), json!(row.id));
-        object.insert("active".into(), json!(row.active != 0));
         object.insert(
             "meta".into(),
             json!({
@@ -242,11 +256,13 @@ mod tests {
             .unwrap()
             .contains(&json!(ENTERPRISE_SCHEMA)));
         let facts = user_facts(&resource).unwrap();
-        assert_eq!(facts.email, "ada@example.com", "work email wins");
+        assert_eq!(facts.email.as_deref(), Some("ada@example.com"), "work email wins");
         assert!(!facts.active);
         assert_eq!(facts.profile.given_name.as_deref(), Some("Ada"));
         assert!(user_facts(&json!({"userName": ""})).is_err());
-        assert!(user_facts(&json!({"userName": "not-an-email"})).is_err());
+        // No email anywhere: kept as a resource, but no account to attach.
+        assert_eq!(user_facts(&json!({"userName": "not-an-email"})).unwrap().email, None);
+        assert!(user_facts(&json!({"userName": "x", "emails": [{"value": "bad@"}]})).is_err());
         assert!(normalize_user(json!({"userName": "a@b.c", "active": "maybe"})).is_err());
     }
 

@@ -7,23 +7,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::filter::{matches, parse_filter, CompareOp, Filter};
-use super::patch::{apply_patch, case_exact};
-use super::resource::{normalize_user, project, render_user, user_facts, LIST_SCHEMA};
-use super::{base_url, read_json, scim_json, ScimClient};
+use super::filter::{CompareOp, Filter};
+use super::patch::apply_patch;
+use super::resource::{normalize_user, project, render_user, user_facts};
+use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
 use crate::provisioning::{scim_create_user, scim_delete_user, scim_replace_user, ScimUserWrite};
 use crate::state::AppState;
 use crate::store::ScimUserRow;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListQuery {
-    filter: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
-}
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -128,27 +118,13 @@ fn user_name_lookup(filter: &Filter) -> Option<&str> {
     }
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let filter = query
-        .filter
-        .as_deref()
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(|f| {
-            parse_filter(f).map_err(|e| {
-                ScimError::bad(
-                    "invalidFilter",
-                    format!("{} (at character {})", e.message, e.position),
-                )
-            })
-        })
-        .transpose()?;
-    let rows = match filter.as_ref().and_then(user_name_lookup) {
+/// The users the search selects, rendered, in stable order.
+pub async fn matching(
+    state: &AppState,
+    client: &ScimClient,
+    filter: Option<&Filter>,
+) -> Result<Vec<Value>, ScimError> {
+    let rows = match filter.and_then(user_name_lookup) {
         Some(name) => {
             state
                 .store
@@ -159,41 +135,22 @@ pub async fn list(
     };
     let mut resources = Vec::new();
     for row in &rows {
-        let rendered = render_user(row, &location(&state, &client, &row.id));
-        let keep = match &filter {
-            Some(f) => matches(f, &rendered, &case_exact)
-                .map_err(|e| ScimError::bad("invalidFilter", e.message))?,
-            None => true,
-        };
-        if keep {
+        let rendered = render_user(row, &location(state, client, &row.id));
+        if keeps(filter, &rendered)? {
             resources.push(rendered);
         }
     }
-    let total = resources.len() as i64;
-    let start = query.start_index.unwrap_or(1).max(1);
-    let count = query.count.unwrap_or(100).clamp(0, 1000);
-    let page: Vec<Value> = resources
-        .into_iter()
-        .skip((start - 1) as usize)
-        .take(count as usize)
-        .map(|r| {
-            project(
-                r,
-                query.attributes.as_deref(),
-                query.excluded_attributes.as_deref(),
-            )
-        })
-        .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &json!({
-            "schemas": [LIST_SCHEMA],
-            "totalResults": total,
-            "startIndex": start,
-            "itemsPerPage": page.len(),
-            "Resources": page,
-        }),
-    ))
+    Ok(resources)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ListParams>,
+) -> Result<HttpResponse, ScimError> {
+    let client = ScimClient::authenticate(&state, &req).await?;
+    let users = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
+    Ok(list_response(users, &query))
 }
 
 async fn save(
@@ -248,7 +205,6 @@ pub async fn patch(
         .await?
         .ok_or_else(|| ScimError::not_found("user"))?;
     let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
-    resource["active"] = json!(row.active != 0);
     apply_patch(&mut resource, &body)?;
     let (resource, password) = normalize_user(resource)?;
     let row = save(&state, &client, &path.1, resource, password, "PATCH /Users").await?;

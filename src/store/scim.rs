@@ -158,3 +158,77 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    /// Replaces a SCIM group's member list.
+    pub async fn set_scim_group_members(
+        &self,
+        tx: &mut Tx,
+        team_id: &str,
+        scim_user_ids: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut **tx)
+            .await?;
+        for id in scim_user_ids {
+            sqlx::query("INSERT INTO scim_group_members (team_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(team_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// SCIM user ids of a group's members.
+    pub async fn scim_group_members(&self, team_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT u.id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+             WHERE m.team_id = $1 ORDER BY u.created_at, u.id",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Live teams listing this SCIM user as a member.
+    pub async fn teams_of_scim_user(
+        &self,
+        tx: &mut Tx,
+        scim_user_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT m.team_id FROM scim_group_members m JOIN teams t ON t.id = m.team_id \
+             WHERE m.scim_user_id = $1 AND t.deleted_at IS NULL",
+        )
+        .bind(scim_user_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The accounts of these SCIM users that have one.
+    pub async fn accounts_of_scim_users(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        scim_user_ids: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        for id in scim_user_ids {
+            let row: Option<(Option<String>,)> = sqlx::query_as(
+                "SELECT user_id FROM scim_users WHERE integration_id = $1 AND id = $2",
+            )
+            .bind(integration_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some((Some(user_id),)) = row {
+                out.push(user_id);
+            }
+        }
+        Ok(out)
+    }
+}
