@@ -9,6 +9,7 @@
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. suite 1: cargo test --all-targets against temp SQLite + the in-process cache;
 #   5. suite 2: cargo test --all-targets against PostgreSQL + Redis;
+#   5b. scripts/scim-conformance.sh: PyPI scim2-tester against a running gateway;
 #   6. prints the wall time of each step and the total.
 #
 # Usage:
@@ -333,3 +334,6 @@ LOCKED=()
 run_step clippy cargo clippy --all-targets "${LOCKED[@]}" -- -D warnings
 run_step test-sqlite suite_sqlite "$@"
 run_step test-postgres-redis suite_postgres "$@"
+# The SCIM conformance suite from PyPI (scim2-tester) against the debug binary
+# the suites just built: every check must pass.
+run_step scim-conformance bash "$REPO_ROOT/scripts/scim-conformance.sh" "$REPO_ROOT/target/debug/sso-gateway"

@@ -567,3 +567,37 @@ async fn groups_become_teams_with_okta_and_entra_shapes() {
         "a restored team is a group again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_tenant_is_rate_limited_with_retry_after() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__SCIM__RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let (_, a) = tenant(&gw, &idp, "A").await;
+    let (_, b) = tenant(&gw, &idp, "B").await;
+    for _ in 0..3 {
+        assert_eq!(a.get("/Users").await.0, 200);
+    }
+    let res = gw
+        .http
+        .get(format!("{}/Users", a.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(
+        res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "429");
+    assert_eq!(
+        b.get("/Users").await.0,
+        200,
+        "another tenant is not affected"
+    );
+}

@@ -256,12 +256,21 @@ mod tests {
             .unwrap()
             .contains(&json!(ENTERPRISE_SCHEMA)));
         let facts = user_facts(&resource).unwrap();
-        assert_eq!(facts.email.as_deref(), Some("ada@example.com"), "work email wins");
+        assert_eq!(
+            facts.email.as_deref(),
+            Some("ada@example.com"),
+            "work email wins"
+        );
         assert!(!facts.active);
         assert_eq!(facts.profile.given_name.as_deref(), Some("Ada"));
         assert!(user_facts(&json!({"userName": ""})).is_err());
         // No email anywhere: kept as a resource, but no account to attach.
-        assert_eq!(user_facts(&json!({"userName": "not-an-email"})).unwrap().email, None);
+        assert_eq!(
+            user_facts(&json!({"userName": "not-an-email"}))
+                .unwrap()
+                .email,
+            None
+        );
         assert!(user_facts(&json!({"userName": "x", "emails": [{"value": "bad@"}]})).is_err());
         assert!(normalize_user(json!({"userName": "a@b.c", "active": "maybe"})).is_err());
     }
