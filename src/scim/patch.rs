@@ -483,4 +483,85 @@ mod tests {
         }
         assert!(apply_patch(&mut r, &json!({"nope": []})).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Leaf JSON values, then nested arrays/objects of them.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i32>().prop_map(|n| json!(n)),
+                "[a-zA-Z0-9@. ]{0,8}".prop_map(Value::String),
+                Just(json!("False")),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        "(value|type|primary|givenName|display|[a-z]{1,4})",
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Paths built from the pieces real clients use, glued at random.
+        fn path() -> impl Strategy<Value = String> {
+            let pieces = prop::sample::select(vec![
+                "emails",
+                "members",
+                "name",
+                ".",
+                "givenName",
+                "[",
+                "]",
+                "type",
+                " eq ",
+                "\"work\"",
+                "value",
+                " and ",
+                "active",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                ":",
+                "manager",
+                "id",
+                "meta",
+                "$ref",
+                " pr",
+                "(",
+                ")",
+            ]);
+            prop::collection::vec(pieces, 0..8).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            /// Any sequence of operations either applies or is refused with
+            /// a SCIM error; it never panics and the resource stays an object.
+            #[test]
+            fn patch_never_panics(
+                ops in prop::collection::vec(
+                    (prop::sample::select(vec!["add", "Replace", "remove", "bogus"]), prop::option::of(path()), prop::option::of(json_value())),
+                    0..5,
+                )
+            ) {
+                let operations: Vec<Value> = ops
+                    .into_iter()
+                    .map(|(op, path, value)| {
+                        let mut o = json!({ "op": op });
+                        if let Some(p) = path { o["path"] = json!(p); }
+                        if let Some(v) = value { o["value"] = v; }
+                        o
+                    })
+                    .collect();
+                let mut resource = user();
+                let _ = apply_patch(&mut resource, &json!({ "Operations": operations }));
+                prop_assert!(resource.is_object());
+            }
+        }
+    }
 }
