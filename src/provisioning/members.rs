@@ -46,7 +46,7 @@ pub async fn admit_on_sign_in(
     let domain = email_domain(email).ok_or(SignInRefusal::NoEmail)?;
     // Most sign-ins are by members whose names have not changed: answer
     // those without taking the database's write lock.
-    if let Some(user) = store.user_by_email(email).await? {
+    if let Some(user) = Store::user_by_email(store.pool(), email).await? {
         let unchanged = [
             (&profile.given_name, &user.given_name),
             (&profile.family_name, &user.family_name),
@@ -66,7 +66,7 @@ pub async fn admit_on_sign_in(
         }
     }
     let mut tx = store.write_tx().await?;
-    if let Some(user) = store.user_by_email_tx(&mut tx, email).await? {
+    if let Some(user) = Store::user_by_email(&mut *tx, email).await? {
         if Store::membership_role(&mut *tx, org_id, &user.id)
             .await?
             .is_some()
@@ -241,8 +241,7 @@ mod tests {
             matches!(refused, Err(SignInRefusal::DomainNotPreapproved { ref domain, .. }) if domain == "other.com")
         );
         assert!(
-            store
-                .user_by_email("eve@other.com")
+            Store::user_by_email(store.pool(), "eve@other.com")
                 .await
                 .unwrap()
                 .is_none(),
@@ -387,8 +386,7 @@ mod tests {
                 .unwrap(),
             Deprovisioned::Deleted
         );
-        assert!(store
-            .user_by_email("carol@corp.com")
+        assert!(Store::user_by_email(store.pool(), "carol@corp.com")
             .await
             .unwrap()
             .is_none());

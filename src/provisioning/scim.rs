@@ -111,8 +111,7 @@ pub async fn scim_create_user(
         operation,
     } = *write;
     let mut tx = store.write_tx().await?;
-    if !store
-        .scim_users_named_tx(&mut tx, &integration.id, &facts.user_name)
+    if !Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
         .await?
         .is_empty()
     {
@@ -168,13 +167,11 @@ pub async fn scim_replace_user(
         operation,
     } = *write;
     let mut tx = store.write_tx().await?;
-    let mut row = store
-        .scim_user_tx(&mut tx, &integration.id, id)
+    let mut row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
     if !row.user_name.eq_ignore_ascii_case(&facts.user_name)
-        && store
-            .scim_users_named_tx(&mut tx, &integration.id, &facts.user_name)
+        && Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
             .await?
             .iter()
             .any(|r| r.id != row.id)
@@ -234,8 +231,7 @@ pub async fn scim_replace_user(
     )
     .await?;
     tx.commit().await?;
-    store
-        .scim_user(&integration.id, id)
+    Store::scim_user(store.pool(), &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))
 }
@@ -248,8 +244,7 @@ pub async fn scim_delete_user(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    let row = store
-        .scim_user_tx(&mut tx, &integration.id, id)
+    let row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
     if let Some(user_id) = &row.user_id {

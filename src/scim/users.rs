@@ -13,7 +13,7 @@ use super::resource::{normalize_user, project, render_user, user_facts};
 use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
 use crate::provisioning::{scim_create_user, scim_delete_user, scim_replace_user, ScimUserWrite};
 use crate::state::AppState;
-use crate::store::ScimUserRow;
+use crate::store::{ScimUserRow, Store};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -97,9 +97,7 @@ pub async fn get(
     selection: web::Query<Selection>,
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
-    let row = state
-        .store
-        .scim_user(&client.integration.id, &path.1)
+    let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
         .await?
         .ok_or_else(|| ScimError::not_found("user"))?;
     Ok(answer(&state, &client, &row, StatusCode::OK, &selection))
@@ -126,10 +124,7 @@ pub async fn matching(
 ) -> Result<Vec<Value>, ScimError> {
     let rows = match filter.and_then(user_name_lookup) {
         Some(name) => {
-            state
-                .store
-                .scim_users_named(&client.integration.id, name)
-                .await?
+            Store::scim_users_named(state.store.pool(), &client.integration.id, name).await?
         }
         None => state.store.scim_users(&client.integration.id).await?,
     };
@@ -199,9 +194,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
-    let row = state
-        .store
-        .scim_user(&client.integration.id, &path.1)
+    let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
         .await?
         .ok_or_else(|| ScimError::not_found("user"))?;
     let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));

@@ -88,8 +88,10 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn scim_user(
-        &self,
+    /// One user of the integration, on the pool (`store.pool()`) or inside
+    /// a write transaction (`&mut *tx`, re-read under the write lock).
+    pub async fn scim_user<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         integration_id: &str,
         id: &str,
     ) -> StoreResult<Option<ScimUserRow>> {
@@ -98,29 +100,13 @@ impl Store {
         ))
         .bind(integration_id)
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The row in a write transaction (re-read under the write lock).
-    pub async fn scim_user_tx(
-        &self,
-        tx: &mut Tx,
-        integration_id: &str,
-        id: &str,
-    ) -> StoreResult<Option<ScimUserRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND id = $2"
-        ))
-        .bind(integration_id)
-        .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await?)
     }
 
     /// Users whose userName equals `user_name` case-insensitively (0 or 1).
-    pub async fn scim_users_named(
-        &self,
+    pub async fn scim_users_named<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         integration_id: &str,
         user_name: &str,
     ) -> StoreResult<Vec<ScimUserRow>> {
@@ -129,22 +115,7 @@ impl Store {
         ))
         .bind(integration_id)
         .bind(user_name.to_lowercase())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn scim_users_named_tx(
-        &self,
-        tx: &mut Tx,
-        integration_id: &str,
-        user_name: &str,
-    ) -> StoreResult<Vec<ScimUserRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM scim_users WHERE integration_id = $1 AND user_name_key = $2"
-        ))
-        .bind(integration_id)
-        .bind(user_name.to_lowercase())
-        .fetch_all(&mut **tx)
+        .fetch_all(executor)
         .await?)
     }
 

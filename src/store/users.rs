@@ -103,21 +103,17 @@ pub fn email_key(email: &str) -> String {
 }
 
 impl Store {
-    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+    /// The account with this email (any letter case), on the pool
+    /// (`store.pool()`) or inside a transaction (`&mut *tx`).
+    pub async fn user_by_email<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        email: &str,
+    ) -> StoreResult<Option<User>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
         ))
         .bind(email_key(email))
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    pub async fn user_by_email_tx(&self, tx: &mut Tx, email: &str) -> StoreResult<Option<User>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
-        ))
-        .bind(email_key(email))
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await?)
     }
 
@@ -143,7 +139,7 @@ impl Store {
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        self.user_by_email_tx(tx, email)
+        Self::user_by_email(&mut **tx, email)
             .await?
             .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
     }
