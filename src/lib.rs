@@ -6,10 +6,14 @@
 //! * `store` — SQLite/PostgreSQL data access; `cache` — in-process/Redis state
 //! * `provisioning` — the membership rules every entry point goes through
 //! * `integrations` — IdP settings and the SCIM toggle; `secrets` — tokens and sealed secrets
-//! * `web` — the HTTP server and its middleware; `admin_api` — `/api/v1`
+//! * `web` — the HTTP server, its middleware and the sign-in/session routes;
+//!   `admin_api` — `/api/v1` (errors in `api_error`); `scim` — `/scim/v2`
+//! * `saml` — SAML metadata and validation; `signin`, `session` — what every
+//!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
 //! * `metrics`, `state` — shared by the above
 
 pub mod admin_api;
+pub mod api_error;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -4,9 +4,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
 use super::users::page_limit;
+use crate::api_error::ApiError;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditFilter};
-use crate::web::error::ApiError;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

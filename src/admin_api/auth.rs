@@ -6,10 +6,10 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::api_error::ApiError;
 use crate::provisioning::Actor;
 use crate::secrets::token_matches;
 use crate::state::AppState;
-use crate::web::error::ApiError;
 
 /// A request made with a valid admin token: it acts on this one
 /// organization and can see no other.

@@ -3,9 +3,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::OrgAdmin;
+use crate::api_error::{ApiError, ErrorBody};
 use crate::integrations::{self, IntegrationInput, IntegrationView, ScimCredentials};
 use crate::state::AppState;
-use crate::web::error::{ApiError, ErrorBody};
 
 #[derive(Serialize, ToSchema)]
 pub struct IntegrationList {

@@ -3,10 +3,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::OrgAdmin;
+use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning;
 use crate::state::AppState;
 use crate::store::Organization;
-use crate::web::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,10 +3,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
+use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning::{self, TeamChanges};
 use crate::state::AppState;
 use crate::store::{Team, TeamState};
-use crate::web::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

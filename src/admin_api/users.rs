@@ -3,10 +3,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
+use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning;
 use crate::state::AppState;
 use crate::store::{Member, Role};
-use crate::web::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

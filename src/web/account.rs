@@ -6,7 +6,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::session;
 use crate::state::AppState;
 use crate::store::{Member, MemberTeam};

@@ -3,7 +3,6 @@
 //! the background jobs that run beside it.
 
 mod account;
-pub mod error;
 mod ops;
 mod saml;
 
@@ -16,9 +15,9 @@ use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use tracing::Instrument;
 
+use crate::api_error::{self, ApiError};
 use crate::config::Config;
 use crate::state::{AppState, StartupError};
-use error::ApiError;
 
 pub use ops::{healthz, metrics, readyz};
 
@@ -31,10 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .app_data(
             web::JsonConfig::default()
                 .limit(max_body)
-                .error_handler(|err, _req| error::json_error(err).into()),
+                .error_handler(|err, _req| api_error::json_error(err).into()),
         )
         .app_data(
-            web::QueryConfig::default().error_handler(|err, _req| error::query_error(err).into()),
+            web::QueryConfig::default()
+                .error_handler(|err, _req| api_error::query_error(err).into()),
         )
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::FormConfig::default().limit(max_body))

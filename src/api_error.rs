@@ -1,6 +1,6 @@
-//! JSON errors for the API: `{"error": {"code", "message"}}` with the right
-//! status. Internal details go to the log (with the request id), never to
-//! the client.
+//! JSON errors for the admin API and the session routes:
+//! `{"error": {"code", "message"}}` with the right status. Internal details
+//! go to the log (with the request id), never to the client.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
