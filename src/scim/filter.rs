@@ -622,35 +622,33 @@ impl<'a> Parser<'a> {
 
     /// orExpr := andExpr *("or" andExpr)
     fn parse_or(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.parse_and()?;
-        loop {
-            let save = self.pos;
-            self.skip_ws();
-            let kw_pos = self.pos;
-            if !self.eat_keyword("or") {
-                self.pos = save;
-                return Ok(left);
-            }
-            self.expect_operand("or", kw_pos)?;
-            let right = self.parse_and()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
+        self.parse_chain("or", Self::parse_and, Filter::Or)
     }
 
     /// andExpr := unary *("and" unary)
     fn parse_and(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.parse_unary()?;
+        self.parse_chain("and", Self::parse_unary, Filter::And)
+    }
+
+    /// `operand *(keyword operand)`, folded to the left with `join`.
+    fn parse_chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Filter, FilterError>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, FilterError> {
+        let mut left = operand(self)?;
         loop {
             let save = self.pos;
             self.skip_ws();
             let kw_pos = self.pos;
-            if !self.eat_keyword("and") {
+            if !self.eat_keyword(keyword) {
                 self.pos = save;
                 return Ok(left);
             }
-            self.expect_operand("and", kw_pos)?;
-            let right = self.parse_unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            self.expect_operand(keyword, kw_pos)?;
+            let right = operand(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
     }
 
