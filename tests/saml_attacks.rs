@@ -222,13 +222,13 @@ async fn malicious_responses_are_refused_with_their_reason() {
     )
     .await;
     t.refused(
-        "signed assertion in an unsigned response answering a forged request",
+        "signed assertion in an unsigned response claiming to answer a request",
         &assertion_signed.replacen(
             "<saml2p:Response ",
             "<saml2p:Response InResponseTo=\"_forged\" ",
             1,
         ),
-        "in_response_to_unknown",
+        "in_response_to_mismatch",
     )
     .await;
     t.refused(

@@ -419,7 +419,8 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
 
     let signed = signed_content(xml, ex.certificates)?;
     // serde ignores the root element's name, so look at it before parsing.
-    let (assertion, response_irt) = match root_name(&signed).as_deref() {
+    // (assertion, the Response's InResponseTo, whether the Response is signed)
+    let (assertion, response_irt, response_signed) = match root_name(&signed).as_deref() {
         Some("Response") => {
             let response: Response = signed.parse().map_err(|e| {
                 bad(
@@ -431,7 +432,7 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
             let assertion = response
                 .assertion
                 .ok_or_else(|| bad("assertion_count", "the signed response holds no assertion"))?;
-            (assertion, response.in_response_to)
+            (assertion, response.in_response_to, true)
         }
         Some("Assertion") => {
             let assertion: Assertion = signed.parse().map_err(|e| {
@@ -441,7 +442,7 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
                 )
             })?;
             check_response(&envelope, ex)?;
-            (assertion, envelope.in_response_to.clone())
+            (assertion, envelope.in_response_to.clone(), false)
         }
         _ => {
             return Err(bad(
@@ -456,6 +457,15 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
             return Err(bad(
                 "in_response_to_mismatch",
                 "the response and the assertion answer different requests",
+            ))
+        }
+        // Only the assertion is signed and it answers no request: an
+        // InResponseTo on the unsigned envelope could be anyone's, so it
+        // must not turn an unsolicited assertion into a solicited one.
+        (Some(_), None) if !response_signed => {
+            return Err(bad(
+                "in_response_to_mismatch",
+                "the InResponseTo is not covered by the signature",
             ))
         }
         (a, b) => a.or(b),
