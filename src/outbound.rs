@@ -62,6 +62,9 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (seg0 & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)
+                || v6.segments()[..6] == [0; 6] // IPv4-compatible ::a.b.c.d
+                || v6.segments()[..6] == [0, 0, 0, 0, 0xffff, 0] // ::ffff:0:a.b.c.d
+                || (seg0 == 0x2001 && v6.segments()[1] == 0) // Teredo 2001::/32
                 || (seg0 == 0x64 && v6.segments()[1] == 0xff9b) // NAT64 can reach v4 internals
                 || seg0 == 0x2002 // 6to4 embeds any v4 address
         }
@@ -133,6 +136,9 @@ impl Outbound {
             .timeout(Duration::from_secs(config.timeout_seconds))
             .connect_timeout(Duration::from_secs(config.timeout_seconds))
             .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")))
+            // A proxy from the environment would resolve names itself,
+            // past the resolver that enforces the address policy.
+            .no_proxy()
             .build()
             .expect("static reqwest configuration is valid");
         Outbound {
@@ -271,6 +277,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "2002:7f00:1::",
+            "::127.0.0.1",
+            "::ffff:0:a00:1",
+            "2001::1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -601,3 +601,20 @@ async fn each_tenant_is_rate_limited_with_retry_after() {
         "another tenant is not affected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_organization_cannot_rename_anothers_people() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token_a, a) = tenant(&gw, &idp, "A").await;
+    let (_, b) = tenant(&gw, &idp, "B").await;
+    a.post("/Users", okta_user("bob@shared.example")).await;
+    let mut mallory = okta_user("bob@shared.example");
+    mallory["name"]["givenName"] = json!("Mallory");
+    assert_eq!(b.post("/Users", mallory).await.0, 201);
+    let (_, users) = gw.api(&token_a).get("/users").await;
+    assert_eq!(
+        users["users"][0]["given_name"], "Ada",
+        "B's write did not rename A's member"
+    );
+}

@@ -71,9 +71,7 @@ pub async fn admit_on_sign_in(
             .await?
             .is_some()
         {
-            store
-                .update_user_profile(&mut tx, &user.id, profile)
-                .await?;
+            refresh_profile(store, &mut tx, &user.id, profile).await?;
             tx.commit().await?;
             return Ok(Admission {
                 user,
@@ -109,6 +107,21 @@ pub async fn admit_on_sign_in(
     .await?;
     tx.commit().await?;
     Ok(Admission { user, joined: true })
+}
+
+/// Names belong to the global account, so an identity provider may change
+/// them only while its organization is the account's sole home: otherwise
+/// one organization's IdP could rename another organization's people.
+pub(crate) async fn refresh_profile(
+    store: &Store,
+    tx: &mut Tx,
+    user_id: &str,
+    profile: &UserProfile,
+) -> Result<(), StoreError> {
+    if store.membership_count(tx, user_id).await? <= 1 {
+        store.update_user_profile(tx, user_id, profile).await?;
+    }
+    Ok(())
 }
 
 /// What deprovisioning did to the account.

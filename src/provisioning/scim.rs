@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::members::{audit_deprovisioned, deprovision_in};
+use super::members::{audit_deprovisioned, deprovision_in, refresh_profile};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
 
@@ -86,11 +86,9 @@ async fn attach(
         }
     }
     store
-        .update_user_profile(tx, &user.id, &facts.profile)
-        .await?;
-    store
         .upsert_membership(tx, org_id, &user.id, Role::Member, true)
         .await?;
+    refresh_profile(store, tx, &user.id, &facts.profile).await?;
     Ok(Some(user.id))
 }
 

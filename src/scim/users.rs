@@ -23,17 +23,26 @@ pub struct Selection {
 }
 
 /// Okta's "Sync password": write-only, argon2 at rest.
-fn hash_password(password: Option<String>) -> Result<Option<String>, ScimError> {
-    password
-        .map(|p| {
-            argon2::Argon2::default()
-                .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
-                .map(|h| h.to_string())
-                .map_err(|e| {
-                    ScimError::bad("invalidValue", format!("password cannot be hashed: {e}"))
-                })
-        })
-        .transpose()
+/// Runs on the blocking pool: argon2 is deliberately slow and memory-hard.
+async fn hash_password(password: Option<String>) -> Result<Option<String>, ScimError> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    web::block(move || {
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| {
+        ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "password hashing is unavailable; retry",
+        )
+    })?
+    .map(Some)
+    .map_err(|e| ScimError::bad("invalidValue", format!("password cannot be hashed: {e}")))
 }
 
 fn location(state: &AppState, client: &ScimClient, id: &str) -> String {
@@ -73,7 +82,7 @@ pub async fn create(
     let (resource, password) =
         normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
     let facts = user_facts(&resource)?;
-    let password_hash = hash_password(password)?;
+    let password_hash = hash_password(password).await?;
     let write = ScimUserWrite {
         facts: &facts,
         resource: &resource,
@@ -157,7 +166,7 @@ async fn save(
     operation: &str,
 ) -> Result<ScimUserRow, ScimError> {
     let facts = user_facts(&resource)?;
-    let password_hash = hash_password(password)?;
+    let password_hash = hash_password(password).await?;
     let write = ScimUserWrite {
         facts: &facts,
         resource: &resource,
