@@ -618,3 +618,51 @@ async fn one_organization_cannot_rename_anothers_people() {
         "B's write did not rename A's member"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_belong_to_the_integration_that_pushed_them() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, a) = tenant(&gw, &idp, "Acme").await;
+    let api = gw.api(&token);
+    // A second integration of the same organization, and an admin-made team.
+    let second = api.connect_okta(&idp).await;
+    let (_, creds) = api
+        .post(
+            &format!(
+                "/integrations/{}/provisioning",
+                second["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    let b = Scim {
+        http: gw.http.clone(),
+        base: creds["tenant_url"].as_str().unwrap().to_string(),
+        token: creds["token"].as_str().unwrap().to_string(),
+    };
+    let admin_team = api.add_team("Leadership", &["example.com"]).await;
+
+    let (_, group) = a
+        .post("/Groups", json!({"displayName": "Eng", "members": []}))
+        .await;
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    assert_eq!(
+        b.get(&path).await.0,
+        404,
+        "another integration does not see it"
+    );
+    assert_eq!(b.delete(&path).await.0, 404);
+    assert_eq!(b.get("/Groups").await.1["totalResults"], 0);
+    assert_eq!(
+        a.get("/Groups").await.1["totalResults"],
+        1,
+        "admin-made teams are not SCIM groups"
+    );
+    assert_eq!(
+        a.get(&format!("/Groups/{}", admin_team["id"].as_str().unwrap()))
+            .await
+            .0,
+        404
+    );
+}

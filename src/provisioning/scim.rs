@@ -289,6 +289,9 @@ async fn sync_members(
     let wanted = store
         .accounts_of_scim_users(tx, &integration.id, members)
         .await?;
+    // Only people this integration provisions leave with the group; members
+    // an admin or a pre-approved domain brought in stay.
+    let ours = store.accounts_of_integration(tx, &integration.id).await?;
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let (mut added, mut removed) = (0, 0);
     for user_id in wanted.iter().filter(|u| !current.contains(u)) {
@@ -300,7 +303,10 @@ async fn sync_members(
             added += 1;
         }
     }
-    for user_id in current.iter().filter(|u| !wanted.contains(u)) {
+    for user_id in current
+        .iter()
+        .filter(|u| !wanted.contains(u) && ours.contains(u))
+    {
         store.remove_team_member(tx, team_id, user_id).await?;
         removed += 1;
     }
@@ -326,7 +332,7 @@ pub async fn scim_create_group(
             &integration.org_id,
             &name,
             &[],
-            Some(write.external_id),
+            Some((&integration.id, write.external_id)),
         )
         .await
     {

@@ -88,7 +88,12 @@ async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Va
 
 async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Team, ScimError> {
     match state.store.team(&client.integration.org_id, id).await? {
-        Some(team) if team.deleted_at.is_none() => Ok(team),
+        Some(team)
+            if team.deleted_at.is_none()
+                && team.scim_integration_id.as_deref() == Some(client.integration.id.as_str()) =>
+        {
+            Ok(team)
+        }
         _ => Err(ScimError::not_found("group")),
     }
 }
@@ -165,6 +170,8 @@ pub async fn matching(
         .store
         .teams(&client.integration.org_id, TeamState::Live)
         .await?
+        .into_iter()
+        .filter(|t| t.scim_integration_id.as_deref() == Some(client.integration.id.as_str()))
     {
         let group = render(state, client, &team).await?;
         if keeps(filter, &group)? {

@@ -180,6 +180,21 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Every account this integration's SCIM users are attached to.
+    pub async fn accounts_of_integration(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM scim_users WHERE integration_id = $1 AND user_id IS NOT NULL",
+        )
+        .bind(integration_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// The accounts of these SCIM users that have one.
     pub async fn accounts_of_scim_users(
         &self,

@@ -14,6 +14,8 @@ pub struct Team {
     /// Set when a SCIM group push created the team.
     pub scim_id: Option<String>,
     pub scim_external_id: Option<String>,
+    /// The integration whose SCIM group push created the team.
+    pub scim_integration_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Set while the team is deleted but still restorable.
@@ -26,13 +28,14 @@ struct TeamRow {
     name: String,
     scim_id: Option<String>,
     scim_external_id: Option<String>,
+    scim_integration_id: Option<String>,
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
 }
 
 const TEAM_COLUMNS: &str =
-    "id, name, scim_id, scim_external_id, created_at, updated_at, deleted_at";
+    "id, name, scim_id, scim_external_id, scim_integration_id, created_at, updated_at, deleted_at";
 
 /// Which teams to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,28 +45,29 @@ pub enum TeamState {
 }
 
 impl Store {
-    /// Creates a team; `scim` is `Some(externalId)` when a SCIM group push
-    /// creates it (the team's id is then also its SCIM id).
+    /// Creates a team; `scim` is `Some((integration, externalId))` when a
+    /// SCIM group push creates it (the team's id is then also its SCIM id).
     pub async fn insert_team(
         &self,
         tx: &mut Tx,
         org_id: &str,
         name: &str,
         domains: &[String],
-        scim: Option<Option<&str>>,
+        scim: Option<(&str, Option<&str>)>,
     ) -> StoreResult<String> {
         let id = new_id();
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO teams (id, org_id, name, name_key, scim_id, scim_external_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO teams (id, org_id, name, name_key, scim_id, scim_external_id, scim_integration_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
         .bind(&id)
         .bind(org_id)
         .bind(name)
         .bind(name.to_lowercase())
         .bind(scim.map(|_| id.clone()))
-        .bind(scim.flatten())
+        .bind(scim.and_then(|(_, external)| external))
+        .bind(scim.map(|(integration, _)| integration))
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -253,6 +257,7 @@ impl Store {
                 name: r.name,
                 scim_id: r.scim_id,
                 scim_external_id: r.scim_external_id,
+                scim_integration_id: r.scim_integration_id,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 deleted_at: r.deleted_at,
