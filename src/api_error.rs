@@ -138,6 +138,9 @@ impl From<RuleError> for ApiError {
         match e {
             RuleError::NotFound(what) => Self::not_found(what),
             RuleError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            stale @ RuleError::Stale(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", stale.to_string())
+            }
             RuleError::Invalid { field, message } => ApiError {
                 field: Some(field),
                 ..Self::new(

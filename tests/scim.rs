@@ -666,3 +666,20 @@ async fn groups_belong_to_the_integration_that_pushed_them() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_patches_of_one_user_lose_nothing() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let (_, user) = scim.post("/Users", okta_user("pat@example.com")).await;
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let patches = (0..4).map(|i| {
+        let (scim, path) = (&scim, path.clone());
+        async move { scim.patch(&path, json!([{"op": "add", "path": "phoneNumbers", "value": [{"type": "work", "value": format!("+1555000{i}")}]}])).await.0 }
+    });
+    let statuses = futures_util::future::join_all(patches).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (_, got) = scim.get(&path).await;
+    assert_eq!(got["phoneNumbers"].as_array().unwrap().len(), 4, "{got}");
+}

@@ -58,6 +58,10 @@ pub enum RuleError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The record changed since the caller read it (read-modify-write lost
+    /// a race); the caller may read again and retry.
+    #[error("{0} was changed concurrently; retry")]
+    Stale(&'static str),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,

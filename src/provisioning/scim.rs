@@ -64,6 +64,9 @@ pub struct ScimUserWrite<'a> {
     pub password_hash: Option<&'a str>,
     /// For the audit log, e.g. `PUT /Users`.
     pub operation: &'a str,
+    /// For a read-modify-write (PATCH): the version that was read; a
+    /// different stored version refuses the write with `RuleError::Stale`.
+    pub read_version: Option<i64>,
 }
 
 /// Makes the person a SCIM-managed member (creating or attaching the global
@@ -107,6 +110,7 @@ pub async fn scim_create_user(
         resource,
         password_hash,
         operation,
+        ..
     } = *write;
     let mut tx = store.write_tx().await?;
     if !Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
@@ -163,11 +167,16 @@ pub async fn scim_replace_user(
         resource,
         password_hash,
         operation,
+        read_version,
     } = *write;
     let mut tx = store.write_tx().await?;
+    store.lock_scim_user(&mut tx, &integration.id, id).await?;
     let mut row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
+    if read_version.is_some_and(|v| v != row.version) {
+        return Err(RuleError::Stale("user"));
+    }
     if !row.user_name.eq_ignore_ascii_case(&facts.user_name)
         && Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
             .await?

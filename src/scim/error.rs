@@ -108,6 +108,7 @@ impl From<RuleError> for ScimError {
     fn from(e: RuleError) -> Self {
         match e {
             RuleError::NotFound(what) => Self::not_found(what),
+            stale @ RuleError::Stale(_) => Self::new(StatusCode::CONFLICT, None, stale.to_string()),
             RuleError::Conflict(message) => {
                 Self::new(StatusCode::CONFLICT, Some("uniqueness"), message)
             }

@@ -11,7 +11,9 @@ use super::filter::{CompareOp, Filter};
 use super::patch::apply_patch;
 use super::resource::{normalize_user, project, render_user, user_facts};
 use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
-use crate::provisioning::{scim_create_user, scim_delete_user, scim_replace_user, ScimUserWrite};
+use crate::provisioning::{
+    scim_create_user, scim_delete_user, scim_replace_user, RuleError, ScimUserWrite,
+};
 use crate::state::AppState;
 use crate::store::{ScimUserRow, Store};
 
@@ -88,6 +90,7 @@ pub async fn create(
         resource: &resource,
         password_hash: password_hash.as_deref(),
         operation: "POST /Users",
+        read_version: None,
     };
     let row = scim_create_user(&state.store, &client.integration, &write, &client.actor).await?;
     Ok(answer(
@@ -164,7 +167,8 @@ async fn save(
     resource: Value,
     password: Option<String>,
     operation: &str,
-) -> Result<ScimUserRow, ScimError> {
+    read_version: Option<i64>,
+) -> Result<Result<ScimUserRow, RuleError>, ScimError> {
     let facts = user_facts(&resource)?;
     let password_hash = hash_password(password).await?;
     let write = ScimUserWrite {
@@ -172,8 +176,10 @@ async fn save(
         resource: &resource,
         password_hash: password_hash.as_deref(),
         operation,
+        read_version,
     };
-    Ok(scim_replace_user(&state.store, &client.integration, id, &write, &client.actor).await?)
+    // The rule's own outcome stays separate: PATCH retries a stale write.
+    Ok(scim_replace_user(&state.store, &client.integration, id, &write, &client.actor).await)
 }
 
 pub async fn replace(
@@ -185,7 +191,16 @@ pub async fn replace(
     let client = ScimClient::authenticate(&state, &req).await?;
     let (resource, password) =
         normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
-    let row = save(&state, &client, &path.1, resource, password, "PUT /Users").await?;
+    let row = save(
+        &state,
+        &client,
+        &path.1,
+        resource,
+        password,
+        "PUT /Users",
+        None,
+    )
+    .await??;
     Ok(answer(
         &state,
         &client,
@@ -203,13 +218,31 @@ pub async fn patch(
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
-    let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
+    // Read, patch, write; if another request changed the user in between
+    // (Entra sends in parallel), read again and re-apply.
+    let mut attempts = 0;
+    let row = loop {
+        let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
+            .await?
+            .ok_or_else(|| ScimError::not_found("user"))?;
+        let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
+        apply_patch(&mut resource, &body)?;
+        let (resource, password) = normalize_user(resource)?;
+        match save(
+            &state,
+            &client,
+            &path.1,
+            resource,
+            password,
+            "PATCH /Users",
+            Some(row.version),
+        )
         .await?
-        .ok_or_else(|| ScimError::not_found("user"))?;
-    let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
-    apply_patch(&mut resource, &body)?;
-    let (resource, password) = normalize_user(resource)?;
-    let row = save(&state, &client, &path.1, resource, password, "PATCH /Users").await?;
+        {
+            Err(RuleError::Stale(_)) if attempts < 10 => attempts += 1,
+            other => break other?,
+        }
+    };
     Ok(answer(
         &state,
         &client,

@@ -74,6 +74,24 @@ impl Store {
         Ok(())
     }
 
+    /// Touches the row: on PostgreSQL this takes its row lock, so a
+    /// read-modify-write of one user runs one at a time.
+    pub async fn lock_scim_user(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2",
+        )
+        .bind(integration_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     pub async fn delete_scim_user(
         &self,
         tx: &mut Tx,
