@@ -140,33 +140,9 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 # Dependencies
-pkg_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
 install_apt_packages() {
-    if ! command -v dpkg-query >/dev/null 2>&1; then
-        log "not a dpkg-based system; skipping apt install of: $TEST_APT_PACKAGES"
-        return 0
-    fi
-    local missing=() p
-    for p in $TEST_APT_PACKAGES; do
-        pkg_installed "$p" || missing+=("$p")
-    done
-    if [[ ${#missing[@]} -eq 0 ]]; then
-        log "apt packages already installed: $TEST_APT_PACKAGES"
-        return 0
-    fi
-    log "installing missing apt packages: ${missing[*]}"
-    local sudo=()
-    if [[ $IS_ROOT -ne 1 ]]; then
-        command -v sudo >/dev/null 2>&1 ||
-            die "missing packages (${missing[*]}) and not root and sudo is not available; install them manually"
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # shellcheck disable=SC2086 # the list is space-separated on purpose
+    bash "$REPO_ROOT/scripts/apt-install.sh" $TEST_APT_PACKAGES
 }
 
 install_rust_components() {

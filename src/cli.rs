@@ -110,8 +110,11 @@ fn init_tracing(config: &Config, serving: bool) {
         Err(_) if serving => tracing_subscriber::EnvFilter::new(&config.server.log_level),
         Err(_) => tracing_subscriber::EnvFilter::new("warn"),
     };
+    use std::io::IsTerminal;
+    // Colour only for a person at a terminal, never into files or shippers.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.server.log_format {
         LogFormat::Json => builder.json().init(),
