@@ -407,6 +407,22 @@ async fn authentication_errors_discovery_and_races() {
     );
     assert_eq!(scim.post("/ServiceProviderConfig", json!({})).await.0, 405);
 
+    // Every SCIM request is counted by resource, method and outcome.
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("sso_gateway_scim_operations_total{operation=\"POST\",outcome=\"success\",resource=\"Users\"}"), "{metrics}");
+    assert!(metrics.contains(
+        "sso_gateway_scim_operations_total{operation=\"GET\",outcome=\"401\",resource=\"Users\"}"
+    ));
+    assert!(metrics.contains("resource=\"ServiceProviderConfig\""));
+
     // Two POSTs of one userName at once: one 201, one 409.
     let (r1, r2) = tokio::join!(
         scim.post("/Users", okta_user("race@example.com")),

@@ -221,9 +221,65 @@ async fn no_such_endpoint(req: HttpRequest) -> Result<HttpResponse, ScimError> {
     )))
 }
 
+/// Counts every SCIM request in `sso_gateway_scim_operations_total` by
+/// resource (Users, Groups, discovery …), operation (the HTTP method) and
+/// outcome.
+async fn count_operation(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let resource = req
+        .match_info()
+        .unprocessed()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let resource = if resource.is_empty() {
+        req.path().rsplit('/').next().unwrap_or("").to_string()
+    } else {
+        resource
+    };
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    if let Some(state) = state {
+        let outcome = if status.is_success() {
+            "success".to_string()
+        } else {
+            status.as_u16().to_string()
+        };
+        let known = [
+            "Users",
+            "Groups",
+            ".search",
+            "ServiceProviderConfig",
+            "ResourceTypes",
+            "Schemas",
+        ];
+        let resource = if known.contains(&resource.as_str()) {
+            resource.as_str()
+        } else {
+            "other"
+        };
+        state
+            .metrics
+            .scim_operations
+            .with_label_values(&[resource, &method, &outcome])
+            .inc();
+    }
+    result
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2/{integration}")
+            .wrap(actix_web::middleware::from_fn(count_operation))
             .route("/.search", web::post().to(search))
             .route("/Users/.search", web::post().to(search))
             .route("/Groups/.search", web::post().to(search))
