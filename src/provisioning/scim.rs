@@ -295,12 +295,16 @@ async fn sync_members(
     members: &[String],
 ) -> Result<(usize, usize), StoreError> {
     store.set_scim_group_members(tx, team_id, members).await?;
-    let wanted = store
-        .accounts_of_scim_users(tx, &integration.id, members)
-        .await?;
+    let attached = store.scim_accounts(tx, &integration.id).await?;
+    let listed: std::collections::HashSet<&String> = members.iter().collect();
+    let wanted: Vec<String> = attached
+        .iter()
+        .filter(|(scim_id, _)| listed.contains(scim_id))
+        .map(|(_, user_id)| user_id.clone())
+        .collect();
     // Only people this integration provisions leave with the group; members
     // an admin or a pre-approved domain brought in stay.
-    let ours = store.accounts_of_integration(tx, &integration.id).await?;
+    let ours: Vec<String> = attached.into_iter().map(|(_, user_id)| user_id).collect();
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let (mut added, mut removed) = (0, 0);
     for user_id in wanted.iter().filter(|u| !current.contains(u)) {

@@ -198,41 +198,18 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Every account this integration's SCIM users are attached to.
-    pub async fn accounts_of_integration(
+    /// `(SCIM user id, account id)` of every user of the integration that is
+    /// attached to an account, in one query.
+    pub async fn scim_accounts(
         &self,
         tx: &mut Tx,
         integration_id: &str,
-    ) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM scim_users WHERE integration_id = $1 AND user_id IS NOT NULL",
+    ) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id FROM scim_users WHERE integration_id = $1 AND user_id IS NOT NULL",
         )
         .bind(integration_id)
         .fetch_all(&mut **tx)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-
-    /// The accounts of these SCIM users that have one.
-    pub async fn accounts_of_scim_users(
-        &self,
-        tx: &mut Tx,
-        integration_id: &str,
-        scim_user_ids: &[String],
-    ) -> StoreResult<Vec<String>> {
-        let mut out = Vec::new();
-        for id in scim_user_ids {
-            let row: Option<(Option<String>,)> = sqlx::query_as(
-                "SELECT user_id FROM scim_users WHERE integration_id = $1 AND id = $2",
-            )
-            .bind(integration_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some((Some(user_id),)) = row {
-                out.push(user_id);
-            }
-        }
-        Ok(out)
+        .await?)
     }
 }
