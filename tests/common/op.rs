@@ -351,6 +351,11 @@ async fn token(
 
 impl TestOp {
     pub async fn start(email: &str) -> TestOp {
+        Self::start_with_workers(email, 1).await
+    }
+
+    /// More workers for load (each ID token is an RSA signature).
+    pub async fn start_with_workers(email: &str, workers: usize) -> TestOp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let state = Arc::new(OpState {
@@ -384,7 +389,7 @@ impl TestOp {
                 .route("/{issuer:.+}/authorize", web::get().to(authorize))
                 .route("/{issuer:.+}/token", web::post().to(token))
         })
-        .workers(1)
+        .workers(workers)
         .listen(listener)
         .unwrap()
         .run();
