@@ -240,10 +240,22 @@ async fn redis_outage_gives_clear_errors_and_recovers_without_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_restart_is_survived_without_restarting_the_gateway() {
     // scripts/test.sh says how to restart the PostgreSQL it started.
-    let Ok(restart) = std::env::var("SSO_GATEWAY_TEST_POSTGRES_RESTART") else {
+    let (Ok(restart), Ok(admin_url)) = (
+        std::env::var("SSO_GATEWAY_TEST_POSTGRES_RESTART"),
+        std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL"),
+    ) else {
         eprintln!("not on PostgreSQL (the SQLite pass has no server to restart)");
         return;
     };
+    let started_at = || async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query_scalar::<_, String>("SELECT pg_postmaster_start_time()::text")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    let before = started_at().await;
     let _turn = ONE_AT_A_TIME.lock().await;
     let idp = TestIdp::start("ada@example.com").await;
     let gw = Gateway::start().await;
