@@ -195,7 +195,10 @@ impl Config {
             return Err(invalid("session.lifetime_seconds", "must be at least 60"));
         }
         if self.session.admin_lifetime_seconds == 0 {
-            return Err(invalid("session.admin_lifetime_seconds", "must be at least 1"));
+            return Err(invalid(
+                "session.admin_lifetime_seconds",
+                "must be at least 1",
+            ));
         }
         let cookie = &self.session.cookie_name;
         if cookie.is_empty()

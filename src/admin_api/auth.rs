@@ -9,8 +9,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crate::api_error::ApiError;
 use crate::provisioning::Actor;
 use crate::secrets::{token_hash, token_matches};
-use crate::store::{Store, StoreError};
 use crate::state::AppState;
+use crate::store::{Store, StoreError};
 
 /// A request made with a valid admin token: it acts on this one
 /// organization and can see no other.

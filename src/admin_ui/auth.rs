@@ -39,7 +39,10 @@ pub const ADMIN_COOKIE: &str = "sso_gateway_admin";
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Grant {
     /// Pasted admin token (we keep its hash: rotation revokes the session).
-    AdminToken { token_id: String, token_hash: String },
+    AdminToken {
+        token_id: String,
+        token_hash: String,
+    },
     /// A member session of an owner/admin of the organization.
     Member { user_id: String, email: String },
 }
@@ -116,7 +119,10 @@ fn notice(code: &str) -> Option<&'static str> {
 }
 
 fn cache_key(id: &str) -> String {
-    format!("admin_session:{}", hex::encode(Sha256::digest(id.as_bytes())))
+    format!(
+        "admin_session:{}",
+        hex::encode(Sha256::digest(id.as_bytes()))
+    )
 }
 
 fn lifetime(state: &AppState) -> Duration {
@@ -129,20 +135,20 @@ fn random_value() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn admin_cookie(state: &AppState, value: String, max_age: Duration) -> Cookie<'static> {
+/// A browser-session cookie: the lifetime is enforced by the cache entry,
+/// so a browser still holding the cookie learns that the session expired
+/// (rather than silently looking signed out).
+fn admin_cookie(state: &AppState, value: String) -> Cookie<'static> {
     Cookie::build(ADMIN_COOKIE, value)
         .path("/admin")
         .http_only(true)
         .secure(state.config.public_url_is_https())
         .same_site(SameSite::Strict)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            max_age.as_secs() as i64,
-        ))
         .finish()
 }
 
 fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie = admin_cookie(state, String::new(), Duration::ZERO);
+    let mut cookie = admin_cookie(state, String::new());
     cookie.make_removal();
     cookie
 }
@@ -162,7 +168,7 @@ async fn open_session(
     let value = serde_json::to_string(&session).expect("admin session serializes");
     let key = cache_key(&id);
     state.cache.put(&key, &value, lifetime(state)).await?;
-    Ok((admin_cookie(state, id, lifetime(state)), session, key))
+    Ok((admin_cookie(state, id), session, key))
 }
 
 fn may_administer(role: Role) -> bool {
@@ -388,7 +394,10 @@ pub async fn sign_in_with_token(
         return Ok(render_sign_in(
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
-            FieldErrors::one("token", "Paste your organization's admin token (it starts with sgw_admin_)."),
+            FieldErrors::one(
+                "token",
+                "Paste your organization's admin token (it starts with sgw_admin_).",
+            ),
             String::new(),
         ));
     };
@@ -456,13 +465,15 @@ pub async fn sign_in_with_sso(
             "Sign-in through OpenID Connect (Entra ID, OIDC) is not available yet. Use the admin token, or an Okta/SAML connection.",
         ));
     }
-    let path = match kind {
-        Kind::Okta => "okta",
-        _ => "saml",
+    let (path, idp_name) = match kind {
+        Kind::Okta => ("okta", "Okta"),
+        _ => ("saml", "your identity provider"),
     };
-    Ok(see_other(&format!(
-        "/users/sign-in/sso/{path}/{id}?return_to=/admin"
-    )))
+    Ok(super::to_identity_provider(
+        &format!("/users/sign-in/sso/{path}/{id}?return_to=/admin"),
+        idp_name,
+        "Sign in there; you come back to the admin pages if your role is owner or admin.",
+    ))
 }
 
 #[derive(Deserialize)]

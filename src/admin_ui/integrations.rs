@@ -9,7 +9,9 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
-use super::{field_errors, given, page, parse_form, see_other, Admin, Chrome, FieldErrors, UiError};
+use super::{
+    field_errors, given, page, parse_form, see_other, Admin, Chrome, FieldErrors, UiError,
+};
 use crate::integrations::{
     self, kind_of, IntegrationInput, IntegrationView, Kind, ScimCredentials,
 };
@@ -107,10 +109,9 @@ async fn card(state: &AppState, admin: &Admin, integration: &Integration) -> Res
         (_, false) => ("warn", "Needs attention".to_string()),
         (None, true) => ("warn", "Connected, no sign-in yet".to_string()),
         (Some(s), true) if s.success => ("ok", "Working".to_string()),
-        (Some(s), true) if s.idp_answer_verified => (
-            "ok",
-            "Connected (last person was not admitted)".to_string(),
-        ),
+        (Some(s), true) if s.idp_answer_verified => {
+            ("ok", "Connected (last person was not admitted)".to_string())
+        }
         (Some(_), true) => ("bad", "Last sign-in failed".to_string()),
     };
     Ok(Card {
@@ -283,7 +284,10 @@ impl SettingsForm {
         }
         if self.manual() {
             (given(&self.sso_url).is_none() && given(&self.certificate_pem).is_none()).then(|| {
-                let mut errors = FieldErrors::one("sso_url", "Enter the identity provider's single sign-on URL.");
+                let mut errors = FieldErrors::one(
+                    "sso_url",
+                    "Enter the identity provider's single sign-on URL.",
+                );
                 errors.add("certificate_pem", "Paste the X.509 signing certificate.");
                 errors
             })
@@ -332,13 +336,45 @@ pub async fn connect_page(
 /// or back to its page.
 fn after_connect(kind: Kind, id: &str) -> String {
     if kind.is_saml() {
-        format!(
-            "/users/sign-in/sso/{}/{id}?return_to=/admin/sso/{id}/tested",
-            kind.as_str()
-        )
+        format!("/admin/sso/{id}/test")
     } else {
         format!("/admin/sso/{id}?done=connected")
     }
+}
+
+/// Starts a test sign-in through a SAML integration; the result lands on
+/// `/admin/sso/{id}/tested`.
+#[get("/sso/{id}/test")]
+pub async fn test_sign_in(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let integration = find(&state, &admin, &path).await?;
+    let kind = kind_of(&integration);
+    if !kind.is_saml() {
+        return Err(UiError::new(
+            StatusCode::CONFLICT,
+            "No test sign-in for this kind yet",
+            "Sign-in through OpenID Connect is not available in this version, so it cannot be tested yet.",
+        ));
+    }
+    let url = format!(
+        "/users/sign-in/sso/{}/{}?return_to=/admin/sso/{}/tested",
+        kind.as_str(),
+        integration.id,
+        integration.id
+    );
+    let idp_name = if kind == Kind::Okta {
+        "Okta"
+    } else {
+        "your identity provider"
+    };
+    Ok(admin.attach_cookie(super::to_identity_provider(
+        &url,
+        idp_name,
+        "Sign in there as a test; you come back here to see the result.",
+    )))
 }
 
 #[post("/sso/connect/{kind}")]
@@ -373,7 +409,11 @@ pub async fn connect(
         values: form.values(),
         errors,
     };
-    Ok(page(&admin, StatusCode::UNPROCESSABLE_ENTITY, page_.render()))
+    Ok(page(
+        &admin,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page_.render(),
+    ))
 }
 
 #[derive(Template)]
@@ -501,9 +541,11 @@ pub async fn update(
         );
         return detail_page(&state, &admin, &integration, None, Some(&form), errors).await;
     }
-    match integrations::update(&state, &admin.org_id, &integration.id, &input, &admin.actor).await
-    {
-        Ok(_) => Ok(see_other(&format!("/admin/sso/{}?done=saved", integration.id))),
+    match integrations::update(&state, &admin.org_id, &integration.id, &input, &admin.actor).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/admin/sso/{}?done=saved",
+            integration.id
+        ))),
         Err(e) => {
             let errors = field_errors(e, "name")?;
             detail_page(&state, &admin, &integration, None, Some(&form), errors).await
@@ -599,7 +641,10 @@ pub async fn enable_provisioning(
             TOKEN_HANDOFF,
         )
         .await?;
-    Ok(see_other(&format!("/admin/sso/{}/provisioning", path.as_str())))
+    Ok(see_other(&format!(
+        "/admin/sso/{}/provisioning",
+        path.as_str()
+    )))
 }
 
 #[derive(Template)]

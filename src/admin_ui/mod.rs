@@ -27,40 +27,39 @@ pub use auth::{Admin, ADMIN_COOKIE};
 pub const ADMIN_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(admin_script)
-        .service(admin_stylesheet)
-        .service(
-            web::scope("/admin")
-                .service(auth::home)
-                .service(auth::sign_in_page)
-                .service(auth::sign_in_with_token)
-                .service(auth::sign_in_with_sso)
-                .service(auth::sign_out)
-                .service(integrations::list)
-                .service(integrations::connect_page)
-                .service(integrations::connect)
-                .service(integrations::detail)
-                .service(integrations::update)
-                .service(integrations::delete_page)
-                .service(integrations::delete)
-                .service(integrations::enable_provisioning)
-                .service(integrations::show_token)
-                .service(integrations::tested)
-                .service(integrations::disable_provisioning)
-                .service(teams::list)
-                .service(teams::create)
-                .service(teams::configure_page)
-                .service(teams::save)
-                .service(teams::delete_page)
-                .service(teams::delete)
-                .service(teams::restore)
-                .service(users::list)
-                .service(users::set_role)
-                .service(users::remove_page)
-                .service(users::remove)
-                .service(audit::list)
-                .default_service(web::to(page_not_found)),
-        );
+    cfg.service(admin_script).service(admin_stylesheet).service(
+        web::scope("/admin")
+            .service(auth::home)
+            .service(auth::sign_in_page)
+            .service(auth::sign_in_with_token)
+            .service(auth::sign_in_with_sso)
+            .service(auth::sign_out)
+            .service(integrations::list)
+            .service(integrations::connect_page)
+            .service(integrations::connect)
+            .service(integrations::detail)
+            .service(integrations::update)
+            .service(integrations::delete_page)
+            .service(integrations::delete)
+            .service(integrations::enable_provisioning)
+            .service(integrations::show_token)
+            .service(integrations::tested)
+            .service(integrations::test_sign_in)
+            .service(integrations::disable_provisioning)
+            .service(teams::list)
+            .service(teams::create)
+            .service(teams::configure_page)
+            .service(teams::save)
+            .service(teams::delete_page)
+            .service(teams::delete)
+            .service(teams::restore)
+            .service(users::list)
+            .service(users::set_role)
+            .service(users::remove_page)
+            .service(users::remove)
+            .service(audit::list)
+            .default_service(web::to(page_not_found)),
+    );
 }
 
 #[get("/assets/admin.js")]
@@ -273,6 +272,27 @@ pub fn given(value: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
+}
+
+#[derive(Template)]
+#[template(path = "admin/to_idp.html")]
+struct ToIdpPage<'a> {
+    url: &'a str,
+    idp_name: &'a str,
+    purpose: &'a str,
+}
+
+/// Sends the browser on to the identity provider through a page (meta
+/// refresh plus a link) instead of a redirect: our pages' CSP
+/// `form-action 'self'` also covers redirects after a form is posted, and
+/// the IdP is another origin.
+pub fn to_identity_provider(url: &str, idp_name: &str, purpose: &str) -> HttpResponse {
+    let page = ToIdpPage {
+        url,
+        idp_name,
+        purpose,
+    };
+    html_with_policy(StatusCode::OK, page.render(), ADMIN_PAGE_CSP)
 }
 
 /// Renders a signed-in page.

@@ -6,7 +6,9 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{field_errors, page, parse_form, relative, see_other, Admin, Chrome, FieldErrors, UiError};
+use super::{
+    field_errors, page, parse_form, relative, see_other, Admin, Chrome, FieldErrors, UiError,
+};
 use crate::provisioning::{self, TeamChanges};
 use crate::state::AppState;
 use crate::store::{Member, Team, TeamState};
