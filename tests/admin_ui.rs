@@ -48,7 +48,7 @@ impl Browser {
             json!({
                 // Tests may run as root (no sandbox then) and without a display.
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,1000", "--lang=en-US"],
+                         "--window-size=1280,1400", "--lang=en-US"],
                 "binary": "/usr/bin/chromium",
             }),
         );
@@ -370,7 +370,7 @@ async fn the_admin_journey_in_a_real_browser() {
     b.goto(&gw.url(&format!("/admin/sso/{integration_id}")))
         .await;
     b.screenshot("18-phone-integration").await;
-    b.client.set_window_size(1280, 1000).await.unwrap();
+    b.client.set_window_size(1280, 1400).await.unwrap();
 
     // Ada becomes an admin; she signs in to the admin UI through Okta.
     b.goto(&gw.url("/admin/users")).await;

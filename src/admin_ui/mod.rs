@@ -324,6 +324,11 @@ impl<T: Millis + ?Sized> Millis for &T {
     }
 }
 
+/// The date of an RFC 3339 timestamp (`2036-11-20T…` → `2036-11-20`).
+pub fn date_part(rfc3339: &str) -> &str {
+    rfc3339.get(..10).unwrap_or(rfc3339)
+}
+
 /// A date for people, in UTC.
 pub fn when(ms: impl Millis) -> String {
     let ms = ms.millis();
