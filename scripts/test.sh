@@ -21,9 +21,11 @@
 #   CI                                set => CARGO_TERM_COLOR=never
 #   SSO_GATEWAY_TEST_SERVICES_ONLY=1  only start PostgreSQL + Redis, print their URLs, check them
 #                                     with `psql ... -c 'select 1'` / `redis-cli ping`, clean up
+#   SSO_GATEWAY_TEST_SOAK_SECONDS     length of the memory soak in suite 1 (default: 600 in CI, else 60)
 # Exported to suite 2 (never to suite 1):
 #   SSO_GATEWAY_TEST_POSTGRES_URL=postgres://sso@127.0.0.1:<port>/postgres  (superuser, trust auth)
 #   SSO_GATEWAY_TEST_REDIS_URL=redis://127.0.0.1:<port>
+#   SSO_GATEWAY_TEST_POSTGRES_RESTART=<shell command restarting that cluster>
 #
 # PostgreSQL refuses to run as root: when run as root, the cluster is run as the system user
 # `ssogwtest` (created with useradd if absent) via `runuser`.
@@ -91,6 +93,7 @@ PG_STARTED=0
 PGDATA_DIR=""
 PG_CTL=""
 REDIS_PID=""
+PG_RESTART_CMD=""
 
 as_pg_user() {
     if [[ $IS_ROOT -eq 1 ]]; then
@@ -269,6 +272,14 @@ EOF
         sleep 0.2
     done
 
+    # tests/faults.rs restarts this cluster to prove the gateway survives it.
+    local restart
+    restart=$(printf '%q ' "$PG_CTL" -D "$PGDATA_DIR" -l "$pg_log" -m fast -w -t 30 restart)
+    if [[ $IS_ROOT -eq 1 ]]; then
+        restart="cd $(printf '%q' "$WORK_DIR") && runuser -u $PG_OS_USER -- $restart"
+    fi
+    PG_RESTART_CMD="$restart"
+
     SSO_GATEWAY_TEST_POSTGRES_URL_VALUE="postgres://sso@127.0.0.1:$PGPORT/postgres"
     SSO_GATEWAY_TEST_REDIS_URL_VALUE="redis://127.0.0.1:$REDISPORT"
     log "services up: $SSO_GATEWAY_TEST_POSTGRES_URL_VALUE  $SSO_GATEWAY_TEST_REDIS_URL_VALUE"
@@ -283,14 +294,26 @@ check_services() {
 
 # ---------------------------------------------------------------------------------------------
 # Test steps
+# The memory soak in tests/faults.rs: the full ten minutes in CI (on the
+# in-process cache, where a leak would show), a short one locally.
+if [[ -n "${CI:-}" ]]; then
+    SOAK_SECONDS=${SSO_GATEWAY_TEST_SOAK_SECONDS:-600}
+else
+    SOAK_SECONDS=${SSO_GATEWAY_TEST_SOAK_SECONDS:-60}
+fi
+
 suite_sqlite() {
     env -u SSO_GATEWAY_TEST_POSTGRES_URL -u SSO_GATEWAY_TEST_REDIS_URL \
+        -u SSO_GATEWAY_TEST_POSTGRES_RESTART \
+        SSO_GATEWAY_TEST_SOAK_SECONDS="$SOAK_SECONDS" \
         cargo test --all-targets "$@"
 }
 
 suite_postgres() {
     SSO_GATEWAY_TEST_POSTGRES_URL="$SSO_GATEWAY_TEST_POSTGRES_URL_VALUE" \
         SSO_GATEWAY_TEST_REDIS_URL="$SSO_GATEWAY_TEST_REDIS_URL_VALUE" \
+        SSO_GATEWAY_TEST_POSTGRES_RESTART="$PG_RESTART_CMD" \
+        SSO_GATEWAY_TEST_SOAK_SECONDS=30 \
         cargo test --all-targets "$@"
 }
 

@@ -24,6 +24,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub saml: SamlConfig,
     pub entra: EntraConfig,
+    pub oidc: OidcConfig,
     pub outbound: OutboundConfig,
     pub scim: ScimConfig,
     pub provisioning: ProvisioningConfig,
@@ -85,6 +86,13 @@ pub struct SamlConfig {
 #[serde(deny_unknown_fields)]
 pub struct EntraConfig {
     pub authority: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    pub clock_skew_seconds: u64,
+    pub discovery_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +223,18 @@ impl Config {
             return Err(invalid(
                 "saml.clock_skew_seconds",
                 "must be at most 600 (ten minutes)",
+            ));
+        }
+        if self.oidc.clock_skew_seconds > 600 {
+            return Err(invalid(
+                "oidc.clock_skew_seconds",
+                "must be at most 600 (ten minutes)",
+            ));
+        }
+        if self.oidc.discovery_cache_seconds < 60 {
+            return Err(invalid(
+                "oidc.discovery_cache_seconds",
+                "must be at least 60",
             ));
         }
         if self.saml.metadata_refresh_seconds == 0 {

@@ -13,6 +13,8 @@ use url::Url;
 use utoipa::ToSchema;
 
 use crate::config::Config;
+use crate::oidc::provider::{entra_issuer, is_guid};
+use crate::oidc::OidcSettings;
 use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleError, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
@@ -39,7 +41,7 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "okta" => Some(Kind::Okta),
             "entra" => Some(Kind::Entra),
@@ -111,17 +113,6 @@ pub enum SamlSource {
     MetadataUrl { url: String },
     MetadataXml,
     Manual,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OidcSettings {
-    /// Entra only; the issuer is derived from it and `entra.authority`.
-    pub tenant: Option<String>,
-    /// Generic OIDC only.
-    pub issuer: Option<String>,
-    pub client_id: String,
-    /// Sealed with the configured key (see `secrets`).
-    pub client_secret_sealed: String,
 }
 
 /// How an integration is shown: everything an admin needs to copy into the
@@ -304,10 +295,6 @@ fn certificate_view(b64: &str) -> Option<CertificateView> {
     })
 }
 
-fn is_guid(s: &str) -> bool {
-    uuid::Uuid::try_parse(s).is_ok()
-}
-
 fn required(field: &'static str, value: Option<&str>) -> RuleResult<String> {
     match value.map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
@@ -447,6 +434,38 @@ fn validate_client_secret(raw: &str) -> RuleResult<String> {
         return Err(invalid("client_secret", "must be 1 to 1024 characters"));
     }
     Ok(raw.to_string())
+}
+
+/// Builds stored settings from input (on top of `current` for a change) and,
+/// for OpenID Connect, checks the provider answers discovery as configured,
+/// so a wrong tenant or issuer is an error at connect time rather than at the
+/// first sign-in.
+async fn settings_for(
+    state: &AppState,
+    kind: Kind,
+    input: &IntegrationInput,
+    current: Option<Settings>,
+) -> RuleResult<Settings> {
+    let settings = build_settings(
+        &state.config,
+        &state.secrets,
+        &state.outbound,
+        kind,
+        input,
+        current,
+    )
+    .await?;
+    if let Settings::Oidc(oidc) = &settings {
+        let field = if oidc.tenant.is_some() {
+            "tenant"
+        } else {
+            "issuer"
+        };
+        crate::oidc::provider::discover(&state.config, &state.outbound, &oidc.expected())
+            .await
+            .map_err(|e| invalid(field, format!("the provider could not be used: {e}")))?;
+    }
+    Ok(settings)
 }
 
 /// Builds stored settings from input, on top of `current` for a change.
@@ -602,13 +621,6 @@ pub fn view(config: &Config, integration: &Integration) -> RuleResult<Integratio
     })
 }
 
-pub fn entra_issuer(config: &Config, tenant: &str) -> String {
-    format!(
-        "{}/{tenant}/v2.0",
-        config.entra.authority.trim_end_matches('/')
-    )
-}
-
 pub fn scim_tenant_url(config: &Config, integration_id: &str) -> String {
     config.external_url(&format!("/scim/v2/{integration_id}"))
 }
@@ -651,15 +663,7 @@ pub async fn create_with_id(
     let kind = input
         .kind
         .ok_or_else(|| invalid("kind", "is required: okta, entra, saml or oidc"))?;
-    let settings = build_settings(
-        &state.config,
-        &state.secrets,
-        &state.outbound,
-        kind,
-        input,
-        None,
-    )
-    .await?;
+    let settings = settings_for(state, kind, input, None).await?;
     let now = now_ms();
     let integration = Integration {
         id: id.to_string(),
@@ -715,15 +719,7 @@ pub async fn update(
         ));
     }
     let current_settings = Some(stored_settings(&current)?);
-    let settings = build_settings(
-        &state.config,
-        &state.secrets,
-        &state.outbound,
-        kind,
-        input,
-        current_settings,
-    )
-    .await?;
+    let settings = settings_for(state, kind, input, current_settings).await?;
     let name = match &input.name {
         Some(n) => validated_name(kind, Some(n))?,
         None => current.name.clone(),

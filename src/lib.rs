@@ -8,7 +8,7 @@
 //! * `integrations` — IdP settings and the SCIM toggle; `secrets` — tokens and sealed secrets
 //! * `web` — the HTTP server, its middleware and the sign-in/session routes;
 //!   `admin_api` — `/api/v1` (errors in `api_error`); `scim` — `/scim/v2`
-//! * `saml` — SAML metadata and validation; `signin`, `session` — what every
+//! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
 //! * `metrics`, `state` — shared by the above
 
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod integrations;
 pub mod metrics;
+pub mod oidc;
 pub mod outbound;
 pub mod provisioning;
 pub mod saml;

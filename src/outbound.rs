@@ -43,6 +43,7 @@ pub enum FetchError {
 #[derive(Clone)]
 pub struct Outbound {
     client: reqwest::Client,
+    no_redirects: reqwest::Client,
     config: OutboundConfig,
 }
 
@@ -128,29 +129,25 @@ impl Outbound {
                 Err(e) => attempt.error(e),
             }
         });
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(PolicyResolver {
-                allow_private: config.allow_private_addresses,
-            }))
-            .redirect(redirect)
-            .timeout(Duration::from_secs(config.timeout_seconds))
-            .connect_timeout(Duration::from_secs(config.timeout_seconds))
-            .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")))
-            // A proxy from the environment would resolve names itself,
-            // past the resolver that enforces the address policy.
-            .no_proxy()
-            .build()
-            .expect("static reqwest configuration is valid");
         Outbound {
-            client,
+            client: build_client(config, redirect),
+            no_redirects: build_client(config, reqwest::redirect::Policy::none()),
             config: config.clone(),
         }
     }
 
-    /// The underlying client, for libraries (openidconnect) that send their
-    /// own requests; the DNS and redirect policy come with it.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// A client for back-channel calls that must not follow redirects (the
+    /// OIDC token endpoint: a redirect there would re-send the code and
+    /// secret somewhere else). The DNS policy comes with it; call
+    /// [`Outbound::check`] on the URL first for the scheme and literal IPs.
+    pub fn no_redirect_client(&self) -> &reqwest::Client {
+        &self.no_redirects
+    }
+
+    /// The scheme and address policy for a URL about to be requested.
+    pub fn check(&self, url: &str) -> Result<(), FetchError> {
+        let parsed = Url::parse(url).map_err(|_| FetchError::BadUrl(url.to_string()))?;
+        check_url(&self.config, &parsed)
     }
 
     /// GETs `url` and returns the body, refusing anything the policy forbids.
@@ -195,7 +192,7 @@ impl Outbound {
     }
 
     /// Finds our policy error inside reqwest's error chain, if that is what failed.
-    fn describe(&self, url: &str, e: reqwest::Error) -> FetchError {
+    pub fn describe(&self, url: &str, e: reqwest::Error) -> FetchError {
         if e.is_timeout() {
             return FetchError::Timeout {
                 url: url.to_string(),
@@ -222,6 +219,22 @@ impl Outbound {
             reason: e.without_url().to_string(),
         }
     }
+}
+
+fn build_client(config: &OutboundConfig, redirect: reqwest::redirect::Policy) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(PolicyResolver {
+            allow_private: config.allow_private_addresses,
+        }))
+        .redirect(redirect)
+        .timeout(Duration::from_secs(config.timeout_seconds))
+        .connect_timeout(Duration::from_secs(config.timeout_seconds))
+        .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")))
+        // A proxy from the environment would resolve names itself,
+        // past the resolver that enforces the address policy.
+        .no_proxy()
+        .build()
+        .expect("static reqwest configuration is valid")
 }
 
 /// Scheme and literal-IP checks (names are checked when resolved).

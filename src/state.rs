@@ -18,6 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// HTTP to admin-chosen addresses, under the outbound policy.
     pub outbound: Outbound,
+    /// Discovered OpenID providers and their keys.
+    pub oidc: crate::oidc::provider::Providers,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -76,6 +78,7 @@ impl AppState {
         let secrets = SecretBox::load(&config.secrets)?;
         Ok(AppState {
             outbound: Outbound::new(&config.outbound),
+            oidc: crate::oidc::provider::Providers::new(&config),
             config: Arc::new(config),
             store,
             cache,

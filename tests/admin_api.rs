@@ -3,6 +3,7 @@
 mod common;
 
 use common::idp::TestIdp;
+use common::op::TestOp;
 use common::Gateway;
 use serde_json::{json, Value};
 
@@ -228,7 +229,8 @@ async fn one_organization_never_sees_or_changes_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn integrations_of_every_kind_and_the_provisioning_toggle() {
     let idp = TestIdp::start("x@example.com").await;
-    let gw = Gateway::start().await;
+    let op = TestOp::start("x@example.com").await;
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__ENTRA__AUTHORITY", &op.base)]).await;
     let (_, token) = gw.create_org("Acme");
     let api = gw.api(&token);
 
@@ -269,7 +271,7 @@ async fn integrations_of_every_kind_and_the_provisioning_toggle() {
     let entra_id = entra["id"].as_str().unwrap();
     assert_eq!(
         entra["oidc"]["issuer"],
-        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+        format!("{}/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", op.base).as_str()
     );
     assert_eq!(
         entra["redirect_uri"],
@@ -281,9 +283,10 @@ async fn integrations_of_every_kind_and_the_provisioning_toggle() {
         "secrets are never returned"
     );
 
-    let (status, oidc) = api.post("/integrations", json!({"kind": "oidc", "issuer": "https://id.example.com/", "client_id": "abc", "client_secret": "s"})).await;
+    let issuer = op.generic_issuer();
+    let (status, oidc) = api.post("/integrations", json!({"kind": "oidc", "issuer": format!("{issuer}/"), "client_id": "abc", "client_secret": "s"})).await;
     assert_eq!(status, 201, "{oidc}");
-    assert_eq!(oidc["oidc"]["issuer"], "https://id.example.com");
+    assert_eq!(oidc["oidc"]["issuer"], issuer.as_str());
 
     for (body, field) in [
         (json!({"metadata_url": "https://a/m"}), "kind"),

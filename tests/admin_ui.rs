@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::idp::TestIdp;
+use common::op::{TestOp, CLIENT_ID, CLIENT_SECRET, TENANT};
 use common::{free_port, Gateway};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -403,6 +404,62 @@ async fn the_admin_journey_in_a_real_browser() {
     assert!(page.contains("ada@example.com"), "signed in as Ada: {page}");
     b.screenshot("19-signed-in-through-sso").await;
 
+    let client = b.client.clone();
+    drop(b);
+    let _ = client.close().await;
+}
+
+/// The Entra guide in a browser: connect with tenant, client ID and secret
+/// (the redirect URI shown to copy first), then the test sign-in goes to the
+/// provider and back.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_entra_and_test_sign_in_in_a_real_browser() {
+    let op = TestOp::start("grace@example.com").await;
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__ENTRA__AUTHORITY", &op.base)]).await;
+    let (_, token) = gw.create_org("Contoso");
+    gw.api(&token).add_team("Everyone", &["example.com"]).await;
+    let b = Browser::start().await;
+    b.goto(&gw.url("/admin/sign-in")).await;
+    b.fill("#token", &token).await;
+    b.click("form[action='/admin/sign-in'] button[type=submit]")
+        .await;
+    b.wait_for_text("Connect an identity provider").await;
+
+    b.click("a[href='/admin/sso/connect/entra']").await;
+    let redirect_uri = b.value("#redirect-uri").await;
+    let integration_id = redirect_uri
+        .trim_end_matches("/callback")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        redirect_uri,
+        gw.url(&format!(
+            "/users/sign-in/sso/entra/{integration_id}/callback"
+        )),
+        "the redirect URI to register"
+    );
+    b.fill("#tenant", "not a tenant").await;
+    b.fill("#client_id", CLIENT_ID).await;
+    b.fill("#client_secret", CLIENT_SECRET).await;
+    b.click("form[action='/admin/sso/connect/entra'] button[type=submit]")
+        .await;
+    b.wait_for_text("Directory (tenant) ID").await;
+    assert!(b.client.find(Locator::Css("#tenant-error")).await.is_ok());
+    b.screenshot("20-connect-entra-error").await;
+    b.fill("#tenant", TENANT).await;
+    b.fill("#client_secret", CLIENT_SECRET).await;
+    b.click("form[action='/admin/sso/connect/entra'] button[type=submit]")
+        .await;
+    let page = b.wait_for_text("Single sign-on works").await;
+    assert!(page.contains("grace@example.com"), "{page}");
+    b.screenshot("21-entra-test-sign-in-ok").await;
+    b.goto(&gw.url(&format!("/admin/sso/{integration_id}")))
+        .await;
+    let page = b.text().await;
+    assert!(!page.contains(CLIENT_SECRET), "the secret is never shown");
+    b.screenshot("22-entra-integration").await;
     let client = b.client.clone();
     drop(b);
     let _ = client.close().await;

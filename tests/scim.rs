@@ -4,98 +4,9 @@
 mod common;
 
 use common::idp::TestIdp;
+use common::scim::{tenant, Scim, ENTERPRISE, USER};
 use common::Gateway;
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-/// A SCIM client holding one integration's tenant URL and token.
-struct Scim {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Scim {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req
-                .header("content-type", "application/scim+json")
-                .body(body.to_string());
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        if status != 204 {
-            let content_type = res
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            assert!(
-                content_type.starts_with("application/scim+json"),
-                "{path}: {content_type}"
-            );
-        }
-        let text = res.text().await.unwrap();
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap()
-            },
-        )
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PUT, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, ops: Value) -> (u16, Value) {
-        self.call(
-            reqwest::Method::PATCH,
-            path,
-            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
-        )
-        .await
-    }
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::DELETE, path, None).await
-    }
-}
-
-/// An organization with an Okta integration and provisioning turned on.
-async fn tenant(gw: &Gateway, idp: &TestIdp, org: &str) -> (String, Scim) {
-    let (_, token) = gw.create_org(org);
-    let api = gw.api(&token);
-    let integration = api.connect_okta(idp).await;
-    let (status, creds) = api
-        .post(
-            &format!(
-                "/integrations/{}/provisioning",
-                integration["id"].as_str().unwrap()
-            ),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let scim = Scim {
-        http: gw.http.clone(),
-        base: creds["tenant_url"].as_str().unwrap().to_string(),
-        token: creds["token"].as_str().unwrap().to_string(),
-    };
-    (token, scim)
-}
 
 fn okta_user(email: &str) -> Value {
     json!({
@@ -698,4 +609,73 @@ async fn concurrent_patches_of_one_user_lose_nothing() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let (_, got) = scim.get(&path).await;
     assert_eq!(got["phoneNumbers"].as_array().unwrap().len(), 4, "{got}");
+}
+
+/// PostgreSQL + Redis only (suite 2 of scripts/test.sh): an IdP whose
+/// requests a load balancer spreads over two instances, sending every
+/// create twice at once (a retry racing the original), gets each user and
+/// group exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_scim_on_two_instances_never_duplicates() {
+    if !common::shared_backends() {
+        eprintln!("skipped: needs SSO_GATEWAY_TEST_POSTGRES_URL and SSO_GATEWAY_TEST_REDIS_URL (run scripts/test.sh)");
+        return;
+    }
+    let idp = TestIdp::start("ada@example.com").await;
+    let a = Gateway::start().await;
+    let b = a.start_twin().await;
+    let (_, on_a) = tenant(&a, &idp, "Acme").await;
+    let on_b = std::sync::Arc::new(Scim {
+        http: b.http.clone(),
+        base: on_a.base.replace(&a.base, &b.base),
+        token: on_a.token.clone(),
+    });
+    let on_a = std::sync::Arc::new(on_a);
+    let users = 60;
+    let mut racing = Vec::new();
+    for i in 0..users {
+        for scim in [on_a.clone(), on_b.clone()] {
+            racing.push(tokio::spawn(async move {
+                let email = format!("twin{i:02}@example.com");
+                scim.post(
+                    "/Users",
+                    json!({"schemas": [USER], "userName": email, "active": true,
+                    "name": {"givenName": "Twin", "familyName": format!("{i}")},
+                    "emails": [{"primary": true, "type": "work", "value": email}]}),
+                )
+                .await
+                .0
+            }));
+        }
+    }
+    for g in 0..10 {
+        for scim in [on_a.clone(), on_b.clone()] {
+            racing.push(tokio::spawn(async move {
+                scim.post(
+                    "/Groups",
+                    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": format!("Team {g}"), "members": []}),
+                )
+                .await
+                .0
+            }));
+        }
+    }
+    let mut statuses = Vec::new();
+    for r in racing {
+        statuses.push(r.await.unwrap());
+    }
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let conflicts = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (users + 10, users + 10),
+        "{statuses:?}"
+    );
+    for scim in [&on_a, &on_b] {
+        let (_, list) = scim.get("/Users?count=500").await;
+        assert_eq!(list["totalResults"], users);
+        let (_, groups) = scim.get("/Groups?count=500").await;
+        assert_eq!(groups["totalResults"], 10);
+    }
 }

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 
 use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
-use crate::integrations::{kind_of, Kind};
+use crate::integrations::kind_of;
 use crate::provisioning::Actor;
 use crate::session;
 use crate::signin::html_with_policy;
@@ -460,15 +460,7 @@ pub async fn sign_in_with_sso(
         return Ok(refuse("There is no single sign-on connection with this Integration ID. Check it with your administrator."));
     };
     let kind = kind_of(&integration);
-    if !kind.is_saml() {
-        return Ok(refuse(
-            "Sign-in through OpenID Connect (Entra ID, OIDC) is not available yet. Use the admin token, or an Okta/SAML connection.",
-        ));
-    }
-    let (path, idp_name) = match kind {
-        Kind::Okta => ("okta", "Okta"),
-        _ => ("saml", "your identity provider"),
-    };
+    let (path, idp_name) = (kind.as_str(), super::provider_name(kind));
     Ok(super::to_identity_provider(
         &format!("/users/sign-in/sso/{path}/{id}?return_to=/admin"),
         idp_name,

@@ -26,13 +26,7 @@ const TOKEN_HANDOFF: Duration = Duration::from_secs(600);
 const CERT_WARNING_DAYS: i64 = 30;
 
 fn parse_kind(raw: &str) -> Result<Kind, UiError> {
-    match raw {
-        "okta" => Ok(Kind::Okta),
-        "entra" => Ok(Kind::Entra),
-        "saml" => Ok(Kind::Saml),
-        "oidc" => Ok(Kind::Oidc),
-        _ => Err(UiError::not_found("kind of integration")),
-    }
+    Kind::parse(raw).ok_or_else(|| UiError::not_found("kind of integration"))
 }
 
 pub fn kind_label(kind: Kind) -> &'static str {
@@ -332,17 +326,12 @@ pub async fn connect_page(
 }
 
 /// Where a freshly connected integration sends the admin: to the IdP for a
-/// test sign-in (SAML; the Okta guide's "you will be redirected to Okta"),
-/// or back to its page.
-fn after_connect(kind: Kind, id: &str) -> String {
-    if kind.is_saml() {
-        format!("/admin/sso/{id}/test")
-    } else {
-        format!("/admin/sso/{id}?done=connected")
-    }
+/// test sign-in (the Okta guide's "you will be redirected to Okta").
+fn after_connect(id: &str) -> String {
+    format!("/admin/sso/{id}/test")
 }
 
-/// Starts a test sign-in through a SAML integration; the result lands on
+/// Starts a test sign-in through an integration; the result lands on
 /// `/admin/sso/{id}/tested`.
 #[get("/sso/{id}/test")]
 pub async fn test_sign_in(
@@ -352,24 +341,13 @@ pub async fn test_sign_in(
 ) -> Result<HttpResponse, UiError> {
     let integration = find(&state, &admin, &path).await?;
     let kind = kind_of(&integration);
-    if !kind.is_saml() {
-        return Err(UiError::new(
-            StatusCode::CONFLICT,
-            "No test sign-in for this kind yet",
-            "Sign-in through OpenID Connect is not available in this version, so it cannot be tested yet.",
-        ));
-    }
     let url = format!(
         "/users/sign-in/sso/{}/{}?return_to=/admin/sso/{}/tested",
         kind.as_str(),
         integration.id,
         integration.id
     );
-    let idp_name = if kind == Kind::Okta {
-        "Okta"
-    } else {
-        "your identity provider"
-    };
+    let idp_name = super::provider_name(kind);
     Ok(admin.attach_cookie(super::to_identity_provider(
         &url,
         idp_name,
@@ -395,7 +373,7 @@ pub async fn connect(
             match integrations::create_with_id(&state, &admin.org_id, &id, &input, &admin.actor)
                 .await
             {
-                Ok(created) => return Ok(see_other(&after_connect(kind, &created.id))),
+                Ok(created) => return Ok(see_other(&after_connect(&created.id))),
                 Err(e) => field_errors(e, "name")?,
             }
         }

@@ -18,6 +18,7 @@ use askama::Template;
 use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
+use crate::integrations::Kind;
 use crate::provisioning::RuleError;
 use crate::signin::html_with_policy;
 
@@ -280,6 +281,15 @@ struct ToIdpPage<'a> {
     url: &'a str,
     idp_name: &'a str,
     purpose: &'a str,
+}
+
+/// How the hand-off page names the identity provider.
+pub fn provider_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Okta => "Okta",
+        Kind::Entra => "Microsoft Entra ID",
+        Kind::Saml | Kind::Oidc => "your identity provider",
+    }
 }
 
 /// Sends the browser on to the identity provider through a page (meta

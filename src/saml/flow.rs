@@ -4,60 +4,19 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use actix_web::cookie::Cookie;
 use rand::RngCore;
 use samael::service_provider::ServiceProviderBuilder;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::validate::{self, Expectations};
 use super::IdpDescriptor;
-use crate::config::Config;
+use crate::signin::pending::{self, Mismatch};
 use crate::signin::{safe_return_path, Failure, Identity};
 use crate::state::AppState;
 use crate::store::Integration;
 
-/// Ties an AuthnRequest to the browser that started it.
-pub const BROWSER_COOKIE: &str = "sso_gateway_saml";
-const REQUEST_LIFETIME: Duration = Duration::from_secs(600);
-
-#[derive(Serialize, Deserialize)]
-struct PendingRequest {
-    integration_id: String,
-    browser: String,
-    return_to: Option<String>,
-}
-
 fn request_key(request_id: &str) -> String {
     format!("saml:request:{request_id}")
-}
-
-fn hash(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The browser-binding cookie. The IdP posts back cross-site, so on https
-/// it must be SameSite=None (and Secure); on plain http (development,
-/// tests) browsers refuse None without Secure, so Lax is used.
-fn browser_cookie(config: &Config, value: String) -> Cookie<'static> {
-    let https = config.public_url_is_https();
-    Cookie::build(BROWSER_COOKIE, value)
-        .path("/users/sign-in/sso/")
-        .http_only(true)
-        .secure(https)
-        .same_site(if https { SameSite::None } else { SameSite::Lax })
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            REQUEST_LIFETIME.as_secs() as i64,
-        ))
-        .finish()
 }
 
 pub struct Started {
@@ -75,29 +34,18 @@ pub async fn start(
     return_to: Option<&str>,
     browser: Option<&str>,
 ) -> Result<Started, Failure> {
-    let browser = browser
-        .filter(|b| b.len() == 43)
-        .map(str::to_string)
-        .unwrap_or_else(random_token);
-    let return_to = safe_return_path(return_to);
-    let request_id = format!(
-        "_{}",
-        hex::encode(&URL_SAFE_NO_PAD.decode(random_token()).unwrap_or_default()[..16])
-    );
-    let pending = PendingRequest {
-        integration_id: integration.id.clone(),
-        browser: hash(&browser),
-        return_to: return_to.clone(),
-    };
-    state
-        .cache
-        .put(
-            &request_key(&request_id),
-            &serde_json::to_string(&pending).expect("serializes"),
-            REQUEST_LIFETIME,
-        )
-        .await
-        .map_err(|e| Failure::unavailable(format!("cache: {e}")))?;
+    let mut id_bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id_bytes);
+    let request_id = format!("_{}", hex::encode(id_bytes));
+    let (cookie, return_to) = pending::remember(
+        state,
+        &request_key(&request_id),
+        integration,
+        return_to,
+        browser,
+        (),
+    )
+    .await?;
     let sp = ServiceProviderBuilder::default()
         .entity_id(sp_url.to_string())
         .acs_url(sp_url.to_string())
@@ -127,7 +75,7 @@ pub async fn start(
         })?;
     Ok(Started {
         redirect_url: url.to_string(),
-        cookie: browser_cookie(&state.config, browser),
+        cookie,
     })
 }
 
@@ -169,26 +117,24 @@ pub async fn consume(
 
     let return_to = match &validated.in_response_to {
         Some(request_id) => {
-            let pending = state
-                .cache
-                .take(&request_key(request_id))
+            match pending::recall::<()>(state, &request_key(request_id), integration, browser)
                 .await
-                .map_err(|e| Failure::unavailable(format!("cache: {e}")))?
-                .and_then(|json| serde_json::from_str::<PendingRequest>(&json).ok())
-                .ok_or_else(|| Failure::new("in_response_to_unknown", "the response answers a request we did not send, or one already used or expired"))?;
-            if pending.integration_id != integration.id {
-                return Err(Failure::new(
+            {
+                Ok((return_to, ())) => return_to,
+                Err(Err(unavailable)) => return Err(unavailable),
+                Err(Ok(Mismatch::Unknown)) => return Err(Failure::new(
+                    "in_response_to_unknown",
+                    "the response answers a request we did not send, or one already used or expired",
+                )),
+                Err(Ok(Mismatch::OtherIntegration)) => return Err(Failure::new(
                     "in_response_to_unknown",
                     "the response answers a request made for another integration",
-                ));
-            }
-            if browser.map(hash).as_deref() != Some(pending.browser.as_str()) {
-                return Err(Failure::new(
+                )),
+                Err(Ok(Mismatch::OtherBrowser)) => return Err(Failure::new(
                     "browser_mismatch",
                     "the sign-in was started in another browser (or its cookie was lost)",
-                ));
+                )),
             }
-            pending.return_to
         }
         None if config.saml.allow_idp_initiated => safe_return_path(relay_state),
         None => return Err(Failure::new(
@@ -208,7 +154,7 @@ pub async fn consume(
             &format!(
                 "saml:assertion:{}:{}",
                 integration.id,
-                hash(&validated.assertion_id)
+                pending::sha256_hex(&validated.assertion_id)
             ),
             "1",
             Duration::from_secs(ttl),

@@ -60,13 +60,23 @@ impl ScimClient {
             return Err(unauthorized());
         }
         let limit = u64::from(state.config.scim.rate_limit_per_minute);
-        let used = state
+        // The budget lives in the cache. When the cache is down, provisioning
+        // goes on unmetered (the token was checked against the database)
+        // rather than stopping every user change at the IdP.
+        let used = match state
             .cache
             .increment(
                 &format!("scim:rate:{}", integration.id),
                 Duration::from_secs(60),
             )
-            .await?;
+            .await
+        {
+            Ok(used) => used,
+            Err(e) => {
+                tracing::warn!(error = %e, "SCIM rate limit not applied: cache unavailable");
+                0
+            }
+        };
         if used > limit {
             let mut err = ScimError::new(
                 StatusCode::TOO_MANY_REQUESTS,

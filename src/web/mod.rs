@@ -3,6 +3,7 @@
 //! the background jobs that run beside it.
 
 mod account;
+mod oidc;
 mod ops;
 mod saml;
 
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::sign_out)
         .service(account::stylesheet)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
+        .configure(oidc::configure)
         .configure(crate::admin_api::configure)
         .configure(crate::admin_ui::configure)
         .configure(crate::scim::configure);

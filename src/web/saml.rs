@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::integrations::{self, Kind, Settings};
 use crate::saml::{flow, sp_metadata_xml, IdpDescriptor};
-use crate::signin::{self, Failure};
+use crate::signin::{self, pending, Failure};
 use crate::state::AppState;
 use crate::store::Integration;
 
@@ -62,11 +62,6 @@ async fn resolve(
     }
 }
 
-fn browser(req: &HttpRequest) -> Option<String> {
-    req.cookie(flow::BROWSER_COOKIE)
-        .map(|c| c.value().to_string())
-}
-
 /// The route's integration, its IdP and our URL for it (entity ID = ACS),
 /// or the refusal page to answer with.
 async fn target(
@@ -106,7 +101,7 @@ pub async fn start(
         &idp,
         &sp,
         query.return_to.as_deref(),
-        browser(&req).as_deref(),
+        pending::browser_of(&req).as_deref(),
     )
     .await
     {
@@ -139,7 +134,7 @@ pub async fn acs(
         &sp,
         &form.saml_response,
         form.relay_state.as_deref(),
-        browser(&req).as_deref(),
+        pending::browser_of(&req).as_deref(),
     )
     .await
     {

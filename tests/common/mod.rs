@@ -8,6 +8,8 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod idp;
+pub mod op;
+pub mod scim;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -205,6 +207,21 @@ impl Gateway {
             gw: self,
             token: token.to_string(),
         }
+    }
+}
+
+impl Gateway {
+    /// The serving process, for its memory figures.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`, then the same instance (port, configuration, files) again.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn_serve(self.dir.path(), &self.env);
+        self.wait_until_up().await;
     }
 }
 

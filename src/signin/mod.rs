@@ -3,6 +3,8 @@
 //! through the provisioning rules, the session, the audit record, the
 //! metric, and the page a person sees.
 
+pub mod pending;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;

@@ -1,0 +1,584 @@
+//! OpenID Connect sign-in for `entra` and `oidc` integrations: the
+//! authorization code flow with PKCE (S256), state and nonce, through the
+//! openidconnect crate; the ID token is checked here (issuer, audience,
+//! times with the configured skew, nonce, asymmetric signature, Entra's
+//! tenant) and turned into the same [`Identity`] SAML produces.
+
+pub mod provider;
+
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, IdToken, IdTokenClaims, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse as _,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::signin::pending::{self, Mismatch};
+use crate::signin::{Failure, Identity};
+use crate::state::AppState;
+use crate::store::{Integration, UserProfile};
+use provider::{Expected, Provider};
+
+/// Claims beyond the standard ones that we read: Entra's tenant and object
+/// ids and UPN, and `nbf`, which openidconnect does not check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProviderClaims {
+    tid: Option<String>,
+    oid: Option<String>,
+    upn: Option<String>,
+    nbf: Option<i64>,
+}
+impl AdditionalClaims for ProviderClaims {}
+
+type ProviderIdToken = IdToken<
+    ProviderClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+pub type VerifiedClaims = IdTokenClaims<ProviderClaims, CoreGenderClaim>;
+
+/// Asymmetric algorithms only: `none` is never accepted, and an HMAC
+/// algorithm would let anyone holding the provider's *public* key (or the
+/// client secret) mint tokens.
+const ALLOWED_ALGORITHMS: [CoreJwsSigningAlgorithm; 8] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+];
+
+/// Kept between the redirect to the provider and its callback, beside the
+/// browser binding and `return_to`.
+#[derive(Serialize, Deserialize)]
+struct PendingSecrets {
+    nonce: String,
+    pkce_verifier: String,
+}
+
+fn state_key(state: &str) -> String {
+    format!("oidc:state:{}", pending::sha256_hex(state))
+}
+
+/// An `entra` or `oidc` integration's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// Entra only; the issuer is derived from it and `entra.authority`.
+    pub tenant: Option<String>,
+    /// Generic OIDC only.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    /// Sealed with the configured key (see `secrets`).
+    pub client_secret_sealed: String,
+}
+
+impl OidcSettings {
+    /// The provider this integration trusts.
+    pub fn expected(&self) -> Expected {
+        match (&self.tenant, &self.issuer) {
+            (Some(tenant), _) => Expected::EntraTenant(tenant.clone()),
+            (None, issuer) => Expected::Issuer(issuer.clone().unwrap_or_default()),
+        }
+    }
+}
+
+async fn provider(
+    state: &AppState,
+    expected: &Expected,
+) -> Result<std::sync::Arc<Provider>, Failure> {
+    state
+        .oidc
+        .get(&state.config, &state.outbound, expected)
+        .await
+        .map_err(|e| {
+            Failure::new("discovery_failed", e.to_string())
+                .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
+        })
+}
+
+fn client(
+    provider: &Provider,
+    settings: &OidcSettings,
+    secret: Option<String>,
+    redirect_uri: &str,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Failure,
+> {
+    let redirect = RedirectUrl::new(redirect_uri.to_string())
+        .map_err(|e| Failure::new("not_configured", format!("redirect URI: {e}")))?;
+    // client_secret_basic is the default; use the form body when that is
+    // all the provider says it takes.
+    let post_only = provider
+        .metadata
+        .token_endpoint_auth_methods_supported()
+        .is_some_and(|methods| {
+            let names: Vec<String> = methods
+                .iter()
+                .filter_map(|m| serde_json::to_value(m).ok())
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            names.iter().any(|n| n == "client_secret_post")
+                && !names.iter().any(|n| n == "client_secret_basic")
+        });
+    let client = CoreClient::from_provider_metadata(
+        provider.metadata.clone(),
+        ClientId::new(settings.client_id.clone()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    Ok(if post_only {
+        client.set_auth_type(AuthType::RequestBody)
+    } else {
+        client
+    })
+}
+
+/// Where to send the browser to sign in, and the browser cookie to set.
+pub struct Started {
+    pub redirect_url: String,
+    pub cookie: actix_web::cookie::Cookie<'static>,
+}
+
+pub async fn start(
+    state: &AppState,
+    integration: &Integration,
+    settings: &OidcSettings,
+    redirect_uri: &str,
+    return_to: Option<&str>,
+    browser: Option<&str>,
+) -> Result<Started, Failure> {
+    let provider = provider(state, &settings.expected()).await?;
+    let client = client(&provider, settings, None, redirect_uri)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let csrf_state = pending::random_token();
+    let nonce = pending::random_token();
+    let (url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            {
+                let csrf_state = csrf_state.clone();
+                move || CsrfToken::new(csrf_state)
+            },
+            {
+                let nonce = nonce.clone();
+                move || Nonce::new(nonce)
+            },
+        )
+        .add_scope(Scope::new("email".to_string()))
+        .add_scope(Scope::new("profile".to_string()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let secrets = PendingSecrets {
+        nonce,
+        pkce_verifier: verifier.secret().clone(),
+    };
+    let (cookie, _) = pending::remember(
+        state,
+        &state_key(&csrf_state),
+        integration,
+        return_to,
+        browser,
+        secrets,
+    )
+    .await?;
+    Ok(Started {
+        redirect_url: url.to_string(),
+        cookie,
+    })
+}
+
+/// The query string the provider sends the browser back with.
+#[derive(Debug, Default, Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// At most this much of what a provider says goes into pages and the audit log.
+fn clipped(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+/// The callback: matches it to the sign-in we started in this browser
+/// (consuming it), redeems the code with the PKCE verifier, verifies the ID
+/// token, and says who signed in and where to send them.
+pub async fn finish(
+    state: &AppState,
+    integration: &Integration,
+    settings: &OidcSettings,
+    redirect_uri: &str,
+    callback: Callback,
+    browser: Option<&str>,
+) -> Result<(Identity, Option<String>), Failure> {
+    let Some(csrf_state) = callback.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(Failure::new(
+            "state_missing",
+            "the provider's answer carries no state, so it cannot be matched to a sign-in we started",
+        ));
+    };
+    let (return_to, secrets) = match pending::recall::<PendingSecrets>(
+        state,
+        &state_key(csrf_state),
+        integration,
+        browser,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(Err(unavailable)) => return Err(unavailable),
+        Err(Ok(Mismatch::Unknown | Mismatch::OtherIntegration)) => {
+            return Err(Failure::new(
+                "state_unknown",
+                "the answer does not match a sign-in we started here, or that sign-in was already finished or expired",
+            ))
+        }
+        Err(Ok(Mismatch::OtherBrowser)) => {
+            return Err(Failure::new(
+                "browser_mismatch",
+                "the sign-in was started in another browser (or its cookie was lost)",
+            ))
+        }
+    };
+    if let Some(error) = &callback.error {
+        let description = callback.error_description.as_deref().unwrap_or("");
+        return Err(Failure::new(
+            "provider_error",
+            format!(
+                "the identity provider answered {}: {}",
+                clipped(error),
+                clipped(description)
+            ),
+        ));
+    }
+    let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
+        return Err(Failure::new(
+            "code_missing",
+            "the provider's answer carries no authorization code",
+        ));
+    };
+    let secret = state
+        .secrets
+        .open(&settings.client_secret_sealed)
+        .map_err(|e| {
+            Failure::new(
+                "not_configured",
+                format!("the client secret cannot be decrypted ({e}); was secrets.encryption_key changed? Enter the secret again"),
+            )
+        })?;
+    let expected = settings.expected();
+    let provider = provider(state, &expected).await?;
+    let raw_id_token = redeem(
+        state,
+        &provider,
+        settings,
+        secret,
+        redirect_uri,
+        code,
+        secrets.pkce_verifier,
+    )
+    .await?;
+    let skew = chrono::Duration::seconds(state.config.oidc.clock_skew_seconds as i64);
+    let claims = match verify(
+        &provider,
+        settings,
+        &raw_id_token,
+        &secrets.nonce,
+        Utc::now(),
+        skew,
+    ) {
+        Err(Verification::UnknownKey(_)) => {
+            match state
+                .oidc
+                .refresh_keys(&state.outbound, &expected, &provider)
+                .await
+            {
+                Ok(Some(fresh)) => verify(
+                    &fresh,
+                    settings,
+                    &raw_id_token,
+                    &secrets.nonce,
+                    Utc::now(),
+                    skew,
+                ),
+                Ok(None) => verify(
+                    &provider,
+                    settings,
+                    &raw_id_token,
+                    &secrets.nonce,
+                    Utc::now(),
+                    skew,
+                ),
+                Err(e) => {
+                    return Err(Failure::new("discovery_failed", e.to_string())
+                        .with_status(actix_web::http::StatusCode::BAD_GATEWAY))
+                }
+            }
+        }
+        other => other,
+    }
+    .map_err(Verification::into_failure)?;
+    let identity = identity(&provider, &claims)?;
+    Ok((identity, return_to))
+}
+
+/// Redeems the authorization code at the token endpoint; returns the raw ID token.
+async fn redeem(
+    state: &AppState,
+    provider: &Provider,
+    settings: &OidcSettings,
+    secret: String,
+    redirect_uri: &str,
+    code: String,
+    pkce_verifier: String,
+) -> Result<String, Failure> {
+    let unreachable = |detail: String| {
+        Failure::new("provider_unreachable", detail)
+            .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
+    };
+    let client = client(provider, settings, Some(secret), redirect_uri)?;
+    let request = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|_| {
+            Failure::new(
+                "not_configured",
+                "the provider's discovery document names no token endpoint",
+            )
+        })?;
+    if let Some(url) = provider.metadata.token_endpoint() {
+        state
+            .outbound
+            .check(url.as_str())
+            .map_err(|e| unreachable(e.to_string()))?;
+    }
+    let response = request
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+        .request_async(state.outbound.no_redirect_client())
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(refusal) => Failure::new(
+                "code_refused",
+                format!(
+                    "the provider refused the authorization code: {}{}",
+                    clipped(refusal.error().as_ref()),
+                    refusal
+                        .error_description()
+                        .map(|d| format!(" ({})", clipped(d)))
+                        .unwrap_or_default()
+                ),
+            ),
+            RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
+                let url = provider
+                    .metadata
+                    .token_endpoint()
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                unreachable(format!(
+                    "token endpoint: {}",
+                    state.outbound.describe(&url, *e)
+                ))
+            }
+            RequestTokenError::Request(e) => unreachable(format!("token endpoint: {e}")),
+            RequestTokenError::Parse(e, _) => Failure::new(
+                "token_unreadable",
+                format!("the token endpoint's answer is not a token response: {e}"),
+            ),
+            RequestTokenError::Other(e) => unreachable(format!("token endpoint: {}", clipped(&e))),
+        })?;
+    response
+        .id_token()
+        .map(|t| t.to_string())
+        .ok_or_else(|| Failure::new("no_id_token", "the token endpoint returned no ID token"))
+}
+
+/// Why an ID token was refused.
+#[derive(Debug)]
+pub enum Verification {
+    /// Signed by a key the provider does not (yet) publish: worth re-fetching keys.
+    UnknownKey(String),
+    Refused {
+        code: &'static str,
+        detail: String,
+    },
+}
+
+impl Verification {
+    fn refused(code: &'static str, detail: impl Into<String>) -> Self {
+        Verification::Refused {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    fn into_failure(self) -> Failure {
+        match self {
+            Verification::UnknownKey(detail) => Failure::new("bad_signature", detail),
+            Verification::Refused { code, detail } => Failure::new(code, detail),
+        }
+    }
+}
+
+/// Every check on the ID token. Pure, so each can be tested with a crafted token.
+pub fn verify(
+    provider: &Provider,
+    settings: &OidcSettings,
+    raw: &str,
+    nonce: &str,
+    now: DateTime<Utc>,
+    skew: chrono::Duration,
+) -> Result<VerifiedClaims, Verification> {
+    let token: ProviderIdToken = raw.parse().map_err(|e| {
+        Verification::refused(
+            "token_unreadable",
+            format!("the ID token is not a JWT: {e}"),
+        )
+    })?;
+    let max_age = chrono::Duration::from_std(pending::LIFETIME).unwrap_or_default() + skew;
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new(settings.client_id.clone()),
+        provider.metadata.issuer().clone(),
+        provider.metadata.jwks().clone(),
+    )
+    .set_allowed_algs(ALLOWED_ALGORITHMS)
+    // exp is checked against "now", so moving now back by the skew tolerates
+    // a provider whose clock runs behind.
+    .set_time_fn(move || now - skew)
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat > now + skew {
+            Err(format!("issued in the future ({iat})"))
+        } else if iat < now - max_age {
+            Err(format!(
+                "issued too long ago ({iat}) to answer this sign-in"
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    let claims = token
+        .into_claims(&verifier, &Nonce::new(nonce.to_string()))
+        .map_err(|e| match e {
+            ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            ) => Verification::UnknownKey(
+                "the ID token is signed by a key the provider does not publish".into(),
+            ),
+            ClaimsVerificationError::SignatureVerification(e) => Verification::refused(
+                "bad_signature",
+                format!("the ID token's signature is not acceptable: {e}"),
+            ),
+            ClaimsVerificationError::InvalidIssuer(e) => Verification::refused(
+                "wrong_issuer",
+                format!("the ID token's issuer is wrong: {e}"),
+            ),
+            ClaimsVerificationError::InvalidAudience(e) => Verification::refused(
+                "wrong_audience",
+                format!("the ID token is not for this application: {e}"),
+            ),
+            ClaimsVerificationError::Expired(e) => Verification::refused(
+                "expired",
+                format!("the ID token is expired or not current: {e}"),
+            ),
+            ClaimsVerificationError::InvalidNonce(e) => Verification::refused(
+                "nonce_mismatch",
+                format!("the ID token does not answer this sign-in (nonce): {e}"),
+            ),
+            other => Verification::refused(
+                "token_refused",
+                format!("the ID token is not acceptable: {other}"),
+            ),
+        })?;
+    if let Some(nbf) = claims.additional_claims().nbf {
+        if nbf > (now + skew).timestamp() {
+            return Err(Verification::refused(
+                "not_yet_valid",
+                format!("the ID token is not valid before {nbf}"),
+            ));
+        }
+    }
+    if let Some(tenant_id) = &provider.entra_tenant_id {
+        let tid = claims.additional_claims().tid.as_deref().unwrap_or("");
+        if !tid.eq_ignore_ascii_case(tenant_id) {
+            return Err(Verification::refused(
+                "wrong_tenant",
+                format!("the ID token is from tenant {tid:?}, expected {tenant_id}"),
+            ));
+        }
+    }
+    Ok(claims)
+}
+
+/// Who the verified token vouches for. Entra keys people by tenant + object
+/// id (its `sub` is per application); others by issuer + subject.
+fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Failure> {
+    let extra = claims.additional_claims();
+    let subject = match &provider.entra_tenant_id {
+        Some(tenant_id) => {
+            let oid = extra
+                .oid
+                .as_deref()
+                .filter(|o| !o.is_empty())
+                .ok_or_else(|| {
+                    Failure::new(
+                        "no_subject",
+                        "the Entra ID token carries no oid (object id)",
+                    )
+                })?;
+            format!("entra:{tenant_id}:{oid}")
+        }
+        None => format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()),
+    };
+    if claims.email_verified() == Some(false) && provider.entra_tenant_id.is_none() {
+        return Err(Failure::new(
+            "email_unverified",
+            "the identity provider says this email address is not verified",
+        ));
+    }
+    // Entra's `email` is optional and admin-editable; its preferred_username
+    // and upn are the sign-in name, usually the address. Either way the
+    // provider only vouches inside its own organization.
+    let email = claims.email().map(|e| e.as_str().to_string()).or_else(|| {
+        provider.entra_tenant_id.as_ref().and_then(|_| {
+            claims
+                .preferred_username()
+                .map(|p| p.as_str().to_string())
+                .filter(|p| p.contains('@'))
+                .or_else(|| extra.upn.clone())
+        })
+    });
+    Ok(Identity {
+        subject,
+        email,
+        profile: UserProfile {
+            given_name: claims
+                .given_name()
+                .and_then(|c| c.get(None))
+                .map(|v| (**v).clone()),
+            family_name: claims
+                .family_name()
+                .and_then(|c| c.get(None))
+                .map(|v| (**v).clone()),
+            display_name: claims
+                .name()
+                .and_then(|c| c.get(None))
+                .map(|v| (**v).clone()),
+        },
+    })
+}
