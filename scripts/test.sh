@@ -32,7 +32,8 @@
 set -euo pipefail
 
 # apt packages needed to build and test. Add new ones here (e.g. chromium).
-TEST_APT_PACKAGES="postgresql redis-server pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1"
+# chromium + chromium-driver: the admin UI journey in tests/admin_ui.rs runs in a real browser.
+TEST_APT_PACKAGES="postgresql redis-server pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 chromium chromium-driver"
 PG_OS_USER=ssogwtest
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -69,6 +69,8 @@ pub struct CacheConfig {
 pub struct SessionConfig {
     pub lifetime_seconds: u64,
     pub cookie_name: String,
+    /// Lifetime of an admin UI session (`/admin`), counted from sign-in.
+    pub admin_lifetime_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +201,12 @@ impl Config {
         }
         if self.session.lifetime_seconds < 60 {
             return Err(invalid("session.lifetime_seconds", "must be at least 60"));
+        }
+        if self.session.admin_lifetime_seconds == 0 {
+            return Err(invalid(
+                "session.admin_lifetime_seconds",
+                "must be at least 1",
+            ));
         }
         let cookie = &self.session.cookie_name;
         if cookie.is_empty()

@@ -41,7 +41,7 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "okta" => Some(Kind::Okta),
             "entra" => Some(Kind::Entra),
@@ -646,6 +646,19 @@ pub async fn create(
     input: &IntegrationInput,
     actor: &Actor,
 ) -> RuleResult<Integration> {
+    create_with_id(state, org_id, &new_id(), input, actor).await
+}
+
+/// Creates an integration under an Integration ID drawn beforehand: the
+/// admin UI shows the ID (to paste into Okta) before the IdP's metadata
+/// exists, as Okta's set-up order needs. An ID already in use is a conflict.
+pub async fn create_with_id(
+    state: &AppState,
+    org_id: &str,
+    id: &str,
+    input: &IntegrationInput,
+    actor: &Actor,
+) -> RuleResult<Integration> {
     let store = &state.store;
     let kind = input
         .kind
@@ -653,7 +666,7 @@ pub async fn create(
     let settings = settings_for(state, kind, input, None).await?;
     let now = now_ms();
     let integration = Integration {
-        id: new_id(),
+        id: id.to_string(),
         org_id: org_id.to_string(),
         kind: kind.as_str().to_string(),
         name: validated_name(kind, input.name.as_deref())?,
@@ -664,7 +677,14 @@ pub async fn create(
         updated_at: now,
     };
     let mut tx = store.write_tx().await?;
-    store.insert_integration(&mut tx, &integration).await?;
+    match store.insert_integration(&mut tx, &integration).await {
+        Err(crate::store::StoreError::Conflict) => {
+            return Err(RuleError::Conflict(
+                "an integration with this ID already exists".into(),
+            ))
+        }
+        other => other?,
+    }
     audit_success(
         store,
         &mut tx,

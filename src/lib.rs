@@ -13,6 +13,7 @@
 //! * `metrics`, `state` — shared by the above
 
 pub mod admin_api;
+pub mod admin_ui;
 pub mod api_error;
 pub mod cache;
 pub mod cli;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
 use actix_web::HttpRequest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -90,4 +91,32 @@ pub fn removal_cookie(config: &Config) -> Cookie<'static> {
     let mut c = cookie(config, String::new(), Duration::ZERO);
     c.make_removal();
     c
+}
+
+/// Whether a state-changing request came from another site (Origin or
+/// Sec-Fetch-Site say so). Sign-out and the admin sign-in forms refuse
+/// those outright; SameSite cookies already keep sessions off them.
+pub fn is_cross_site(state: &AppState, req: &HttpRequest) -> bool {
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site")) {
+        return true;
+    }
+    match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => false,
+        Some(origin) => {
+            let ours = state
+                .config
+                .public_url()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            origin != ours
+        }
+    }
 }

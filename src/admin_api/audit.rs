@@ -69,6 +69,7 @@ pub async fn list_audit(
         kind: query.kind,
         outcome: query.outcome,
         subject: query.subject,
+        actor: None,
         before_id: query.cursor,
         limit: page_limit(query.limit, 50)?,
     };

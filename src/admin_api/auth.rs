@@ -8,8 +8,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::api_error::ApiError;
 use crate::provisioning::Actor;
-use crate::secrets::token_matches;
+use crate::secrets::{token_hash, token_matches};
 use crate::state::AppState;
+use crate::store::{Store, StoreError};
 
 /// A request made with a valid admin token: it acts on this one
 /// organization and can see no other.
@@ -28,6 +29,19 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// `(token id, org id)` of a live admin token: looked up by its SHA-256,
+/// then compared in constant time. The admin API and the admin UI sign-in
+/// both go through here.
+pub async fn verify_admin_token(
+    store: &Store,
+    token: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let found = store.admin_token_by_hash(&token_hash(token)).await?;
+    Ok(found
+        .filter(|(_, _, stored)| token_matches(token, stored))
+        .map(|(token_id, org_id, _)| (token_id, org_id)))
+}
+
 impl FromRequest for OrgAdmin {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -42,18 +56,12 @@ impl FromRequest for OrgAdmin {
                     "send the organization admin token as `Authorization: Bearer <token>`",
                 )
             })?;
-            let found = state
-                .store
-                .admin_token_by_hash(&crate::secrets::token_hash(&token))
-                .await?;
-            match found {
-                Some((token_id, org_id, stored)) if token_matches(&token, &stored) => {
-                    Ok(OrgAdmin {
-                        org_id,
-                        actor: Actor::AdminToken(token_id),
-                    })
-                }
-                _ => Err(ApiError::unauthorized(
+            match verify_admin_token(&state.store, &token).await? {
+                Some((token_id, org_id)) => Ok(OrgAdmin {
+                    org_id,
+                    actor: Actor::AdminToken(token_id),
+                }),
+                None => Err(ApiError::unauthorized(
                     "the admin token is not valid (revoked or mistyped?)",
                 )),
             }

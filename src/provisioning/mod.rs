@@ -33,6 +33,8 @@ use crate::store::{NewAuditEvent, Store, StoreError, Tx};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     AdminToken(String),
+    /// A member with the owner/admin role, in the admin UI (their email).
+    AdminUser(String),
     Cli,
     Scim(String),
     Sso(String),
@@ -43,6 +45,7 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::AdminToken(id) => write!(f, "admin_token:{id}"),
+            Actor::AdminUser(email) => write!(f, "admin_user:{email}"),
             Actor::Cli => f.write_str("cli"),
             Actor::Scim(integration) => write!(f, "scim:{integration}"),
             Actor::Sso(integration) => write!(f, "sso:{integration}"),

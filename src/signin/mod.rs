@@ -139,10 +139,19 @@ pub fn refusal_page(failure: &Failure, reference: &str, retry_url: Option<String
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> HttpResponse {
+    html_with_policy(status, rendered, PAGE_CSP)
+}
+
+/// Like [`html`], with the page's own Content-Security-Policy.
+pub fn html_with_policy(
+    status: StatusCode,
+    rendered: Result<String, askama::Error>,
+    csp: &'static str,
+) -> HttpResponse {
     match rendered {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
-            .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body),
         Err(e) => {

@@ -50,6 +50,8 @@ pub struct AuditFilter {
     pub kind: Option<String>,
     pub outcome: Option<String>,
     pub subject: Option<String>,
+    /// Exact actor (`sso:<integration id>` …).
+    pub actor: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     /// Only events older than this event id (the previous page's cursor).
@@ -117,7 +119,8 @@ impl Store {
              AND ($6 IS NULL OR occurred_at >= $6) \
              AND ($7 IS NULL OR occurred_at < $7) \
              AND ($8 IS NULL OR id < $8) \
-             ORDER BY id DESC LIMIT $9",
+             AND ($9 IS NULL OR actor = $9) \
+             ORDER BY id DESC LIMIT $10",
         )
         .bind(org_id)
         .bind(kind_exact)
@@ -127,6 +130,7 @@ impl Store {
         .bind(filter.since_ms)
         .bind(filter.until_ms)
         .bind(&filter.before_id)
+        .bind(&filter.actor)
         .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;

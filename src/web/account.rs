@@ -105,40 +105,12 @@ pub async fn verify(
         .finish())
 }
 
-/// Cross-site requests may not end a session: SameSite=Lax already keeps
-/// the cookie off cross-site POSTs; the Origin / Sec-Fetch-Site check
-/// refuses them outright.
-fn is_cross_site(state: &AppState, req: &HttpRequest) -> bool {
-    let fetch_site = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site")) {
-        return true;
-    }
-    match req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
-        None => false,
-        Some(origin) => {
-            let ours = state
-                .config
-                .public_url()
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
-            origin != ours
-        }
-    }
-}
-
 #[post("/users/sign-out")]
 pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if is_cross_site(&state, &req) {
+    if session::is_cross_site(&state, &req) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "cross_site",

@@ -49,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
         .configure(crate::admin_api::configure)
+        .configure(crate::admin_ui::configure)
         .configure(crate::scim::configure);
 }
 

@@ -1,0 +1,519 @@
+//! Who may use the admin UI, and how they get in.
+//!
+//! An admin session is a random 256-bit id in its own cookie (HttpOnly,
+//! SameSite=Strict, path `/admin`), stored in the cache under the SHA-256 of
+//! the id with the organization, how the person signed in, and the CSRF
+//! token every form carries. It is opened by pasting an organization admin
+//! token, or from a member session (SSO sign-in) whose role is owner or
+//! admin. The reason it was granted is checked again on every request: a
+//! rotated admin token or a lost role ends it at once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
+use crate::admin_api::auth::verify_admin_token;
+use crate::integrations::kind_of;
+use crate::provisioning::Actor;
+use crate::session;
+use crate::signin::html_with_policy;
+use crate::state::AppState;
+use crate::store::{now_ms, Role};
+
+pub const ADMIN_COOKIE: &str = "sso_gateway_admin";
+
+/// How the admin session was opened; re-checked on every request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Grant {
+    /// Pasted admin token (we keep its hash: rotation revokes the session).
+    AdminToken {
+        token_id: String,
+        token_hash: String,
+    },
+    /// A member session of an owner/admin of the organization.
+    Member { user_id: String, email: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AdminSession {
+    org_id: String,
+    csrf: String,
+    grant: Grant,
+    created_at: i64,
+}
+
+/// A signed-in admin of one organization, as a request extractor.
+pub struct Admin {
+    pub org_id: String,
+    pub org_name: String,
+    /// How the layout names the person.
+    pub who: String,
+    pub actor: Actor,
+    pub csrf: String,
+    /// The cache key of the session (SHA-256 of its id): scopes one-time values.
+    pub session_key: String,
+    /// Set when this request opened the session (from an SSO member session).
+    new_cookie: Option<Cookie<'static>>,
+}
+
+impl Admin {
+    /// Refuses a form whose CSRF token is not this session's (constant time).
+    pub fn check_csrf(&self, presented: Option<&str>) -> Result<(), UiError> {
+        let presented = presented.unwrap_or_default();
+        if bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
+            return Ok(());
+        }
+        Err(UiError::new(
+            StatusCode::FORBIDDEN,
+            "This form was refused",
+            "The form did not carry this session's security token, so it may not have come from this page (or your session was renewed since you opened it). Nothing was changed. Go back, reload the page and submit it again.",
+        ))
+    }
+
+    pub fn attach_cookie(&self, mut response: HttpResponse) -> HttpResponse {
+        if let Some(cookie) = &self.new_cookie {
+            let _ = response.add_cookie(cookie);
+        }
+        response
+    }
+
+    pub fn chrome(&self, section: &'static str, done: Option<&str>) -> super::Chrome {
+        super::Chrome {
+            org_name: self.org_name.clone(),
+            who: self.who.clone(),
+            csrf: self.csrf.clone(),
+            section,
+            notice: done.and_then(notice),
+        }
+    }
+}
+
+/// The fixed confirmation shown after a change; unknown codes show nothing.
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "team_created" => "Team created.",
+        "team_saved" => "Changes saved.",
+        "team_deleted" => "Team deleted. You can restore it below until its time runs out.",
+        "team_restored" => "Team restored.",
+        "connected" => "Integration connected.",
+        "saved" => "Integration settings saved.",
+        "deleted" => "Integration deleted.",
+        "provisioning_off" => "Provisioning turned off. The old token no longer works.",
+        "role_saved" => "Role changed.",
+        "removed" => "Member removed from the organization.",
+        _ => return None,
+    })
+}
+
+fn cache_key(id: &str) -> String {
+    format!(
+        "admin_session:{}",
+        hex::encode(Sha256::digest(id.as_bytes()))
+    )
+}
+
+fn lifetime(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.session.admin_lifetime_seconds)
+}
+
+fn random_value() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A browser-session cookie: the lifetime is enforced by the cache entry,
+/// so a browser still holding the cookie learns that the session expired
+/// (rather than silently looking signed out).
+fn admin_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build(ADMIN_COOKIE, value)
+        .path("/admin")
+        .http_only(true)
+        .secure(state.config.public_url_is_https())
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = admin_cookie(state, String::new());
+    cookie.make_removal();
+    cookie
+}
+
+async fn open_session(
+    state: &AppState,
+    org_id: &str,
+    grant: Grant,
+) -> Result<(Cookie<'static>, AdminSession, String), UiError> {
+    let id = random_value();
+    let session = AdminSession {
+        org_id: org_id.to_string(),
+        csrf: random_value(),
+        grant,
+        created_at: now_ms(),
+    };
+    let value = serde_json::to_string(&session).expect("admin session serializes");
+    let key = cache_key(&id);
+    state.cache.put(&key, &value, lifetime(state)).await?;
+    Ok((admin_cookie(state, id), session, key))
+}
+
+fn may_administer(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Admin)
+}
+
+/// Why there is no admin: which sign-in notice to show.
+enum Missing {
+    /// No session at all.
+    None,
+    /// A cookie whose session is gone (lifetime over, or signed out).
+    Expired,
+    /// The admin token behind it was rotated away.
+    Revoked,
+    /// The member behind it is no longer an owner/admin.
+    NotAdmin,
+}
+
+impl Missing {
+    fn to_sign_in(&self) -> UiError {
+        UiError::redirect(match self {
+            Missing::None => "/admin/sign-in",
+            Missing::Expired => "/admin/sign-in?reason=expired",
+            Missing::Revoked => "/admin/sign-in?reason=revoked",
+            Missing::NotAdmin => "/admin/sign-in?reason=not_admin",
+        })
+    }
+}
+
+/// Re-checks the grant; `Ok(None)` says why the session no longer holds.
+async fn holds(
+    state: &AppState,
+    req: &HttpRequest,
+    session: &AdminSession,
+) -> Result<Result<(Actor, String), Missing>, UiError> {
+    match &session.grant {
+        Grant::AdminToken {
+            token_id,
+            token_hash,
+        } => {
+            let live = state.store.admin_token_by_hash(token_hash).await?;
+            Ok(match live {
+                Some((id, org, _)) if &id == token_id && org == session.org_id => {
+                    Ok((Actor::AdminToken(id), "Admin token".to_string()))
+                }
+                _ => Err(Missing::Revoked),
+            })
+        }
+        Grant::Member { user_id, email } => {
+            let member_session = session::current(state, req).await?;
+            let same_person = member_session
+                .is_some_and(|(_, s)| &s.user_id == user_id && s.org_id == session.org_id);
+            if !same_person {
+                return Ok(Err(Missing::Expired));
+            }
+            let member = state.store.member(&session.org_id, user_id).await?;
+            Ok(match member {
+                Some(m) if may_administer(m.role) => {
+                    Ok((Actor::AdminUser(email.clone()), m.email.clone()))
+                }
+                _ => Err(Missing::NotAdmin),
+            })
+        }
+    }
+}
+
+async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiError> {
+    let mut missing = Missing::None;
+    let cookie = req.cookie(ADMIN_COOKIE).map(|c| c.value().to_string());
+    let mut found: Option<(AdminSession, String, Option<Cookie<'static>>)> = None;
+    if let Some(id) = cookie.filter(|id| id.len() == 43) {
+        let key = cache_key(&id);
+        let stored = state.cache.get(&key).await?;
+        match stored.and_then(|json| serde_json::from_str::<AdminSession>(&json).ok()) {
+            Some(session) => found = Some((session, key, None)),
+            None => missing = Missing::Expired,
+        }
+    }
+    // An owner/admin signed in through SSO gets an admin session on their
+    // first page view; only a GET may open one (a POST needs the CSRF token
+    // of an existing session anyway).
+    if found.is_none() && matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Some((_, member_session)) = session::current(state, req).await? {
+            let member = state
+                .store
+                .member(&member_session.org_id, &member_session.user_id)
+                .await?;
+            match member {
+                Some(m) if may_administer(m.role) => {
+                    let grant = Grant::Member {
+                        user_id: m.id.clone(),
+                        email: m.email.clone(),
+                    };
+                    let (cookie, session, key) =
+                        open_session(state, &member_session.org_id, grant).await?;
+                    found = Some((session, key, Some(cookie)));
+                }
+                Some(_) => missing = Missing::NotAdmin,
+                None => {}
+            }
+        }
+    }
+    let Some((session, key, new_cookie)) = found else {
+        return Err(missing.to_sign_in());
+    };
+    let (actor, who) = match holds(state, req, &session).await? {
+        Ok(granted) => granted,
+        Err(why) => {
+            state.cache.delete(&key).await?;
+            return Err(why.to_sign_in());
+        }
+    };
+    let org = state
+        .store
+        .organization(&session.org_id)
+        .await?
+        .ok_or_else(|| Missing::Revoked.to_sign_in())?;
+    Ok(Admin {
+        org_id: session.org_id,
+        org_name: org.name,
+        who,
+        actor,
+        csrf: session.csrf,
+        session_key: key,
+        new_cookie,
+    })
+}
+
+impl FromRequest for Admin {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| UiError::from(crate::api_error::ApiError::internal()))?;
+            current_admin(&state, &req).await
+        })
+    }
+}
+
+#[get("")]
+pub async fn home(admin: Admin) -> HttpResponse {
+    admin.attach_cookie(see_other("/admin/sso"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/sign_in.html")]
+struct SignInPage {
+    notice: Option<&'static str>,
+    errors: FieldErrors,
+    integration_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    reason: Option<String>,
+}
+
+fn sign_in_notice(reason: Option<&str>) -> Option<&'static str> {
+    Some(match reason? {
+        "expired" => "Your admin session has expired or ended. Sign in again.",
+        "revoked" => "The admin token you signed in with was rotated or revoked. Sign in with the current token.",
+        "not_admin" => "You are signed in through single sign-on, but your role in this organization is not owner or admin. Ask an owner to change your role, or use the admin token.",
+        "signed_out" => "You have signed out.",
+        _ => return None,
+    })
+}
+
+fn render_sign_in(
+    status: StatusCode,
+    notice: Option<&'static str>,
+    errors: FieldErrors,
+    integration_id: String,
+) -> HttpResponse {
+    let page = SignInPage {
+        notice,
+        errors,
+        integration_id,
+    };
+    html_with_policy(status, page.render(), ADMIN_PAGE_CSP)
+}
+
+#[get("/sign-in")]
+pub async fn sign_in_page(query: web::Query<SignInQuery>) -> HttpResponse {
+    render_sign_in(
+        StatusCode::OK,
+        sign_in_notice(query.reason.as_deref()),
+        FieldErrors::default(),
+        String::new(),
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    token: Option<String>,
+}
+
+fn refuse_cross_site(state: &AppState, req: &HttpRequest) -> Result<(), UiError> {
+    if session::is_cross_site(state, req) {
+        return Err(UiError::new(
+            StatusCode::FORBIDDEN,
+            "This form was refused",
+            "Sign-in forms are only accepted from this site's own sign-in page. Open /admin/sign-in and sign in there.",
+        ));
+    }
+    Ok(())
+}
+
+/// Pasting an admin token opens an admin session for its organization.
+#[post("/sign-in")]
+pub async fn sign_in_with_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    refuse_cross_site(&state, &req)?;
+    let form: TokenForm = parse_form(&body)?;
+    let Some(token) = given(&form.token) else {
+        return Ok(render_sign_in(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            FieldErrors::one(
+                "token",
+                "Paste your organization's admin token (it starts with sgw_admin_).",
+            ),
+            String::new(),
+        ));
+    };
+    let Some((token_id, org_id)) = verify_admin_token(&state.store, &token).await? else {
+        return Ok(render_sign_in(
+            StatusCode::UNAUTHORIZED,
+            None,
+            FieldErrors::one("token", "This admin token is not valid. It may have been rotated, or mistyped: copy it again from where you stored it."),
+            String::new(),
+        ));
+    };
+    let grant = Grant::AdminToken {
+        token_id,
+        token_hash: crate::secrets::token_hash(&token),
+    };
+    let (cookie, _, _) = open_session(&state, &org_id, grant).await?;
+    let mut response = see_other("/admin/sso");
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct SsoForm {
+    integration_id: Option<String>,
+}
+
+/// The Integration ID, alone or as the end of a pasted sign-in URL.
+fn integration_id_from(raw: &str) -> Option<String> {
+    let last = raw
+        .trim()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    uuid::Uuid::try_parse(last).ok().map(|u| u.to_string())
+}
+
+/// Starts the organization's own SSO sign-in, coming back to `/admin`.
+#[post("/sign-in/sso")]
+pub async fn sign_in_with_sso(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    refuse_cross_site(&state, &req)?;
+    let form: SsoForm = parse_form(&body)?;
+    let raw = given(&form.integration_id).unwrap_or_default();
+    let refuse = |message: &str| {
+        render_sign_in(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            FieldErrors::one("integration_id", message),
+            raw.clone(),
+        )
+    };
+    let Some(id) = integration_id_from(&raw) else {
+        return Ok(refuse("Enter your organization's Integration ID (a value like 0f8c…-…) or paste its sign-in URL."));
+    };
+    let Some(integration) = state.store.integration(&id).await? else {
+        return Ok(refuse("There is no single sign-on connection with this Integration ID. Check it with your administrator."));
+    };
+    let kind = kind_of(&integration);
+    let (path, idp_name) = (kind.as_str(), super::provider_name(kind));
+    Ok(super::to_identity_provider(
+        &format!("/users/sign-in/sso/{path}/{id}?return_to=/admin"),
+        idp_name,
+        "Sign in there; you come back to the admin pages if your role is owner or admin.",
+    ))
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+/// Ends the admin session; one opened through SSO also ends the member
+/// session behind it (which would otherwise open a new one at once).
+#[post("/sign-out")]
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: Admin,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let form: CsrfOnly = parse_form(&body)?;
+    admin.check_csrf(form.csrf.as_deref())?;
+    state.cache.delete(&admin.session_key).await?;
+    let mut response = see_other("/admin/sign-in?reason=signed_out");
+    let _ = response.add_cookie(&removal_cookie(&state));
+    if matches!(admin.actor, Actor::AdminUser(_)) {
+        if let Some((id, _)) = session::current(&state, &req).await? {
+            session::end(&state, &id).await?;
+        }
+        let _ = response.add_cookie(&session::removal_cookie(&state.config));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_id_alone_or_in_a_sign_in_url() {
+        let id = "0b6f7b1e-2c1d-4a8e-9d51-3f0f3c2a9b10";
+        assert_eq!(integration_id_from(id).as_deref(), Some(id));
+        let url = format!("https://sso.example.com/users/sign-in/sso/okta/{id}/");
+        assert_eq!(integration_id_from(&url).as_deref(), Some(id));
+        assert_eq!(integration_id_from("acme"), None);
+        assert_eq!(integration_id_from(""), None);
+    }
+
+    #[test]
+    fn only_owners_and_admins_administer() {
+        assert!(may_administer(Role::Owner));
+        assert!(may_administer(Role::Admin));
+        assert!(!may_administer(Role::Member));
+    }
+}
