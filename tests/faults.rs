@@ -268,6 +268,7 @@ async fn postgres_restart_is_survived_without_restarting_the_gateway() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_ne!(started_at().await, before, "PostgreSQL was restarted");
 
     let api = gw.api(&token);
     let deadline = Instant::now() + Duration::from_secs(30);

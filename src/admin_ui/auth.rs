@@ -69,7 +69,25 @@ pub struct Admin {
     new_cookie: Option<Cookie<'static>>,
 }
 
+/// The CSRF field every admin form carries.
+#[derive(Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
 impl Admin {
+    /// The posted form, once its CSRF token is found to be this session's.
+    pub fn form<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, UiError> {
+        let field: CsrfField = parse_form(body)?;
+        self.check_csrf(field.csrf.as_deref())?;
+        parse_form(body)
+    }
+
+    /// For forms that carry nothing but their CSRF token (confirmations).
+    pub fn check_form(&self, body: &[u8]) -> Result<(), UiError> {
+        self.form::<serde::de::IgnoredAny>(body).map(drop)
+    }
+
     /// Refuses a form whose CSRF token is not this session's (constant time).
     pub fn check_csrf(&self, presented: Option<&str>) -> Result<(), UiError> {
         let presented = presented.unwrap_or_default();
@@ -468,11 +486,6 @@ pub async fn sign_in_with_sso(
     ))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// Ends the admin session; one opened through SSO also ends the member
 /// session behind it (which would otherwise open a new one at once).
 #[post("/sign-out")]
@@ -482,8 +495,7 @@ pub async fn sign_out(
     admin: Admin,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     state.cache.delete(&admin.session_key).await?;
     let mut response = see_other("/admin/sign-in?reason=signed_out");
     let _ = response.add_cookie(&removal_cookie(&state));

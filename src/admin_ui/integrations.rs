@@ -9,9 +9,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
-use super::{
-    field_errors, given, page, parse_form, see_other, Admin, Chrome, FieldErrors, UiError,
-};
+use super::{field_errors, given, page, see_other, Admin, Chrome, FieldErrors, UiError};
 use crate::integrations::{
     self, kind_of, IntegrationInput, IntegrationView, Kind, ScimCredentials,
 };
@@ -195,7 +193,6 @@ fn service_provider(state: &AppState, kind: Kind, id: &str) -> ServiceProvider {
 /// on the kind and on `source` (SAML: `url` or `manual`).
 #[derive(Deserialize, Default)]
 struct SettingsForm {
-    csrf: Option<String>,
     source: Option<String>,
     name: Option<String>,
     metadata_url: Option<String>,
@@ -363,8 +360,7 @@ pub async fn connect(
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
     let kind = parse_kind(&path)?;
-    let form: SettingsForm = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    let form: SettingsForm = admin.form(&body)?;
     let id = pending_id(&state, &admin, kind).await?;
     let errors = match form.missing_source(kind) {
         Some(errors) => errors,
@@ -504,8 +500,7 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: SettingsForm = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    let form: SettingsForm = admin.form(&body)?;
     let integration = find(&state, &admin, &path).await?;
     let kind = kind_of(&integration);
     let input = form.input(kind, false);
@@ -552,11 +547,6 @@ pub async fn delete_page(
     Ok(page(&admin, StatusCode::OK, page_.render()))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 #[post("/sso/{id}/delete")]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -564,8 +554,7 @@ pub async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     integrations::delete(&state.store, &admin.org_id, &path, &admin.actor).await?;
     Ok(see_other("/admin/sso?done=deleted"))
 }
@@ -591,8 +580,7 @@ pub async fn enable_provisioning(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     let ScimCredentials {
         tenant_url,
         tenant_id,
@@ -667,8 +655,7 @@ pub async fn disable_provisioning(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     integrations::disable_provisioning(&state.store, &admin.org_id, &path, &admin.actor).await?;
     Ok(see_other(&format!(
         "/admin/sso/{}?done=provisioning_off",

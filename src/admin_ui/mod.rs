@@ -354,9 +354,11 @@ pub fn relative(ms: impl Millis) -> String {
     let (future, secs) = (delta > 0, delta.abs() / 1000);
     let span = match secs {
         0..=59 => return "just now".into(),
-        60..=3599 => plural(secs / 60, "minute"),
-        3600..=86_399 => plural(secs / 3600, "hour"),
-        _ => plural(secs / 86_400, "day"),
+        // Rounded to the nearest unit: a team deleted a second ago with 30
+        // days' retention is purged "in 30 days", not "in 29 days".
+        60..=3599 => plural((secs + 30) / 60, "minute"),
+        3600..=86_399 => plural((secs + 1800) / 3600, "hour"),
+        _ => plural((secs + 43_200) / 86_400, "day"),
     };
     if future {
         format!("in {span}")
@@ -383,6 +385,7 @@ mod tests {
         assert_eq!(relative(now), "just now");
         assert_eq!(relative(now - 2 * 3_600_000 - 5_000), "2 hours ago");
         assert_eq!(relative(now + 29 * 86_400_000 + 60_000), "in 29 days");
+        assert_eq!(relative(now + 30 * 86_400_000 - 5_000), "in 30 days");
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
     }
 

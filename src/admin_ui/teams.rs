@@ -6,9 +6,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{
-    field_errors, page, parse_form, relative, see_other, Admin, Chrome, FieldErrors, UiError,
-};
+use super::{field_errors, page, relative, see_other, Admin, Chrome, FieldErrors, UiError};
 use crate::provisioning::{self, TeamChanges};
 use crate::state::AppState;
 use crate::store::{Member, Team, TeamState};
@@ -104,7 +102,6 @@ pub async fn list(
 
 #[derive(Deserialize)]
 struct TeamForm {
-    csrf: Option<String>,
     name: Option<String>,
     preapproved_domains: Option<String>,
 }
@@ -115,8 +112,7 @@ pub async fn create(
     admin: Admin,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: TeamForm = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    let form: TeamForm = admin.form(&body)?;
     let domains = domain_list(form.preapproved_domains.as_deref().unwrap_or_default());
     let created = provisioning::create_team(
         &state.store,
@@ -217,8 +213,7 @@ pub async fn save(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: TeamForm = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    let form: TeamForm = admin.form(&body)?;
     let changes = TeamChanges {
         name: form.name.clone(),
         preapproved_domains: form.preapproved_domains.as_deref().map(domain_list),
@@ -261,11 +256,6 @@ pub async fn delete_page(
     Ok(page(&admin, StatusCode::OK, page_.render()))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 #[post("/teams/{id}/delete")]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -273,8 +263,7 @@ pub async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     provisioning::delete_team(&state.store, &admin.org_id, &path, &admin.actor).await?;
     Ok(see_other("/admin/teams?done=team_deleted"))
 }
@@ -286,8 +275,7 @@ pub async fn restore(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     provisioning::restore_team(&state.store, &admin.org_id, &path, &admin.actor).await?;
     Ok(see_other("/admin/teams?done=team_restored"))
 }

@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{page, parse_form, see_other, when, Admin, Chrome, UiError};
+use super::{page, see_other, when, Admin, Chrome, UiError};
 use crate::provisioning;
 use crate::state::AppState;
 use crate::store::{email_key, Member, Role};
@@ -55,7 +55,6 @@ pub async fn list(
 
 #[derive(Deserialize)]
 struct RoleForm {
-    csrf: Option<String>,
     role: Option<String>,
 }
 
@@ -66,8 +65,7 @@ pub async fn set_role(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: RoleForm = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    let form: RoleForm = admin.form(&body)?;
     let role: Role = form
         .role
         .as_deref()
@@ -103,11 +101,6 @@ pub async fn remove_page(
     Ok(page(&admin, StatusCode::OK, page_.render()))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 #[post("/users/{id}/remove")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -115,8 +108,7 @@ pub async fn remove(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
-    let form: CsrfOnly = parse_form(&body)?;
-    admin.check_csrf(form.csrf.as_deref())?;
+    admin.check_form(&body)?;
     provisioning::deprovision_member(&state.store, &admin.org_id, &path, &admin.actor).await?;
     Ok(see_other("/admin/users?done=removed"))
 }
