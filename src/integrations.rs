@@ -20,41 +20,8 @@ use crate::provisioning::{audit_success, Actor, RuleError, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::secrets::{new_token, token_hash, SecretBox, SCIM_TOKEN_PREFIX};
 use crate::state::AppState;
+pub use crate::store::{kind_of, Kind};
 use crate::store::{new_id, now_ms, Integration, Store};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Okta,
-    Entra,
-    Saml,
-    Oidc,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Okta => "okta",
-            Kind::Entra => "entra",
-            Kind::Saml => "saml",
-            Kind::Oidc => "oidc",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "okta" => Some(Kind::Okta),
-            "entra" => Some(Kind::Entra),
-            "saml" => Some(Kind::Saml),
-            "oidc" => Some(Kind::Oidc),
-            _ => None,
-        }
-    }
-
-    pub fn is_saml(self) -> bool {
-        matches!(self, Kind::Okta | Kind::Saml)
-    }
-}
 
 /// What an admin sends to create or change an integration. One flat shape
 /// for every kind (as the SPEC fixes it); fields that do not apply to the
@@ -545,10 +512,6 @@ pub fn stored_settings(integration: &Integration) -> RuleResult<Settings> {
             e.into(),
         )))
     })
-}
-
-pub fn kind_of(integration: &Integration) -> Kind {
-    Kind::parse(&integration.kind).unwrap_or(Kind::Saml)
 }
 
 /// Everything an admin sees of one integration.

@@ -10,10 +10,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
-use crate::integrations::Kind;
 use crate::provisioning::{self, Actor, SignInRefusal};
 use crate::session::{self, Session};
 use crate::state::AppState;
+use crate::store::Kind;
 use crate::store::{now_ms, Integration, NewAuditEvent, UserProfile};
 
 /// A person as the identity provider vouched for them.
@@ -172,7 +172,7 @@ fn request_reference(req: &HttpRequest) -> String {
 }
 
 fn kind_label(integration: &Integration) -> &'static str {
-    crate::integrations::kind_of(integration).as_str()
+    crate::store::kind_of(integration).as_str()
 }
 
 /// Records a refused attempt (audit + metric) and renders the page.
@@ -330,7 +330,7 @@ pub async fn complete(
 
 /// The kind a sign-in route serves must match the integration's kind.
 pub fn route_matches(route_kind: Kind, integration: &Integration) -> bool {
-    crate::integrations::kind_of(integration) == route_kind
+    crate::store::kind_of(integration) == route_kind
 }
 
 #[cfg(test)]

@@ -1,4 +1,47 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
 use super::{now_ms, Store, StoreResult, Tx};
+
+/// What protocol an integration speaks (stored as its lowercase name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Okta,
+    Entra,
+    Saml,
+    Oidc,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Okta => "okta",
+            Kind::Entra => "entra",
+            Kind::Saml => "saml",
+            Kind::Oidc => "oidc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "okta" => Some(Kind::Okta),
+            "entra" => Some(Kind::Entra),
+            "saml" => Some(Kind::Saml),
+            "oidc" => Some(Kind::Oidc),
+            _ => None,
+        }
+    }
+
+    pub fn is_saml(self) -> bool {
+        matches!(self, Kind::Okta | Kind::Saml)
+    }
+}
+
+/// An integration's kind; unknown stored values (none are written) read as SAML.
+pub fn kind_of(integration: &Integration) -> Kind {
+    Kind::parse(&integration.kind).unwrap_or(Kind::Saml)
+}
 
 /// A stored integration. `settings` is the kind-specific JSON document that
 /// `crate::integrations` validates; secrets inside it are already encrypted.
