@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,7 +33,9 @@ impl Browser {
             "{CHROMEDRIVER} is missing: install the Debian packages chromium and chromium-driver (scripts/test.sh does)"
         );
         let port = free_port();
+        // Its own process group, so the chromium it starts goes down with it.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -153,8 +156,11 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Also on a failed test: chromedriver and every chromium process it
+    /// started (the whole process group).
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
