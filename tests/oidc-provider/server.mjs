@@ -119,15 +119,15 @@ async function interaction(op, req, res) {
   try {
     const details = await op.interactionDetails(req, res);
     const { prompt, params } = details;
+    if (prompt.name !== 'login' && prompt.name !== 'consent') {
+      throw new Error(`unexpected prompt ${prompt.name}`);
+    }
     const grant = details.grantId
       ? await op.Grant.find(details.grantId)
       : new op.Grant({ accountId: SUB, clientId: params.client_id });
     grant.addOIDCScope(String(params.scope || 'openid'));
     const grantId = await grant.save();
     const result = { login: { accountId: SUB }, consent: { grantId } };
-    if (prompt.name !== 'login' && prompt.name !== 'consent') {
-      throw new Error(`unexpected prompt ${prompt.name}`);
-    }
     await op.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   } catch (err) {
     console.error('interaction failed:', err);
