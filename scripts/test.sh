@@ -3,7 +3,8 @@
 #
 # What it does, stopping at the first failure:
 #   1. installs missing build/test dependencies via apt (see TEST_APT_PACKAGES) and the
-#      rustfmt/clippy rustup components if missing;
+#      rustfmt/clippy rustup components if missing; `npm ci` in tests/oidc-provider
+#      (the certified OpenID provider tests/oidc_interop.rs runs; needs Node.js >= 20);
 #   2. starts a throw-away PostgreSQL cluster and redis-server on free loopback ports
 #      (everything lives in a mktemp -d directory that is removed on exit);
 #   3. cargo fmt --check, cargo clippy -D warnings;
@@ -157,6 +158,19 @@ install_rust_components() {
     command -v rustup >/dev/null 2>&1 || die "cargo ${comps[*]} missing and rustup not available"
     log "rustup component add ${comps[*]}"
     rustup component add "${comps[@]}"
+}
+
+# tests/oidc_interop.rs runs the certified npm oidc-provider under Node; install its
+# locked packages up front (the test would otherwise run `npm ci` itself).
+install_node_packages() {
+    local dir="$REPO_ROOT/tests/oidc-provider"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        die "node and npm (Node.js >= 20) are needed for tests/oidc_interop.rs"
+    fi
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    [[ $major -ge 20 ]] || die "Node.js >= 20 is needed for tests/oidc_interop.rs (found $(node --version))"
+    npm ci --prefix "$dir" --no-audit --no-fund --silent
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +340,7 @@ if [[ "${SSO_GATEWAY_TEST_SERVICES_ONLY:-}" == "1" ]]; then
 fi
 
 run_step rust-components install_rust_components
+run_step node-packages install_node_packages
 run_step services start_services
 
 run_step fmt cargo fmt --all -- --check

@@ -2,7 +2,10 @@
 //! authorization code flow with PKCE (S256), state and nonce, through the
 //! openidconnect crate; the ID token is checked here (issuer, audience,
 //! times with the configured skew, nonce, asymmetric signature, Entra's
-//! tenant) and turned into the same [`Identity`] SAML produces.
+//! tenant) and turned into the same [`Identity`] SAML produces. A generic
+//! provider that keeps email and profile out of the ID token (OIDC Core 5.4:
+//! scope claims belong at the userinfo endpoint when an access token is
+//! issued) is asked at its userinfo endpoint, and must name the same `sub`.
 
 pub mod provider;
 
@@ -13,8 +16,9 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, IdToken, IdTokenClaims, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, SignatureVerificationError, TokenResponse as _,
+    CsrfToken, IdToken, IdTokenClaims, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 
@@ -286,7 +290,7 @@ pub async fn finish(
         })?;
     let expected = settings.expected();
     let provider = provider(state, &expected).await?;
-    let raw_id_token = redeem(
+    let (raw_id_token, access_token) = redeem(
         state,
         &provider,
         settings,
@@ -336,11 +340,141 @@ pub async fn finish(
         other => other,
     }
     .map_err(Verification::into_failure)?;
-    let identity = identity(&provider, &claims)?;
+    let mut identity = identity(&provider, &claims)?;
+    if identity.email.is_none() && provider.entra_tenant_id.is_none() {
+        if let Some(endpoint) = provider.metadata.userinfo_endpoint() {
+            let info = userinfo(state, endpoint.as_str(), &access_token).await?;
+            complete_from_userinfo(&mut identity, &claims, info)?;
+        }
+    }
     Ok((identity, return_to))
 }
 
-/// Redeems the authorization code at the token endpoint; returns the raw ID token.
+/// What we read from a userinfo answer (OIDC Core 5.3.2).
+#[derive(Debug, Default, Deserialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    sub: String,
+    email: Option<String>,
+    /// A boolean by the spec; some providers send "true"/"false".
+    email_verified: Option<serde_json::Value>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    name: Option<String>,
+}
+
+/// At most this much of a userinfo answer is read.
+const USERINFO_LIMIT: usize = 64 * 1024;
+
+/// GETs the userinfo endpoint with the access token (redirects are not
+/// followed: they would carry the token elsewhere).
+async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<UserInfo, Failure> {
+    let unreachable = |detail: String| {
+        Failure::new("provider_unreachable", detail)
+            .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
+    };
+    state
+        .outbound
+        .check(url)
+        .map_err(|e| unreachable(e.to_string()))?;
+    let response = state
+        .outbound
+        .no_redirect_client()
+        .get(url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            unreachable(format!(
+                "userinfo endpoint: {}",
+                state.outbound.describe(url, e)
+            ))
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(unreachable(format!(
+            "the userinfo endpoint {url} answered HTTP {}",
+            status.as_u16()
+        )));
+    }
+    let unreadable = |detail: String| Failure::new("userinfo_unreadable", detail);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/jwt") {
+        return Err(unreadable(
+            "the userinfo endpoint answered with a signed JWT; only plain JSON userinfo is supported"
+                .into(),
+        ));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > USERINFO_LIMIT)
+    {
+        return Err(unreadable(format!(
+            "the userinfo answer is larger than {USERINFO_LIMIT} bytes"
+        )));
+    }
+    let body = response.bytes().await.map_err(|e| {
+        unreachable(format!(
+            "userinfo endpoint: {}",
+            state.outbound.describe(url, e)
+        ))
+    })?;
+    if body.len() > USERINFO_LIMIT {
+        return Err(unreadable(format!(
+            "the userinfo answer is larger than {USERINFO_LIMIT} bytes"
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        unreadable(format!(
+            "the userinfo answer is not a JSON object of claims: {e}"
+        ))
+    })
+}
+
+/// Fills what the ID token left out from a userinfo answer about the same
+/// person: its `sub` must equal the ID token's, or it is ignored with a refusal.
+pub fn complete_from_userinfo(
+    identity: &mut Identity,
+    claims: &VerifiedClaims,
+    info: UserInfo,
+) -> Result<(), Failure> {
+    if info.sub != claims.subject().as_str() {
+        return Err(Failure::new(
+            "userinfo_mismatch",
+            format!(
+                "the userinfo endpoint describes subject {:?}, the ID token {:?}",
+                clipped(&info.sub),
+                clipped(claims.subject().as_str())
+            ),
+        ));
+    }
+    let unverified = match &info.email_verified {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
+    if unverified && info.email.is_some() {
+        return Err(Failure::new(
+            "email_unverified",
+            "the identity provider says this email address is not verified",
+        ));
+    }
+    identity.email = info.email;
+    let profile = &mut identity.profile;
+    profile.given_name = profile.given_name.take().or(info.given_name);
+    profile.family_name = profile.family_name.take().or(info.family_name);
+    profile.display_name = profile.display_name.take().or(info.name);
+    Ok(())
+}
+
+/// Redeems the authorization code at the token endpoint; returns the raw ID
+/// token and the access token.
 async fn redeem(
     state: &AppState,
     provider: &Provider,
@@ -349,7 +483,7 @@ async fn redeem(
     redirect_uri: &str,
     code: String,
     pkce_verifier: String,
-) -> Result<String, Failure> {
+) -> Result<(String, String), Failure> {
     let unreachable = |detail: String| {
         Failure::new("provider_unreachable", detail)
             .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
@@ -403,10 +537,11 @@ async fn redeem(
             ),
             RequestTokenError::Other(e) => unreachable(format!("token endpoint: {}", clipped(&e))),
         })?;
-    response
+    let id_token = response
         .id_token()
         .map(|t| t.to_string())
-        .ok_or_else(|| Failure::new("no_id_token", "the token endpoint returned no ID token"))
+        .ok_or_else(|| Failure::new("no_id_token", "the token endpoint returned no ID token"))?;
+    Ok((id_token, response.access_token().secret().clone()))
 }
 
 /// Why an ID token was refused.
