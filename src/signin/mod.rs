@@ -229,7 +229,7 @@ pub async fn complete(
     let Some(email) = identity.email.as_deref().filter(|e| e.contains('@')) else {
         let failure = Failure::new(
             "no_email",
-            "the identity provider sent no email address (NameID or email attribute)",
+            "the identity provider sent no email address (SAML: NameID or email attribute; OIDC: email claim)",
         );
         return refuse(
             state,
