@@ -4,8 +4,8 @@
 //!    then `POST /Users` (Entra's create body); then for each group
 //!    `GET /Groups?excludedAttributes=members&filter=displayName eq`,
 //!    `POST /Groups` with empty members and `PATCH` Add members in batches.
-//!    USERS (100,000) users and GROUPS (1,000) groups; user i is in group
-//!    i % GROUPS; BATCH (10) members per PATCH; CONCURRENCY (8) requests in
+//!    USERS (100,000) users and GROUP_COUNT (1,000) groups; user i is in group
+//!    i % GROUP_COUNT; BATCH (10) members per PATCH; CONCURRENCY (8) requests in
 //!    flight. Against the gateway on SQLite and on PostgreSQL (when
 //!    scripts/bench.sh gives one), and the peers in the same run.
 //! 2. Filter GETs/s: `GET /Users?filter=userName eq "…"` for random synced
@@ -156,8 +156,11 @@ where
 async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
     let http = support::http();
     let deadline = Instant::now() + limit;
-    let ids: Arc<Vec<std::sync::OnceLock<String>>> =
-        Arc::new((0..shape.users).map(|_| std::sync::OnceLock::new()).collect());
+    let ids: Arc<Vec<std::sync::OnceLock<String>>> = Arc::new(
+        (0..shape.users)
+            .map(|_| std::sync::OnceLock::new())
+            .collect(),
+    );
 
     let started = Instant::now();
     let (h, tt, idsw) = (http.clone(), t.clone(), ids.clone());
@@ -165,10 +168,28 @@ async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
         let (http, t, ids) = (h.clone(), tt.clone(), idsw.clone());
         async move {
             let filter = query_escape(&format!("userName eq \"{}\"", user_name(i)));
-            let (s, found) = send(&http, &t, reqwest::Method::GET, &format!("/Users?filter={filter}"), None).await;
+            let (s, found) = send(
+                &http,
+                &t,
+                reqwest::Method::GET,
+                &format!("/Users?filter={filter}"),
+                None,
+            )
+            .await;
             ok(&t, "GET /Users?filter", s, &found);
-            assert_eq!(found["totalResults"], 0, "{}: user {i} exists already", t.name);
-            let (s, created) = send(&http, &t, reqwest::Method::POST, "/Users", Some(&entra_user(i))).await;
+            assert_eq!(
+                found["totalResults"], 0,
+                "{}: user {i} exists already",
+                t.name
+            );
+            let (s, created) = send(
+                &http,
+                &t,
+                reqwest::Method::POST,
+                "/Users",
+                Some(&entra_user(i)),
+            )
+            .await;
             ok(&t, "POST /Users", s, &created);
             ids[i]
                 .set(created["id"].as_str().expect("an id").to_string())
@@ -177,6 +198,7 @@ async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
     })
     .await;
     let user_seconds = started.elapsed().as_secs_f64();
+    eprintln!("{}: {users} users in {user_seconds:.1} s", t.name);
 
     let started = Instant::now();
     let patches = Arc::new(AtomicUsize::new(0));
@@ -186,10 +208,28 @@ async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
         let (http, t, ids, patches) = (h.clone(), tt.clone(), idsg.clone(), p.clone());
         async move {
             let filter = query_escape(&format!("displayName eq \"Group {g}\""));
-            let (s, found) = send(&http, &t, reqwest::Method::GET, &format!("/Groups?excludedAttributes=members&filter={filter}"), None).await;
+            let (s, found) = send(
+                &http,
+                &t,
+                reqwest::Method::GET,
+                &format!("/Groups?excludedAttributes=members&filter={filter}"),
+                None,
+            )
+            .await;
             ok(&t, "GET /Groups?filter", s, &found);
-            assert_eq!(found["totalResults"], 0, "{}: group {g} exists already", t.name);
-            let (s, created) = send(&http, &t, reqwest::Method::POST, "/Groups", Some(&entra_group(g))).await;
+            assert_eq!(
+                found["totalResults"], 0,
+                "{}: group {g} exists already",
+                t.name
+            );
+            let (s, created) = send(
+                &http,
+                &t,
+                reqwest::Method::POST,
+                "/Groups",
+                Some(&entra_group(g)),
+            )
+            .await;
             ok(&t, "POST /Groups", s, &created);
             let gid = created["id"].as_str().expect("a group id").to_string();
             // Members of group g: the synced users i with i % groups == g.
@@ -206,7 +246,14 @@ async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
                     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                     "Operations": [{"op": "Add", "path": "members", "value": value}]
                 });
-                let (s, answer) = send(&http, &t, reqwest::Method::PATCH, &format!("/Groups/{gid}"), Some(&body)).await;
+                let (s, answer) = send(
+                    &http,
+                    &t,
+                    reqwest::Method::PATCH,
+                    &format!("/Groups/{gid}"),
+                    Some(&body),
+                )
+                .await;
                 ok(&t, "PATCH /Groups", s, &answer);
                 patches.fetch_add(1, Ordering::Relaxed);
             }
@@ -228,11 +275,24 @@ async fn entra_sync(t: &Target, shape: &Shape, limit: Duration) -> SyncResult {
 async fn check_group(t: &Target, shape: &Shape) {
     let http = support::http();
     let filter = query_escape("displayName eq \"Group 0\"");
-    let (s, found) = send(&http, t, reqwest::Method::GET, &format!("/Groups?filter={filter}"), None).await;
+    let (s, found) = send(
+        &http,
+        t,
+        reqwest::Method::GET,
+        &format!("/Groups?filter={filter}"),
+        None,
+    )
+    .await;
     ok(t, "GET /Groups", s, &found);
-    let members = found["Resources"][0]["members"].as_array().map_or(0, Vec::len);
+    let members = found["Resources"][0]["members"]
+        .as_array()
+        .map_or(0, Vec::len);
     let expected = (0..shape.users).step_by(shape.groups).count();
-    assert_eq!(members, expected, "{}: group 0 has {members} members, expected {expected}", t.name);
+    assert_eq!(
+        members, expected,
+        "{}: group 0 has {members} members, expected {expected}",
+        t.name
+    );
 }
 
 /// Filter GETs/s for random synced users: wrk in full mode, a few checked
@@ -242,7 +302,14 @@ async fn filter_gets(t: &Target, users: usize, seconds: u64) -> Option<support::
         let http = support::http();
         for i in 0..users.min(5) {
             let filter = query_escape(&format!("userName eq \"{}\"", user_name(i)));
-            let (s, found) = send(&http, t, reqwest::Method::GET, &format!("/Users?filter={filter}"), None).await;
+            let (s, found) = send(
+                &http,
+                t,
+                reqwest::Method::GET,
+                &format!("/Users?filter={filter}"),
+                None,
+            )
+            .await;
             ok(t, "GET /Users?filter", s, &found);
             assert_eq!(found["totalResults"], 1);
         }
@@ -286,7 +353,11 @@ fn report(name: &str, r: &SyncResult) {
 async fn gateway_target(gw: &Gateway) -> Target {
     let http = support::http();
     let integration = gw
-        .okta_integration(&http, include_str!("../fixtures/certs/idp-cert.pem"), "http://www.okta.com/exkbench")
+        .okta_integration(
+            &http,
+            include_str!("../fixtures/certs/idp-cert.pem"),
+            "http://www.okta.com/exkbench",
+        )
         .await;
     let (base, token) = gw
         .scim_tenant(&http, integration["id"].as_str().unwrap())
@@ -323,7 +394,9 @@ async fn start_jackson() -> Option<(Process, Target)> {
     let dir = std::env::var("JACKSON_HARNESS").ok()?;
     let port = support::free_port();
     let mut cmd = Command::new("node");
-    cmd.arg("server.js").current_dir(&dir).env("PORT", port.to_string());
+    cmd.arg("server.js")
+        .current_dir(&dir)
+        .env("PORT", port.to_string());
     let p = Process::spawn("saml-jackson", cmd);
     let base = format!("http://127.0.0.1:{port}");
     let http = support::http();
@@ -350,13 +423,14 @@ async fn start_jackson() -> Option<(Process, Target)> {
 async fn main() {
     let shape = Shape {
         users: env_usize("USERS", 100_000, 30),
-        groups: env_usize("GROUPS", 1_000, 3),
+        groups: env_usize("GROUP_COUNT", 1_000, 3),
         batch: env_usize("BATCH", 10, 10),
         concurrency: env_usize("CONCURRENCY", 8, 8),
     };
     let seconds = env_usize("SECONDS", 10, 1) as u64;
     let peer_limit = Duration::from_secs(env_usize("PEER_SYNC_SECONDS", 300, 300) as u64);
-    let only = std::env::var("SCIM_TARGETS").unwrap_or_else(|_| "sqlite,postgres,scim2-server,jackson".into());
+    let only = std::env::var("SCIM_TARGETS")
+        .unwrap_or_else(|_| "sqlite,postgres,scim2-server,jackson".into());
     let wants = |name: &str| only.split(',').any(|t| t.trim() == name);
     println!("machine: {}", support::machine());
     println!(
@@ -395,9 +469,15 @@ async fn main() {
         if !wants(want) {
             continue;
         }
-        let started = if start == 0 { start_scim2_server().await } else { start_jackson().await };
+        let started = if start == 0 {
+            start_scim2_server().await
+        } else {
+            start_jackson().await
+        };
         let Some((_process, target)) = started else {
-            println!("{want}: not run: its environment variable is unset (scripts/bench.sh sets it)");
+            println!(
+                "{want}: not run: its environment variable is unset (scripts/bench.sh sets it)"
+            );
             continue;
         };
         let r = entra_sync(&target, &shape, peer_limit).await;
@@ -419,9 +499,15 @@ async fn main() {
             );
         }
     }
-    let ours = results.iter().find(|(n, _, _)| n.contains("Sqlite")).cloned();
+    let ours = results
+        .iter()
+        .find(|(n, _, _)| n.contains("Sqlite"))
+        .cloned();
     if let Some((_, ours_sync, ours_gets)) = ours {
-        for (name, r, gets) in results.iter().filter(|(n, _, _)| !n.starts_with("sso-gateway")) {
+        for (name, r, gets) in results
+            .iter()
+            .filter(|(n, _, _)| !n.starts_with("sso-gateway"))
+        {
             println!(
                 "ratio sso-gateway (SQLite) / {name}: sync objects/s {}, filter GETs/s {}",
                 ratio(ours_sync.objects_per_s(), Some(r.objects_per_s())),

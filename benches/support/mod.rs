@@ -127,9 +127,16 @@ impl Gateway {
             .unwrap(),
         };
         let mut env: Vec<(String, String)> = vec![
-            ("SSO_GATEWAY__SERVER__BIND".into(), format!("127.0.0.1:{port}")),
+            (
+                "SSO_GATEWAY__SERVER__BIND".into(),
+                format!("127.0.0.1:{port}"),
+            ),
             ("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()),
-            ("SSO_GATEWAY__SERVER__LOG_LEVEL".into(), "warn".into()),
+            // BENCH_GATEWAY_LOG=info shows every request with its time.
+            (
+                "SSO_GATEWAY__SERVER__LOG_LEVEL".into(),
+                std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
             ("SSO_GATEWAY__DATABASE__URL".into(), db_url.clone()),
             // A sync pushes far more than the default budget of 6000 a
             // minute; the budget is not what is measured here.
@@ -184,7 +191,12 @@ impl Gateway {
     }
 
     /// A SAML integration trusting the loopback test IdP's certificate.
-    pub async fn okta_integration(&self, http: &reqwest::Client, cert_pem: &str, issuer: &str) -> Value {
+    pub async fn okta_integration(
+        &self,
+        http: &reqwest::Client,
+        cert_pem: &str,
+        issuer: &str,
+    ) -> Value {
         http.post(self.api("/integrations"))
             .bearer_auth(&self.token)
             .json(&json!({"kind": "okta", "sso_url": "https://idp.example.com/sso", "certificate_pem": cert_pem, "idp_entity_id": issuer}))
@@ -197,7 +209,11 @@ impl Gateway {
     }
 
     /// Turns SCIM on for an integration: (tenant URL, token).
-    pub async fn scim_tenant(&self, http: &reqwest::Client, integration_id: &str) -> (String, String) {
+    pub async fn scim_tenant(
+        &self,
+        http: &reqwest::Client,
+        integration_id: &str,
+    ) -> (String, String) {
         let p: Value = http
             .post(self.api(&format!("/integrations/{integration_id}/provisioning")))
             .bearer_auth(&self.token)
@@ -310,7 +326,11 @@ pub fn wrk(
         .output()
         .expect("wrk is needed for full runs (scripts/bench.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut r = WrkResult::default();
     for line in text.lines() {
         let l = line.trim();
@@ -323,7 +343,11 @@ pub fn wrk(
         } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
             r.non_2xx = v.trim().parse().unwrap_or(0);
         } else if l.contains("requests in") {
-            r.requests = l.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            r.requests = l
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
         }
     }
     r
