@@ -24,9 +24,12 @@ use sso_gateway::saml::validate::{validate, Expectations};
 
 /// `cargo bench` passes `--bench`; under `cargo test --all-targets` the
 /// program runs as a quick smoke check with small counts.
+fn smoke() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
-    let smoke = !std::env::args().any(|a| a == "--bench");
-    let default = if smoke { default.min(40) } else { default };
+    let default = if smoke() { default.min(40) } else { default };
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -192,11 +195,53 @@ async fn main() {
         let xml = idp::signed_xml(&idp::Spec::ok(&issuer_owned, &acs_for_sign, &email));
         serde_urlencoded::to_string([("SAMLResponse", idp::encode(&xml))]).unwrap()
     });
+    let (signins_per_second, p50, p99) = post_all(&http, &acs, bodies, concurrency, 303).await;
+    drop(server);
+
+    // The peer in the same run: saml-jackson's ACS behind express
+    // (bench/peers/jackson), the same responses signed for its ACS URL.
+    let jackson = match std::env::var("JACKSON_HARNESS") {
+        Ok(dir) if !smoke() => {
+            // Fewer for the (much slower) peer: a rate needs no 4000.
+            let jn = env_usize("JACKSON_SIGNINS", 1000).min(n);
+            Some(jackson_signins(&http, &dir, issuer, jn, concurrency).await)
+        }
+        _ => None,
+    };
+    println!(
+        "machine: {} cores; store: SQLite (default), cache: in-process",
+        cores()
+    );
+    println!("saml in-process validations/s: {validations_per_second:.0}");
+    println!("saml full HTTP sign-ins/s:     {signins_per_second:.0}  (n={n}, concurrency={concurrency}, p50={:.1} ms, p99={:.1} ms)", p50, p99);
+    println!(
+        "{}",
+        json!({"saml_validations_per_s": validations_per_second.round(), "saml_signins_per_s": signins_per_second.round(), "p50_ms": p50, "p99_ms": p99, "jackson_signins_per_s": jackson.map(|j| j.0.round()), "jackson_p99_ms": jackson.map(|j| j.2)})
+    );
+    match jackson {
+        Some((rate, jp50, jp99)) => println!(
+            "saml-jackson full HTTP sign-ins/s: {rate:.0}  (p50={jp50:.1} ms, p99={jp99:.1} ms); sso-gateway / saml-jackson = {:.1}x",
+            signins_per_second / rate
+        ),
+        None => println!("saml-jackson: not run (smoke mode or JACKSON_HARNESS unset; scripts/bench.sh sets it)"),
+    }
+}
+
+/// POSTs every body to `url` from `concurrency` tasks; each answer must have
+/// `expect` status. (rate/s, p50 ms, p99 ms)
+async fn post_all(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: Vec<String>,
+    concurrency: usize,
+    expect: u16,
+) -> (f64, f64, f64) {
+    let n = bodies.len();
     let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, acs, bodies) = (http.clone(), acs.clone(), bodies.clone());
+            let (http, url, bodies) = (http.clone(), url.to_string(), bodies.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -205,13 +250,14 @@ async fn main() {
                     };
                     let t = Instant::now();
                     let res = http
-                        .post(&acs)
+                        .post(&url)
                         .header("content-type", "application/x-www-form-urlencoded")
                         .body(body)
                         .send()
                         .await
                         .unwrap();
-                    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+                    let status = res.status().as_u16();
+                    assert_eq!(status, expect, "{url}: {}", res.text().await.unwrap());
                     latencies.push(t.elapsed());
                 }
                 latencies
@@ -228,16 +274,50 @@ async fn main() {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
             * 1000.0
     };
-    let signins_per_second = n as f64 / elapsed;
-    println!(
-        "machine: {} cores; store: SQLite (default), cache: in-process",
-        cores()
-    );
-    println!("saml in-process validations/s: {validations_per_second:.0}");
-    println!("saml full HTTP sign-ins/s:     {signins_per_second:.0}  (n={n}, concurrency={concurrency}, p50={:.1} ms, p99={:.1} ms)", pct(0.5), pct(0.99));
-    println!(
-        "{}",
-        json!({"saml_validations_per_s": validations_per_second.round(), "saml_signins_per_s": signins_per_second.round(), "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
-    );
-    drop(server);
+    (n as f64 / elapsed, pct(0.5), pct(0.99))
+}
+
+async fn jackson_signins(
+    http: &reqwest::Client,
+    dir: &str,
+    issuer: &str,
+    n: usize,
+    concurrency: usize,
+) -> (f64, f64, f64) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("node")
+        .arg("server.js")
+        .current_dir(dir)
+        .env("PORT", port.to_string())
+        .env("JACKSON_IDP_ISSUER", issuer)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("node");
+    let _guard = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let mut setup = None;
+    for _ in 0..400 {
+        if let Ok(r) = http.get(format!("{base}/bench/setup")).send().await {
+            setup = r.json::<Value>().await.ok();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let setup = setup.expect("saml-jackson harness did not start");
+    let acs = setup["acs_url"].as_str().unwrap().to_string();
+    let (acs_for_sign, issuer_owned) = (acs.clone(), issuer.to_string());
+    let bodies: Vec<String> = parallel(n, move |i| {
+        let email = format!("user{}@example.com", i % 500);
+        let xml = idp::signed_xml(&idp::Spec::ok(&issuer_owned, &acs_for_sign, &email));
+        serde_urlencoded::to_string([("SAMLResponse", idp::encode(&xml))]).unwrap()
+    });
+    post_all(http, &acs, bodies, concurrency, 302).await
 }

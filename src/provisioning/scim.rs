@@ -295,19 +295,25 @@ async fn sync_members(
     members: &[String],
 ) -> Result<(usize, usize), StoreError> {
     store.set_scim_group_members(tx, team_id, members).await?;
-    let attached = store.scim_accounts(tx, &integration.id).await?;
-    let listed: std::collections::HashSet<&String> = members.iter().collect();
-    let wanted: Vec<String> = attached
-        .iter()
-        .filter(|(scim_id, _)| listed.contains(scim_id))
-        .map(|(_, user_id)| user_id.clone())
+    // Only the listed users and the team's current members are read, never
+    // the integration's whole directory (one group PATCH of a 100k-user
+    // tenant read all 100k rows).
+    let wanted: Vec<String> = store
+        .scim_group_accounts(tx, &integration.id, team_id)
+        .await?
+        .into_iter()
+        .map(|(_, user_id)| user_id)
         .collect();
     // Only people this integration provisions leave with the group; members
     // an admin or a pre-approved domain brought in stay.
-    let ours: Vec<String> = attached.into_iter().map(|(_, user_id)| user_id).collect();
+    let ours = store
+        .team_members_provisioned_by(tx, &integration.id, team_id)
+        .await?;
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
+    let current_set: std::collections::HashSet<&String> = current.iter().collect();
+    let wanted_set: std::collections::HashSet<&String> = wanted.iter().collect();
     let (mut added, mut removed) = (0, 0);
-    for user_id in wanted.iter().filter(|u| !current.contains(u)) {
+    for user_id in wanted.iter().filter(|u| !current_set.contains(u)) {
         if Store::membership_role(&mut **tx, &integration.org_id, user_id)
             .await?
             .is_some()
@@ -318,7 +324,7 @@ async fn sync_members(
     }
     for user_id in current
         .iter()
-        .filter(|u| !wanted.contains(u) && ours.contains(u))
+        .filter(|u| !wanted_set.contains(u) && ours.contains(*u))
     {
         store.remove_team_member(tx, team_id, user_id).await?;
         removed += 1;

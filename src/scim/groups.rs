@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::filter::Filter;
+use super::filter::{CompareOp, Filter};
 use super::patch::apply_patch;
 use super::resource::{get_ci, project};
 use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
@@ -18,45 +18,44 @@ use crate::store::{Team, TeamState};
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-/// This integration's SCIM user ids: group members must be among them.
-struct Directory {
-    known: HashSet<String>,
-}
-
-impl Directory {
-    async fn load(state: &AppState, client: &ScimClient) -> Result<Directory, ScimError> {
-        let rows = state.store.scim_users(&client.integration.id).await?;
-        Ok(Directory {
-            known: rows.into_iter().map(|r| r.id).collect(),
-        })
-    }
-
-    /// The SCIM user ids in a resource's `members`; unknown ones are refused.
-    fn members(&self, resource: &Value) -> Result<Vec<String>, ScimError> {
-        let Some(members) = resource.as_object().and_then(|o| get_ci(o, "members")) else {
-            return Ok(Vec::new());
-        };
-        let members = members
-            .as_array()
-            .ok_or_else(|| ScimError::bad("invalidValue", "members must be an array"))?;
-        let mut out = Vec::new();
-        for member in members {
-            let id = member
-                .get("value")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ScimError::bad("invalidValue", "each member needs a value"))?;
-            if !self.known.contains(id) {
-                return Err(ScimError::bad(
-                    "invalidValue",
-                    format!("member {id:?} is not a user of this tenant"),
-                ));
-            }
-            if !out.iter().any(|o| o == id) {
-                out.push(id.to_string());
-            }
+/// The SCIM user ids in a resource's `members`, each checked to be a user
+/// of this integration (unknown ones are refused). Only the listed ids are
+/// looked up: loading the whole directory made every group write of a
+/// 100k-user tenant read 100k rows.
+async fn checked_members(
+    state: &AppState,
+    client: &ScimClient,
+    resource: &Value,
+) -> Result<Vec<String>, ScimError> {
+    let Some(members) = resource.as_object().and_then(|o| get_ci(o, "members")) else {
+        return Ok(Vec::new());
+    };
+    let members = members
+        .as_array()
+        .ok_or_else(|| ScimError::bad("invalidValue", "members must be an array"))?;
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for member in members {
+        let id = member
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScimError::bad("invalidValue", "each member needs a value"))?;
+        if seen.insert(id) {
+            out.push(id.to_string());
         }
-        Ok(out)
     }
+    let ids: Vec<&str> = out.iter().map(String::as_str).collect();
+    let known = state
+        .store
+        .known_scim_user_ids(&client.integration.id, &ids)
+        .await?;
+    if let Some(unknown) = out.iter().find(|id| !known.contains(*id)) {
+        return Err(ScimError::bad(
+            "invalidValue",
+            format!("member {unknown:?} is not a user of this tenant"),
+        ));
+    }
+    Ok(out)
 }
 
 async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Value, ScimError> {
@@ -122,9 +121,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let client = ScimClient::authenticate(&state, &req).await?;
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
-    let directory = Directory::load(&state, &client).await?;
     let (name, external) = (display_name(&body)?, external_id(&body));
-    let members = directory.members(&body)?;
+    let members = checked_members(&state, &client, &body).await?;
     let write = ScimGroupWrite {
         display_name: &name,
         external_id: external.as_deref(),
@@ -159,17 +157,43 @@ pub async fn get(
     ))
 }
 
+fn display_name_lookup(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare(path, CompareOp::Eq, Value::String(v))
+            if path.sub_attr.is_none()
+                && path.schema.is_none()
+                && path.attr.eq_ignore_ascii_case("displayName") =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
 /// The groups (live teams) the search selects, rendered.
 pub async fn matching(
     state: &AppState,
     client: &ScimClient,
     filter: Option<&Filter>,
 ) -> Result<Vec<Value>, ScimError> {
+    // `displayName eq "…"` — what Entra sends before every group create —
+    // is answered from the name index; the filter still decides below.
+    let teams = match filter.and_then(display_name_lookup) {
+        Some(name) => {
+            state
+                .store
+                .live_teams_named(&client.integration.org_id, name)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .teams(&client.integration.org_id, TeamState::Live)
+                .await?
+        }
+    };
     let mut groups = Vec::new();
-    for team in state
-        .store
-        .teams(&client.integration.org_id, TeamState::Live)
-        .await?
+    for team in teams
         .into_iter()
         .filter(|t| t.scim_integration_id.as_deref() == Some(client.integration.id.as_str()))
     {
@@ -196,11 +220,10 @@ async fn save(
     client: &ScimClient,
     id: &str,
     resource: &Value,
-    directory: &Directory,
     operation: &str,
 ) -> Result<Value, ScimError> {
     let (name, external) = (display_name(resource)?, external_id(resource));
-    let members = directory.members(resource)?;
+    let members = checked_members(state, client, resource).await?;
     let write = ScimGroupWrite {
         display_name: &name,
         external_id: external.as_deref(),
@@ -221,10 +244,9 @@ pub async fn replace(
     let client = ScimClient::authenticate(&state, &req).await?;
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     live_team(&state, &client, &path.1).await?;
-    let directory = Directory::load(&state, &client).await?;
     Ok(scim_json(
         StatusCode::OK,
-        &save(&state, &client, &path.1, &body, &directory, "PUT /Groups").await?,
+        &save(&state, &client, &path.1, &body, "PUT /Groups").await?,
     ))
 }
 
@@ -237,18 +259,9 @@ pub async fn patch(
     let client = ScimClient::authenticate(&state, &req).await?;
     let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let team = live_team(&state, &client, &path.1).await?;
-    let directory = Directory::load(&state, &client).await?;
     let mut group = render(&state, &client, &team).await?;
     apply_patch(&mut group, &body)?;
-    save(
-        &state,
-        &client,
-        &path.1,
-        &group,
-        &directory,
-        "PATCH /Groups",
-    )
-    .await?;
+    save(&state, &client, &path.1, &group, "PATCH /Groups").await?;
     // What Entra's member changes expect (RFC 7644 §3.5.2 allows 204).
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use super::{now_ms, Store, StoreResult, Tx};
 
 /// A SCIM user resource as stored (see migration 0002).
@@ -149,18 +151,30 @@ impl Store {
 }
 
 impl Store {
-    /// Replaces a SCIM group's member list.
+    /// Replaces a SCIM group's member list. Writes only the difference:
+    /// Entra adds members a batch at a time, and rewriting the whole list
+    /// for each batch made a group's sync quadratic in its size.
     pub async fn set_scim_group_members(
         &self,
         tx: &mut Tx,
         team_id: &str,
         scim_user_ids: &[String],
     ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1")
-            .bind(team_id)
-            .execute(&mut **tx)
-            .await?;
-        for id in scim_user_ids {
+        let current: Vec<(String,)> =
+            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
+                .bind(team_id)
+                .fetch_all(&mut **tx)
+                .await?;
+        let current: HashSet<String> = current.into_iter().map(|(id,)| id).collect();
+        let wanted: HashSet<&String> = scim_user_ids.iter().collect();
+        for id in current.iter().filter(|id| !wanted.contains(id)) {
+            sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
+                .bind(team_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for id in scim_user_ids.iter().filter(|id| !current.contains(*id)) {
             sqlx::query("INSERT INTO scim_group_members (team_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(team_id)
                 .bind(id)
@@ -168,6 +182,39 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Which of `ids` are SCIM users of the integration, read by primary key
+    /// in chunks: a group's member check must not read the whole directory.
+    /// (The integration is compared here, not in SQL: with it in the WHERE
+    /// clause SQLite's planner walked the integration's index instead of
+    /// the keys, a second per PATCH at 100k users.)
+    pub async fn known_scim_user_ids(
+        &self,
+        integration_id: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashSet<String>> {
+        let mut known = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, integration_id FROM scim_users WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            known.extend(
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, owner)| owner == integration_id)
+                    .map(|(id, _)| id),
+            );
+        }
+        Ok(known)
     }
 
     /// SCIM user ids of a group's members.
@@ -198,18 +245,42 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// `(SCIM user id, account id)` of every user of the integration that is
-    /// attached to an account, in one query.
-    pub async fn scim_accounts(
+    /// `(SCIM user id, account id)` of the group's listed SCIM users of this
+    /// integration that are attached to an account.
+    pub async fn scim_group_accounts(
         &self,
         tx: &mut Tx,
         integration_id: &str,
+        team_id: &str,
     ) -> StoreResult<Vec<(String, String)>> {
         Ok(sqlx::query_as(
-            "SELECT id, user_id FROM scim_users WHERE integration_id = $1 AND user_id IS NOT NULL",
+            "SELECT u.id, u.user_id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+             WHERE m.team_id = $1 AND u.integration_id = $2 AND u.user_id IS NOT NULL",
         )
+        .bind(team_id)
         .bind(integration_id)
         .fetch_all(&mut **tx)
         .await?)
+    }
+
+    /// The team's members whose account this integration provisions (is
+    /// attached to one of its SCIM users).
+    pub async fn team_members_provisioned_by(
+        &self,
+        tx: &mut Tx,
+        integration_id: &str,
+        team_id: &str,
+    ) -> StoreResult<HashSet<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            // Driven by the team (EXISTS): as a join, SQLite's planner walked
+            // every user of the integration instead.
+            "SELECT t.user_id FROM team_members t WHERE t.team_id = $1 AND EXISTS \
+             (SELECT 1 FROM scim_users u WHERE u.user_id = t.user_id AND u.integration_id = $2)",
+        )
+        .bind(team_id)
+        .bind(integration_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

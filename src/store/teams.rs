@@ -200,6 +200,24 @@ impl Store {
         self.hydrate_teams(org_id, None, rows).await
     }
 
+    /// The organization's live teams whose name equals `name`
+    /// case-insensitively (by the unique index: at most one).
+    pub async fn live_teams_named(&self, org_id: &str, name: &str) -> StoreResult<Vec<Team>> {
+        let rows: Vec<TeamRow> = sqlx::query_as(&format!(
+            "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND name_key = $2 AND deleted_at IS NULL"
+        ))
+        .bind(org_id)
+        .bind(name.to_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        // Hydrate just that team (None would count every team's members).
+        let only = match rows.as_slice() {
+            [one] => Some(one.id.clone()),
+            _ => None,
+        };
+        self.hydrate_teams(org_id, only.as_deref(), rows).await
+    }
+
     /// One team of the organization, live or deleted.
     pub async fn team(&self, org_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
         let rows: Vec<TeamRow> = sqlx::query_as(&format!(

@@ -299,18 +299,36 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> StoreResult<Vec<Member>> {
-        let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.scim_managed, \
-             m.created_at AS joined_at FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND ($2 IS NULL OR u.id = $2) AND u.email_key > $3 \
-             ORDER BY u.email_key LIMIT $4",
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // One member is read by its key: `($2 IS NULL OR u.id = $2)` in the
+        // page query kept the planners from using it, so every
+        // `/auth/verify` walked the organization's members in email order
+        // (a full scan at a million members).
+        let rows: Vec<MemberRow> = match user_id {
+            Some(user_id) => {
+                sqlx::query_as(
+                    "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.scim_managed, \
+                     m.created_at AS joined_at FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND m.user_id = $2",
+                )
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.scim_managed, \
+                     m.created_at AS joined_at FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND u.email_key > $2 \
+                     ORDER BY u.email_key LIMIT $3",
+                )
+                .bind(org_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         let mut teams = self
             .live_teams_of_users(org_id, rows.iter().map(|r| r.id.as_str()))
             .await?;
@@ -346,8 +364,10 @@ impl Store {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT m.user_id, t.id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id \
-                 WHERE t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({}) ORDER BY t.name_key",
+                // CROSS JOIN keeps SQLite's join order (by the users' index,
+                // not every team of the organization); PostgreSQL plans freely.
+                "SELECT m.user_id, t.id, t.name FROM team_members m CROSS JOIN teams t \
+                 WHERE t.id = m.team_id AND t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({}) ORDER BY t.name_key",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(org_id);

@@ -1,0 +1,366 @@
+//! What the benchmark programs share: smoke/full mode, starting the real
+//! gateway (and the peers) as separate processes on loopback, driving load
+//! with `wrk`, and reading a process's resident memory.
+#![allow(dead_code)] // each bench program uses its own part
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// `cargo bench` passes `--bench`; under `cargo test --all-targets` every
+/// bench program runs as a quick smoke check (tiny counts, no peers, no wrk)
+/// so the test suite does not get slower.
+pub fn smoke() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
+/// A count from the environment, capped at `smoke_max` in smoke mode.
+pub fn env_usize(name: &str, default: usize, smoke_max: usize) -> usize {
+    let default = if smoke() {
+        default.min(smoke_max)
+    } else {
+        default
+    };
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The machine line every report starts with.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{} cores ({cpu}), shared and noisy", cores())
+}
+
+/// Resident set size of a process, in KiB (Linux `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+pub async fn wait_http(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if http.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not answer within 60 s");
+}
+
+/// Which store a gateway runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL for the benches: `SSO_GATEWAY_BENCH_POSTGRES_URL` (set by
+/// scripts/bench.sh), else the test suite's `SSO_GATEWAY_TEST_POSTGRES_URL`.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("SSO_GATEWAY_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL"))
+        .ok()
+}
+
+/// A real gateway process (release under `cargo bench`), its own data
+/// folder, an organization and its admin token.
+pub struct Gateway {
+    pub base: String,
+    pub token: String,
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Gateway {
+    pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let db_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}/data/gateway.db", dir.path().display()),
+            Backend::Postgres => sso_gateway::store::create_scratch_database(
+                &postgres_admin_url().expect("a PostgreSQL URL"),
+            )
+            .await
+            .unwrap(),
+        };
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "SSO_GATEWAY__SERVER__BIND".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            ("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()),
+            // BENCH_GATEWAY_LOG=info shows every request with its time.
+            (
+                "SSO_GATEWAY__SERVER__LOG_LEVEL".into(),
+                std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+            ("SSO_GATEWAY__DATABASE__URL".into(), db_url.clone()),
+            // A sync pushes far more than the default budget of 6000 a
+            // minute; the budget is not what is measured here.
+            (
+                "SSO_GATEWAY__SCIM__RATE_LIMIT_PER_MINUTE".into(),
+                "100000000".into(),
+            ),
+        ];
+        for (k, v) in extra_env {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let bin = env!("CARGO_BIN_EXE_sso-gateway");
+        let out = Command::new(bin)
+            .args(["org", "create", "--name", "Bench", "--json"])
+            .current_dir(dir.path())
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "org create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = serde_json::from_slice::<Value>(&out.stdout).unwrap()["admin_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let child = Command::new(bin)
+            .arg("serve")
+            .current_dir(dir.path())
+            .envs(env)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let gw = Gateway {
+            base,
+            token,
+            db_url,
+            dir,
+            child,
+        };
+        wait_http(&http(), &format!("{}/healthz", gw.base)).await;
+        gw
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// A SAML integration trusting the loopback test IdP's certificate.
+    pub async fn okta_integration(
+        &self,
+        http: &reqwest::Client,
+        cert_pem: &str,
+        issuer: &str,
+    ) -> Value {
+        http.post(self.api("/integrations"))
+            .bearer_auth(&self.token)
+            .json(&json!({"kind": "okta", "sso_url": "https://idp.example.com/sso", "certificate_pem": cert_pem, "idp_entity_id": issuer}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Turns SCIM on for an integration: (tenant URL, token).
+    pub async fn scim_tenant(
+        &self,
+        http: &reqwest::Client,
+        integration_id: &str,
+    ) -> (String, String) {
+        let p: Value = http
+            .post(self.api(&format!("/integrations/{integration_id}/provisioning")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            p["tenant_url"].as_str().unwrap().to_string(),
+            p["token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Any other server process the bench starts (a peer); killed on drop.
+pub struct Process {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Process {
+    pub fn spawn(name: &str, mut cmd: Command) -> Process {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `wrk --latency` measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WrkResult {
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub requests: u64,
+    pub non_2xx: u64,
+}
+
+fn parse_ms(v: &str) -> f64 {
+    let v = v.trim();
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => n,
+    }
+}
+
+/// Runs wrk (Debian's `wrk`, installed by scripts/bench.sh) from its own
+/// process: GET `url` with `headers`, or what the Lua `script` makes.
+/// Errors (non-2xx/3xx answers, socket errors) are counted and reported.
+pub fn wrk(
+    url: &str,
+    headers: &[(&str, &str)],
+    script: Option<&str>,
+    connections: usize,
+    seconds: u64,
+) -> WrkResult {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        "1",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+        "--latency",
+    ]);
+    for (k, v) in headers {
+        cmd.args(["-H", &format!("{k}: {v}")]);
+    }
+    let _script_file;
+    if let Some(script) = script {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(script.as_bytes()).unwrap();
+        cmd.args(["-s", f.path().to_str().unwrap()]);
+        _script_file = f;
+    }
+    cmd.arg(url);
+    let out = cmd
+        .output()
+        .expect("wrk is needed for full runs (scripts/bench.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = WrkResult::default();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Requests/sec:") {
+            r.requests_per_s = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("50%") {
+            r.p50_ms = parse_ms(v);
+        } else if let Some(v) = l.strip_prefix("99%") {
+            r.p99_ms = parse_ms(v);
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            r.non_2xx = v.trim().parse().unwrap_or(0);
+        } else if l.contains("requests in") {
+            r.requests = l
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    r
+}
+
+/// Percent-encodes a query value (wrk Lua scripts get it ready-made).
+pub fn query_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub fn ratio(ours: f64, peer: Option<f64>) -> String {
+    match peer {
+        Some(p) if p > 0.0 => format!("{:.1}×", ours / p),
+        _ => "n/a".into(),
+    }
+}

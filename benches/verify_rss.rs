@@ -1,0 +1,277 @@
+//! `/auth/verify` throughput and the gateway's memory, as numbers.
+//!
+//! 1. Idle RSS of a fresh release gateway (default store: SQLite + the
+//!    in-process cache), and of the peers at idle (when scripts/bench.sh
+//!    gives them: `JACKSON_HARNESS`, `SCIM2_SERVER_BIN`).
+//! 2. `/auth/verify` req/s and p50/p99 for a signed-in session (one real
+//!    SAML sign-in), wrk from its own process, SECONDS (10) long.
+//! 3. RSS at FILL_USERS (1,000,000) users: the users, their memberships and
+//!    their SCIM resources are written straight into the gateway's SQLite
+//!    file (one SQL statement each; through SCIM it would take the length
+//!    of a 1M-user sync), then wrk drives `/auth/verify` and SCIM filter
+//!    GETs for random users at once while the gateway's RSS is sampled;
+//!    the peak is reported.
+//!
+//! Run: `scripts/bench.sh verify` or `cargo bench --bench verify_rss`.
+
+#[allow(dead_code)]
+#[path = "../tests/common/idp.rs"]
+mod idp;
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::Connection;
+use support::{env_usize, rss_kib, smoke, wrk, Backend, Gateway, Process, WrkResult};
+
+const ISSUER: &str = "http://www.okta.com/exkbench";
+
+/// One real sign-in: the session cookie (`name=value`).
+async fn sign_in(http: &reqwest::Client, acs: &str) -> String {
+    let xml = idp::signed_xml(&idp::Spec::ok(ISSUER, acs, "ada@example.com"));
+    let res = http
+        .post(acs)
+        .form(&[("SAMLResponse", idp::encode(&xml))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "sign-in refused");
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("sso_gateway_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    cookie
+}
+
+/// Writes `n` users, their memberships and SCIM resources directly.
+async fn fill(db_url: &str, org_id: &str, integration_id: &str, n: usize) {
+    let path = db_url.trim_start_matches("sqlite://");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA busy_timeout = 30000")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < $1 - 1) \
+         INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
+         SELECT 'fill-' || i, 'fill' || i || '@example.com', 'fill' || i || '@example.com', 'User', 'N' || i, NULL, i, i FROM c",
+    )
+    .bind(n as i64)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, scim_managed, created_at) \
+         SELECT $1, id, 'member', 1, created_at FROM users WHERE id LIKE 'fill-%'",
+    )
+    .bind(org_id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
+         resource, password_hash, version, created_at, updated_at) \
+         SELECT 's' || id, $1, $2, id, email, email_key, 'ext-' || id, 1, \
+         '{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"' || email || \
+         '\",\"active\":true,\"externalId\":\"ext-' || id || '\",\"name\":{\"givenName\":\"User\",\"familyName\":\"' || family_name || \
+         '\"},\"emails\":[{\"primary\":true,\"type\":\"work\",\"value\":\"' || email || '\"}]}', \
+         NULL, 1, created_at, created_at FROM users WHERE id LIKE 'fill-%'",
+    )
+    .bind(integration_id)
+    .bind(org_id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Idle RSS of a peer process once it answers (KiB).
+async fn peer_idle_rss(name: &str) -> Option<(String, u64)> {
+    let port = support::free_port();
+    let (process, health) = match name {
+        "saml-jackson" => {
+            let dir = std::env::var("JACKSON_HARNESS").ok()?;
+            let mut cmd = Command::new("node");
+            cmd.arg("server.js")
+                .current_dir(dir)
+                .env("PORT", port.to_string());
+            (Process::spawn(name, cmd), "/healthz")
+        }
+        _ => {
+            let bin = std::env::var("SCIM2_SERVER_BIN").ok()?;
+            let mut cmd = Command::new(bin);
+            cmd.args(["--port", &port.to_string(), "--bearer-token", "t"]);
+            (Process::spawn(name, cmd), "/ServiceProviderConfig")
+        }
+    };
+    support::wait_http(
+        &support::http(),
+        &format!("http://127.0.0.1:{port}{health}"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Some((name.to_string(), rss_kib(process.pid())))
+}
+
+fn show(name: &str, r: &WrkResult) {
+    println!(
+        "{name:<44} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  non-2xx {}",
+        r.requests_per_s, r.p50_ms, r.p99_ms, r.non_2xx
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_usize("SECONDS", 10, 1) as u64;
+    let fill_users = env_usize("FILL_USERS", 1_000_000, 50);
+    println!("machine: {}", support::machine());
+    let http = support::http();
+    let gw = Gateway::start(Backend::Sqlite, &[]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss = rss_kib(gw.pid());
+    println!(
+        "idle RSS sso-gateway (SQLite, in-process cache): {:.1} MiB",
+        idle_rss as f64 / 1024.0
+    );
+
+    http.post(gw.api("/teams"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"name": "Eng", "preapproved_domains": ["example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    let integration = gw.okta_integration(&http, idp::CERT_PEM, ISSUER).await;
+    let integration_id = integration["id"].as_str().unwrap().to_string();
+    let acs = integration["acs_url"].as_str().unwrap().to_string();
+    let (tenant, scim_token) = gw.scim_tenant(&http, &integration_id).await;
+    let cookie = sign_in(&http, &acs).await;
+    let verify_url = format!("{}/auth/verify", gw.base);
+
+    let org: Value = http
+        .get(gw.api("/organization"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap().to_string();
+
+    if smoke() {
+        let res = http
+            .get(&verify_url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        fill(&gw.db_url, &org_id, &integration_id, fill_users).await;
+        let res = http
+            .get(format!("{tenant}/Users"))
+            .query(&[("filter", "userName eq \"fill7@example.com\"")])
+            .bearer_auth(&scim_token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["totalResults"], 1, "{body}");
+        println!("smoke mode: wrk and peers skipped (cargo bench runs them)");
+        return;
+    }
+
+    let verify = wrk(&verify_url, &[("Cookie", &cookie)], None, 64, seconds);
+    show("/auth/verify (1 user)", &verify);
+
+    let t = Instant::now();
+    fill(&gw.db_url, &org_id, &integration_id, fill_users).await;
+    println!(
+        "filled {fill_users} users in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let after_fill = rss_kib(gw.pid());
+
+    // Both loads at once, from two wrk processes, RSS sampled meanwhile.
+    let prefix = url::Url::parse(&tenant).unwrap().path().to_string();
+    let script = format!(
+        r#"math.randomseed(7)
+request = function()
+  local i = math.random(0, {max})
+  return wrk.format("GET", "{prefix}/Users?filter=userName%20eq%20%22fill" .. i .. "%40example.com%22")
+end
+"#,
+        max = fill_users - 1
+    );
+    let auth = format!("Bearer {scim_token}");
+    let (v_url, v_cookie) = (verify_url.clone(), cookie.clone());
+    let verify_load =
+        std::thread::spawn(move || wrk(&v_url, &[("Cookie", &v_cookie)], None, 32, seconds));
+    let base = gw.base.clone();
+    let scim_load = std::thread::spawn(move || {
+        wrk(
+            &base,
+            &[("Authorization", &auth)],
+            Some(&script),
+            16,
+            seconds,
+        )
+    });
+    let mut peak = 0;
+    let until = Instant::now() + Duration::from_secs(seconds + 1);
+    while Instant::now() < until {
+        peak = peak.max(rss_kib(gw.pid()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let verify_1m = verify_load.join().unwrap();
+    let scim_1m = scim_load.join().unwrap();
+    peak = peak.max(rss_kib(gw.pid()));
+    show(
+        &format!("/auth/verify at {fill_users} users (with SCIM load)"),
+        &verify_1m,
+    );
+    show(
+        &format!("SCIM filter GETs at {fill_users} users (with verify load)"),
+        &scim_1m,
+    );
+    println!(
+        "RSS sso-gateway: idle {:.1} MiB; after filling {fill_users} users {:.1} MiB; peak under load {:.1} MiB",
+        idle_rss as f64 / 1024.0,
+        after_fill as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    drop(gw);
+
+    let mut peers = Vec::new();
+    for name in ["saml-jackson", "scim2-server"] {
+        match peer_idle_rss(name).await {
+            Some((n, kib)) => {
+                println!(
+                    "idle RSS {n}: {:.1} MiB (sso-gateway / {n}: {:.2})",
+                    kib as f64 / 1024.0,
+                    idle_rss as f64 / kib as f64
+                );
+                peers.push(json!({"peer": n, "idle_rss_kib": kib}));
+            }
+            None => println!("idle RSS {name}: not run (its environment variable is unset)"),
+        }
+    }
+    println!(
+        "{}",
+        json!({"idle_rss_kib": idle_rss, "verify_per_s": verify.requests_per_s, "verify_p99_ms": verify.p99_ms,
+               "fill_users": fill_users, "rss_after_fill_kib": after_fill, "rss_peak_kib": peak,
+               "verify_1m_per_s": verify_1m.requests_per_s, "verify_1m_p99_ms": verify_1m.p99_ms,
+               "scim_gets_1m_per_s": scim_1m.requests_per_s, "scim_gets_1m_p99_ms": scim_1m.p99_ms, "peers": peers})
+    );
+}
