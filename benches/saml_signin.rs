@@ -13,33 +13,19 @@
 #[allow(dead_code)]
 #[path = "../tests/common/idp.rs"]
 mod idp;
+mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 use sso_gateway::saml::validate::{validate, Expectations};
+use support::{cores, env_usize, smoke, Backend, Gateway, Process};
 
 /// `cargo bench` passes `--bench`; under `cargo test --all-targets` the
 /// program runs as a quick smoke check with small counts.
-fn smoke() -> bool {
-    !std::env::args().any(|a| a == "--bench")
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    let default = if smoke() { default.min(40) } else { default };
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Runs `make(i)` for i in 0..n on every core.
 fn parallel<T: Send + 'static>(
     n: usize,
@@ -60,7 +46,7 @@ fn parallel<T: Send + 'static>(
 }
 
 fn in_process(sp_url: &str, issuer: &str) -> f64 {
-    let n = env_usize("VALIDATIONS", 4000);
+    let n = env_usize("VALIDATIONS", 4000, 40);
     let xml = Arc::new(idp::signed_xml(&idp::Spec::ok(
         issuer,
         sp_url,
@@ -92,103 +78,24 @@ fn in_process(sp_url: &str, issuer: &str) -> f64 {
     n as f64 / elapsed
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_gateway() -> (Server, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("SSO_GATEWAY__SERVER__BIND", format!("127.0.0.1:{port}")),
-        ("SSO_GATEWAY__SERVER__PUBLIC_URL", base.clone()),
-        ("SSO_GATEWAY__SERVER__LOG_LEVEL", "warn".to_string()),
-    ];
-    let bin = env!("CARGO_BIN_EXE_sso-gateway");
-    let out = Command::new(bin)
-        .args(["org", "create", "--name", "Bench", "--json"])
-        .current_dir(dir.path())
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    let token = serde_json::from_slice::<Value>(&out.stdout).unwrap()["admin_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let child = Command::new(bin)
-        .arg("serve")
-        .current_dir(dir.path())
-        .envs(env)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    (
-        Server {
-            child,
-            base,
-            _dir: dir,
-        },
-        token,
-    )
-}
-
 #[tokio::main]
 async fn main() {
-    let (server, token) = start_gateway();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
-    for _ in 0..200 {
-        if http
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let api = |path: &str| format!("{}/api/v1{path}", server.base);
-    http.post(api("/teams"))
-        .bearer_auth(&token)
+    let gw = Gateway::start(Backend::Sqlite, &[]).await;
+    let http = support::http();
+    http.post(gw.api("/teams"))
+        .bearer_auth(&gw.token)
         .json(&json!({"name": "Eng", "preapproved_domains": ["example.com"]}))
         .send()
         .await
         .unwrap();
     let issuer = "http://www.okta.com/exkbench";
-    let integration: Value = http
-        .post(api("/integrations"))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "okta", "sso_url": "https://idp.example.com/sso", "certificate_pem": idp::CERT_PEM, "idp_entity_id": issuer}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let integration = gw.okta_integration(&http, idp::CERT_PEM, issuer).await;
     let acs = integration["acs_url"].as_str().unwrap().to_string();
 
     let validations_per_second = in_process(&acs, issuer);
 
-    let n = env_usize("SIGNINS", 4000);
-    let concurrency = env_usize("CONCURRENCY", 64);
+    let n = env_usize("SIGNINS", 4000, 40);
+    let concurrency = env_usize("CONCURRENCY", 64, 40);
     let (acs_for_sign, issuer_owned) = (acs.clone(), issuer.to_string());
     let bodies: Vec<String> = parallel(n, move |i| {
         let email = format!("user{}@example.com", i % 500);
@@ -196,14 +103,14 @@ async fn main() {
         serde_urlencoded::to_string([("SAMLResponse", idp::encode(&xml))]).unwrap()
     });
     let (signins_per_second, p50, p99) = post_all(&http, &acs, bodies, concurrency, 303).await;
-    drop(server);
+    drop(gw);
 
     // The peer in the same run: saml-jackson's ACS behind express
     // (bench/peers/jackson), the same responses signed for its ACS URL.
     let jackson = match std::env::var("JACKSON_HARNESS") {
         Ok(dir) if !smoke() => {
             // Fewer for the (much slower) peer: a rate needs no 4000.
-            let jn = env_usize("JACKSON_SIGNINS", 1000).min(n);
+            let jn = env_usize("JACKSON_SIGNINS", 1000, 40).min(n);
             Some(jackson_signins(&http, &dir, issuer, jn, concurrency).await)
         }
         _ => None,
@@ -284,24 +191,13 @@ async fn jackson_signins(
     n: usize,
     concurrency: usize,
 ) -> (f64, f64, f64) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("node")
-        .arg("server.js")
+    let port = support::free_port();
+    let mut node = Command::new("node");
+    node.arg("server.js")
         .current_dir(dir)
         .env("PORT", port.to_string())
-        .env("JACKSON_IDP_ISSUER", issuer)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("node");
-    let _guard = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: tempfile::tempdir().unwrap(),
-    };
+        .env("JACKSON_IDP_ISSUER", issuer);
+    let _jackson = Process::spawn("saml-jackson harness", node);
     let base = format!("http://127.0.0.1:{port}");
     let mut setup = None;
     for _ in 0..400 {
