@@ -717,3 +717,62 @@ fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Fa
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openidconnect::{Audience, IssuerUrl, StandardClaims, SubjectIdentifier};
+
+    fn claims(sub: &str) -> VerifiedClaims {
+        let now = Utc::now();
+        IdTokenClaims::new(
+            IssuerUrl::new("https://id.example.com".into()).unwrap(),
+            vec![Audience::new("app".into())],
+            now + chrono::Duration::minutes(5),
+            now,
+            StandardClaims::new(SubjectIdentifier::new(sub.into())),
+            ProviderClaims::default(),
+        )
+    }
+
+    fn answer(json: serde_json::Value) -> UserInfo {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn nobody() -> Identity {
+        Identity {
+            subject: "https://id.example.com 248289761001".into(),
+            email: None,
+            profile: UserProfile::default(),
+        }
+    }
+
+    #[test]
+    fn userinfo_fills_in_what_the_id_token_left_out() {
+        let mut identity = nobody();
+        let info = answer(
+            serde_json::json!({"sub": "248289761001", "email": "jane@example.com",
+            "email_verified": "true", "given_name": "Jane"}),
+        );
+        complete_from_userinfo(&mut identity, &claims("248289761001"), info).unwrap();
+        assert_eq!(identity.email.as_deref(), Some("jane@example.com"));
+        assert_eq!(identity.profile.given_name.as_deref(), Some("Jane"));
+    }
+
+    #[test]
+    fn userinfo_about_someone_else_or_unverified_is_refused() {
+        let other = answer(serde_json::json!({"sub": "someone-else", "email": "boss@example.com"}));
+        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), other);
+        assert_eq!(refused.unwrap_err().code, "userinfo_mismatch");
+        let missing = answer(serde_json::json!({"email": "boss@example.com"}));
+        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), missing);
+        assert_eq!(refused.unwrap_err().code, "userinfo_mismatch");
+        for flag in [serde_json::json!(false), serde_json::json!("False")] {
+            let info = answer(
+                serde_json::json!({"sub": "248289761001", "email": "jane@example.com", "email_verified": flag}),
+            );
+            let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), info);
+            assert_eq!(refused.unwrap_err().code, "email_unverified");
+        }
+    }
+}
