@@ -152,21 +152,47 @@ impl Outbound {
 
     /// GETs `url` and returns the body, refusing anything the policy forbids.
     pub async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let limit = self.config.max_response_bytes;
+        self.fetch(url, &self.client, None, limit)
+            .await
+            .map(|(_, body)| body)
+    }
+
+    /// GETs `url` with a bearer token (an OIDC userinfo call): redirects
+    /// are not followed (they would carry the token elsewhere), at most
+    /// `limit` bytes are read. Returns the content type and the body.
+    pub async fn get_with_bearer(
+        &self,
+        url: &str,
+        token: &str,
+        limit: usize,
+    ) -> Result<(String, Vec<u8>), FetchError> {
+        self.fetch(url, &self.no_redirects, Some(token), limit)
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        url: &str,
+        client: &reqwest::Client,
+        bearer: Option<&str>,
+        limit: usize,
+    ) -> Result<(String, Vec<u8>), FetchError> {
         let parsed = Url::parse(url).map_err(|_| FetchError::BadUrl(url.to_string()))?;
         check_url(&self.config, &parsed)?;
-        let response = self
-            .client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| self.describe(url, e))?;
+        let mut request = client.get(parsed);
+        if let Some(token) = bearer {
+            request = request
+                .bearer_auth(token)
+                .header(reqwest::header::ACCEPT, "application/json");
+        }
+        let response = request.send().await.map_err(|e| self.describe(url, e))?;
         if !response.status().is_success() {
             return Err(FetchError::Status {
                 url: url.to_string(),
                 status: response.status().as_u16(),
             });
         }
-        let limit = self.config.max_response_bytes;
         if response
             .content_length()
             .is_some_and(|n| n as usize > limit)
@@ -176,6 +202,12 @@ impl Outbound {
                 limit,
             });
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -188,7 +220,7 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((content_type, body))
     }
 
     /// Finds our policy error inside reqwest's error chain, if that is what failed.

@@ -22,6 +22,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::outbound::FetchError;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{Failure, Identity};
 use crate::state::AppState;
@@ -369,66 +370,24 @@ const USERINFO_LIMIT: usize = 64 * 1024;
 /// GETs the userinfo endpoint with the access token (redirects are not
 /// followed: they would carry the token elsewhere).
 async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<UserInfo, Failure> {
-    let unreachable = |detail: String| {
-        Failure::new("provider_unreachable", detail)
-            .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
-    };
-    state
+    let (content_type, body) = state
         .outbound
-        .check(url)
-        .map_err(|e| unreachable(e.to_string()))?;
-    let response = state
-        .outbound
-        .no_redirect_client()
-        .get(url)
-        .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
+        .get_with_bearer(url, access_token, USERINFO_LIMIT)
         .await
-        .map_err(|e| {
-            unreachable(format!(
-                "userinfo endpoint: {}",
-                state.outbound.describe(url, e)
-            ))
+        .map_err(|e| match e {
+            FetchError::TooLarge { .. } => Failure::new("userinfo_unreadable", e.to_string()),
+            other => Failure::new(
+                "provider_unreachable",
+                format!("userinfo endpoint: {other}"),
+            )
+            .with_status(actix_web::http::StatusCode::BAD_GATEWAY),
         })?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(unreachable(format!(
-            "the userinfo endpoint {url} answered HTTP {}",
-            status.as_u16()
-        )));
-    }
     let unreadable = |detail: String| Failure::new("userinfo_unreadable", detail);
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     if content_type.starts_with("application/jwt") {
         return Err(unreadable(
             "the userinfo endpoint answered with a signed JWT; only plain JSON userinfo is supported"
                 .into(),
         ));
-    }
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > USERINFO_LIMIT)
-    {
-        return Err(unreadable(format!(
-            "the userinfo answer is larger than {USERINFO_LIMIT} bytes"
-        )));
-    }
-    let body = response.bytes().await.map_err(|e| {
-        unreachable(format!(
-            "userinfo endpoint: {}",
-            state.outbound.describe(url, e)
-        ))
-    })?;
-    if body.len() > USERINFO_LIMIT {
-        return Err(unreadable(format!(
-            "the userinfo answer is larger than {USERINFO_LIMIT} bytes"
-        )));
     }
     serde_json::from_slice(&body).map_err(|e| {
         unreadable(format!(
