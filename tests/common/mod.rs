@@ -72,6 +72,57 @@ fn spawn_serve(dir: &Path, env: &[(String, String)]) -> Child {
         .unwrap()
 }
 
+/// Waits for `/healthz`; false if the process exited first (its port was
+/// taken) or it never answered.
+async fn wait_until_up(child: &mut Child, http: &reqwest::Client, base: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return true;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Starts `serve` on a free port. A port found free can be taken by another
+/// test before the gateway binds it; then the gateway exits and another
+/// port is tried.
+async fn serve_on_a_free_port(
+    dir: &Path,
+    mut env: Vec<(String, String)>,
+    set_public_url: bool,
+    http: &reqwest::Client,
+) -> (Child, String, Vec<(String, String)>) {
+    for _ in 0..5 {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        env.retain(|(k, _)| {
+            k != "SSO_GATEWAY__SERVER__BIND"
+                && !(set_public_url && k == "SSO_GATEWAY__SERVER__PUBLIC_URL")
+        });
+        env.push((
+            "SSO_GATEWAY__SERVER__BIND".into(),
+            format!("127.0.0.1:{port}"),
+        ));
+        if set_public_url {
+            env.push(("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()));
+        }
+        let mut child = spawn_serve(dir, &env);
+        if wait_until_up(&mut child, http, &base).await {
+            return (child, base, env);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("the gateway did not come up on any of 5 free ports");
+}
+
 impl Gateway {
     pub async fn start() -> Gateway {
         Self::start_with(&[]).await
@@ -80,14 +131,7 @@ impl Gateway {
     /// Starts a gateway; `extra` env pairs override the defaults here.
     pub async fn start_with(extra: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
         let mut env: Vec<(String, String)> = vec![
-            (
-                "SSO_GATEWAY__SERVER__BIND".into(),
-                format!("127.0.0.1:{port}"),
-            ),
-            ("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()),
             ("SSO_GATEWAY__SERVER__WORKERS".into(), "2".into()),
             (
                 "SSO_GATEWAY__DATABASE__URL".into(),
@@ -110,54 +154,40 @@ impl Gateway {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
-        let child = spawn_serve(dir.path(), &env);
-        let gw = Gateway {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (child, base, env) = serve_on_a_free_port(dir.path(), env, true, &http).await;
+        Gateway {
             base,
             dir,
             env,
             child,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        };
-        gw.wait_until_up().await;
-        gw
+            http,
+        }
     }
 
     /// A second instance behind the same (imaginary) load balancer: same
     /// database, cache, public URL and secret key, its own port.
     pub async fn start_twin(&self) -> Gateway {
-        let port = free_port();
-        let mut env = self.env.clone();
-        env.retain(|(k, _)| k != "SSO_GATEWAY__SERVER__BIND");
-        env.push((
-            "SSO_GATEWAY__SERVER__BIND".into(),
-            format!("127.0.0.1:{port}"),
-        ));
-        let child = spawn_serve(self.dir.path(), &env);
-        let twin = Gateway {
-            base: format!("http://127.0.0.1:{port}"),
+        let (child, base, env) =
+            serve_on_a_free_port(self.dir.path(), self.env.clone(), false, &self.http).await;
+        Gateway {
+            base,
             dir: tempfile::tempdir().unwrap(),
             env,
             child,
             http: self.http.clone(),
-        };
-        twin.wait_until_up().await;
-        twin
+        }
     }
 
-    async fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("gateway did not come up on {}", self.base);
+    async fn wait_until_up(&mut self) {
+        assert!(
+            wait_until_up(&mut self.child, &self.http, &self.base).await,
+            "gateway did not come up on {}",
+            self.base
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
