@@ -149,6 +149,33 @@ impl Browser {
         }
     }
 
+    /// Waits for the address bar to contain `needle`: a GET form's submit
+    /// may return before the new page loads, and the old page can already
+    /// hold the text the test looks for.
+    async fn wait_for_path(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let path = self.path().await;
+            if path.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the address never contained {needle:?}; it is {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for an element: the page that holds it may still be loading.
+    async fn wait_for_element(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.client.find(Locator::Css(css)).await.is_err() {
+            assert!(Instant::now() < deadline, "the page never showed {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
@@ -248,8 +275,8 @@ async fn the_admin_journey_in_a_real_browser() {
     b.wait_for_text("Team created.").await;
     b.click("details.menu summary").await;
     b.click("details.menu .menu-items a:first-child").await;
+    b.wait_for_path("/admin/teams/").await;
     b.wait_for_text("Pre-approved domains").await;
-    assert!(b.path().await.starts_with("/admin/teams/"));
     b.fill("#preapproved_domains", "Example.com").await;
     b.click("main form button.button[type=submit]").await;
     b.wait_for_text("Changes saved.").await;
@@ -353,6 +380,7 @@ async fn the_admin_journey_in_a_real_browser() {
         .await
         .unwrap();
     b.click("form.filters button[type=submit]").await;
+    b.wait_for_path("outcome=failure").await;
     let page = b.wait_for_text("no team pre-approves").await;
     assert!(page.contains("not_preapproved"), "{page}");
     assert!(!page.contains("success"), "only failures: {page}");
@@ -451,8 +479,7 @@ async fn connect_entra_and_test_sign_in_in_a_real_browser() {
     b.fill("#client_secret", CLIENT_SECRET).await;
     b.click("form[action='/admin/sso/connect/entra'] button[type=submit]")
         .await;
-    b.wait_for_text("Directory (tenant) ID").await;
-    assert!(b.client.find(Locator::Css("#tenant-error")).await.is_ok());
+    b.wait_for_element("#tenant-error").await;
     b.screenshot("20-connect-entra-error").await;
     b.fill("#tenant", TENANT).await;
     b.fill("#client_secret", CLIENT_SECRET).await;
