@@ -75,6 +75,11 @@ impl AppState {
                 url: redact_url(&config.cache.url),
                 source,
             })?;
+        // The in-process cache means one instance, which sees every write.
+        let store = match cache {
+            Cache::Memory(_) => store.remember_members(),
+            Cache::Redis(_) => store,
+        };
         let secrets = SecretBox::load(&config.secrets)?;
         Ok(AppState {
             outbound: Outbound::new(&config.outbound),

@@ -411,6 +411,67 @@ mod tests {
         assert!(back.joined);
     }
 
+    /// `/auth/verify` reads members from memory on a single instance: every
+    /// committed change must show at the next read, deprovisioning above all.
+    #[tokio::test]
+    async fn remembered_members_show_every_committed_change() {
+        use crate::provisioning::{update_team, TeamChanges};
+        use crate::store::Member;
+        let t = test_store().await;
+        let store = &t.store.clone().remember_members();
+        let org = create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let team = create_team(store, &org.id, "Eng", &["corp.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let sso = Actor::Sso("x".into());
+        let user = admit_on_sign_in(store, &org.id, "dan@corp.com", &profile("Dan"), &sso)
+            .await
+            .unwrap()
+            .user;
+        let read = || async { store.member(&org.id, &user.id).await.unwrap() };
+        let team_names = |m: Option<Member>| -> Vec<String> {
+            m.unwrap().teams.into_iter().map(|t| t.name).collect()
+        };
+        assert_eq!(team_names(read().await), ["Eng"]);
+        assert_eq!(team_names(read().await), ["Eng"], "the remembered view");
+
+        let rename = TeamChanges {
+            name: Some("Platform".into()),
+            preapproved_domains: None,
+        };
+        update_team(store, &org.id, &team.id, &rename, &Actor::Cli)
+            .await
+            .unwrap();
+        assert_eq!(team_names(read().await), ["Platform"]);
+
+        set_member_role(store, &org.id, &user.id, Role::Admin, &Actor::Cli)
+            .await
+            .unwrap();
+        assert_eq!(read().await.unwrap().role, Role::Admin);
+
+        // A rolled-back write changes nothing and the view stays right.
+        let mut tx = store.write_tx().await.unwrap();
+        store
+            .set_member_role(&mut tx, &org.id, &user.id, Role::Member)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(read().await.unwrap().role, Role::Admin);
+
+        delete_team(store, &org.id, &team.id, &Actor::Cli)
+            .await
+            .unwrap();
+        assert!(team_names(read().await).is_empty());
+
+        deprovision_member(store, &org.id, &user.id, &Actor::Scim("okta".into()))
+            .await
+            .unwrap();
+        assert!(read().await.is_none(), "deprovisioned: gone at once");
+    }
+
     #[tokio::test]
     async fn concurrent_first_sign_ins_make_one_account() {
         let t = test_store().await;

@@ -21,6 +21,8 @@ pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -40,9 +42,57 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Moves on after every write transaction this process commits: a
+    /// remembered read tagged with an older version may be out of date.
+    version: Arc<AtomicU64>,
+    /// Members read recently, each tagged with the `version` it was read
+    /// at (see `remember_members`). `None`: every read goes to the database.
+    member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
+    /// SQLite has one writer. Queuing this process's write transactions here
+    /// hands the lock straight to the next one; left to SQLite, the losers of
+    /// `BEGIN IMMEDIATE` sleep in its busy handler (1, 2, 5 … 100 ms steps)
+    /// and a SCIM sync at Entra's concurrency spends most of its time asleep.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
-pub type Tx = Transaction<'static, sqlx::Any>;
+/// How many members `remember_members` keeps; a miss is one indexed read.
+const MEMBER_VIEWS: u64 = 10_000;
+
+/// A write transaction. Committing it moves the store's version on, which
+/// is how remembered reads learn that the directory changed.
+pub struct Tx {
+    inner: Transaction<'static, sqlx::Any>,
+    version: Arc<AtomicU64>,
+    /// Held until commit or rollback (SQLite only); dropped after `inner`.
+    _sqlite_writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let result = self.inner.commit().await;
+        // Also after a failed commit: whether it reached the database is
+        // not known (a connection lost mid-commit may have committed).
+        self.version.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -132,7 +182,27 @@ impl Store {
                 })
             });
         let pool = options.connect(&url).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            version: Arc::new(AtomicU64::new(0)),
+            member_views: None,
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Keeps recently read members in memory (for `/auth/verify`, which
+    /// reads one per request). Exact only while this process makes every
+    /// write to the directory, i.e. a single instance: the in-process
+    /// cache's deployment. Instances sharing a database must not use it —
+    /// another instance's deprovisioning would go unseen.
+    pub fn remember_members(mut self) -> Self {
+        self.member_views = Some(
+            moka::sync::Cache::builder()
+                .max_capacity(MEMBER_VIEWS)
+                .build(),
+        );
+        self
     }
 
     pub fn backend(&self) -> Backend {
@@ -153,11 +223,18 @@ impl Store {
     /// A transaction that will write. SQLite takes its write lock up front so
     /// concurrent writers wait on the busy timeout instead of failing midway.
     pub async fn write_tx(&self) -> StoreResult<Tx> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let (inner, writer) = match self.backend {
+            Backend::Sqlite => {
+                let writer = self.sqlite_writer.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(writer))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
         };
-        Ok(tx)
+        Ok(Tx {
+            inner,
+            version: self.version.clone(),
+            _sqlite_writer: writer,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
