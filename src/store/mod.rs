@@ -48,11 +48,6 @@ pub struct Store {
     /// Members read recently, each tagged with the `version` it was read
     /// at (see `remember_members`). `None`: every read goes to the database.
     member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
-    /// SQLite has one writer. Queuing this process's write transactions here
-    /// hands the lock straight to the next one; left to SQLite, the losers of
-    /// `BEGIN IMMEDIATE` sleep in its busy handler (1, 2, 5 … 100 ms steps)
-    /// and a SCIM sync at Entra's concurrency spends most of its time asleep.
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How many members `remember_members` keeps; a miss is one indexed read.
@@ -63,8 +58,6 @@ const MEMBER_VIEWS: u64 = 10_000;
 pub struct Tx {
     inner: Transaction<'static, sqlx::Any>,
     version: Arc<AtomicU64>,
-    /// Held until commit or rollback (SQLite only); dropped after `inner`.
-    _sqlite_writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -187,7 +180,6 @@ impl Store {
             backend,
             version: Arc::new(AtomicU64::new(0)),
             member_views: None,
-            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -223,17 +215,13 @@ impl Store {
     /// A transaction that will write. SQLite takes its write lock up front so
     /// concurrent writers wait on the busy timeout instead of failing midway.
     pub async fn write_tx(&self) -> StoreResult<Tx> {
-        let (inner, writer) = match self.backend {
-            Backend::Sqlite => {
-                let writer = self.sqlite_writer.clone().lock_owned().await;
-                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(writer))
-            }
-            Backend::Postgres => (self.pool.begin().await?, None),
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
         };
         Ok(Tx {
             inner,
             version: self.version.clone(),
-            _sqlite_writer: writer,
         })
     }
 
