@@ -29,6 +29,8 @@ COPY Cargo.toml Cargo.lock ./
 # Cargo.toml names the [[bench]] targets; cargo refuses a manifest whose
 # declared targets have no file, even when it does not build them.
 COPY benches ./benches
+# samael with its one patch ([patch.crates-io] in Cargo.toml; vendor/README.md).
+COPY vendor ./vendor
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \

@@ -8,6 +8,7 @@
 #   2. starts a throw-away PostgreSQL cluster and redis-server on free loopback ports
 #      (everything lives in a mktemp -d directory that is removed on exit);
 #   3. cargo fmt --check, cargo clippy -D warnings;
+#   3b. samael's unit tests on the patched copy in vendor/samael;
 #   4. suite 1: cargo test --all-targets against temp SQLite + the in-process cache;
 #   5. suite 2: cargo test --all-targets against PostgreSQL + Redis;
 #   5b. scripts/scim-conformance.sh: PyPI scim2-tester against a running gateway;
@@ -191,6 +192,8 @@ run_step fmt cargo fmt --all -- --check
 LOCKED=()
 [[ -f "$REPO_ROOT/Cargo.lock" ]] && LOCKED=(--locked)
 run_step clippy cargo clippy --all-targets "${LOCKED[@]}" -- -D warnings
+# samael's own unit tests on the vendored, patched copy (vendor/README.md).
+run_step test-samael cargo test -p samael --lib "${LOCKED[@]}"
 run_step test-sqlite suite_sqlite "$@"
 run_step test-postgres-redis suite_postgres "$@"
 # The SCIM conformance suite from PyPI (scim2-tester) against the debug binary
