@@ -88,7 +88,7 @@ pub async fn admit_on_sign_in(
             domain,
         });
     }
-    let user = store.ensure_user(&mut tx, email, profile).await?;
+    let (user, _) = store.ensure_user(&mut tx, email, profile).await?;
     store
         .upsert_membership(&mut tx, org_id, &user.id, Role::Member, false)
         .await?;

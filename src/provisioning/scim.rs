@@ -82,7 +82,7 @@ async fn attach(
     let Some(email) = facts.email.as_deref().filter(|_| facts.active) else {
         return Ok(None);
     };
-    let user = store.ensure_user(tx, email, &facts.profile).await?;
+    let (user, created) = store.ensure_user(tx, email, &facts.profile).await?;
     if let Some(scim_id) = scim_id {
         for team_id in store.teams_of_scim_user(tx, scim_id).await? {
             store.add_team_member(tx, &team_id, &user.id).await?;
@@ -91,7 +91,9 @@ async fn attach(
     store
         .upsert_membership(tx, org_id, &user.id, Role::Member, true)
         .await?;
-    refresh_profile(store, tx, &user.id, &facts.profile).await?;
+    if !created {
+        refresh_profile(store, tx, &user.id, &facts.profile).await?;
+    }
     Ok(Some(user.id))
 }
 

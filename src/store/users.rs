@@ -120,29 +120,45 @@ impl Store {
 
     /// The account for this email, created if there is none. Safe under
     /// concurrency: two callers racing for one new email get the same row.
+    /// The account for `email`, created with `profile` if there is none;
+    /// `true` when this call created it (its names are then `profile`'s).
     pub async fn ensure_user(
         &self,
         tx: &mut Tx,
         email: &str,
         profile: &UserProfile,
-    ) -> StoreResult<User> {
+    ) -> StoreResult<(User, bool)> {
         let now = now_ms();
-        sqlx::query(
+        let user = User {
+            id: new_id(),
+            email: email.trim().to_string(),
+            given_name: profile.given_name.clone(),
+            family_name: profile.family_name.clone(),
+            display_name: profile.display_name.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = sqlx::query(
             "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (email_key) DO NOTHING",
         )
-        .bind(new_id())
-        .bind(email.trim())
+        .bind(&user.id)
+        .bind(&user.email)
         .bind(email_key(email))
-        .bind(&profile.given_name)
-        .bind(&profile.family_name)
-        .bind(&profile.display_name)
+        .bind(&user.given_name)
+        .bind(&user.family_name)
+        .bind(&user.display_name)
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        Self::user_by_email(&mut **tx, email)
+        // Created: the row is what we just wrote; no need to read it back.
+        if inserted.rows_affected() == 1 {
+            return Ok((user, true));
+        }
+        let existing = Self::user_by_email(&mut **tx, email)
             .await?
-            .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
+            .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))?;
+        Ok((existing, false))
     }
 
     /// Touches the account row: on PostgreSQL this takes its row lock, so
