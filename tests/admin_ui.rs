@@ -129,51 +129,66 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Waits for the page to show `needle` (navigation through the IdP's
-    /// auto-posting form takes a moment).
-    async fn wait_for_text(&self, needle: &str) -> String {
+    /// Asks `probe` every 100 ms until it answers `Ok`; after 15 s fails
+    /// with its last `Err` (what the page showed instead).
+    async fn poll<T, F, Fut>(mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Ok(body) = self.client.find(Locator::Css("body")).await {
-                if let Ok(text) = body.text().await {
-                    if text.contains(needle) {
-                        return text;
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "page never showed {needle:?}; it shows:\n{text}"
-                    );
-                }
+            match probe().await {
+                Ok(found) => return found,
+                Err(last) => assert!(Instant::now() < deadline, "{last}"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits for the page to show `needle` (navigation through the IdP's
+    /// auto-posting form takes a moment).
+    async fn wait_for_text(&self, needle: &str) -> String {
+        Self::poll(|| async {
+            let body = self.client.find(Locator::Css("body")).await;
+            match body {
+                Ok(body) => match body.text().await {
+                    Ok(text) if text.contains(needle) => Ok(text),
+                    Ok(text) => Err(format!("page never showed {needle:?}; it shows:\n{text}")),
+                    Err(e) => Err(format!("page never showed {needle:?}: {e}")),
+                },
+                Err(e) => Err(format!("page never showed {needle:?}: {e}")),
+            }
+        })
+        .await
     }
 
     /// Waits for the address bar to contain `needle`: a GET form's submit
     /// may return before the new page loads, and the old page can already
     /// hold the text the test looks for.
     async fn wait_for_path(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        Self::poll(|| async {
             let path = self.path().await;
-            if path.contains(needle) {
-                return;
+            match path.contains(needle) {
+                true => Ok(()),
+                false => Err(format!(
+                    "the address never contained {needle:?}; it is {path}"
+                )),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the address never contained {needle:?}; it is {path}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     /// Waits for an element: the page that holds it may still be loading.
     async fn wait_for_element(&self, css: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.client.find(Locator::Css(css)).await.is_err() {
-            assert!(Instant::now() < deadline, "the page never showed {css}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Self::poll(|| async {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .map(drop)
+                .map_err(|e| format!("the page never showed {css}: {e}"))
+        })
+        .await
     }
 
     async fn screenshot(&self, name: &str) {
