@@ -57,6 +57,37 @@ impl XmlSecKey {
         Ok(Self(key))
     }
 
+    /// sso-gateway patch (vendor/README.md): a new key holding only this
+    /// key's value (the public key of a certificate-loaded key), without its
+    /// X509 data. Making it shares the value (a reference count), where
+    /// loading the certificate again or duplicating a certificate-loaded key
+    /// re-decodes the certificate. Verifying with `signKey` set reads only
+    /// the value.
+    pub fn value_only(&self) -> XmlSecResult<Self> {
+        unsafe {
+            let value = bindings::xmlSecKeyGetValue(self.0);
+            if value.is_null() {
+                return Err(XmlSecError::KeyNotLoaded);
+            }
+            let shared = bindings::xmlSecKeyDataDuplicate(value);
+            if shared.is_null() {
+                return Err(XmlSecError::KeyLoadError);
+            }
+            let key = bindings::xmlSecKeyCreate();
+            if key.is_null() {
+                bindings::xmlSecKeyDataDestroy(shared);
+                return Err(XmlSecError::KeyLoadError);
+            }
+            // On success the key owns `shared`; on failure it is still ours.
+            if bindings::xmlSecKeySetValue(key, shared) < 0 {
+                bindings::xmlSecKeyDataDestroy(shared);
+                bindings::xmlSecKeyDestroy(key);
+                return Err(XmlSecError::SetKeyError);
+            }
+            Ok(Self(key))
+        }
+    }
+
     /// Create from raw pointer to an underlying wrapper key structure. Henceforth its lifetime will be managed by this
     /// object.
     pub unsafe fn from_ptr(ptr: *mut bindings::xmlSecKey) -> Self {
