@@ -392,7 +392,7 @@ async fn metadata_is_refreshed_and_the_last_good_copy_kept() {
     let (token, id) = okta_setup(&gw, &idp).await;
     let api = gw.api(&token);
     // Rollover: the IdP publishes a second certificate; both are kept.
-    let (_, next) = idp::new_key_and_certificate("next signing key");
+    let (next_key, next) = idp::new_key_and_certificate("next signing key");
     idp.publish_certificates(Some(&[idp::CERT_PEM, &next]));
     let v = wait_for(&api, &id, "two certificates", |v| {
         v["saml"]["certificates"].as_array().unwrap().len() == 2
@@ -403,6 +403,42 @@ async fn metadata_is_refreshed_and_the_last_good_copy_kept() {
         .unwrap()
         .iter()
         .any(|c| c["expires_in_days"].as_i64().unwrap() < 30));
+
+    // Half-way through, the Assertion signed with the new key and the
+    // Response with the old: each signature verifies with one of the two.
+    // A key that is not published is refused wherever it signs.
+    let acs = gw.url(&format!("/users/sign-in/sso/okta/{id}"));
+    let next_der = next_key.rsa().unwrap().private_key_to_der().unwrap();
+    let (stranger, _) = idp::new_key_and_certificate("stranger");
+    let stranger_der = stranger.rsa().unwrap().private_key_to_der().unwrap();
+    for (assertion_key, response_key, status) in [
+        (&next_der, &idp::key_der(), 303),
+        (&idp::key_der(), &next_der, 303),
+        (&next_der, &stranger_der, 403),
+        (&stranger_der, &next_der, 403),
+    ] {
+        let xml = idp::signed_both_by(
+            &idp.spec(&acs, "ada@example.com"),
+            assertion_key,
+            response_key,
+        );
+        let res = gw
+            .browser()
+            .post(&acs)
+            .form(&[("SAMLResponse", idp::encode(&xml))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+    }
+    let refused = last_sign_in(&api).await;
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("signature_invalid"),
+        "{refused}"
+    );
 
     // The metadata endpoint breaks: the error is shown, the certificates stay,
     // and sign-in keeps working.

@@ -88,7 +88,8 @@ pub fn cert_der() -> CertificateDer {
     STANDARD.decode(b64).unwrap().into()
 }
 
-fn key_der() -> Vec<u8> {
+/// The IdP's signing key (DER).
+pub fn key_der() -> Vec<u8> {
     let key = openssl::pkey::PKey::private_key_from_pem(KEY_PEM.as_bytes()).unwrap();
     key.rsa().unwrap().private_key_to_der().unwrap()
 }
@@ -213,17 +214,21 @@ pub fn signed_xml(spec: &Spec) -> String {
         Signing::Response => {
             Crypto::sign_xml(build(spec, false, true).to_string().unwrap(), &key).unwrap()
         }
-        Signing::Both => {
-            // xmlsec signs the first template in document order: the
-            // assertion first, then splice in the response's and sign again.
-            let response = build(spec, true, false);
-            let mut xml = Crypto::sign_xml(response.to_string().unwrap(), &key).unwrap();
-            let template = signature_template(&response.id).to_string().unwrap();
-            let at = xml.find("</saml2:Issuer>").unwrap() + "</saml2:Issuer>".len();
-            xml.insert_str(at, &template);
-            Crypto::sign_xml(xml, &key).unwrap()
-        }
+        Signing::Both => signed_both_by(spec, &key, &key),
     }
+}
+
+/// Response and Assertion both signed, each by its own key (DER), as an IdP
+/// may do half-way through a key rollover.
+pub fn signed_both_by(spec: &Spec, assertion_key: &[u8], response_key: &[u8]) -> String {
+    // xmlsec signs the first template in document order: the assertion
+    // first, then splice in the response's and sign again.
+    let response = build(spec, true, false);
+    let mut xml = Crypto::sign_xml(response.to_string().unwrap(), assertion_key).unwrap();
+    let template = signature_template(&response.id).to_string().unwrap();
+    let at = xml.find("</saml2:Issuer>").unwrap() + "</saml2:Issuer>".len();
+    xml.insert_str(at, &template);
+    Crypto::sign_xml(xml, response_key).unwrap()
 }
 
 /// An assertion-signed response whose unsigned form (signature template
