@@ -295,7 +295,7 @@ async fn sync_members(
     integration: &Integration,
     team_id: &str,
     members: &[String],
-) -> Result<(usize, usize), StoreError> {
+) -> Result<(u64, u64), StoreError> {
     store.set_scim_group_members(tx, team_id, members).await?;
     // Only the listed users and the team's current members are read, never
     // the integration's whole directory (one group PATCH of a 100k-user
@@ -314,16 +314,11 @@ async fn sync_members(
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let current_set: std::collections::HashSet<&String> = current.iter().collect();
     let wanted_set: std::collections::HashSet<&String> = wanted.iter().collect();
-    let (mut added, mut removed) = (0, 0);
-    for user_id in wanted.iter().filter(|u| !current_set.contains(u)) {
-        if Store::membership_role(&mut **tx, &integration.org_id, user_id)
-            .await?
-            .is_some()
-        {
-            store.add_team_member(tx, team_id, user_id).await?;
-            added += 1;
-        }
-    }
+    let joining: Vec<&String> = wanted.iter().filter(|u| !current_set.contains(u)).collect();
+    let added = store
+        .add_organization_members_to_team(tx, &integration.org_id, team_id, &joining)
+        .await?;
+    let mut removed: u64 = 0;
     for user_id in current
         .iter()
         .filter(|u| !wanted_set.contains(u) && ours.contains(*u))

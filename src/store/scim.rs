@@ -174,12 +174,25 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        for id in scim_user_ids.iter().filter(|id| !current.contains(*id)) {
-            sqlx::query("INSERT INTO scim_group_members (team_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(team_id)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+        let new: Vec<&String> = scim_user_ids
+            .iter()
+            .filter(|id| !current.contains(*id))
+            .collect();
+        // A few hundred rows per statement: SQLite's one writer waits for
+        // each statement of a group PATCH.
+        for chunk in new.chunks(500) {
+            let rows: Vec<String> = (2..2 + chunk.len())
+                .map(|i| format!("($1, ${i})"))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_group_members (team_id, scim_user_id) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(team_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **tx).await?;
         }
         Ok(())
     }

@@ -317,6 +317,36 @@ impl Store {
         Ok(())
     }
 
+    /// Adds to the team those of `user_ids` who are members of the
+    /// organization, a few hundred per statement (a group PATCH adds many at
+    /// once and SQLite's one writer waits for each statement); returns how
+    /// many joined.
+    pub async fn add_organization_members_to_team(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        team_id: &str,
+        user_ids: &[&String],
+    ) -> StoreResult<u64> {
+        let mut added = 0;
+        for chunk in user_ids.chunks(500) {
+            let placeholders: Vec<String> = (3..3 + chunk.len()).map(|i| format!("${i}")).collect();
+            // `WHERE` before `ON CONFLICT` also keeps SQLite's parser from
+            // reading the upsert as part of the SELECT.
+            let sql = format!(
+                "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
+                 WHERE org_id = $2 AND user_id IN ({}) ON CONFLICT DO NOTHING",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(team_id).bind(org_id);
+            for user_id in chunk {
+                query = query.bind(*user_id);
+            }
+            added += query.execute(&mut **tx).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
     pub async fn remove_team_member(
         &self,
         tx: &mut Tx,
