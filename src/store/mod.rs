@@ -50,6 +50,18 @@ pub struct Store {
     member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
 }
 
+/// Ids (or rows) bound one parameter each per statement: under every
+/// engine's parameter limit, and few statements for a long list.
+const BATCH: usize = 500;
+
+/// `$first, $first+1, …` for `count` parameters: an `IN (…)` list.
+fn numbered_parameters(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How many members `remember_members` keeps; a miss is one indexed read.
 const MEMBER_VIEWS: u64 = 10_000;
 

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use super::{now_ms, Store, StoreResult, Tx};
+use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -180,7 +180,7 @@ impl Store {
             .collect();
         // A few hundred rows per statement: SQLite's one writer waits for
         // each statement of a group PATCH.
-        for chunk in new.chunks(500) {
+        for chunk in new.chunks(BATCH) {
             let rows: Vec<String> = (2..2 + chunk.len())
                 .map(|i| format!("($1, ${i})"))
                 .collect();
@@ -208,11 +208,10 @@ impl Store {
         ids: &[&str],
     ) -> StoreResult<HashSet<String>> {
         let mut known = HashSet::new();
-        for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in ids.chunks(BATCH) {
             let sql = format!(
                 "SELECT id, integration_id FROM scim_users WHERE id IN ({})",
-                placeholders.join(", ")
+                numbered_parameters(1, chunk.len())
             );
             let mut query = sqlx::query_as::<_, (String, String)>(&sql);
             for id in chunk {

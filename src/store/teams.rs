@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{new_id, now_ms, Store, StoreResult, Tx};
+use super::{new_id, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Team {
@@ -329,14 +329,13 @@ impl Store {
         user_ids: &[&String],
     ) -> StoreResult<u64> {
         let mut added = 0;
-        for chunk in user_ids.chunks(500) {
-            let placeholders: Vec<String> = (3..3 + chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in user_ids.chunks(BATCH) {
             // `WHERE` before `ON CONFLICT` also keeps SQLite's parser from
             // reading the upsert as part of the SELECT.
             let sql = format!(
                 "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
                  WHERE org_id = $2 AND user_id IN ({}) ON CONFLICT DO NOTHING",
-                placeholders.join(", ")
+                numbered_parameters(3, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(team_id).bind(org_id);
             for user_id in chunk {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::{new_id, now_ms, Store, StoreError, StoreResult, Tx};
+use super::{new_id, now_ms, numbered_parameters, Store, StoreError, StoreResult, Tx, BATCH};
 
 /// A global account: one per email, whatever the letter case.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -118,10 +118,10 @@ impl Store {
         .await?)
     }
 
-    /// The account for this email, created if there is none. Safe under
-    /// concurrency: two callers racing for one new email get the same row.
     /// The account for `email`, created with `profile` if there is none;
     /// `true` when this call created it (its names are then `profile`'s).
+    /// Safe under concurrency: two callers racing for one new email get the
+    /// same row, and only one of them `true`.
     pub async fn ensure_user(
         &self,
         tx: &mut Tx,
@@ -395,16 +395,13 @@ impl Store {
     ) -> StoreResult<HashMap<String, Vec<MemberTeam>>> {
         let ids: Vec<&str> = user_ids.collect();
         let mut out: HashMap<String, Vec<MemberTeam>> = HashMap::new();
-        // Bounded batches keep the parameter count under every engine's limit.
-        for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        for chunk in ids.chunks(BATCH) {
             let sql = format!(
                 // CROSS JOIN keeps SQLite's join order (by the users' index,
                 // not every team of the organization); PostgreSQL plans freely.
                 "SELECT m.user_id, t.id, t.name FROM team_members m CROSS JOIN teams t \
                  WHERE t.id = m.team_id AND t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({}) ORDER BY t.name_key",
-                placeholders.join(", ")
+                numbered_parameters(2, chunk.len())
             );
             let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(org_id);
             for id in chunk {
