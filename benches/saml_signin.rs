@@ -82,12 +82,7 @@ fn in_process(sp_url: &str, issuer: &str) -> f64 {
 async fn main() {
     let gw = Gateway::start(Backend::Sqlite, &[]).await;
     let http = support::http();
-    http.post(gw.api("/teams"))
-        .bearer_auth(&gw.token)
-        .json(&json!({"name": "Eng", "preapproved_domains": ["example.com"]}))
-        .send()
-        .await
-        .unwrap();
+    gw.add_team(&http, "Eng", &["example.com"]).await;
     let issuer = "http://www.okta.com/exkbench";
     let integration = gw.okta_integration(&http, idp::CERT_PEM, issuer).await;
     let acs = integration["acs_url"].as_str().unwrap().to_string();

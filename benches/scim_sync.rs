@@ -325,15 +325,7 @@ async fn filter_gets(t: &Target, users: usize, seconds: u64) -> Option<support::
     }
     let url = url::Url::parse(&t.base).unwrap();
     let prefix = url.path().trim_end_matches('/').to_string();
-    let script = format!(
-        r#"math.randomseed(42)
-request = function()
-  local i = math.random(0, {max})
-  return wrk.format("GET", "{prefix}/Users?filter=userName%20eq%20%22user" .. i .. "%40example.com%22")
-end
-"#,
-        max = users - 1
-    );
+    let script = support::user_filter_script(&prefix, "user", users, 42);
     let auth = format!("Bearer {}", t.token);
     Some(wrk(
         url.as_str(),

@@ -146,12 +146,7 @@ async fn main() {
         idle_rss as f64 / 1024.0
     );
 
-    http.post(gw.api("/teams"))
-        .bearer_auth(&gw.token)
-        .json(&json!({"name": "Eng", "preapproved_domains": ["example.com"]}))
-        .send()
-        .await
-        .unwrap();
+    gw.add_team(&http, "Eng", &["example.com"]).await;
     let integration = gw.okta_integration(&http, idp::CERT_PEM, ISSUER).await;
     let integration_id = integration["id"].as_str().unwrap().to_string();
     let acs = integration["acs_url"].as_str().unwrap().to_string();
@@ -205,15 +200,7 @@ async fn main() {
 
     // Both loads at once, from two wrk processes, RSS sampled meanwhile.
     let prefix = url::Url::parse(&tenant).unwrap().path().to_string();
-    let script = format!(
-        r#"math.randomseed(7)
-request = function()
-  local i = math.random(0, {max})
-  return wrk.format("GET", "{prefix}/Users?filter=userName%20eq%20%22fill" .. i .. "%40example.com%22")
-end
-"#,
-        max = fill_users - 1
-    );
+    let script = support::user_filter_script(&prefix, "fill", fill_users, 7);
     let auth = format!("Bearer {scim_token}");
     let (v_url, v_cookie) = (verify_url.clone(), cookie.clone());
     let verify_load =

@@ -155,6 +155,17 @@ async fn connect(api: &Api<'_>, op: &CertifiedOp, body: Value, issuer: &str) -> 
     id
 }
 
+/// An organization pre-approving example.com with the certified provider
+/// connected as a generic OIDC integration: (admin token, integration id).
+async fn connect_generic(gw: &Gateway, op: &CertifiedOp) -> (String, String) {
+    let (_, token) = gw.create_org("Analytical Engines");
+    let api = gw.api(&token);
+    api.add_team("Everyone", &["example.com"]).await;
+    let body = json!({"kind": "oidc", "issuer": op.issuer(), "client_id": "placeholder", "client_secret": "placeholder"});
+    let id = connect(&api, op, body, &op.issuer()).await;
+    (token, id)
+}
+
 /// A browser from the gateway's sign-in start to its callback: every hop at
 /// the provider (authorization, interaction, resume) is followed with the
 /// same cookie jar. Returns the gateway's answer at the callback.
@@ -200,11 +211,8 @@ async fn me(gw: &Gateway, browser: &reqwest::Client) -> (u16, Value) {
 async fn generic_sign_in_with_the_certified_provider() {
     let op = CertifiedOp::start("ada@example.com").await;
     let gw = Gateway::start().await;
-    let (_, token) = gw.create_org("Analytical Engines");
+    let (token, id) = connect_generic(&gw, &op).await;
     let api = gw.api(&token);
-    api.add_team("Everyone", &["example.com"]).await;
-    let body = json!({"kind": "oidc", "issuer": op.issuer(), "client_id": "placeholder", "client_secret": "placeholder"});
-    let id = connect(&api, &op, body, &op.issuer()).await;
 
     let browser = gw.browser();
     let start = gw.url(&format!("/users/sign-in/sso/oidc/{id}?return_to=/notes/1"));
@@ -261,11 +269,8 @@ async fn entra_shaped_sign_in_with_the_certified_provider() {
 async fn a_domain_not_preapproved_is_refused_after_the_certified_provider_vouches() {
     let op = CertifiedOp::start("mallory@elsewhere.org").await;
     let gw = Gateway::start().await;
-    let (_, token) = gw.create_org("Analytical Engines");
+    let (token, id) = connect_generic(&gw, &op).await;
     let api = gw.api(&token);
-    api.add_team("Everyone", &["example.com"]).await;
-    let body = json!({"kind": "oidc", "issuer": op.issuer(), "client_id": "placeholder", "client_secret": "placeholder"});
-    let id = connect(&api, &op, body, &op.issuer()).await;
 
     let browser = gw.browser();
     let start = gw.url(&format!("/users/sign-in/sso/oidc/{id}"));

@@ -190,6 +190,18 @@ impl Gateway {
         format!("{}/api/v1{path}", self.base)
     }
 
+    /// A team whose pre-approved domains let people join by JIT.
+    pub async fn add_team(&self, http: &reqwest::Client, name: &str, domains: &[&str]) {
+        let res = http
+            .post(self.api("/teams"))
+            .bearer_auth(&self.token)
+            .json(&json!({"name": name, "preapproved_domains": domains}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "team {name}: {}", res.status());
+    }
+
     /// A SAML integration trusting the loopback test IdP's certificate.
     pub async fn okta_integration(
         &self,
@@ -289,6 +301,21 @@ fn parse_ms(v: &str) -> f64 {
         "m" => n * 60_000.0,
         _ => n,
     }
+}
+
+/// A wrk Lua script: `GET {path_prefix}/Users?filter=userName eq
+/// "{name_prefix}<i>@example.com"` for a random i below `count`, seeded so
+/// runs repeat.
+pub fn user_filter_script(path_prefix: &str, name_prefix: &str, count: usize, seed: u32) -> String {
+    format!(
+        r#"math.randomseed({seed})
+request = function()
+  local i = math.random(0, {max})
+  return wrk.format("GET", "{path_prefix}/Users?filter=userName%20eq%20%22{name_prefix}" .. i .. "%40example.com%22")
+end
+"#,
+        max = count - 1
+    )
 }
 
 /// Runs wrk (Debian's `wrk`, installed by scripts/bench.sh) from its own
