@@ -7,6 +7,7 @@
 //! change arrives.
 
 mod domains;
+pub mod limits;
 mod members;
 mod orgs;
 mod scim;

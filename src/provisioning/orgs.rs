@@ -15,9 +15,7 @@ pub(crate) fn validate_name(field: &'static str, raw: &str) -> RuleResult<String
     if name.is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
-    if name.chars().count() > 200 {
-        return Err(invalid(field, "must be at most 200 characters"));
-    }
+    super::limits::bounded(field, name, super::limits::NAME)?;
     if name.chars().any(char::is_control) {
         return Err(invalid(field, "must not contain control characters"));
     }
