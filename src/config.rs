@@ -36,6 +36,9 @@ pub struct Config {
 pub struct ServerConfig {
     pub bind: String,
     pub public_url: String,
+    /// Where a sign-in without `return_to`/RelayState lands: a path here
+    /// (`/` is the gateway's own signed-in page) or the product's URL.
+    pub after_sign_in_url: String,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
@@ -168,6 +171,15 @@ impl Config {
             return Err(invalid(
                 "server.public_url",
                 "must not carry a query or fragment",
+            ));
+        }
+        let landing = &self.server.after_sign_in_url;
+        let local = crate::signin::safe_return_path(Some(landing)).is_some();
+        let absolute = Url::parse(landing).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !local && !absolute {
+            return Err(invalid(
+                "server.after_sign_in_url",
+                format!("must be a path on this host (\"/app\") or an http(s) URL: {landing:?}"),
             ));
         }
         if self.server.max_body_bytes < 1024 {

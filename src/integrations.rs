@@ -22,6 +22,7 @@ use crate::secrets::{new_token, token_hash, SecretBox, SCIM_TOKEN_PREFIX};
 use crate::state::AppState;
 pub use crate::store::{kind_of, Kind};
 use crate::store::{new_id, now_ms, Integration, Store};
+use crate::audit::AuditKind;
 
 /// What an admin sends to create or change an integration. One flat shape
 /// for every kind (as the SPEC fixes it); fields that do not apply to the
@@ -652,7 +653,7 @@ pub async fn create_with_id(
         store,
         &mut tx,
         org_id,
-        "integration.created",
+        AuditKind::IntegrationCreated,
         actor,
         Some(&integration.id),
         json!({ "kind": kind, "name": integration.name }),
@@ -714,7 +715,7 @@ pub async fn update(
         store,
         &mut tx,
         org_id,
-        "integration.updated",
+        AuditKind::IntegrationUpdated,
         actor,
         Some(id),
         json!({ "changed": changed }),
@@ -736,7 +737,7 @@ pub async fn delete(store: &Store, org_id: &str, id: &str, actor: &Actor) -> Rul
         store,
         &mut tx,
         org_id,
-        "integration.deleted",
+        AuditKind::IntegrationDeleted,
         actor,
         Some(id),
         json!({}),
@@ -764,9 +765,9 @@ pub async fn enable_provisioning(
         .set_scim_token(&mut tx, org_id, id, Some(&token_hash(&token)))
         .await?;
     let kind = if current.scim_token_hash.is_some() {
-        "provisioning.token_rotated"
+        AuditKind::ProvisioningTokenRotated
     } else {
-        "provisioning.enabled"
+        AuditKind::ProvisioningEnabled
     };
     audit_success(store, &mut tx, org_id, kind, actor, Some(id), json!({})).await?;
     tx.commit().await?;
@@ -791,7 +792,7 @@ pub async fn disable_provisioning(
         store,
         &mut tx,
         org_id,
-        "provisioning.disabled",
+        AuditKind::ProvisioningDisabled,
         actor,
         Some(id),
         json!({}),
@@ -846,7 +847,7 @@ pub async fn refresh_due_metadata(state: &AppState) -> RuleResult<usize> {
                 &state.store,
                 &mut tx,
                 &integration.org_id,
-                "integration.certificates_changed",
+                AuditKind::IntegrationCertificatesChanged,
                 &Actor::System,
                 Some(&integration.id),
                 details,

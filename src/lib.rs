@@ -15,12 +15,14 @@
 pub mod admin_api;
 pub mod admin_ui;
 pub mod api_error;
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod integrations;
 pub mod metrics;
 pub mod oidc;
+pub mod pages;
 pub mod outbound;
 pub mod provisioning;
 pub mod saml;

@@ -37,8 +37,8 @@ fn lifetime(config: &Config) -> Duration {
     Duration::from_secs(config.session.lifetime_seconds)
 }
 
-/// Stores a new session and returns the cookie that carries it.
-pub async fn start(state: &AppState, session: &Session) -> CacheResult<Cookie<'static>> {
+/// Stores a new session and returns its id, for [`cookie`] to carry.
+pub async fn start(state: &AppState, session: &Session) -> CacheResult<String> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let id = URL_SAFE_NO_PAD.encode(bytes);
@@ -47,7 +47,7 @@ pub async fn start(state: &AppState, session: &Session) -> CacheResult<Cookie<'s
         .cache
         .put(&cache_key(&id), &value, lifetime(&state.config))
         .await?;
-    Ok(cookie(&state.config, id, lifetime(&state.config)))
+    Ok(id)
 }
 
 /// The session of this request, with its id, if it has a live one.
@@ -74,7 +74,12 @@ pub async fn end(state: &AppState, id: &str) -> CacheResult<()> {
     state.cache.delete(&cache_key(id)).await
 }
 
-fn cookie(config: &Config, value: String, max_age: Duration) -> Cookie<'static> {
+/// The cookie that carries a session id for the session lifetime.
+pub fn cookie(config: &Config, id: String) -> Cookie<'static> {
+    cookie_with_age(config, id, lifetime(config))
+}
+
+fn cookie_with_age(config: &Config, value: String, max_age: Duration) -> Cookie<'static> {
     Cookie::build(config.session.cookie_name.clone(), value)
         .path("/")
         .http_only(true)
@@ -88,7 +93,7 @@ fn cookie(config: &Config, value: String, max_age: Duration) -> Cookie<'static> 
 
 /// A cookie that makes the browser forget the session.
 pub fn removal_cookie(config: &Config) -> Cookie<'static> {
-    let mut c = cookie(config, String::new(), Duration::ZERO);
+    let mut c = cookie_with_age(config, String::new(), Duration::ZERO);
     c.make_removal();
     c
 }

@@ -7,27 +7,21 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{page, relative, when, Admin, Chrome, UiError};
+use crate::audit::{Actor, AuditKind, Outcome};
+use crate::signin::RefusalCode;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditFilter};
 
-/// A refused sign-in's code (`code: detail` in the audit reason) in words
-/// an admin can act on.
-pub fn plain_reason(code: &str) -> &'static str {
-    match code {
-        "not_preapproved" => "The identity provider vouched for the person, but they are not a member and no team pre-approves their email domain. Add the domain to a team (Teams → ⋯ → Configure) or provision them by SCIM.",
-        "no_email" => "The identity provider sent no usable email address. In the IdP, set the application username / NameID format to Email.",
-        "signature_invalid" | "unsigned" | "no_certificate" => "The response's signature did not verify against this integration's certificate. The IdP may have a new signing certificate: refresh the metadata link or paste the new certificate.",
-        "issuer_mismatch" => "The response came from a different identity provider (Issuer) than the one connected. Check that the metadata link belongs to this application.",
-        "audience_mismatch" | "audience_missing" | "recipient_mismatch" | "destination_mismatch" => "The response was addressed to another application. In the IdP, the Audience / ACS URL must be this integration's ACS URL.",
-        "expired" | "confirmation_expired" | "not_yet_valid" | "issued_in_future" => "The response was outside its validity window. Check the clocks of the identity provider and this server, then sign in again.",
-        "replayed" => "This exact response had already been used once; a copy was refused.",
-        "in_response_to_unknown" | "in_response_to_mismatch" | "browser_mismatch" | "stale" => "The response did not match a sign-in started in this browser (expired, or started elsewhere). Start the sign-in again.",
-        "unsolicited_refused" => "Sign-in started at the identity provider (its app tile) is turned off here. Start from the sign-in URL instead.",
-        "status_not_success" => "The identity provider reported that it did not sign the person in (for example, not assigned to the application).",
-        "unknown_integration" => "The sign-in link names no integration (removed or mistyped).",
-        "unavailable" => "Part of this service was unavailable (database or cache); the person can simply try again.",
-        "not_configured" => "The integration's settings could not be read; save them again.",
-        _ => "The identity provider's answer was malformed or used a feature that is refused for safety (see the technical detail).",
+/// A refusal's code, read from the event's structured details.
+fn refusal_code(event: &AuditEvent) -> Option<RefusalCode> {
+    event.details["code"].as_str().and_then(RefusalCode::parse)
+}
+
+/// What a failed event means, in words an admin can act on.
+fn explanation(event: &AuditEvent) -> &'static str {
+    match refusal_code(event) {
+        Some(code) => code.explanation(),
+        None => "The change was refused (see the technical detail).",
     }
 }
 
@@ -44,18 +38,19 @@ pub struct SignInSummary {
 
 impl SignInSummary {
     pub fn from_event(event: &AuditEvent) -> Self {
-        let (code, technical) = split_reason(event.reason.as_deref());
+        let success = event.outcome == Outcome::Success.as_str();
         SignInSummary {
             at: event.occurred_at,
-            success: event.outcome == "success",
-            idp_answer_verified: event.outcome == "success" || code == "not_preapproved",
+            success,
+            idp_answer_verified: success
+                || refusal_code(event) == Some(RefusalCode::NotPreapproved),
             who: event.subject.clone().unwrap_or_else(|| "(unknown)".into()),
-            words: if event.outcome == "success" {
+            words: if success {
                 "Signed in."
             } else {
-                plain_reason(code)
+                explanation(event)
             },
-            technical,
+            technical: event.reason.clone().unwrap_or_default(),
         }
     }
 
@@ -64,63 +59,16 @@ impl SignInSummary {
     }
 }
 
-fn split_reason(reason: Option<&str>) -> (&str, String) {
-    match reason {
-        Some(r) => match r.split_once(": ") {
-            Some((code, _)) => (code, r.to_string()),
-            None => (r, r.to_string()),
-        },
-        None => ("", String::new()),
-    }
-}
-
 /// What happened, for people.
 fn describe_kind(kind: &str) -> &'static str {
-    match kind {
-        "sign_in" => "Sign-in",
-        "organization.created" => "Organization created",
-        "organization.renamed" => "Organization renamed",
-        "admin_token.rotated" => "Admin token rotated",
-        "integration.created" => "Integration connected",
-        "integration.updated" => "Integration settings changed",
-        "integration.deleted" => "Integration deleted",
-        "integration.certificates_changed" => "IdP certificates changed (metadata refresh)",
-        "provisioning.enabled" => "Provisioning turned on",
-        "provisioning.token_rotated" => "Provisioning token rotated",
-        "provisioning.disabled" => "Provisioning turned off",
-        "team.created" => "Team created",
-        "team.updated" => "Team changed",
-        "team.deleted" => "Team deleted",
-        "team.restored" => "Team restored",
-        "member.joined" => "Member joined (JIT)",
-        "member.role_changed" => "Member role changed",
-        "member.deprovisioned" => "Member removed",
-        "scim.user.created" => "SCIM: user created",
-        "scim.user.updated" => "SCIM: user updated",
-        "scim.user.deactivated" => "SCIM: user deactivated",
-        "scim.user.reactivated" => "SCIM: user reactivated",
-        "scim.user.deleted" => "SCIM: user deleted",
-        "scim.group.created" => "SCIM: group pushed (team created)",
-        "scim.group.updated" => "SCIM: group updated",
-        _ => "Other change",
-    }
+    AuditKind::parse(kind).map_or("Other change", AuditKind::label)
 }
 
 /// Who did it, for people.
 fn describe_actor(actor: &str) -> String {
-    match actor.split_once(':') {
-        Some(("admin_token", _)) => "Admin token".into(),
-        Some(("admin_user", email)) => format!("Admin {email}"),
-        Some(("scim", id)) => format!("SCIM client of integration {}", short(id)),
-        Some(("sso", id)) => format!("Single sign-on via integration {}", short(id)),
-        _ if actor == "cli" => "Command line".into(),
-        _ if actor == "system" => "The gateway".into(),
-        _ => actor.to_string(),
-    }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    actor
+        .parse::<Actor>()
+        .map_or_else(|()| actor.to_string(), |a| a.label())
 }
 
 pub struct Row {
@@ -184,7 +132,7 @@ pub async fn list(
 ) -> Result<HttpResponse, UiError> {
     let blank = |v: &Option<String>| super::given(v);
     let kind = blank(&query.kind).filter(|k| KIND_CHOICES.iter().any(|(c, _)| c == k));
-    let outcome = blank(&query.outcome).filter(|o| o == "success" || o == "failure");
+    let outcome = blank(&query.outcome).filter(|o| Outcome::parse(o).is_some());
     let subject = blank(&query.subject);
     let filter = AuditFilter {
         kind: kind.clone(),
@@ -201,17 +149,17 @@ pub async fn list(
     let rows = events
         .iter()
         .map(|e| {
-            let (code, technical) = split_reason(e.reason.as_deref());
+            let success = e.outcome == Outcome::Success.as_str();
             Row {
                 time: when(e.occurred_at),
                 ago: relative(e.occurred_at),
                 what: describe_kind(&e.kind),
                 kind: e.kind.clone(),
-                success: e.outcome == "success",
+                success,
                 actor: describe_actor(&e.actor),
                 subject: e.subject.clone().unwrap_or_default(),
-                words: (e.outcome != "success").then(|| plain_reason(code)),
-                technical,
+                words: (!success).then(|| explanation(e)),
+                technical: e.reason.clone().unwrap_or_default(),
             }
         })
         .collect();
@@ -231,20 +179,35 @@ pub async fn list(
 mod tests {
     use super::*;
 
-    #[test]
-    fn reasons_split_into_code_and_detail() {
-        let (code, technical) = split_reason(Some("not_preapproved: a@b.c is not a member"));
-        assert_eq!(code, "not_preapproved");
-        assert!(plain_reason(code).contains("pre-approves"));
-        assert_eq!(technical, "not_preapproved: a@b.c is not a member");
-        assert_eq!(split_reason(None).0, "");
+    fn event(outcome: &str, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            id: "e1".into(),
+            occurred_at: 0,
+            kind: "sign_in".into(),
+            outcome: outcome.into(),
+            actor: "sso:0123456789".into(),
+            subject: Some("a@b.c".into()),
+            reason: Some("not_preapproved: a@b.c is not a member".into()),
+            details,
+        }
     }
 
     #[test]
-    fn actors_read_as_people() {
+    fn refusals_are_explained_from_the_code_in_the_details() {
+        let refused = event("failure", serde_json::json!({"code": "not_preapproved"}));
+        let summary = SignInSummary::from_event(&refused);
+        assert!(summary.words.contains("pre-approves"));
+        assert!(summary.idp_answer_verified && !summary.success);
+        assert_eq!(summary.technical, "not_preapproved: a@b.c is not a member");
+        let unknown = event("failure", serde_json::json!({}));
+        assert!(!SignInSummary::from_event(&unknown).idp_answer_verified);
+    }
+
+    #[test]
+    fn kinds_and_actors_read_as_people() {
+        assert_eq!(describe_kind("team.deleted"), "Team deleted");
+        assert_eq!(describe_kind("something.new"), "Other change");
         assert_eq!(describe_actor("admin_token:x"), "Admin token");
-        assert_eq!(describe_actor("admin_user:a@b.c"), "Admin a@b.c");
-        assert!(describe_actor("sso:0123456789").ends_with("01234567"));
-        assert_eq!(describe_actor("cli"), "Command line");
+        assert_eq!(describe_actor("odd"), "odd");
     }
 }

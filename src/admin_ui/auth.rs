@@ -28,7 +28,7 @@ use crate::admin_api::auth::verify_admin_token;
 use crate::integrations::kind_of;
 use crate::provisioning::Actor;
 use crate::session;
-use crate::signin::html_with_policy;
+use crate::pages::html_with_policy;
 use crate::state::AppState;
 use crate::store::{now_ms, Role};
 

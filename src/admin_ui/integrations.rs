@@ -699,7 +699,7 @@ pub async fn tested(
         signed_in_as,
         org_name,
     };
-    Ok(crate::signin::html_with_policy(
+    Ok(crate::pages::html_with_policy(
         StatusCode::OK,
         page_.render(),
         super::ADMIN_PAGE_CSP,

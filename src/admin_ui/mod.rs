@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::api_error::ApiError;
 use crate::integrations::Kind;
 use crate::provisioning::RuleError;
-use crate::signin::html_with_policy;
+use crate::pages::html_with_policy;
 
 pub use auth::{Admin, ADMIN_COOKIE};
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outbound::FetchError;
 use crate::signin::pending::{self, Mismatch};
-use crate::signin::{Failure, Identity};
+use crate::signin::{Identity, Refusal, RefusalCode, Started};
 use crate::state::AppState;
 use crate::store::{Integration, UserProfile};
 use provider::{Expected, Provider};
@@ -99,14 +99,13 @@ impl OidcSettings {
 async fn provider(
     state: &AppState,
     expected: &Expected,
-) -> Result<std::sync::Arc<Provider>, Failure> {
+) -> Result<std::sync::Arc<Provider>, Refusal> {
     state
         .oidc
         .get(&state.config, &state.outbound, expected)
         .await
         .map_err(|e| {
-            Failure::new("discovery_failed", e.to_string())
-                .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
+            Refusal::new(RefusalCode::DiscoveryFailed, e.to_string())
         })
 }
 
@@ -124,10 +123,10 @@ fn client(
         openidconnect::EndpointMaybeSet,
         openidconnect::EndpointMaybeSet,
     >,
-    Failure,
+    Refusal,
 > {
     let redirect = RedirectUrl::new(redirect_uri.to_string())
-        .map_err(|e| Failure::new("not_configured", format!("redirect URI: {e}")))?;
+        .map_err(|e| Refusal::new(RefusalCode::NotConfigured, format!("redirect URI: {e}")))?;
     // client_secret_basic is the default; use the form body when that is
     // all the provider says it takes.
     let post_only = provider
@@ -156,11 +155,6 @@ fn client(
 }
 
 /// Where to send the browser to sign in, and the browser cookie to set.
-pub struct Started {
-    pub redirect_url: String,
-    pub cookie: actix_web::cookie::Cookie<'static>,
-}
-
 pub async fn start(
     state: &AppState,
     integration: &Integration,
@@ -168,7 +162,7 @@ pub async fn start(
     redirect_uri: &str,
     return_to: Option<&str>,
     browser: Option<&str>,
-) -> Result<Started, Failure> {
+) -> Result<Started, Refusal> {
     let provider = provider(state, &settings.expected()).await?;
     let client = client(&provider, settings, None, redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -194,7 +188,7 @@ pub async fn start(
         nonce,
         pkce_verifier: verifier.secret().clone(),
     };
-    let (cookie, _) = pending::remember(
+    let (browser, _) = pending::remember(
         state,
         &state_key(&csrf_state),
         integration,
@@ -205,7 +199,7 @@ pub async fn start(
     .await?;
     Ok(Started {
         redirect_url: url.to_string(),
-        cookie,
+        browser,
     })
 }
 
@@ -233,10 +227,10 @@ pub async fn finish(
     redirect_uri: &str,
     callback: Callback,
     browser: Option<&str>,
-) -> Result<(Identity, Option<String>), Failure> {
+) -> Result<(Identity, Option<String>), Refusal> {
     let Some(csrf_state) = callback.state.as_deref().filter(|s| !s.is_empty()) else {
-        return Err(Failure::new(
-            "state_missing",
+        return Err(Refusal::new(
+            RefusalCode::StateMissing,
             "the provider's answer carries no state, so it cannot be matched to a sign-in we started",
         ));
     };
@@ -251,22 +245,22 @@ pub async fn finish(
         Ok(found) => found,
         Err(Err(unavailable)) => return Err(unavailable),
         Err(Ok(Mismatch::Unknown | Mismatch::OtherIntegration)) => {
-            return Err(Failure::new(
-                "state_unknown",
+            return Err(Refusal::new(
+                RefusalCode::StateUnknown,
                 "the answer does not match a sign-in we started here, or that sign-in was already finished or expired",
             ))
         }
         Err(Ok(Mismatch::OtherBrowser)) => {
-            return Err(Failure::new(
-                "browser_mismatch",
+            return Err(Refusal::new(
+                RefusalCode::BrowserMismatch,
                 "the sign-in was started in another browser (or its cookie was lost)",
             ))
         }
     };
     if let Some(error) = &callback.error {
         let description = callback.error_description.as_deref().unwrap_or("");
-        return Err(Failure::new(
-            "provider_error",
+        return Err(Refusal::new(
+            RefusalCode::ProviderError,
             format!(
                 "the identity provider answered {}: {}",
                 clipped(error),
@@ -275,8 +269,8 @@ pub async fn finish(
         ));
     }
     let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
-        return Err(Failure::new(
-            "code_missing",
+        return Err(Refusal::new(
+            RefusalCode::CodeMissing,
             "the provider's answer carries no authorization code",
         ));
     };
@@ -284,8 +278,8 @@ pub async fn finish(
         .secrets
         .open(&settings.client_secret_sealed)
         .map_err(|e| {
-            Failure::new(
-                "not_configured",
+            Refusal::new(
+                RefusalCode::NotConfigured,
                 format!("the client secret cannot be decrypted ({e}); was secrets.encryption_key changed? Enter the secret again"),
             )
         })?;
@@ -333,8 +327,7 @@ pub async fn finish(
                     skew,
                 ),
                 Err(e) => {
-                    return Err(Failure::new("discovery_failed", e.to_string())
-                        .with_status(actix_web::http::StatusCode::BAD_GATEWAY))
+                    return Err(Refusal::new(RefusalCode::DiscoveryFailed, e.to_string()))
                 }
             }
         }
@@ -369,20 +362,19 @@ const USERINFO_LIMIT: usize = 64 * 1024;
 
 /// GETs the userinfo endpoint with the access token (redirects are not
 /// followed: they would carry the token elsewhere).
-async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<UserInfo, Failure> {
+async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<UserInfo, Refusal> {
     let (content_type, body) = state
         .outbound
         .get_with_bearer(url, access_token, USERINFO_LIMIT)
         .await
         .map_err(|e| match e {
-            FetchError::TooLarge { .. } => Failure::new("userinfo_unreadable", e.to_string()),
-            other => Failure::new(
-                "provider_unreachable",
+            FetchError::TooLarge { .. } => Refusal::new(RefusalCode::UserinfoUnreadable, e.to_string()),
+            other => Refusal::new(
+                RefusalCode::ProviderUnreachable,
                 format!("userinfo endpoint: {other}"),
-            )
-            .with_status(actix_web::http::StatusCode::BAD_GATEWAY),
+            ),
         })?;
-    let unreadable = |detail: String| Failure::new("userinfo_unreadable", detail);
+    let unreadable = |detail: String| Refusal::new(RefusalCode::UserinfoUnreadable, detail);
     if content_type.starts_with("application/jwt") {
         return Err(unreadable(
             "the userinfo endpoint answered with a signed JWT; only plain JSON userinfo is supported"
@@ -402,10 +394,10 @@ pub fn complete_from_userinfo(
     identity: &mut Identity,
     claims: &VerifiedClaims,
     info: UserInfo,
-) -> Result<(), Failure> {
+) -> Result<(), Refusal> {
     if info.sub != claims.subject().as_str() {
-        return Err(Failure::new(
-            "userinfo_mismatch",
+        return Err(Refusal::new(
+            RefusalCode::UserinfoMismatch,
             format!(
                 "the userinfo endpoint describes subject {:?}, the ID token {:?}",
                 clipped(&info.sub),
@@ -419,8 +411,8 @@ pub fn complete_from_userinfo(
         _ => false,
     };
     if unverified && info.email.is_some() {
-        return Err(Failure::new(
-            "email_unverified",
+        return Err(Refusal::new(
+            RefusalCode::EmailUnverified,
             "the identity provider says this email address is not verified",
         ));
     }
@@ -442,17 +434,16 @@ async fn redeem(
     redirect_uri: &str,
     code: String,
     pkce_verifier: String,
-) -> Result<(String, String), Failure> {
+) -> Result<(String, String), Refusal> {
     let unreachable = |detail: String| {
-        Failure::new("provider_unreachable", detail)
-            .with_status(actix_web::http::StatusCode::BAD_GATEWAY)
+        Refusal::new(RefusalCode::ProviderUnreachable, detail)
     };
     let client = client(provider, settings, Some(secret), redirect_uri)?;
     let request = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|_| {
-            Failure::new(
-                "not_configured",
+            Refusal::new(
+                RefusalCode::NotConfigured,
                 "the provider's discovery document names no token endpoint",
             )
         })?;
@@ -467,8 +458,8 @@ async fn redeem(
         .request_async(state.outbound.no_redirect_client())
         .await
         .map_err(|e| match e {
-            RequestTokenError::ServerResponse(refusal) => Failure::new(
-                "code_refused",
+            RequestTokenError::ServerResponse(refusal) => Refusal::new(
+                RefusalCode::CodeRefused,
                 format!(
                     "the provider refused the authorization code: {}{}",
                     clipped(refusal.error().as_ref()),
@@ -490,8 +481,8 @@ async fn redeem(
                 ))
             }
             RequestTokenError::Request(e) => unreachable(format!("token endpoint: {e}")),
-            RequestTokenError::Parse(e, _) => Failure::new(
-                "token_unreadable",
+            RequestTokenError::Parse(e, _) => Refusal::new(
+                RefusalCode::TokenUnreadable,
                 format!("the token endpoint's answer is not a token response: {e}"),
             ),
             RequestTokenError::Other(e) => unreachable(format!("token endpoint: {}", clipped(&e))),
@@ -499,7 +490,7 @@ async fn redeem(
     let id_token = response
         .id_token()
         .map(|t| t.to_string())
-        .ok_or_else(|| Failure::new("no_id_token", "the token endpoint returned no ID token"))?;
+        .ok_or_else(|| Refusal::new(RefusalCode::NoIdToken, "the token endpoint returned no ID token"))?;
     Ok((id_token, response.access_token().secret().clone()))
 }
 
@@ -509,23 +500,23 @@ pub enum Verification {
     /// Signed by a key the provider does not (yet) publish: worth re-fetching keys.
     UnknownKey(String),
     Refused {
-        code: &'static str,
+        code: RefusalCode,
         detail: String,
     },
 }
 
 impl Verification {
-    fn refused(code: &'static str, detail: impl Into<String>) -> Self {
+    fn refused(code: RefusalCode, detail: impl Into<String>) -> Self {
         Verification::Refused {
             code,
             detail: detail.into(),
         }
     }
 
-    fn into_failure(self) -> Failure {
+    fn into_failure(self) -> Refusal {
         match self {
-            Verification::UnknownKey(detail) => Failure::new("bad_signature", detail),
-            Verification::Refused { code, detail } => Failure::new(code, detail),
+            Verification::UnknownKey(detail) => Refusal::new(RefusalCode::BadSignature, detail),
+            Verification::Refused { code, detail } => Refusal::new(code, detail),
         }
     }
 }
@@ -541,7 +532,7 @@ pub fn verify(
 ) -> Result<VerifiedClaims, Verification> {
     let token: ProviderIdToken = raw.parse().map_err(|e| {
         Verification::refused(
-            "token_unreadable",
+            RefusalCode::TokenUnreadable,
             format!("the ID token is not a JWT: {e}"),
         )
     })?;
@@ -575,34 +566,34 @@ pub fn verify(
                 "the ID token is signed by a key the provider does not publish".into(),
             ),
             ClaimsVerificationError::SignatureVerification(e) => Verification::refused(
-                "bad_signature",
+                RefusalCode::BadSignature,
                 format!("the ID token's signature is not acceptable: {e}"),
             ),
             ClaimsVerificationError::InvalidIssuer(e) => Verification::refused(
-                "wrong_issuer",
+                RefusalCode::WrongIssuer,
                 format!("the ID token's issuer is wrong: {e}"),
             ),
             ClaimsVerificationError::InvalidAudience(e) => Verification::refused(
-                "wrong_audience",
+                RefusalCode::WrongAudience,
                 format!("the ID token is not for this application: {e}"),
             ),
             ClaimsVerificationError::Expired(e) => Verification::refused(
-                "expired",
+                RefusalCode::Expired,
                 format!("the ID token is expired or not current: {e}"),
             ),
             ClaimsVerificationError::InvalidNonce(e) => Verification::refused(
-                "nonce_mismatch",
+                RefusalCode::NonceMismatch,
                 format!("the ID token does not answer this sign-in (nonce): {e}"),
             ),
             other => Verification::refused(
-                "token_refused",
+                RefusalCode::TokenRefused,
                 format!("the ID token is not acceptable: {other}"),
             ),
         })?;
     if let Some(nbf) = claims.additional_claims().nbf {
         if nbf > (now + skew).timestamp() {
             return Err(Verification::refused(
-                "not_yet_valid",
+                RefusalCode::NotYetValid,
                 format!("the ID token is not valid before {nbf}"),
             ));
         }
@@ -611,7 +602,7 @@ pub fn verify(
         let tid = claims.additional_claims().tid.as_deref().unwrap_or("");
         if !tid.eq_ignore_ascii_case(tenant_id) {
             return Err(Verification::refused(
-                "wrong_tenant",
+                RefusalCode::WrongTenant,
                 format!("the ID token is from tenant {tid:?}, expected {tenant_id}"),
             ));
         }
@@ -621,7 +612,7 @@ pub fn verify(
 
 /// Who the verified token vouches for. Entra keys people by tenant + object
 /// id (its `sub` is per application); others by issuer + subject.
-fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Failure> {
+fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Refusal> {
     let extra = claims.additional_claims();
     let subject = match &provider.entra_tenant_id {
         Some(tenant_id) => {
@@ -630,8 +621,8 @@ fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Fa
                 .as_deref()
                 .filter(|o| !o.is_empty())
                 .ok_or_else(|| {
-                    Failure::new(
-                        "no_subject",
+                    Refusal::new(
+                        RefusalCode::NoSubject,
                         "the Entra ID token carries no oid (object id)",
                     )
                 })?;
@@ -640,8 +631,8 @@ fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Fa
         None => format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()),
     };
     if claims.email_verified() == Some(false) && provider.entra_tenant_id.is_none() {
-        return Err(Failure::new(
-            "email_unverified",
+        return Err(Refusal::new(
+            RefusalCode::EmailUnverified,
             "the identity provider says this email address is not verified",
         ));
     }
@@ -722,16 +713,16 @@ mod tests {
     fn userinfo_about_someone_else_or_unverified_is_refused() {
         let other = answer(serde_json::json!({"sub": "someone-else", "email": "boss@example.com"}));
         let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), other);
-        assert_eq!(refused.unwrap_err().code, "userinfo_mismatch");
+        assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
         let missing = answer(serde_json::json!({"email": "boss@example.com"}));
         let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), missing);
-        assert_eq!(refused.unwrap_err().code, "userinfo_mismatch");
+        assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
         for flag in [serde_json::json!(false), serde_json::json!("False")] {
             let info = answer(
                 serde_json::json!({"sub": "248289761001", "email": "jane@example.com", "email_verified": flag}),
             );
             let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), info);
-            assert_eq!(refused.unwrap_err().code, "email_unverified");
+            assert_eq!(refused.unwrap_err().code.as_str(), "email_unverified");
         }
     }
 }

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{audit_success, email_domain, Actor, RuleError, RuleResult};
 use crate::store::{Role, Store, StoreError, Tx, User, UserProfile};
+use crate::audit::AuditKind;
 
 /// A person let in by a sign-in.
 #[derive(Debug, Clone)]
@@ -99,7 +100,7 @@ pub async fn admit_on_sign_in(
         store,
         &mut tx,
         org_id,
-        "member.joined",
+        AuditKind::MemberJoined,
         actor,
         Some(&user.email),
         json!({ "via": "preapproved_domain", "domain": domain, "teams": teams }),
@@ -189,7 +190,7 @@ pub(crate) async fn audit_deprovisioned(
         store,
         tx,
         org_id,
-        "member.deprovisioned",
+        AuditKind::MemberDeprovisioned,
         actor,
         Some(user_id),
         json!({ "account": account }),
@@ -215,7 +216,7 @@ pub async fn set_member_role(
         store,
         &mut tx,
         org_id,
-        "member.role_changed",
+        AuditKind::MemberRoleChanged,
         actor,
         Some(user_id),
         json!({ "role": role }),

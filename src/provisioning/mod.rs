@@ -26,34 +26,9 @@ pub use teams::{
     create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,
 };
 
-use std::fmt;
-
+pub use crate::audit::Actor;
+use crate::audit::{AuditKind, Outcome};
 use crate::store::{NewAuditEvent, Store, StoreError, Tx};
-
-/// Who asked for a change; written into the audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    AdminToken(String),
-    /// A member with the owner/admin role, in the admin UI (their email).
-    AdminUser(String),
-    Cli,
-    Scim(String),
-    Sso(String),
-    System,
-}
-
-impl fmt::Display for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Actor::AdminToken(id) => write!(f, "admin_token:{id}"),
-            Actor::AdminUser(email) => write!(f, "admin_user:{email}"),
-            Actor::Cli => f.write_str("cli"),
-            Actor::Scim(integration) => write!(f, "scim:{integration}"),
-            Actor::Sso(integration) => write!(f, "sso:{integration}"),
-            Actor::System => f.write_str("system"),
-        }
-    }
-}
 
 /// Why a rule refused a change.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +64,7 @@ pub async fn audit_success(
     store: &Store,
     tx: &mut Tx,
     org_id: &str,
-    kind: &str,
+    kind: AuditKind,
     actor: &Actor,
     subject: Option<&str>,
     details: serde_json::Value,
@@ -99,9 +74,9 @@ pub async fn audit_success(
             tx,
             &NewAuditEvent {
                 org_id: org_id.to_string(),
-                kind: kind.to_string(),
-                outcome: "success".to_string(),
-                actor: actor.to_string(),
+                kind,
+                outcome: Outcome::Success,
+                actor: actor.clone(),
                 subject: subject.map(str::to_string),
                 reason: None,
                 details,

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::{audit_success, invalid, Actor, RuleResult};
 use crate::secrets::{new_token, token_hash, ADMIN_TOKEN_PREFIX};
 use crate::store::{Organization, Store};
+use crate::audit::AuditKind;
 
 /// A created organization and its first admin token (shown this once).
 pub struct NewOrganization {
@@ -38,7 +39,7 @@ pub async fn create_organization(
         store,
         &mut tx,
         &organization.id,
-        "organization.created",
+        AuditKind::OrganizationCreated,
         actor,
         Some(&organization.id),
         json!({ "name": name, "admin_token_id": token_id }),
@@ -68,7 +69,7 @@ pub async fn rotate_admin_token(store: &Store, org_id: &str, actor: &Actor) -> R
         store,
         &mut tx,
         org_id,
-        "admin_token.rotated",
+        AuditKind::AdminTokenRotated,
         actor,
         Some(&token_id),
         json!({ "revoked": revoked }),
@@ -93,7 +94,7 @@ pub async fn rename_organization(
         store,
         &mut tx,
         org_id,
-        "organization.renamed",
+        AuditKind::OrganizationRenamed,
         actor,
         Some(org_id),
         json!({ "name": name }),

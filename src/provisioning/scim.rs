@@ -7,6 +7,7 @@ use serde_json::json;
 use super::members::{audit_deprovisioned, deprovision_in, refresh_profile};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
+use crate::audit::AuditKind;
 
 /// What a SCIM client asserts about a user, read from its resource.
 #[derive(Debug, Clone)]
@@ -145,7 +146,7 @@ pub async fn scim_create_user(
         store,
         &mut tx,
         &integration.org_id,
-        "scim.user.created",
+        AuditKind::ScimUserCreated,
         actor,
         Some(facts.email.as_deref().unwrap_or(&facts.user_name)),
         details,
@@ -195,9 +196,9 @@ pub async fn scim_replace_user(
                 attach(store, &mut tx, &integration.org_id, Some(&row.id), facts).await?;
             row.user_id = attached.or(row.user_id.take());
             if was_active {
-                "scim.user.updated"
+                AuditKind::ScimUserUpdated
             } else {
-                "scim.user.reactivated"
+                AuditKind::ScimUserReactivated
             }
         }
         (true, false) => {
@@ -216,9 +217,9 @@ pub async fn scim_replace_user(
                     .await?;
                 }
             }
-            "scim.user.deactivated"
+            AuditKind::ScimUserDeactivated
         }
-        (false, false) => "scim.user.updated",
+        (false, false) => AuditKind::ScimUserUpdated,
     };
     row.user_name = facts.user_name.clone();
     row.external_id = facts.external_id.clone();
@@ -268,7 +269,7 @@ pub async fn scim_delete_user(
         store,
         &mut tx,
         &integration.org_id,
-        "scim.user.deleted",
+        AuditKind::ScimUserDeleted,
         actor,
         Some(&row.user_name),
         details,
@@ -361,7 +362,7 @@ pub async fn scim_create_group(
         store,
         &mut tx,
         &integration.org_id,
-        "scim.group.created",
+        AuditKind::ScimGroupCreated,
         actor,
         Some(&team_id),
         details,
@@ -399,7 +400,7 @@ pub async fn scim_update_group(
         store,
         &mut tx,
         &integration.org_id,
-        "scim.group.updated",
+        AuditKind::ScimGroupUpdated,
         actor,
         Some(team_id),
         details,

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::orgs::validate_name;
 use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
 use crate::store::{now_ms, Store, StoreError, Team};
+use crate::audit::AuditKind;
 
 #[derive(Debug, Clone, Default)]
 pub struct TeamChanges {
@@ -40,7 +41,7 @@ pub async fn create_team(
         store,
         &mut tx,
         org_id,
-        "team.created",
+        AuditKind::TeamCreated,
         actor,
         Some(&team_id),
         json!({ "name": name, "preapproved_domains": domains }),
@@ -91,7 +92,7 @@ pub async fn update_team(
         store,
         &mut tx,
         org_id,
-        "team.updated",
+        AuditKind::TeamUpdated,
         actor,
         Some(team_id),
         json!({ "name": name, "preapproved_domains": domains }),
@@ -123,7 +124,7 @@ pub async fn delete_team(
         store,
         &mut tx,
         org_id,
-        "team.deleted",
+        AuditKind::TeamDeleted,
         actor,
         Some(team_id),
         json!({}),
@@ -155,7 +156,7 @@ pub async fn restore_team(
         store,
         &mut tx,
         org_id,
-        "team.restored",
+        AuditKind::TeamRestored,
         actor,
         Some(team_id),
         json!({}),

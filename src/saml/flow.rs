@@ -4,24 +4,18 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::Cookie;
 use rand::RngCore;
 use samael::service_provider::ServiceProviderBuilder;
 
 use super::validate::{self, Expectations};
 use super::IdpDescriptor;
 use crate::signin::pending::{self, Mismatch};
-use crate::signin::{safe_return_path, Failure, Identity};
+use crate::signin::{safe_return_path, Identity, Refusal, RefusalCode, Started};
 use crate::state::AppState;
 use crate::store::Integration;
 
 fn request_key(request_id: &str) -> String {
     format!("saml:request:{request_id}")
-}
-
-pub struct Started {
-    pub redirect_url: String,
-    pub cookie: Cookie<'static>,
 }
 
 /// SP-initiated sign-in: remembers a fresh AuthnRequest and returns where
@@ -33,11 +27,11 @@ pub async fn start(
     sp_url: &str,
     return_to: Option<&str>,
     browser: Option<&str>,
-) -> Result<Started, Failure> {
+) -> Result<Started, Refusal> {
     let mut id_bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id_bytes);
     let request_id = format!("_{}", hex::encode(id_bytes));
-    let (cookie, return_to) = pending::remember(
+    let (browser, return_to) = pending::remember(
         state,
         &request_key(&request_id),
         integration,
@@ -51,14 +45,14 @@ pub async fn start(
         .acs_url(sp_url.to_string())
         .build()
         .map_err(|e| {
-            Failure::new(
-                "request_failed",
+            Refusal::new(
+                RefusalCode::RequestFailed,
                 format!("cannot build the AuthnRequest: {e}"),
             )
         })?;
     let mut request = sp.make_authentication_request(&idp.sso_url).map_err(|e| {
-        Failure::new(
-            "request_failed",
+        Refusal::new(
+            RefusalCode::RequestFailed,
             format!("cannot build the AuthnRequest: {e}"),
         )
     })?;
@@ -68,14 +62,14 @@ pub async fn start(
         .ok()
         .flatten()
         .ok_or_else(|| {
-            Failure::new(
-                "request_failed",
+            Refusal::new(
+                RefusalCode::RequestFailed,
                 format!("the IdP's sign-on URL {:?} is not usable", idp.sso_url),
             )
         })?;
     Ok(Started {
         redirect_url: url.to_string(),
-        cookie,
+        browser,
     })
 }
 
@@ -90,7 +84,7 @@ pub async fn consume(
     saml_response: &str,
     relay_state: Option<&str>,
     browser: Option<&str>,
-) -> Result<(Identity, Option<String>), Failure> {
+) -> Result<(Identity, Option<String>), Refusal> {
     let config = &state.config;
     let max_bytes = config.saml.max_response_bytes;
     let xml = validate::decode(saml_response, max_bytes)?;
@@ -101,7 +95,7 @@ pub async fn consume(
     );
     let skew = chrono::Duration::seconds(config.saml.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
-    let validated = actix_web::web::block(move || {
+    let validated = tokio::task::spawn_blocking(move || {
         let expectations = Expectations {
             sp_url: &sp,
             idp_entity_id: entity_id.as_deref(),
@@ -113,7 +107,7 @@ pub async fn consume(
         validate::validate(&xml, &expectations)
     })
     .await
-    .map_err(|_| Failure::unavailable("validation worker failed"))??;
+    .map_err(|_| Refusal::unavailable("validation worker failed"))??;
 
     let return_to = match &validated.in_response_to {
         Some(request_id) => {
@@ -122,23 +116,23 @@ pub async fn consume(
             {
                 Ok((return_to, ())) => return_to,
                 Err(Err(unavailable)) => return Err(unavailable),
-                Err(Ok(Mismatch::Unknown)) => return Err(Failure::new(
-                    "in_response_to_unknown",
+                Err(Ok(Mismatch::Unknown)) => return Err(Refusal::new(
+                    RefusalCode::InResponseToUnknown,
                     "the response answers a request we did not send, or one already used or expired",
                 )),
-                Err(Ok(Mismatch::OtherIntegration)) => return Err(Failure::new(
-                    "in_response_to_unknown",
+                Err(Ok(Mismatch::OtherIntegration)) => return Err(Refusal::new(
+                    RefusalCode::InResponseToOtherIntegration,
                     "the response answers a request made for another integration",
                 )),
-                Err(Ok(Mismatch::OtherBrowser)) => return Err(Failure::new(
-                    "browser_mismatch",
+                Err(Ok(Mismatch::OtherBrowser)) => return Err(Refusal::new(
+                    RefusalCode::BrowserMismatch,
                     "the sign-in was started in another browser (or its cookie was lost)",
                 )),
             }
         }
         None if config.saml.allow_idp_initiated => safe_return_path(relay_state),
-        None => return Err(Failure::new(
-            "unsolicited_refused",
+        None => return Err(Refusal::new(
+            RefusalCode::UnsolicitedRefused,
             "the response is unsolicited (IdP-initiated), which saml.allow_idp_initiated turns off",
         )),
     };
@@ -160,9 +154,9 @@ pub async fn consume(
             Duration::from_secs(ttl),
         )
         .await
-        .map_err(|e| Failure::unavailable(format!("cache: {e}")))?;
+        .map_err(|e| Refusal::unavailable(format!("cache: {e}")))?;
     if !first_use {
-        return Err(Failure::new("replayed", "this assertion was already used"));
+        return Err(Refusal::new(RefusalCode::Replayed, "this assertion was already used"));
     }
     Ok((validated.identity, return_to))
 }

@@ -12,7 +12,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use crate::signin::Failure;
+use crate::signin::{Refusal, RefusalCode};
 
 const ALLOWED_TRANSFORMS: &[&str] = &[
     "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
@@ -42,18 +42,14 @@ pub struct Shape {
     pub signatures: usize,
 }
 
-fn refuse(code: &'static str, detail: impl Into<String>) -> Failure {
-    Failure::new(code, detail).with_status(actix_web::http::StatusCode::BAD_REQUEST)
-}
-
-fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, Failure> {
+fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, Refusal> {
     match e.try_get_attribute(name) {
         Ok(Some(a)) => a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map(|v| Some(v.into_owned()))
-            .map_err(|err| refuse("xml_malformed", format!("bad attribute {name}: {err}"))),
+            .map_err(|err| Refusal::new(RefusalCode::XmlMalformed, format!("bad attribute {name}: {err}"))),
         Ok(None) => Ok(None),
-        Err(err) => Err(refuse("xml_malformed", format!("bad attribute: {err}"))),
+        Err(err) => Err(Refusal::new(RefusalCode::XmlMalformed, format!("bad attribute: {err}"))),
     }
 }
 
@@ -71,7 +67,7 @@ fn same_document_reference(uri: &str) -> bool {
     })
 }
 
-pub fn check(xml: &str) -> Result<Shape, Failure> {
+pub fn check(xml: &str) -> Result<Shape, Refusal> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut shape = Shape::default();
@@ -80,31 +76,31 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
     loop {
         let event = reader
             .read_event()
-            .map_err(|e| refuse("xml_malformed", format!("not well-formed XML: {e}")))?;
+            .map_err(|e| Refusal::new(RefusalCode::XmlMalformed, format!("not well-formed XML: {e}")))?;
         let (element, opens) = match event {
             Event::DocType(_) => {
-                return Err(refuse(
-                    "doctype_refused",
+                return Err(Refusal::new(
+RefusalCode::DoctypeRefused,
                     "a DOCTYPE (DTD, entities) is not allowed in SAML messages",
                 ))
             }
             Event::Comment(_) => {
-                return Err(refuse(
-                    "comment_refused",
+                return Err(Refusal::new(
+RefusalCode::CommentRefused,
                     "XML comments are not allowed in SAML messages (comment injection)",
                 ))
             }
             Event::PI(_) | Event::CData(_) => {
-                return Err(refuse(
-                    "markup_refused",
+                return Err(Refusal::new(
+RefusalCode::MarkupRefused,
                     "processing instructions and CDATA are not allowed in SAML messages",
                 ))
             }
             Event::Decl(d) => {
                 if let Some(Ok(enc)) = d.encoding() {
                     if !enc.eq_ignore_ascii_case(b"utf-8") {
-                        return Err(refuse(
-                            "encoding_refused",
+                        return Err(Refusal::new(
+RefusalCode::EncodingRefused,
                             "only UTF-8 SAML messages are accepted",
                         ));
                     }
@@ -123,8 +119,8 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
         let name = element.local_name();
         if depth == 0 {
             if seen_root || name.as_ref() != b"Response" {
-                return Err(refuse(
-                    "not_a_response",
+                return Err(Refusal::new(
+RefusalCode::NotAResponse,
                     "the document is not a single SAML Response",
                 ));
             }
@@ -132,15 +128,15 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
         }
         match name.as_ref() {
             b"Assertion" => assertions += 1,
-            b"EncryptedAssertion" | b"EncryptedID" | b"EncryptedAttribute" => return Err(refuse(
-                "encrypted_refused",
+            b"EncryptedAssertion" | b"EncryptedID" | b"EncryptedAttribute" => return Err(Refusal::new(
+RefusalCode::EncryptedRefused,
                 "encrypted assertions are not supported; turn assertion encryption off in the IdP",
             )),
             b"Signature" => {
                 shape.signatures += 1;
                 if shape.signatures > 2 {
-                    return Err(refuse(
-                        "signature_structure_refused",
+                    return Err(Refusal::new(
+RefusalCode::SignatureStructureRefused,
                         "more than two signatures",
                     ));
                 }
@@ -148,29 +144,29 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
             b"SignedInfo" => {
                 signed_infos += 1;
                 if signed_infos > shape.signatures {
-                    return Err(refuse(
-                        "signature_structure_refused",
+                    return Err(Refusal::new(
+RefusalCode::SignatureStructureRefused,
                         "a signature with more than one SignedInfo",
                     ));
                 }
             }
             b"Object" | b"Manifest" | b"RetrievalMethod" => {
-                return Err(refuse(
-                    "signature_structure_refused",
+                return Err(Refusal::new(
+RefusalCode::SignatureStructureRefused,
                     "ds:Object, ds:Manifest and RetrievalMethod are not allowed",
                 ))
             }
             b"Reference" => {
                 let uri = attr(&element, "URI")?.unwrap_or_default();
                 if !same_document_reference(&uri) {
-                    return Err(refuse("reference_refused", format!("signature reference {uri:?} does not point at an element of this message")));
+                    return Err(Refusal::new(RefusalCode::ReferenceRefused, format!("signature reference {uri:?} does not point at an element of this message")));
                 }
             }
             b"Transform" => {
                 let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
                 if !ALLOWED_TRANSFORMS.contains(&algorithm.as_str()) {
-                    return Err(refuse(
-                        "transform_refused",
+                    return Err(Refusal::new(
+RefusalCode::TransformRefused,
                         format!("signature transform {algorithm} is not allowed"),
                     ));
                 }
@@ -178,8 +174,8 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
             b"SignatureMethod" => {
                 let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
                 if !ALLOWED_SIGNATURE_METHODS.contains(&algorithm.as_str()) {
-                    return Err(refuse(
-                        "algorithm_refused",
+                    return Err(Refusal::new(
+RefusalCode::AlgorithmRefused,
                         format!(
                             "signature algorithm {algorithm} is not allowed (SHA-256 or stronger)"
                         ),
@@ -189,8 +185,8 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
             b"DigestMethod" => {
                 let algorithm = attr(&element, "Algorithm")?.unwrap_or_default();
                 if !ALLOWED_DIGESTS.contains(&algorithm.as_str()) {
-                    return Err(refuse(
-                        "algorithm_refused",
+                    return Err(Refusal::new(
+RefusalCode::AlgorithmRefused,
                         format!(
                             "digest algorithm {algorithm} is not allowed (SHA-256 or stronger)"
                         ),
@@ -204,26 +200,26 @@ pub fn check(xml: &str) -> Result<Shape, Failure> {
         }
     }
     if !seen_root {
-        return Err(refuse(
-            "not_a_response",
+        return Err(Refusal::new(
+RefusalCode::NotAResponse,
             "the document is not a SAML Response",
         ));
     }
     if depth != 0 {
-        return Err(refuse(
-            "xml_malformed",
+        return Err(Refusal::new(
+RefusalCode::XmlMalformed,
             "the document ends inside an element",
         ));
     }
     if assertions != 1 {
-        return Err(refuse(
-            "assertion_count",
+        return Err(Refusal::new(
+RefusalCode::AssertionCount,
             format!("exactly one assertion is required, found {assertions}"),
         ));
     }
     if shape.signatures == 0 {
-        return Err(refuse(
-            "unsigned",
+        return Err(Refusal::new(
+RefusalCode::Unsigned,
             "neither the response nor the assertion is signed",
         ));
     }
@@ -237,7 +233,7 @@ mod tests {
     const OK: &str = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r"><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a"><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></saml:Assertion></samlp:Response>"##;
 
     fn code(xml: &str) -> &'static str {
-        check(xml).err().map(|f| f.code).unwrap_or("ok")
+        check(xml).err().map_or("ok", |f| f.code.as_str())
     }
 
     #[test]

@@ -14,7 +14,7 @@ use samael::crypto::{
 use samael::schema::{Assertion, Response};
 
 use super::prefilter;
-use crate::signin::{Failure, Identity};
+use crate::signin::{Identity, Refusal, RefusalCode};
 use crate::store::UserProfile;
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -55,12 +55,8 @@ pub struct Validated {
     pub identity: Identity,
 }
 
-fn bad(code: &'static str, detail: impl Into<String>) -> Failure {
-    Failure::new(code, detail)
-}
-
 /// Base64 (whitespace tolerated, as IdPs wrap lines) to UTF-8 XML, bounded.
-pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Failure> {
+pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Refusal> {
     // Measured without the line breaks IdPs wrap base64 with (the form
     // limit already bounds the raw input).
     let compact: String = encoded
@@ -68,30 +64,30 @@ pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Failure> {
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
     if compact.len() > max_bytes.saturating_mul(4) / 3 + 4 {
-        return Err(bad(
-            "too_large",
+        return Err(Refusal::new(
+RefusalCode::TooLarge,
             format!("the SAMLResponse is larger than {max_bytes} bytes"),
         ));
     }
     if compact.is_empty() {
-        return Err(bad(
-            "missing_response",
+        return Err(Refusal::new(
+RefusalCode::MissingResponse,
             "the request carried no SAMLResponse",
         ));
     }
     let bytes = STANDARD
         .decode(compact)
-        .map_err(|_| bad("not_base64", "the SAMLResponse is not base64"))?;
-    String::from_utf8(bytes).map_err(|_| bad("not_utf8", "the SAMLResponse is not UTF-8 text"))
+        .map_err(|_| Refusal::new(RefusalCode::NotBase64, "the SAMLResponse is not base64"))?;
+    String::from_utf8(bytes).map_err(|_| Refusal::new(RefusalCode::NotUtf8, "the SAMLResponse is not UTF-8 text"))
 }
 
 /// Verifies the signature(s) against each trusted certificate in turn and
 /// returns only the signed XML (samael's reduction: what the signature does
 /// not cover is gone, which defeats signature wrapping).
-fn signed_content(xml: &str, certificates: &[String]) -> Result<String, Failure> {
+fn signed_content(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
     if certificates.is_empty() {
-        return Err(bad(
-            "no_certificate",
+        return Err(Refusal::new(
+RefusalCode::NoCertificate,
             "the integration has no signing certificate to verify with",
         ));
     }
@@ -131,13 +127,13 @@ fn signed_content(xml: &str, certificates: &[String]) -> Result<String, Failure>
             return Ok(reduced);
         }
     }
-    Err(bad(
-        "signature_invalid",
+    Err(Refusal::new(
+RefusalCode::SignatureInvalid,
         format!("the signature does not verify with the IdP's certificate ({last_error})"),
     ))
 }
 
-fn status_is_success(response: &Response) -> Result<(), Failure> {
+fn status_is_success(response: &Response) -> Result<(), Refusal> {
     let code = response
         .status
         .as_ref()
@@ -150,8 +146,8 @@ fn status_is_success(response: &Response) -> Result<(), Failure> {
                 .as_ref()
                 .and_then(|s| s.status_message.as_ref())
                 .and_then(|m| m.value.clone());
-            Err(bad(
-                "status_not_success",
+            Err(Refusal::new(
+RefusalCode::StatusNotSuccess,
                 format!(
                     "the IdP reported {} {}",
                     other.unwrap_or("no status"),
@@ -164,42 +160,42 @@ fn status_is_success(response: &Response) -> Result<(), Failure> {
     }
 }
 
-fn not_in_future(what: &str, instant: DateTime<Utc>, ex: &Expectations) -> Result<(), Failure> {
+fn not_in_future(what: &str, instant: DateTime<Utc>, ex: &Expectations) -> Result<(), Refusal> {
     if instant > ex.now + ex.clock_skew {
-        return Err(bad(
-            "issued_in_future",
+        return Err(Refusal::new(
+RefusalCode::IssuedInFuture,
             format!("the {what} IssueInstant {instant} is in the future"),
         ));
     }
     if instant < ex.now - Duration::minutes(MAX_ASSERTION_AGE_MINUTES) - ex.clock_skew {
-        return Err(bad(
-            "stale",
+        return Err(Refusal::new(
+RefusalCode::Stale,
             format!("the {what} was issued at {instant}, too long ago"),
         ));
     }
     Ok(())
 }
 
-fn issuer_matches(what: &str, issuer: Option<&str>, ex: &Expectations) -> Result<(), Failure> {
+fn issuer_matches(what: &str, issuer: Option<&str>, ex: &Expectations) -> Result<(), Refusal> {
     match (ex.idp_entity_id, issuer.map(str::trim)) {
-        (Some(expected), Some(got)) if got != expected => Err(bad(
-            "issuer_mismatch",
+        (Some(expected), Some(got)) if got != expected => Err(Refusal::new(
+RefusalCode::IssuerMismatch,
             format!("the {what} Issuer is {got:?}, expected {expected:?}"),
         )),
         (Some(_), None) if what == "assertion" => {
-            Err(bad("issuer_mismatch", "the assertion has no Issuer"))
+            Err(Refusal::new(RefusalCode::IssuerMismatch, "the assertion has no Issuer"))
         }
         _ => Ok(()),
     }
 }
 
 /// Response-level checks: Status, Destination, Issuer, IssueInstant.
-fn check_response(response: &Response, ex: &Expectations) -> Result<(), Failure> {
+fn check_response(response: &Response, ex: &Expectations) -> Result<(), Refusal> {
     status_is_success(response)?;
     if let Some(destination) = response.destination.as_deref() {
         if destination != ex.sp_url {
-            return Err(bad(
-                "destination_mismatch",
+            return Err(Refusal::new(
+RefusalCode::DestinationMismatch,
                 format!("the response was sent to {destination:?}, not to this integration"),
             ));
         }
@@ -215,26 +211,26 @@ fn check_response(response: &Response, ex: &Expectations) -> Result<(), Failure>
 fn check_assertion(
     assertion: &Assertion,
     ex: &Expectations,
-) -> Result<(Option<String>, DateTime<Utc>), Failure> {
+) -> Result<(Option<String>, DateTime<Utc>), Refusal> {
     issuer_matches("assertion", assertion.issuer.value.as_deref(), ex)?;
     not_in_future("assertion", assertion.issue_instant, ex)?;
 
     let conditions = assertion
         .conditions
         .as_ref()
-        .ok_or_else(|| bad("audience_missing", "the assertion has no Conditions"))?;
+        .ok_or_else(|| Refusal::new(RefusalCode::AudienceMissing, "the assertion has no Conditions"))?;
     if let Some(not_before) = conditions.not_before {
         if ex.now + ex.clock_skew < not_before {
-            return Err(bad(
-                "not_yet_valid",
+            return Err(Refusal::new(
+RefusalCode::NotYetValid,
                 format!("the assertion is valid only from {not_before}"),
             ));
         }
     }
     if let Some(not_on_or_after) = conditions.not_on_or_after {
         if ex.now - ex.clock_skew >= not_on_or_after {
-            return Err(bad(
-                "expired",
+            return Err(Refusal::new(
+RefusalCode::Expired,
                 format!("the assertion expired at {not_on_or_after}"),
             ));
         }
@@ -244,15 +240,15 @@ fn check_assertion(
         .as_deref()
         .unwrap_or_default();
     if restrictions.is_empty() {
-        return Err(bad("audience_missing", "the assertion names no Audience"));
+        return Err(Refusal::new(RefusalCode::AudienceMissing, "the assertion names no Audience"));
     }
     // Every AudienceRestriction must include us (SAML core 2.5.1.4).
     if let Some(other) = restrictions
         .iter()
         .find(|r| !r.audience.iter().any(|a| a.trim() == ex.sp_url))
     {
-        return Err(bad(
-            "audience_mismatch",
+        return Err(Refusal::new(
+RefusalCode::AudienceMismatch,
             format!(
                 "the assertion is meant for {:?}, not this integration",
                 other.audience
@@ -263,7 +259,7 @@ fn check_assertion(
     let subject = assertion
         .subject
         .as_ref()
-        .ok_or_else(|| bad("no_subject", "the assertion has no Subject"))?;
+        .ok_or_else(|| Refusal::new(RefusalCode::NoSubject, "the assertion has no Subject"))?;
     let confirmations = subject.subject_confirmations.as_deref().unwrap_or_default();
     let bearers: Vec<_> = confirmations
         .iter()
@@ -271,19 +267,19 @@ fn check_assertion(
         .filter_map(|c| c.subject_confirmation_data.as_ref())
         .collect();
     if bearers.is_empty() {
-        return Err(bad(
-            "no_bearer_confirmation",
+        return Err(Refusal::new(
+RefusalCode::NoBearerConfirmation,
             "the assertion has no bearer SubjectConfirmation",
         ));
     }
-    let mut last = bad(
-        "recipient_mismatch",
+    let mut last = Refusal::new(
+RefusalCode::RecipientMismatch,
         "no bearer SubjectConfirmation names this integration as Recipient",
     );
     for data in bearers {
         if data.recipient.as_deref().map(str::trim) != Some(ex.sp_url) {
-            last = bad(
-                "recipient_mismatch",
+            last = Refusal::new(
+RefusalCode::RecipientMismatch,
                 format!(
                     "the assertion's Recipient is {:?}, not this integration",
                     data.recipient
@@ -292,15 +288,15 @@ fn check_assertion(
             continue;
         }
         let Some(until) = data.not_on_or_after else {
-            last = bad(
-                "confirmation_expired",
+            last = Refusal::new(
+RefusalCode::ConfirmationExpired,
                 "the bearer SubjectConfirmation has no NotOnOrAfter",
             );
             continue;
         };
         if ex.now - ex.clock_skew >= until {
-            last = bad(
-                "confirmation_expired",
+            last = Refusal::new(
+RefusalCode::ConfirmationExpired,
                 format!("the bearer confirmation expired at {until}"),
             );
             continue;
@@ -309,7 +305,7 @@ fn check_assertion(
             .not_before
             .is_some_and(|nb| ex.now + ex.clock_skew < nb)
         {
-            last = bad("not_yet_valid", "the bearer confirmation is not valid yet");
+            last = Refusal::new(RefusalCode::NotYetValid, "the bearer confirmation is not valid yet");
             continue;
         }
         let valid_until = conditions.not_on_or_after.map_or(until, |c| c.max(until));
@@ -379,7 +375,7 @@ const DISPLAY_NAME_ATTRIBUTES: &[&str] = &[
     "urn:oid:2.16.840.1.113730.3.1.241",
 ];
 
-fn identity(assertion: &Assertion) -> Result<Identity, Failure> {
+fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
     let name_id = assertion.subject.as_ref().and_then(|s| s.name_id.as_ref());
     let subject = name_id
         .map(|n| n.value.trim().to_string())
@@ -391,8 +387,8 @@ fn identity(assertion: &Assertion) -> Result<Identity, Failure> {
         .filter(|e| e.contains('@'))
         .or_else(|| first_attribute(assertion, EMAIL_ATTRIBUTES));
     let subject = subject.or_else(|| email.clone()).ok_or_else(|| {
-        bad(
-            "no_subject",
+        Refusal::new(
+RefusalCode::NoSubject,
             "the assertion names nobody (no NameID, no email)",
         )
     })?;
@@ -422,10 +418,10 @@ fn root_name(xml: &str) -> Option<String> {
 }
 
 /// Runs every stateless step on a decoded response.
-pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
+pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
     if xml.len() > ex.max_bytes {
-        return Err(bad(
-            "too_large",
+        return Err(Refusal::new(
+RefusalCode::TooLarge,
             format!("the SAMLResponse is larger than {} bytes", ex.max_bytes),
         ));
     }
@@ -434,7 +430,7 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
     // assertion is signed; identity never comes from it.
     let envelope: Response = xml
         .parse()
-        .map_err(|e| bad("not_a_response", format!("not a SAML Response: {e}")))?;
+        .map_err(|e| Refusal::new(RefusalCode::NotAResponse, format!("not a SAML Response: {e}")))?;
     status_is_success(&envelope)?;
 
     let signed = signed_content(xml, ex.certificates)?;
@@ -443,21 +439,21 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
     let (assertion, response_irt, response_signed) = match root_name(&signed).as_deref() {
         Some("Response") => {
             let response: Response = signed.parse().map_err(|e| {
-                bad(
-                    "signature_invalid",
+                Refusal::new(
+RefusalCode::SignatureInvalid,
                     format!("the signed response is unreadable: {e}"),
                 )
             })?;
             check_response(&response, ex)?;
             let assertion = response
                 .assertion
-                .ok_or_else(|| bad("assertion_count", "the signed response holds no assertion"))?;
+                .ok_or_else(|| Refusal::new(RefusalCode::AssertionCount, "the signed response holds no assertion"))?;
             (assertion, response.in_response_to, true)
         }
         Some("Assertion") => {
             let assertion: Assertion = signed.parse().map_err(|e| {
-                bad(
-                    "signature_invalid",
+                Refusal::new(
+RefusalCode::SignatureInvalid,
                     format!("the signed assertion is unreadable: {e}"),
                 )
             })?;
@@ -465,8 +461,8 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
             (assertion, envelope.in_response_to.clone(), false)
         }
         _ => {
-            return Err(bad(
-                "signature_invalid",
+            return Err(Refusal::new(
+RefusalCode::SignatureInvalid,
                 "the signature covers neither the Response nor the Assertion",
             ))
         }
@@ -474,8 +470,8 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
     let (confirmation_irt, valid_until) = check_assertion(&assertion, ex)?;
     let in_response_to = match (response_irt, confirmation_irt) {
         (Some(a), Some(b)) if a != b => {
-            return Err(bad(
-                "in_response_to_mismatch",
+            return Err(Refusal::new(
+RefusalCode::InResponseToMismatch,
                 "the response and the assertion answer different requests",
             ))
         }
@@ -483,8 +479,8 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Failure> {
         // InResponseTo on the unsigned envelope could be anyone's, so it
         // must not turn an unsolicited assertion into a solicited one.
         (Some(_), None) if !response_signed => {
-            return Err(bad(
-                "in_response_to_mismatch",
+            return Err(Refusal::new(
+RefusalCode::InResponseToMismatch,
                 "the InResponseTo is not covered by the signature",
             ))
         }

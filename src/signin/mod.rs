@@ -1,20 +1,21 @@
 //! What every sign-in path (SAML, OIDC) does once the identity provider's
 //! answer is verified — and what it does when it is not: JIT admission
-//! through the provisioning rules, the session, the audit record, the
-//! metric, and the page a person sees.
+//! through the provisioning rules, the session, the audit record and the
+//! metric. Outcomes are types ([`SignedIn`], [`Refusal`]); the web layer
+//! alone turns them into responses and pages.
 
 pub mod pending;
+pub mod refusal;
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
-use askama::Template;
+pub use refusal::{Class, NotAdmitted, Refusal, RefusalCode};
+
 use serde_json::json;
 
-use crate::provisioning::{self, Actor, SignInRefusal};
+use crate::audit::{Actor, AuditKind, Outcome};
+use crate::provisioning::{self, SignInRefusal};
 use crate::session::{self, Session};
 use crate::state::AppState;
-use crate::store::Kind;
-use crate::store::{now_ms, Integration, NewAuditEvent, UserProfile};
+use crate::store::{now_ms, Integration, Kind, NewAuditEvent, UserProfile};
 
 /// A person as the identity provider vouched for them.
 #[derive(Debug, Clone)]
@@ -25,52 +26,19 @@ pub struct Identity {
     pub profile: UserProfile,
 }
 
-/// Why a sign-in was refused: a stable code for the audit log and metrics,
-/// the exact detail for the admin, and words for the person.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub code: &'static str,
-    pub detail: String,
-    pub status: StatusCode,
-    pub advice: Advice,
+/// A sign-in we sent to the identity provider: where the browser goes, and
+/// the token that binds the pending sign-in to this browser (its cookie).
+pub struct Started {
+    pub redirect_url: String,
+    pub browser: String,
 }
 
-/// Which page the person sees.
-#[derive(Debug, Clone)]
-pub enum Advice {
-    /// The identity provider's answer was not acceptable: retry, then ask the admin.
-    Verification,
-    /// The person is not admitted to this organization.
-    NotAdmitted { org_name: String, domain: String },
-    /// Our side is temporarily down.
-    Unavailable,
-    /// No such sign-in link.
-    UnknownIntegration,
-}
-
-impl Failure {
-    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
-        Failure {
-            code,
-            detail: detail.into(),
-            status: StatusCode::FORBIDDEN,
-            advice: Advice::Verification,
-        }
-    }
-
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
-    }
-
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        Failure {
-            code: "unavailable",
-            detail: detail.into(),
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            advice: Advice::Unavailable,
-        }
-    }
+/// A person admitted and a session opened for them.
+pub struct SignedIn {
+    /// The new session's id (its cookie's value).
+    pub session_id: String,
+    /// Where to send them: a checked local path, or `None` for the default.
+    pub return_to: Option<String>,
 }
 
 /// `return_to`/RelayState are attacker-controllable: only a path on this
@@ -89,157 +57,98 @@ pub fn safe_return_path(raw: Option<&str>) -> Option<String> {
     ok.then(|| raw.to_string())
 }
 
-#[derive(Template)]
-#[template(path = "sign_in_refused.html")]
-struct RefusedPage<'a> {
-    headline: &'a str,
-    explanation: String,
-    what_to_do: String,
-    reference: &'a str,
-    retry_url: Option<String>,
-}
-
-/// A person-facing HTML page for a refused sign-in.
-pub fn refusal_page(failure: &Failure, reference: &str, retry_url: Option<String>) -> HttpResponse {
-    let (headline, explanation, what_to_do) = match &failure.advice {
-        Advice::Verification => (
-            "We couldn't verify your sign-in",
-            format!("Your identity provider's answer was not accepted: {}.", failure.detail),
-            "Start the sign-in again from your identity provider or the sign-in link. If it happens again, \
-             ask your administrator to check this application's single sign-on settings, and give them the reference below."
-                .to_string(),
-        ),
-        Advice::NotAdmitted { org_name, domain } => (
-            "You don't have access to this organization yet",
-            format!("You signed in successfully, but you are not a member of {org_name}, and addresses at {domain} are not pre-approved to join."),
-            format!("Ask an administrator of {org_name} to add you (for example by assigning you to the application in the identity provider), or to pre-approve {domain} for one of their teams."),
-        ),
-        Advice::Unavailable => (
-            "Sign-in is temporarily unavailable",
-            "We could not complete your sign-in because part of our service is not responding.".to_string(),
-            "Wait a minute and try again.".to_string(),
-        ),
-        Advice::UnknownIntegration => (
-            "This sign-in link is not valid",
-            "There is no single sign-on connection with this ID. It may have been removed or mistyped.".to_string(),
-            "Ask your administrator for the current sign-in link.".to_string(),
-        ),
-    };
-    let page = RefusedPage {
-        headline,
-        explanation,
-        what_to_do,
-        reference,
-        retry_url,
-    };
-    html(failure.status, page.render())
-}
-
-/// The policy for pages we render: our own stylesheet, nothing else.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> HttpResponse {
-    html_with_policy(status, rendered, PAGE_CSP)
-}
-
-/// Like [`html`], with the page's own Content-Security-Policy.
-pub fn html_with_policy(
-    status: StatusCode,
-    rendered: Result<String, askama::Error>,
-    csp: &'static str,
-) -> HttpResponse {
-    match rendered {
-        Ok(body) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("Internal error")
-        }
-    }
-}
-
-fn request_reference(req: &HttpRequest) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
-}
-
 fn kind_label(integration: &Integration) -> &'static str {
     crate::store::kind_of(integration).as_str()
 }
 
-/// Records a refused attempt (audit + metric) and renders the page.
-pub async fn refuse(
+/// Records a refused attempt: a metric always, an audit row when we know
+/// whose integration it was.
+pub async fn record_refusal(
     state: &AppState,
     integration: Option<&Integration>,
     subject: Option<&str>,
-    failure: Failure,
-    req: &HttpRequest,
-) -> HttpResponse {
-    let reference = request_reference(req);
+    refusal: &Refusal,
+    reference: &str,
+) {
     let kind = integration.map(kind_label).unwrap_or("unknown");
+    let code = refusal.code.as_str();
     state
         .metrics
         .sign_ins
-        .with_label_values(&[kind, failure.code])
+        .with_label_values(&[kind, code])
         .inc();
-    tracing::info!(code = failure.code, detail = %failure.detail, integration = integration.map(|i| i.id.as_str()), "sign-in refused");
+    tracing::info!(code, detail = %refusal.detail, integration = integration.map(|i| i.id.as_str()), "sign-in refused");
     if let Some(integration) = integration {
         let event = NewAuditEvent {
             org_id: integration.org_id.clone(),
-            kind: "sign_in".into(),
-            outcome: "failure".into(),
-            actor: Actor::Sso(integration.id.clone()).to_string(),
+            kind: AuditKind::SignIn,
+            outcome: Outcome::Failure,
+            actor: Actor::Sso(integration.id.clone()),
             subject: subject.map(str::to_string),
-            reason: Some(format!("{}: {}", failure.code, failure.detail)),
-            details: json!({ "code": failure.code, "kind": kind, "reference": reference }),
+            reason: Some(refusal.reason()),
+            details: json!({ "code": code, "kind": kind, "reference": reference }),
         };
         if let Err(e) = state.store.record_audit_alone(&event).await {
             tracing::warn!(error = %e, "could not audit a refused sign-in");
         }
     }
-    let retry = integration.map(|i| {
-        state
-            .config
-            .external_url(&format!("/users/sign-in/sso/{}/{}", kind_label(i), i.id))
-    });
-    refusal_page(
-        &failure,
-        &reference,
-        retry.filter(|_| matches!(failure.advice, Advice::Verification | Advice::Unavailable)),
-    )
 }
 
 /// Admits the verified identity (JIT rules), opens a session bound to the
-/// integration's organization, audits, and redirects.
-pub async fn complete(
+/// integration's organization and audits the attempt either way.
+pub async fn admit(
     state: &AppState,
     integration: &Integration,
     identity: Identity,
     return_to: Option<String>,
-    req: &HttpRequest,
-) -> HttpResponse {
+    reference: &str,
+) -> Result<SignedIn, Refusal> {
+    let (subject, admitted) = admit_unrecorded(state, integration, &identity, return_to).await;
+    match admitted {
+        Ok((signed_in, email, joined)) => {
+            let kind = kind_label(integration);
+            state
+                .metrics
+                .sign_ins
+                .with_label_values(&[kind, "success"])
+                .inc();
+            let event = NewAuditEvent {
+                org_id: integration.org_id.clone(),
+                kind: AuditKind::SignIn,
+                outcome: Outcome::Success,
+                actor: Actor::Sso(integration.id.clone()),
+                subject: Some(email),
+                reason: None,
+                details: json!({ "kind": kind, "joined": joined, "idp_subject": identity.subject }),
+            };
+            if let Err(e) = state.store.record_audit_alone(&event).await {
+                tracing::warn!(error = %e, "could not audit a sign-in");
+            }
+            Ok(signed_in)
+        }
+        Err(refusal) => {
+            record_refusal(state, Some(integration), Some(&subject), &refusal, reference).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// The admission itself: who the attempt is about (for the audit row), and
+/// the session with the member's email and whether they just joined.
+async fn admit_unrecorded(
+    state: &AppState,
+    integration: &Integration,
+    identity: &Identity,
+    return_to: Option<String>,
+) -> (String, Result<(SignedIn, String, bool), Refusal>) {
     let Some(email) = identity.email.as_deref().filter(|e| e.contains('@')) else {
-        let failure = Failure::new(
-            "no_email",
+        let refusal = Refusal::new(
+            RefusalCode::NoEmail,
             "the identity provider sent no email address (SAML: NameID or email attribute; OIDC: email claim)",
         );
-        return refuse(
-            state,
-            Some(integration),
-            Some(&identity.subject),
-            failure,
-            req,
-        )
-        .await;
+        return (identity.subject.clone(), Err(refusal));
     };
+    let subject = email.to_string();
     let actor = Actor::Sso(integration.id.clone());
     let admission = match provisioning::admit_on_sign_in(
         &state.store,
@@ -256,30 +165,18 @@ pub async fn complete(
                 Ok(Some(org)) => org.name,
                 _ => "this organization".to_string(),
             };
-            let failure = Failure {
-                code: "not_preapproved",
-                detail: format!("{email} is not a member and no team pre-approves {domain}"),
-                status: StatusCode::FORBIDDEN,
-                advice: Advice::NotAdmitted { org_name, domain },
-            };
-            return refuse(state, Some(integration), Some(email), failure, req).await;
+            let detail = format!("{email} is not a member and no team pre-approves {domain}");
+            return (subject, Err(Refusal::not_admitted(detail, org_name, domain)));
         }
         Err(SignInRefusal::NoEmail) => {
-            let failure = Failure::new(
-                "no_email",
+            let refusal = Refusal::new(
+                RefusalCode::NoEmail,
                 format!("{email:?} is not a usable email address"),
             );
-            return refuse(state, Some(integration), Some(email), failure, req).await;
+            return (subject, Err(refusal));
         }
         Err(SignInRefusal::Store(e)) => {
-            return refuse(
-                state,
-                Some(integration),
-                Some(email),
-                Failure::unavailable(format!("database: {e}")),
-                req,
-            )
-            .await;
+            return (subject, Err(Refusal::unavailable(format!("database: {e}"))));
         }
     };
     let session = Session {
@@ -288,44 +185,16 @@ pub async fn complete(
         integration_id: integration.id.clone(),
         created_at: now_ms(),
     };
-    let cookie = match session::start(state, &session).await {
-        Ok(c) => c,
-        Err(e) => {
-            return refuse(
-                state,
-                Some(integration),
-                Some(email),
-                Failure::unavailable(format!("session store: {e}")),
-                req,
-            )
-            .await
+    match session::start(state, &session).await {
+        Ok(session_id) => {
+            let signed_in = SignedIn {
+                session_id,
+                return_to,
+            };
+            (subject, Ok((signed_in, admission.user.email, admission.joined)))
         }
-    };
-    let kind = kind_label(integration);
-    state
-        .metrics
-        .sign_ins
-        .with_label_values(&[kind, "success"])
-        .inc();
-    let event = NewAuditEvent {
-        org_id: integration.org_id.clone(),
-        kind: "sign_in".into(),
-        outcome: "success".into(),
-        actor: actor.to_string(),
-        subject: Some(admission.user.email.clone()),
-        reason: None,
-        details: json!({ "kind": kind, "joined": admission.joined, "idp_subject": identity.subject }),
-    };
-    if let Err(e) = state.store.record_audit_alone(&event).await {
-        tracing::warn!(error = %e, "could not audit a sign-in");
+        Err(e) => (subject, Err(Refusal::unavailable(format!("session store: {e}")))),
     }
-    HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            return_to.unwrap_or_else(|| "/".to_string()),
-        ))
-        .cookie(cookie)
-        .finish()
 }
 
 /// The kind a sign-in route serves must match the integration's kind.

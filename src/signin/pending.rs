@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::HttpRequest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -14,8 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{safe_return_path, Failure};
-use crate::config::Config;
+use super::{safe_return_path, Refusal};
 use crate::state::AppState;
 use crate::store::Integration;
 
@@ -55,28 +52,9 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-pub fn browser_of(req: &HttpRequest) -> Option<String> {
-    req.cookie(BROWSER_COOKIE).map(|c| c.value().to_string())
-}
-
-/// The browser-binding cookie. A SAML IdP posts back cross-site, so on
-/// https it must be SameSite=None (and Secure); on plain http (development,
-/// tests) browsers refuse None without Secure, so Lax is used.
-fn browser_cookie(config: &Config, value: String) -> Cookie<'static> {
-    let https = config.public_url_is_https();
-    Cookie::build(BROWSER_COOKIE, value)
-        .path("/users/sign-in/sso/")
-        .http_only(true)
-        .secure(https)
-        .same_site(if https { SameSite::None } else { SameSite::Lax })
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            LIFETIME.as_secs() as i64,
-        ))
-        .finish()
-}
-
 /// Remembers a sign-in under `key` (the protocol's request id or state) and
-/// returns the browser cookie to set and the checked `return_to`.
+/// returns the browser token to set as its cookie (the one the browser
+/// already has, when it has one) and the checked `return_to`.
 pub async fn remember<T: Serialize>(
     state: &AppState,
     key: &str,
@@ -84,7 +62,7 @@ pub async fn remember<T: Serialize>(
     return_to: Option<&str>,
     browser: Option<&str>,
     protocol: T,
-) -> Result<(Cookie<'static>, Option<String>), Failure> {
+) -> Result<(String, Option<String>), Refusal> {
     let browser = browser
         .filter(|b| b.len() == 43)
         .map(str::to_string)
@@ -97,13 +75,13 @@ pub async fn remember<T: Serialize>(
         protocol,
     };
     let json = serde_json::to_string(&stored)
-        .map_err(|e| Failure::unavailable(format!("pending sign-in: {e}")))?;
+        .map_err(|e| Refusal::unavailable(format!("pending sign-in: {e}")))?;
     state
         .cache
         .put(key, &json, LIFETIME)
         .await
-        .map_err(|e| Failure::unavailable(format!("cache: {e}")))?;
-    Ok((browser_cookie(&state.config, browser), return_to))
+        .map_err(|e| Refusal::unavailable(format!("cache: {e}")))?;
+    Ok((browser, return_to))
 }
 
 /// Takes the sign-in pending under `key` (so it can never be used again)
@@ -115,12 +93,12 @@ pub async fn recall<T: DeserializeOwned>(
     key: &str,
     integration: &Integration,
     browser: Option<&str>,
-) -> Result<(Option<String>, T), Result<Mismatch, Failure>> {
+) -> Result<(Option<String>, T), Result<Mismatch, Refusal>> {
     let stored = state
         .cache
         .take(key)
         .await
-        .map_err(|e| Err(Failure::unavailable(format!("cache: {e}"))))?
+        .map_err(|e| Err(Refusal::unavailable(format!("cache: {e}"))))?
         .and_then(|json| serde_json::from_str::<Stored<T>>(&json).ok())
         .ok_or(Ok(Mismatch::Unknown))?;
     if stored.integration_id != integration.id {

@@ -1,17 +1,15 @@
 use serde::Serialize;
 
 use super::{now_ms, Store, StoreResult, Tx};
+use crate::audit::{Actor, AuditKind, Outcome};
 
 /// What happened, as written: one row per sign-in attempt or change.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {
     pub org_id: String,
-    /// Dotted kind, e.g. `team.deleted`, `sign_in`, `scim.user.created`.
-    pub kind: String,
-    /// `success` or `failure`.
-    pub outcome: String,
-    /// Who did it: `admin_token:<id>`, `cli`, `scim:<integration>`, `sso:<integration>`, `system`.
-    pub actor: String,
+    pub kind: AuditKind,
+    pub outcome: Outcome,
+    pub actor: Actor,
     /// What it was done to (an email, a team id …).
     pub subject: Option<String>,
     /// The exact refusal reason, for failures.
@@ -84,9 +82,9 @@ impl Store {
         .bind(id)
         .bind(&event.org_id)
         .bind(now_ms())
-        .bind(&event.kind)
-        .bind(&event.outcome)
-        .bind(&event.actor)
+        .bind(event.kind.as_str())
+        .bind(event.outcome.as_str())
+        .bind(event.actor.to_string())
         .bind(&event.subject)
         .bind(&event.reason)
         .bind(event.details.to_string())

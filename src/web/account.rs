@@ -1,12 +1,15 @@
-//! The signed-in person's routes: `/users/me`, `/auth/verify` (forward-auth
-//! for reverse proxies) and `/users/sign-out`; plus the stylesheet pages use.
+//! The signed-in person's routes: `/` (a small page naming them), `/users/me`,
+//! `/auth/verify` (forward-auth for reverse proxies) and `/users/sign-out`;
+//! plus the stylesheet pages use.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
 
 use crate::api_error::ApiError;
+use crate::pages::html;
 use crate::session;
 use crate::state::AppState;
 use crate::store::{Member, MemberTeam};
@@ -78,6 +81,46 @@ pub async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         }))
 }
 
+/// Who the home page names.
+struct SignedInAs {
+    name: String,
+    email: String,
+    organization: String,
+    teams: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    signed_in: Option<SignedInAs>,
+}
+
+/// Where a sign-in lands by default (`server.after_sign_in_url = "/"`):
+/// who is signed in and where, or how to sign in.
+#[get("/")]
+pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let signed_in = match signed_in_member(&state, &req).await? {
+        Some((org_id, member)) => {
+            let organization = state
+                .store
+                .organization(&org_id)
+                .await?
+                .map_or_else(|| org_id.clone(), |o| o.name);
+            Some(SignedInAs {
+                name: member
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| member.email.clone()),
+                email: member.email,
+                organization,
+                teams: member.teams.into_iter().map(|t| t.name).collect(),
+            })
+        }
+        None => None,
+    };
+    Ok(html(StatusCode::OK, HomePage { signed_in }.render()))
+}
+
 /// Team names may hold any character; in a header list they are
 /// percent-encoded where needed (`,` separates, `%` escapes, non-ASCII).
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b',').add(b'%');
@@ -120,7 +163,21 @@ pub async fn sign_out(
     if let Some((id, _)) = session::current(&state, &req).await? {
         session::end(&state, &id).await?;
     }
-    Ok(HttpResponse::NoContent()
+    // A browser's form (the home page's button) is sent back home; API
+    // callers get the bare 204 they always had.
+    let from_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let mut answer = if from_form {
+        let mut see_other = HttpResponse::SeeOther();
+        see_other.insert_header((header::LOCATION, "/"));
+        see_other
+    } else {
+        HttpResponse::NoContent()
+    };
+    Ok(answer
         .cookie(session::removal_cookie(&state.config))
         .finish())
 }

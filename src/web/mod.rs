@@ -6,6 +6,7 @@ mod account;
 mod oidc;
 mod ops;
 mod saml;
+mod sign_in;
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(account::home)
         .service(account::me)
         .service(account::verify)
         .service(account::sign_out)

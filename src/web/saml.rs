@@ -1,14 +1,13 @@
 //! SAML routes for `okta` and `saml` integrations (SPEC): start, ACS, SP metadata.
 
-use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::integrations::{self, Kind, Settings};
+use super::sign_in::{self, Route};
+use crate::integrations::Settings;
 use crate::saml::{flow, sp_metadata_xml, IdpDescriptor};
-use crate::signin::{self, pending, Failure};
+use crate::signin::{Refusal, RefusalCode};
 use crate::state::AppState;
-use crate::store::Integration;
 
 #[derive(Deserialize)]
 pub struct StartQuery {
@@ -23,64 +22,18 @@ pub struct AcsForm {
     relay_state: Option<String>,
 }
 
-fn route_kind(kind: &str) -> Option<Kind> {
-    match kind {
-        "okta" => Some(Kind::Okta),
-        "saml" => Some(Kind::Saml),
-        _ => None,
-    }
-}
-
-/// The integration behind `/users/sign-in/sso/{kind}/{id}`, with its IdP.
-async fn resolve(
-    state: &AppState,
-    kind: &str,
-    id: &str,
-) -> Result<(Integration, IdpDescriptor), (Option<Integration>, Failure)> {
-    let unknown = || Failure {
-        advice: signin::Advice::UnknownIntegration,
-        ..Failure::new("unknown_integration", format!("no {kind} integration {id}"))
-            .with_status(StatusCode::NOT_FOUND)
-    };
-    let Some(route_kind) = route_kind(kind) else {
-        return Err((None, unknown()));
-    };
-    let integration = match state.store.integration(id).await {
-        Ok(Some(i)) if signin::route_matches(route_kind, &i) => i,
-        Ok(_) => return Err((None, unknown())),
-        Err(e) => return Err((None, Failure::unavailable(format!("database: {e}")))),
-    };
-    match integrations::stored_settings(&integration) {
-        Ok(Settings::Saml(s)) => Ok((integration, s.idp)),
-        _ => {
-            let failure = Failure::new(
-                "not_configured",
-                "the integration's SAML settings are unreadable",
-            );
-            Err((Some(integration), failure))
-        }
-    }
-}
-
-/// The route's integration, its IdP and our URL for it (entity ID = ACS),
-/// or the refusal page to answer with.
+/// The route's integration and its IdP, or the refusal page to answer with.
 async fn target(
     state: &AppState,
+    req: &HttpRequest,
     kind: &str,
     id: &str,
-    req: &HttpRequest,
-) -> Result<(Integration, IdpDescriptor, String), HttpResponse> {
-    match resolve(state, kind, id).await {
-        Ok((integration, idp)) => {
-            let sp_url = state
-                .config
-                .external_url(&format!("/users/sign-in/sso/{kind}/{id}"));
-            Ok((integration, idp, sp_url))
-        }
-        Err((integration, failure)) => {
-            Err(signin::refuse(state, integration.as_ref(), None, failure, req).await)
-        }
-    }
+) -> Result<(Route, IdpDescriptor), HttpResponse> {
+    sign_in::route_or_page(state, req, kind, id, "SAML", |settings| match settings {
+        Settings::Saml(s) => Some(s.idp.clone()),
+        Settings::Oidc(_) => None,
+    })
+    .await
 }
 
 /// SP-initiated: redirect to the IdP with an AuthnRequest.
@@ -91,27 +44,20 @@ pub async fn start(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (integration, idp, sp) = match target(&state, &kind, &id, &req).await {
+    let (route, idp) = match target(&state, &req, &kind, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    match flow::start(
+    let attempt = flow::start(
         &state,
-        &integration,
+        &route.integration,
         &idp,
-        &sp,
+        &route.url,
         query.return_to.as_deref(),
-        pending::browser_of(&req).as_deref(),
+        sign_in::browser_of(&req).as_deref(),
     )
-    .await
-    {
-        Ok(started) => HttpResponse::Found()
-            .insert_header((header::LOCATION, started.redirect_url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .cookie(started.cookie)
-            .finish(),
-        Err(failure) => signin::refuse(&state, Some(&integration), None, failure, &req).await,
-    }
+    .await;
+    sign_in::started(&state, &req, &route, attempt).await
 }
 
 /// The Assertion Consumer Service, for IdP- and SP-initiated sign-in.
@@ -122,27 +68,22 @@ pub async fn acs(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (integration, idp, sp) = match target(&state, &kind, &id, &req).await {
+    let (route, idp) = match target(&state, &req, &kind, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     let form = form.into_inner();
-    match flow::consume(
+    let attempt = flow::consume(
         &state,
-        &integration,
+        &route.integration,
         &idp,
-        &sp,
+        &route.url,
         &form.saml_response,
         form.relay_state.as_deref(),
-        pending::browser_of(&req).as_deref(),
+        sign_in::browser_of(&req).as_deref(),
     )
-    .await
-    {
-        Ok((identity, return_to)) => {
-            signin::complete(&state, &integration, identity, return_to, &req).await
-        }
-        Err(failure) => signin::refuse(&state, Some(&integration), None, failure, &req).await,
-    }
+    .await;
+    sign_in::concluded(&state, &req, &route, attempt).await
 }
 
 pub async fn sp_metadata(
@@ -151,11 +92,11 @@ pub async fn sp_metadata(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let sp = match target(&state, &kind, &id, &req).await {
-        Ok((_, _, sp)) => sp,
+    let route = match target(&state, &req, &kind, &id).await {
+        Ok((route, _)) => route,
         Err(page) => return page,
     };
-    match sp_metadata_xml(&sp) {
+    match sp_metadata_xml(&route.url) {
         Ok(xml) => HttpResponse::Ok()
             .content_type("application/samlmetadata+xml")
             .body(xml),
@@ -168,20 +109,18 @@ pub async fn sp_metadata(
 
 /// A form body the ACS cannot read (too large, not a form) still gets a page.
 fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
-    let failure = match err {
+    let refusal = match err {
         actix_web::error::UrlencodedError::Overflow { .. }
         | actix_web::error::UrlencodedError::UnknownLength => {
-            Failure::new("too_large", "the SAMLResponse is too large")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            Refusal::new(RefusalCode::TooLarge, "the SAMLResponse is too large")
         }
-        other => Failure::new(
-            "bad_form",
+        other => Refusal::new(
+            RefusalCode::BadForm,
             format!("the sign-in form could not be read: {other}"),
-        )
-        .with_status(StatusCode::BAD_REQUEST),
+        ),
     };
-    let page = signin::refusal_page(&failure, "form", None);
-    actix_web::error::InternalError::from_response(failure.detail, page).into()
+    let page = sign_in::refusal_page(&refusal, "form", None);
+    actix_web::error::InternalError::from_response(refusal.detail, page).into()
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, max_response_bytes: usize) {
