@@ -256,7 +256,9 @@ mod tests {
         assert_eq!("nobody".parse::<Actor>(), Err(()));
         assert_eq!(Actor::AdminToken("x".into()).label(), "Admin token");
         assert_eq!(Actor::AdminUser("a@b.c".into()).label(), "Admin a@b.c");
-        assert!(Actor::Sso("0123456789".into()).label().ends_with("01234567"));
+        assert!(Actor::Sso("0123456789".into())
+            .label()
+            .ends_with("01234567"));
         assert_eq!(Actor::Cli.label(), "Command line");
     }
 }

@@ -341,6 +341,14 @@ mod tests {
             ("[saml]\nallow_idp_initiated = 3", "allow_idp_initiated"),
             ("[server]\nlog_format = \"xml\"", "log_format"),
             ("[server]\nbogus = 1", "bogus"),
+            (
+                "[server]\nafter_sign_in_url = \"javascript:alert(1)\"",
+                "server.after_sign_in_url",
+            ),
+            (
+                "[server]\nafter_sign_in_url = \"//evil.example\"",
+                "server.after_sign_in_url",
+            ),
         ];
         for (toml, key) in cases {
             let err = with(toml).unwrap_err().to_string();

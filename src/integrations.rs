@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use utoipa::ToSchema;
 
+use crate::audit::AuditKind;
 use crate::config::Config;
 use crate::oidc::provider::{entra_issuer, is_guid};
 use crate::oidc::OidcSettings;
@@ -22,7 +23,6 @@ use crate::secrets::{new_token, token_hash, SecretBox, SCIM_TOKEN_PREFIX};
 use crate::state::AppState;
 pub use crate::store::{kind_of, Kind};
 use crate::store::{new_id, now_ms, Integration, Store};
-use crate::audit::AuditKind;
 
 /// What an admin sends to create or change an integration. One flat shape
 /// for every kind (as the SPEC fixes it); fields that do not apply to the

@@ -173,6 +173,61 @@ async fn entra_tenant_by_domain_and_email_from_preferred_username() {
         members["users"][0]["teams"][0]["name"], "Engineering",
         "{members}"
     );
+    // Where the sign-in landed (`/`, nothing configured behind it) names the
+    // person and their organization, and its button signs them out.
+    let home = browser.get(gw.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let page = home.text().await.unwrap();
+    assert!(
+        page.contains("You're signed in") && page.contains("Contoso"),
+        "{page}"
+    );
+    assert!(
+        page.to_ascii_lowercase().contains("linus@example.com"),
+        "{page}"
+    );
+    let out = browser
+        .post(gw.url("/users/sign-out"))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], "/");
+    let page = browser
+        .get(gw.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("You're not signed in"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_product_url_is_where_sign_ins_land() {
+    let op = TestOp::start("ada@example.com").await;
+    let gw = Gateway::start_with(&[
+        ("SSO_GATEWAY__ENTRA__AUTHORITY", &op.base),
+        (
+            "SSO_GATEWAY__SERVER__AFTER_SIGN_IN_URL",
+            "https://app.example.com/home",
+        ),
+    ])
+    .await;
+    let (_, id) = entra_setup(&gw, TENANT).await;
+    let browser = gw.browser();
+    let start = gw.url(&format!("/users/sign-in/sso/entra/{id}"));
+    let trip = round_trip(&browser, &start).await;
+    assert_eq!(trip.answer.status(), 303);
+    assert_eq!(
+        trip.answer.headers()["location"],
+        "https://app.example.com/home"
+    );
+    // A return_to still wins over the default.
+    let trip = round_trip(&browser, &format!("{start}?return_to=/reports")).await;
+    assert_eq!(trip.answer.headers()["location"], "/reports");
 }
 
 #[tokio::test(flavor = "multi_thread")]

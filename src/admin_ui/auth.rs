@@ -26,9 +26,9 @@ use subtle::ConstantTimeEq;
 use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
 use crate::integrations::kind_of;
+use crate::pages::html_with_policy;
 use crate::provisioning::Actor;
 use crate::session;
-use crate::pages::html_with_policy;
 use crate::state::AppState;
 use crate::store::{now_ms, Role};
 

@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
 use crate::integrations::Kind;
-use crate::provisioning::RuleError;
 use crate::pages::html_with_policy;
+use crate::provisioning::RuleError;
 
 pub use auth::{Admin, ADMIN_COOKIE};
 

@@ -104,9 +104,7 @@ async fn provider(
         .oidc
         .get(&state.config, &state.outbound, expected)
         .await
-        .map_err(|e| {
-            Refusal::new(RefusalCode::DiscoveryFailed, e.to_string())
-        })
+        .map_err(|e| Refusal::new(RefusalCode::DiscoveryFailed, e.to_string()))
 }
 
 fn client(
@@ -326,9 +324,7 @@ pub async fn finish(
                     Utc::now(),
                     skew,
                 ),
-                Err(e) => {
-                    return Err(Refusal::new(RefusalCode::DiscoveryFailed, e.to_string()))
-                }
+                Err(e) => return Err(Refusal::new(RefusalCode::DiscoveryFailed, e.to_string())),
             }
         }
         other => other,
@@ -368,7 +364,9 @@ async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<Use
         .get_with_bearer(url, access_token, USERINFO_LIMIT)
         .await
         .map_err(|e| match e {
-            FetchError::TooLarge { .. } => Refusal::new(RefusalCode::UserinfoUnreadable, e.to_string()),
+            FetchError::TooLarge { .. } => {
+                Refusal::new(RefusalCode::UserinfoUnreadable, e.to_string())
+            }
             other => Refusal::new(
                 RefusalCode::ProviderUnreachable,
                 format!("userinfo endpoint: {other}"),
@@ -435,9 +433,7 @@ async fn redeem(
     code: String,
     pkce_verifier: String,
 ) -> Result<(String, String), Refusal> {
-    let unreachable = |detail: String| {
-        Refusal::new(RefusalCode::ProviderUnreachable, detail)
-    };
+    let unreachable = |detail: String| Refusal::new(RefusalCode::ProviderUnreachable, detail);
     let client = client(provider, settings, Some(secret), redirect_uri)?;
     let request = client
         .exchange_code(AuthorizationCode::new(code))
@@ -487,10 +483,12 @@ async fn redeem(
             ),
             RequestTokenError::Other(e) => unreachable(format!("token endpoint: {}", clipped(&e))),
         })?;
-    let id_token = response
-        .id_token()
-        .map(|t| t.to_string())
-        .ok_or_else(|| Refusal::new(RefusalCode::NoIdToken, "the token endpoint returned no ID token"))?;
+    let id_token = response.id_token().map(|t| t.to_string()).ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::NoIdToken,
+            "the token endpoint returned no ID token",
+        )
+    })?;
     Ok((id_token, response.access_token().secret().clone()))
 }
 

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{audit_success, email_domain, Actor, RuleError, RuleResult};
-use crate::store::{Role, Store, StoreError, Tx, User, UserProfile};
 use crate::audit::AuditKind;
+use crate::store::{Role, Store, StoreError, Tx, User, UserProfile};
 
 /// A person let in by a sign-in.
 #[derive(Debug, Clone)]

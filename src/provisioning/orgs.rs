@@ -1,9 +1,9 @@
 use serde_json::json;
 
 use super::{audit_success, invalid, Actor, RuleResult};
+use crate::audit::AuditKind;
 use crate::secrets::{new_token, token_hash, ADMIN_TOKEN_PREFIX};
 use crate::store::{Organization, Store};
-use crate::audit::AuditKind;
 
 /// A created organization and its first admin token (shown this once).
 pub struct NewOrganization {

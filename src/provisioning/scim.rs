@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::members::{audit_deprovisioned, deprovision_in, refresh_profile};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
-use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
 use crate::audit::AuditKind;
+use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
 
 /// What a SCIM client asserts about a user, read from its resource.
 #[derive(Debug, Clone)]

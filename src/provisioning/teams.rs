@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::orgs::validate_name;
 use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
-use crate::store::{now_ms, Store, StoreError, Team};
 use crate::audit::AuditKind;
+use crate::store::{now_ms, Store, StoreError, Team};
 
 #[derive(Debug, Clone, Default)]
 pub struct TeamChanges {

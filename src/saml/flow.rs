@@ -156,7 +156,10 @@ pub async fn consume(
         .await
         .map_err(|e| Refusal::unavailable(format!("cache: {e}")))?;
     if !first_use {
-        return Err(Refusal::new(RefusalCode::Replayed, "this assertion was already used"));
+        return Err(Refusal::new(
+            RefusalCode::Replayed,
+            "this assertion was already used",
+        ));
     }
     Ok((validated.identity, return_to))
 }

@@ -47,9 +47,17 @@ fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, Refusal> {
         Ok(Some(a)) => a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map(|v| Some(v.into_owned()))
-            .map_err(|err| Refusal::new(RefusalCode::XmlMalformed, format!("bad attribute {name}: {err}"))),
+            .map_err(|err| {
+                Refusal::new(
+                    RefusalCode::XmlMalformed,
+                    format!("bad attribute {name}: {err}"),
+                )
+            }),
         Ok(None) => Ok(None),
-        Err(err) => Err(Refusal::new(RefusalCode::XmlMalformed, format!("bad attribute: {err}"))),
+        Err(err) => Err(Refusal::new(
+            RefusalCode::XmlMalformed,
+            format!("bad attribute: {err}"),
+        )),
     }
 }
 
@@ -74,25 +82,28 @@ pub fn check(xml: &str) -> Result<Shape, Refusal> {
     let (mut assertions, mut signed_infos, mut depth) = (0usize, 0usize, 0usize);
     let mut seen_root = false;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| Refusal::new(RefusalCode::XmlMalformed, format!("not well-formed XML: {e}")))?;
+        let event = reader.read_event().map_err(|e| {
+            Refusal::new(
+                RefusalCode::XmlMalformed,
+                format!("not well-formed XML: {e}"),
+            )
+        })?;
         let (element, opens) = match event {
             Event::DocType(_) => {
                 return Err(Refusal::new(
-RefusalCode::DoctypeRefused,
+                    RefusalCode::DoctypeRefused,
                     "a DOCTYPE (DTD, entities) is not allowed in SAML messages",
                 ))
             }
             Event::Comment(_) => {
                 return Err(Refusal::new(
-RefusalCode::CommentRefused,
+                    RefusalCode::CommentRefused,
                     "XML comments are not allowed in SAML messages (comment injection)",
                 ))
             }
             Event::PI(_) | Event::CData(_) => {
                 return Err(Refusal::new(
-RefusalCode::MarkupRefused,
+                    RefusalCode::MarkupRefused,
                     "processing instructions and CDATA are not allowed in SAML messages",
                 ))
             }
@@ -100,7 +111,7 @@ RefusalCode::MarkupRefused,
                 if let Some(Ok(enc)) = d.encoding() {
                     if !enc.eq_ignore_ascii_case(b"utf-8") {
                         return Err(Refusal::new(
-RefusalCode::EncodingRefused,
+                            RefusalCode::EncodingRefused,
                             "only UTF-8 SAML messages are accepted",
                         ));
                     }
@@ -120,7 +131,7 @@ RefusalCode::EncodingRefused,
         if depth == 0 {
             if seen_root || name.as_ref() != b"Response" {
                 return Err(Refusal::new(
-RefusalCode::NotAResponse,
+                    RefusalCode::NotAResponse,
                     "the document is not a single SAML Response",
                 ));
             }
@@ -201,25 +212,25 @@ RefusalCode::AlgorithmRefused,
     }
     if !seen_root {
         return Err(Refusal::new(
-RefusalCode::NotAResponse,
+            RefusalCode::NotAResponse,
             "the document is not a SAML Response",
         ));
     }
     if depth != 0 {
         return Err(Refusal::new(
-RefusalCode::XmlMalformed,
+            RefusalCode::XmlMalformed,
             "the document ends inside an element",
         ));
     }
     if assertions != 1 {
         return Err(Refusal::new(
-RefusalCode::AssertionCount,
+            RefusalCode::AssertionCount,
             format!("exactly one assertion is required, found {assertions}"),
         ));
     }
     if shape.signatures == 0 {
         return Err(Refusal::new(
-RefusalCode::Unsigned,
+            RefusalCode::Unsigned,
             "neither the response nor the assertion is signed",
         ));
     }

@@ -65,20 +65,21 @@ pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Refusal> {
         .collect();
     if compact.len() > max_bytes.saturating_mul(4) / 3 + 4 {
         return Err(Refusal::new(
-RefusalCode::TooLarge,
+            RefusalCode::TooLarge,
             format!("the SAMLResponse is larger than {max_bytes} bytes"),
         ));
     }
     if compact.is_empty() {
         return Err(Refusal::new(
-RefusalCode::MissingResponse,
+            RefusalCode::MissingResponse,
             "the request carried no SAMLResponse",
         ));
     }
     let bytes = STANDARD
         .decode(compact)
         .map_err(|_| Refusal::new(RefusalCode::NotBase64, "the SAMLResponse is not base64"))?;
-    String::from_utf8(bytes).map_err(|_| Refusal::new(RefusalCode::NotUtf8, "the SAMLResponse is not UTF-8 text"))
+    String::from_utf8(bytes)
+        .map_err(|_| Refusal::new(RefusalCode::NotUtf8, "the SAMLResponse is not UTF-8 text"))
 }
 
 /// Verifies the signature(s) against each trusted certificate in turn and
@@ -87,7 +88,7 @@ RefusalCode::MissingResponse,
 fn signed_content(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
     if certificates.is_empty() {
         return Err(Refusal::new(
-RefusalCode::NoCertificate,
+            RefusalCode::NoCertificate,
             "the integration has no signing certificate to verify with",
         ));
     }
@@ -128,7 +129,7 @@ RefusalCode::NoCertificate,
         }
     }
     Err(Refusal::new(
-RefusalCode::SignatureInvalid,
+        RefusalCode::SignatureInvalid,
         format!("the signature does not verify with the IdP's certificate ({last_error})"),
     ))
 }
@@ -147,7 +148,7 @@ fn status_is_success(response: &Response) -> Result<(), Refusal> {
                 .and_then(|s| s.status_message.as_ref())
                 .and_then(|m| m.value.clone());
             Err(Refusal::new(
-RefusalCode::StatusNotSuccess,
+                RefusalCode::StatusNotSuccess,
                 format!(
                     "the IdP reported {} {}",
                     other.unwrap_or("no status"),
@@ -163,13 +164,13 @@ RefusalCode::StatusNotSuccess,
 fn not_in_future(what: &str, instant: DateTime<Utc>, ex: &Expectations) -> Result<(), Refusal> {
     if instant > ex.now + ex.clock_skew {
         return Err(Refusal::new(
-RefusalCode::IssuedInFuture,
+            RefusalCode::IssuedInFuture,
             format!("the {what} IssueInstant {instant} is in the future"),
         ));
     }
     if instant < ex.now - Duration::minutes(MAX_ASSERTION_AGE_MINUTES) - ex.clock_skew {
         return Err(Refusal::new(
-RefusalCode::Stale,
+            RefusalCode::Stale,
             format!("the {what} was issued at {instant}, too long ago"),
         ));
     }
@@ -179,12 +180,13 @@ RefusalCode::Stale,
 fn issuer_matches(what: &str, issuer: Option<&str>, ex: &Expectations) -> Result<(), Refusal> {
     match (ex.idp_entity_id, issuer.map(str::trim)) {
         (Some(expected), Some(got)) if got != expected => Err(Refusal::new(
-RefusalCode::IssuerMismatch,
+            RefusalCode::IssuerMismatch,
             format!("the {what} Issuer is {got:?}, expected {expected:?}"),
         )),
-        (Some(_), None) if what == "assertion" => {
-            Err(Refusal::new(RefusalCode::IssuerMismatch, "the assertion has no Issuer"))
-        }
+        (Some(_), None) if what == "assertion" => Err(Refusal::new(
+            RefusalCode::IssuerMismatch,
+            "the assertion has no Issuer",
+        )),
         _ => Ok(()),
     }
 }
@@ -195,7 +197,7 @@ fn check_response(response: &Response, ex: &Expectations) -> Result<(), Refusal>
     if let Some(destination) = response.destination.as_deref() {
         if destination != ex.sp_url {
             return Err(Refusal::new(
-RefusalCode::DestinationMismatch,
+                RefusalCode::DestinationMismatch,
                 format!("the response was sent to {destination:?}, not to this integration"),
             ));
         }
@@ -215,14 +217,16 @@ fn check_assertion(
     issuer_matches("assertion", assertion.issuer.value.as_deref(), ex)?;
     not_in_future("assertion", assertion.issue_instant, ex)?;
 
-    let conditions = assertion
-        .conditions
-        .as_ref()
-        .ok_or_else(|| Refusal::new(RefusalCode::AudienceMissing, "the assertion has no Conditions"))?;
+    let conditions = assertion.conditions.as_ref().ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::AudienceMissing,
+            "the assertion has no Conditions",
+        )
+    })?;
     if let Some(not_before) = conditions.not_before {
         if ex.now + ex.clock_skew < not_before {
             return Err(Refusal::new(
-RefusalCode::NotYetValid,
+                RefusalCode::NotYetValid,
                 format!("the assertion is valid only from {not_before}"),
             ));
         }
@@ -230,7 +234,7 @@ RefusalCode::NotYetValid,
     if let Some(not_on_or_after) = conditions.not_on_or_after {
         if ex.now - ex.clock_skew >= not_on_or_after {
             return Err(Refusal::new(
-RefusalCode::Expired,
+                RefusalCode::Expired,
                 format!("the assertion expired at {not_on_or_after}"),
             ));
         }
@@ -240,7 +244,10 @@ RefusalCode::Expired,
         .as_deref()
         .unwrap_or_default();
     if restrictions.is_empty() {
-        return Err(Refusal::new(RefusalCode::AudienceMissing, "the assertion names no Audience"));
+        return Err(Refusal::new(
+            RefusalCode::AudienceMissing,
+            "the assertion names no Audience",
+        ));
     }
     // Every AudienceRestriction must include us (SAML core 2.5.1.4).
     if let Some(other) = restrictions
@@ -248,7 +255,7 @@ RefusalCode::Expired,
         .find(|r| !r.audience.iter().any(|a| a.trim() == ex.sp_url))
     {
         return Err(Refusal::new(
-RefusalCode::AudienceMismatch,
+            RefusalCode::AudienceMismatch,
             format!(
                 "the assertion is meant for {:?}, not this integration",
                 other.audience
@@ -268,18 +275,18 @@ RefusalCode::AudienceMismatch,
         .collect();
     if bearers.is_empty() {
         return Err(Refusal::new(
-RefusalCode::NoBearerConfirmation,
+            RefusalCode::NoBearerConfirmation,
             "the assertion has no bearer SubjectConfirmation",
         ));
     }
     let mut last = Refusal::new(
-RefusalCode::RecipientMismatch,
+        RefusalCode::RecipientMismatch,
         "no bearer SubjectConfirmation names this integration as Recipient",
     );
     for data in bearers {
         if data.recipient.as_deref().map(str::trim) != Some(ex.sp_url) {
             last = Refusal::new(
-RefusalCode::RecipientMismatch,
+                RefusalCode::RecipientMismatch,
                 format!(
                     "the assertion's Recipient is {:?}, not this integration",
                     data.recipient
@@ -289,14 +296,14 @@ RefusalCode::RecipientMismatch,
         }
         let Some(until) = data.not_on_or_after else {
             last = Refusal::new(
-RefusalCode::ConfirmationExpired,
+                RefusalCode::ConfirmationExpired,
                 "the bearer SubjectConfirmation has no NotOnOrAfter",
             );
             continue;
         };
         if ex.now - ex.clock_skew >= until {
             last = Refusal::new(
-RefusalCode::ConfirmationExpired,
+                RefusalCode::ConfirmationExpired,
                 format!("the bearer confirmation expired at {until}"),
             );
             continue;
@@ -305,7 +312,10 @@ RefusalCode::ConfirmationExpired,
             .not_before
             .is_some_and(|nb| ex.now + ex.clock_skew < nb)
         {
-            last = Refusal::new(RefusalCode::NotYetValid, "the bearer confirmation is not valid yet");
+            last = Refusal::new(
+                RefusalCode::NotYetValid,
+                "the bearer confirmation is not valid yet",
+            );
             continue;
         }
         let valid_until = conditions.not_on_or_after.map_or(until, |c| c.max(until));
@@ -388,7 +398,7 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
         .or_else(|| first_attribute(assertion, EMAIL_ATTRIBUTES));
     let subject = subject.or_else(|| email.clone()).ok_or_else(|| {
         Refusal::new(
-RefusalCode::NoSubject,
+            RefusalCode::NoSubject,
             "the assertion names nobody (no NameID, no email)",
         )
     })?;
@@ -421,16 +431,19 @@ fn root_name(xml: &str) -> Option<String> {
 pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
     if xml.len() > ex.max_bytes {
         return Err(Refusal::new(
-RefusalCode::TooLarge,
+            RefusalCode::TooLarge,
             format!("the SAMLResponse is larger than {} bytes", ex.max_bytes),
         ));
     }
     prefilter::check(xml)?;
     // The whole message, as sent, for Response-level checks when only the
     // assertion is signed; identity never comes from it.
-    let envelope: Response = xml
-        .parse()
-        .map_err(|e| Refusal::new(RefusalCode::NotAResponse, format!("not a SAML Response: {e}")))?;
+    let envelope: Response = xml.parse().map_err(|e| {
+        Refusal::new(
+            RefusalCode::NotAResponse,
+            format!("not a SAML Response: {e}"),
+        )
+    })?;
     status_is_success(&envelope)?;
 
     let signed = signed_content(xml, ex.certificates)?;
@@ -440,20 +453,23 @@ RefusalCode::TooLarge,
         Some("Response") => {
             let response: Response = signed.parse().map_err(|e| {
                 Refusal::new(
-RefusalCode::SignatureInvalid,
+                    RefusalCode::SignatureInvalid,
                     format!("the signed response is unreadable: {e}"),
                 )
             })?;
             check_response(&response, ex)?;
-            let assertion = response
-                .assertion
-                .ok_or_else(|| Refusal::new(RefusalCode::AssertionCount, "the signed response holds no assertion"))?;
+            let assertion = response.assertion.ok_or_else(|| {
+                Refusal::new(
+                    RefusalCode::AssertionCount,
+                    "the signed response holds no assertion",
+                )
+            })?;
             (assertion, response.in_response_to, true)
         }
         Some("Assertion") => {
             let assertion: Assertion = signed.parse().map_err(|e| {
                 Refusal::new(
-RefusalCode::SignatureInvalid,
+                    RefusalCode::SignatureInvalid,
                     format!("the signed assertion is unreadable: {e}"),
                 )
             })?;
@@ -462,7 +478,7 @@ RefusalCode::SignatureInvalid,
         }
         _ => {
             return Err(Refusal::new(
-RefusalCode::SignatureInvalid,
+                RefusalCode::SignatureInvalid,
                 "the signature covers neither the Response nor the Assertion",
             ))
         }
@@ -471,7 +487,7 @@ RefusalCode::SignatureInvalid,
     let in_response_to = match (response_irt, confirmation_irt) {
         (Some(a), Some(b)) if a != b => {
             return Err(Refusal::new(
-RefusalCode::InResponseToMismatch,
+                RefusalCode::InResponseToMismatch,
                 "the response and the assertion answer different requests",
             ))
         }
@@ -480,7 +496,7 @@ RefusalCode::InResponseToMismatch,
         // must not turn an unsolicited assertion into a solicited one.
         (Some(_), None) if !response_signed => {
             return Err(Refusal::new(
-RefusalCode::InResponseToMismatch,
+                RefusalCode::InResponseToMismatch,
                 "the InResponseTo is not covered by the signature",
             ))
         }

@@ -127,7 +127,14 @@ pub async fn admit(
             Ok(signed_in)
         }
         Err(refusal) => {
-            record_refusal(state, Some(integration), Some(&subject), &refusal, reference).await;
+            record_refusal(
+                state,
+                Some(integration),
+                Some(&subject),
+                &refusal,
+                reference,
+            )
+            .await;
             Err(refusal)
         }
     }
@@ -166,7 +173,10 @@ async fn admit_unrecorded(
                 _ => "this organization".to_string(),
             };
             let detail = format!("{email} is not a member and no team pre-approves {domain}");
-            return (subject, Err(Refusal::not_admitted(detail, org_name, domain)));
+            return (
+                subject,
+                Err(Refusal::not_admitted(detail, org_name, domain)),
+            );
         }
         Err(SignInRefusal::NoEmail) => {
             let refusal = Refusal::new(
@@ -191,9 +201,15 @@ async fn admit_unrecorded(
                 session_id,
                 return_to,
             };
-            (subject, Ok((signed_in, admission.user.email, admission.joined)))
+            (
+                subject,
+                Ok((signed_in, admission.user.email, admission.joined)),
+            )
         }
-        Err(e) => (subject, Err(Refusal::unavailable(format!("session store: {e}")))),
+        Err(e) => (
+            subject,
+            Err(Refusal::unavailable(format!("session store: {e}"))),
+        ),
     }
 }
 

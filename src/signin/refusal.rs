@@ -232,7 +232,23 @@ impl RefusalCode {
 
     pub const fn class(self) -> Class {
         match self {
-            RefusalCode::AlgorithmRefused | RefusalCode::AssertionCount | RefusalCode::BadForm | RefusalCode::CommentRefused | RefusalCode::DoctypeRefused | RefusalCode::EncodingRefused | RefusalCode::EncryptedRefused | RefusalCode::MarkupRefused | RefusalCode::MissingResponse | RefusalCode::NotAResponse | RefusalCode::NotBase64 | RefusalCode::NotUtf8 | RefusalCode::ReferenceRefused | RefusalCode::SignatureStructureRefused | RefusalCode::TransformRefused | RefusalCode::Unsigned | RefusalCode::XmlMalformed => Class::Malformed,
+            RefusalCode::AlgorithmRefused
+            | RefusalCode::AssertionCount
+            | RefusalCode::BadForm
+            | RefusalCode::CommentRefused
+            | RefusalCode::DoctypeRefused
+            | RefusalCode::EncodingRefused
+            | RefusalCode::EncryptedRefused
+            | RefusalCode::MarkupRefused
+            | RefusalCode::MissingResponse
+            | RefusalCode::NotAResponse
+            | RefusalCode::NotBase64
+            | RefusalCode::NotUtf8
+            | RefusalCode::ReferenceRefused
+            | RefusalCode::SignatureStructureRefused
+            | RefusalCode::TransformRefused
+            | RefusalCode::Unsigned
+            | RefusalCode::XmlMalformed => Class::Malformed,
             RefusalCode::TooLarge => Class::TooLarge,
             RefusalCode::DiscoveryFailed | RefusalCode::ProviderUnreachable => Class::ProviderDown,
             RefusalCode::NotPreapproved => Class::NotAdmitted,
@@ -349,7 +365,9 @@ mod tests {
 
     #[test]
     fn refusals_explain_themselves_to_the_admin() {
-        assert!(RefusalCode::NotPreapproved.explanation().contains("pre-approves"));
+        assert!(RefusalCode::NotPreapproved
+            .explanation()
+            .contains("pre-approves"));
         assert_eq!(RefusalCode::XmlMalformed.class(), Class::Malformed);
         assert_eq!(RefusalCode::Expired.class(), Class::Verification);
         let refusal = Refusal::new(RefusalCode::Replayed, "used twice");

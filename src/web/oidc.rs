@@ -22,14 +22,18 @@ async fn target(
     kind: &str,
     id: &str,
 ) -> Result<(Route, OidcSettings, String), HttpResponse> {
-    let (route, settings) =
-        sign_in::route_or_page(state, req, kind, id, "OpenID Connect", |settings| {
-            match settings {
-                Settings::Oidc(s) => Some(s.clone()),
-                Settings::Saml(_) => None,
-            }
-        })
-        .await?;
+    let (route, settings) = sign_in::route_or_page(
+        state,
+        req,
+        kind,
+        id,
+        "OpenID Connect",
+        |settings| match settings {
+            Settings::Oidc(s) => Some(s.clone()),
+            Settings::Saml(_) => None,
+        },
+    )
+    .await?;
     let redirect_uri = format!("{}/callback", route.url);
     Ok((route, settings, redirect_uri))
 }
