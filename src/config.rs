@@ -174,7 +174,7 @@ impl Config {
             ));
         }
         let landing = &self.server.after_sign_in_url;
-        let local = crate::signin::safe_return_path(Some(landing)).is_some();
+        let local = crate::local_path::safe_return_path(Some(landing)).is_some();
         let absolute = Url::parse(landing).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !local && !absolute {
             return Err(invalid(

@@ -20,6 +20,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod integrations;
+pub mod local_path;
 pub mod metrics;
 pub mod oidc;
 pub mod outbound;

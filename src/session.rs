@@ -15,9 +15,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::CacheResult;
+use crate::cache::{Cache, CacheResult};
 use crate::config::Config;
-use crate::state::AppState;
 
 /// Who is signed in, and through which organization's integration: the
 /// session vouches for that organization only.
@@ -38,25 +37,23 @@ fn lifetime(config: &Config) -> Duration {
 }
 
 /// Stores a new session and returns its id, for [`cookie`] to carry.
-pub async fn start(state: &AppState, session: &Session) -> CacheResult<String> {
+pub async fn start(cache: &Cache, config: &Config, session: &Session) -> CacheResult<String> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let id = URL_SAFE_NO_PAD.encode(bytes);
     let value = serde_json::to_string(session).expect("session serializes");
-    state
-        .cache
-        .put(&cache_key(&id), &value, lifetime(&state.config))
-        .await?;
+    cache.put(&cache_key(&id), &value, lifetime(config)).await?;
     Ok(id)
 }
 
 /// The session of this request, with its id, if it has a live one.
 pub async fn current(
-    state: &AppState,
+    cache: &Cache,
+    config: &Config,
     req: &HttpRequest,
 ) -> CacheResult<Option<(String, Session)>> {
     let Some(id) = req
-        .cookie(&state.config.session.cookie_name)
+        .cookie(&config.session.cookie_name)
         .map(|c| c.value().to_string())
     else {
         return Ok(None);
@@ -64,14 +61,14 @@ pub async fn current(
     if id.len() != 43 {
         return Ok(None);
     }
-    let stored = state.cache.get(&cache_key(&id)).await?;
+    let stored = cache.get(&cache_key(&id)).await?;
     Ok(stored
         .and_then(|json| serde_json::from_str(&json).ok())
         .map(|s| (id, s)))
 }
 
-pub async fn end(state: &AppState, id: &str) -> CacheResult<()> {
-    state.cache.delete(&cache_key(id)).await
+pub async fn end(cache: &Cache, id: &str) -> CacheResult<()> {
+    cache.delete(&cache_key(id)).await
 }
 
 /// The cookie that carries a session id for the session lifetime.
@@ -101,7 +98,7 @@ pub fn removal_cookie(config: &Config) -> Cookie<'static> {
 /// Whether a state-changing request came from another site (Origin or
 /// Sec-Fetch-Site say so). Sign-out and the admin sign-in forms refuse
 /// those outright; SameSite cookies already keep sessions off them.
-pub fn is_cross_site(state: &AppState, req: &HttpRequest) -> bool {
+pub fn is_cross_site(config: &Config, req: &HttpRequest) -> bool {
     let fetch_site = req
         .headers()
         .get("sec-fetch-site")
@@ -116,8 +113,7 @@ pub fn is_cross_site(state: &AppState, req: &HttpRequest) -> bool {
     {
         None => false,
         Some(origin) => {
-            let ours = state
-                .config
+            let ours = config
                 .public_url()
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default();

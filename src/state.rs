@@ -18,8 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// HTTP to admin-chosen addresses, under the outbound policy.
     pub outbound: Outbound,
-    /// Discovered OpenID providers and their keys.
-    pub oidc: crate::oidc::provider::Providers,
+    /// OpenID Connect sign-in (discovered providers and their keys).
+    pub oidc: crate::oidc::Oidc,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -60,6 +60,16 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl AppState {
+    /// What finishing a sign-in works with.
+    pub fn sign_in(&self) -> crate::signin::Services<'_> {
+        crate::signin::Services {
+            store: &self.store,
+            cache: &self.cache,
+            config: &self.config,
+            metrics: &self.metrics,
+        }
+    }
+
     /// Opens the store (applying migrations), the cache and the secret key.
     pub async fn open(config: Config) -> Result<Self, StartupError> {
         let store = crate::store::Store::connect(&config.database)
@@ -81,10 +91,17 @@ impl AppState {
             Cache::Redis(_) => store,
         };
         let secrets = SecretBox::load(&config.secrets)?;
+        let config = Arc::new(config);
+        let outbound = Outbound::new(&config.outbound);
         Ok(AppState {
-            outbound: Outbound::new(&config.outbound),
-            oidc: crate::oidc::provider::Providers::new(&config),
-            config: Arc::new(config),
+            oidc: crate::oidc::Oidc::new(
+                config.clone(),
+                outbound.clone(),
+                secrets.clone(),
+                cache.clone(),
+            ),
+            outbound,
+            config,
             store,
             cache,
             secrets,

@@ -236,7 +236,7 @@ async fn holds(
             })
         }
         Grant::Member { user_id, email } => {
-            let member_session = session::current(state, req).await?;
+            let member_session = session::current(&state.cache, &state.config, req).await?;
             let same_person = member_session
                 .is_some_and(|(_, s)| &s.user_id == user_id && s.org_id == session.org_id);
             if !same_person {
@@ -269,7 +269,9 @@ async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiE
     // first page view; only a GET may open one (a POST needs the CSRF token
     // of an existing session anyway).
     if found.is_none() && matches!(*req.method(), Method::GET | Method::HEAD) {
-        if let Some((_, member_session)) = session::current(state, req).await? {
+        if let Some((_, member_session)) =
+            session::current(&state.cache, &state.config, req).await?
+        {
             let member = state
                 .store
                 .member(&member_session.org_id, &member_session.user_id)
@@ -389,7 +391,7 @@ struct TokenForm {
 }
 
 fn refuse_cross_site(state: &AppState, req: &HttpRequest) -> Result<(), UiError> {
-    if session::is_cross_site(state, req) {
+    if session::is_cross_site(&state.config, req) {
         return Err(UiError::new(
             StatusCode::FORBIDDEN,
             "This form was refused",
@@ -500,8 +502,8 @@ pub async fn sign_out(
     let mut response = see_other("/admin/sign-in?reason=signed_out");
     let _ = response.add_cookie(&removal_cookie(&state));
     if matches!(admin.actor, Actor::AdminUser(_)) {
-        if let Some((id, _)) = session::current(&state, &req).await? {
-            session::end(&state, &id).await?;
+        if let Some((id, _)) = session::current(&state.cache, &state.config, &req).await? {
+            session::end(&state.cache, &id).await?;
         }
         let _ = response.add_cookie(&session::removal_cookie(&state.config));
     }

@@ -680,7 +680,7 @@ pub async fn tested(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let member_session = session::current(&state, &req).await?;
+    let member_session = session::current(&state.cache, &state.config, &req).await?;
     let mut signed_in_as = None;
     let mut org_name = String::new();
     if let Some((_, s)) = member_session.filter(|(_, s)| s.integration_id == path.as_str()) {

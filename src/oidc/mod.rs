@@ -20,14 +20,42 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
     TokenResponse as _,
 };
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use crate::outbound::FetchError;
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::outbound::{FetchError, Outbound};
+use crate::secrets::SecretBox;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{Identity, Refusal, RefusalCode, Started};
-use crate::state::AppState;
 use crate::store::{Integration, UserProfile};
-use provider::{Expected, Provider};
+use provider::{Expected, Provider, Providers};
+
+/// OpenID Connect sign-in and what it works with: the discovered providers,
+/// HTTP under the outbound policy, the key that opens client secrets, and
+/// the shared cache that holds pending sign-ins.
+#[derive(Clone)]
+pub struct Oidc {
+    config: Arc<Config>,
+    providers: Providers,
+    outbound: Outbound,
+    secrets: SecretBox,
+    cache: Cache,
+}
+
+impl Oidc {
+    pub fn new(config: Arc<Config>, outbound: Outbound, secrets: SecretBox, cache: Cache) -> Self {
+        Oidc {
+            providers: Providers::new(&config),
+            config,
+            outbound,
+            secrets,
+            cache,
+        }
+    }
+}
 
 /// Claims beyond the standard ones that we read: Entra's tenant and object
 /// ids and UPN, and `nbf`, which openidconnect does not check.
@@ -96,13 +124,9 @@ impl OidcSettings {
     }
 }
 
-async fn provider(
-    state: &AppState,
-    expected: &Expected,
-) -> Result<std::sync::Arc<Provider>, Refusal> {
-    state
-        .oidc
-        .get(&state.config, &state.outbound, expected)
+async fn provider(oidc: &Oidc, expected: &Expected) -> Result<std::sync::Arc<Provider>, Refusal> {
+    oidc.providers
+        .get(&oidc.config, &oidc.outbound, expected)
         .await
         .map_err(|e| Refusal::new(RefusalCode::DiscoveryFailed, e.to_string()))
 }
@@ -154,14 +178,14 @@ fn client(
 
 /// Where to send the browser to sign in, and the browser cookie to set.
 pub async fn start(
-    state: &AppState,
+    oidc: &Oidc,
     integration: &Integration,
     settings: &OidcSettings,
     redirect_uri: &str,
     return_to: Option<&str>,
     browser: Option<&str>,
 ) -> Result<Started, Refusal> {
-    let provider = provider(state, &settings.expected()).await?;
+    let provider = provider(oidc, &settings.expected()).await?;
     let client = client(&provider, settings, None, redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let csrf_state = pending::random_token();
@@ -187,7 +211,7 @@ pub async fn start(
         pkce_verifier: verifier.secret().clone(),
     };
     let (browser, _) = pending::remember(
-        state,
+        &oidc.cache,
         &state_key(&csrf_state),
         integration,
         return_to,
@@ -219,7 +243,7 @@ fn clipped(text: &str) -> String {
 /// (consuming it), redeems the code with the PKCE verifier, verifies the ID
 /// token, and says who signed in and where to send them.
 pub async fn finish(
-    state: &AppState,
+    oidc: &Oidc,
     integration: &Integration,
     settings: &OidcSettings,
     redirect_uri: &str,
@@ -233,7 +257,7 @@ pub async fn finish(
         ));
     };
     let (return_to, secrets) = match pending::recall::<PendingSecrets>(
-        state,
+        &oidc.cache,
         &state_key(csrf_state),
         integration,
         browser,
@@ -272,7 +296,7 @@ pub async fn finish(
             "the provider's answer carries no authorization code",
         ));
     };
-    let secret = state
+    let secret = oidc
         .secrets
         .open(&settings.client_secret_sealed)
         .map_err(|e| {
@@ -282,9 +306,9 @@ pub async fn finish(
             )
         })?;
     let expected = settings.expected();
-    let provider = provider(state, &expected).await?;
+    let provider = provider(oidc, &expected).await?;
     let (raw_id_token, access_token) = redeem(
-        state,
+        oidc,
         &provider,
         settings,
         secret,
@@ -293,7 +317,7 @@ pub async fn finish(
         secrets.pkce_verifier,
     )
     .await?;
-    let skew = chrono::Duration::seconds(state.config.oidc.clock_skew_seconds as i64);
+    let skew = chrono::Duration::seconds(oidc.config.oidc.clock_skew_seconds as i64);
     let claims = match verify(
         &provider,
         settings,
@@ -303,9 +327,9 @@ pub async fn finish(
         skew,
     ) {
         Err(Verification::UnknownKey(_)) => {
-            match state
-                .oidc
-                .refresh_keys(&state.outbound, &expected, &provider)
+            match oidc
+                .providers
+                .refresh_keys(&oidc.outbound, &expected, &provider)
                 .await
             {
                 Ok(Some(fresh)) => verify(
@@ -333,7 +357,7 @@ pub async fn finish(
     let mut identity = identity(&provider, &claims)?;
     if identity.email.is_none() && provider.entra_tenant_id.is_none() {
         if let Some(endpoint) = provider.metadata.userinfo_endpoint() {
-            let info = userinfo(state, endpoint.as_str(), &access_token).await?;
+            let info = userinfo(oidc, endpoint.as_str(), &access_token).await?;
             complete_from_userinfo(&mut identity, &claims, info)?;
         }
     }
@@ -358,8 +382,8 @@ const USERINFO_LIMIT: usize = 64 * 1024;
 
 /// GETs the userinfo endpoint with the access token (redirects are not
 /// followed: they would carry the token elsewhere).
-async fn userinfo(state: &AppState, url: &str, access_token: &str) -> Result<UserInfo, Refusal> {
-    let (content_type, body) = state
+async fn userinfo(oidc: &Oidc, url: &str, access_token: &str) -> Result<UserInfo, Refusal> {
+    let (content_type, body) = oidc
         .outbound
         .get_with_bearer(url, access_token, USERINFO_LIMIT)
         .await
@@ -425,7 +449,7 @@ pub fn complete_from_userinfo(
 /// Redeems the authorization code at the token endpoint; returns the raw ID
 /// token and the access token.
 async fn redeem(
-    state: &AppState,
+    oidc: &Oidc,
     provider: &Provider,
     settings: &OidcSettings,
     secret: String,
@@ -444,14 +468,13 @@ async fn redeem(
             )
         })?;
     if let Some(url) = provider.metadata.token_endpoint() {
-        state
-            .outbound
+        oidc.outbound
             .check(url.as_str())
             .map_err(|e| unreachable(e.to_string()))?;
     }
     let response = request
         .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
-        .request_async(state.outbound.no_redirect_client())
+        .request_async(oidc.outbound.no_redirect_client())
         .await
         .map_err(|e| match e {
             RequestTokenError::ServerResponse(refusal) => Refusal::new(
@@ -473,7 +496,7 @@ async fn redeem(
                     .unwrap_or_default();
                 unreachable(format!(
                     "token endpoint: {}",
-                    state.outbound.describe(&url, *e)
+                    oidc.outbound.describe(&url, *e)
                 ))
             }
             RequestTokenError::Request(e) => unreachable(format!("token endpoint: {e}")),

@@ -9,9 +9,10 @@ use samael::service_provider::ServiceProviderBuilder;
 
 use super::validate::{self, Expectations};
 use super::IdpDescriptor;
+use crate::cache::Cache;
+use crate::config::SamlConfig;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{safe_return_path, Identity, Refusal, RefusalCode, Started};
-use crate::state::AppState;
 use crate::store::Integration;
 
 fn request_key(request_id: &str) -> String {
@@ -21,7 +22,7 @@ fn request_key(request_id: &str) -> String {
 /// SP-initiated sign-in: remembers a fresh AuthnRequest and returns where
 /// to send the browser (HTTP-Redirect binding).
 pub async fn start(
-    state: &AppState,
+    cache: &Cache,
     integration: &Integration,
     idp: &IdpDescriptor,
     sp_url: &str,
@@ -32,7 +33,7 @@ pub async fn start(
     rand::rngs::OsRng.fill_bytes(&mut id_bytes);
     let request_id = format!("_{}", hex::encode(id_bytes));
     let (browser, return_to) = pending::remember(
-        state,
+        cache,
         &request_key(&request_id),
         integration,
         return_to,
@@ -77,7 +78,8 @@ pub async fn start(
 /// (or accepts it as IdP-initiated), refuses replays. Returns who signed in
 /// and where to send them.
 pub async fn consume(
-    state: &AppState,
+    cache: &Cache,
+    config: &SamlConfig,
     integration: &Integration,
     idp: &IdpDescriptor,
     sp_url: &str,
@@ -85,15 +87,14 @@ pub async fn consume(
     relay_state: Option<&str>,
     browser: Option<&str>,
 ) -> Result<(Identity, Option<String>), Refusal> {
-    let config = &state.config;
-    let max_bytes = config.saml.max_response_bytes;
+    let max_bytes = config.max_response_bytes;
     let xml = validate::decode(saml_response, max_bytes)?;
     let (certificates, entity_id, sp) = (
         idp.certificates.clone(),
         idp.entity_id.clone(),
         sp_url.to_string(),
     );
-    let skew = chrono::Duration::seconds(config.saml.clock_skew_seconds as i64);
+    let skew = chrono::Duration::seconds(config.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
     let validated = tokio::task::spawn_blocking(move || {
         let expectations = Expectations {
@@ -111,7 +112,7 @@ pub async fn consume(
 
     let return_to = match &validated.in_response_to {
         Some(request_id) => {
-            match pending::recall::<()>(state, &request_key(request_id), integration, browser)
+            match pending::recall::<()>(cache, &request_key(request_id), integration, browser)
                 .await
             {
                 Ok((return_to, ())) => return_to,
@@ -130,7 +131,7 @@ pub async fn consume(
                 )),
             }
         }
-        None if config.saml.allow_idp_initiated => safe_return_path(relay_state),
+        None if config.allow_idp_initiated => safe_return_path(relay_state),
         None => return Err(Refusal::new(
             RefusalCode::UnsolicitedRefused,
             "the response is unsolicited (IdP-initiated), which saml.allow_idp_initiated turns off",
@@ -140,10 +141,9 @@ pub async fn consume(
     let ttl = (validated.valid_until - chrono::Utc::now())
         .num_seconds()
         .max(0) as u64
-        + config.saml.clock_skew_seconds
+        + config.clock_skew_seconds
         + 60;
-    let first_use = state
-        .cache
+    let first_use = cache
         .put_if_absent(
             &format!(
                 "saml:assertion:{}:{}",

@@ -7,15 +7,28 @@
 pub mod pending;
 pub mod refusal;
 
+pub use crate::local_path::safe_return_path;
 pub use refusal::{Class, NotAdmitted, Refusal, RefusalCode};
 
 use serde_json::json;
 
 use crate::audit::{Actor, AuditKind, Outcome};
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::provisioning::{self, SignInRefusal};
 use crate::session::{self, Session};
-use crate::state::AppState;
-use crate::store::{now_ms, Integration, Kind, NewAuditEvent, UserProfile};
+use crate::store::{now_ms, Integration, Kind, NewAuditEvent, Store, UserProfile};
+
+/// What finishing a sign-in works with: the directory (admission, audit),
+/// the shared cache (sessions), the settings and the metrics.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    pub store: &'a Store,
+    pub cache: &'a Cache,
+    pub config: &'a Config,
+    pub metrics: &'a Metrics,
+}
 
 /// A person as the identity provider vouched for them.
 #[derive(Debug, Clone)]
@@ -41,22 +54,6 @@ pub struct SignedIn {
     pub return_to: Option<String>,
 }
 
-/// `return_to`/RelayState are attacker-controllable: only a path on this
-/// host is followed (no scheme, no `//host`, no backslash tricks).
-pub fn safe_return_path(raw: Option<&str>) -> Option<String> {
-    let raw = raw?.trim();
-    let ok = raw.starts_with('/')
-        && !raw.starts_with("//")
-        && raw.len() <= 2048
-        && !raw.contains('\\')
-        && !raw.chars().any(|c| c.is_control() || c.is_whitespace())
-        && !raw.to_ascii_lowercase().contains("%5c")
-        && url::Url::parse("http://gateway.invalid")
-            .and_then(|base| base.join(raw))
-            .is_ok_and(|u| u.host_str() == Some("gateway.invalid"));
-    ok.then(|| raw.to_string())
-}
-
 fn kind_label(integration: &Integration) -> &'static str {
     crate::store::kind_of(integration).as_str()
 }
@@ -64,7 +61,7 @@ fn kind_label(integration: &Integration) -> &'static str {
 /// Records a refused attempt: a metric always, an audit row when we know
 /// whose integration it was.
 pub async fn record_refusal(
-    state: &AppState,
+    services: Services<'_>,
     integration: Option<&Integration>,
     subject: Option<&str>,
     refusal: &Refusal,
@@ -72,7 +69,7 @@ pub async fn record_refusal(
 ) {
     let kind = integration.map(kind_label).unwrap_or("unknown");
     let code = refusal.code.as_str();
-    state
+    services
         .metrics
         .sign_ins
         .with_label_values(&[kind, code])
@@ -88,7 +85,7 @@ pub async fn record_refusal(
             reason: Some(refusal.reason()),
             details: json!({ "code": code, "kind": kind, "reference": reference }),
         };
-        if let Err(e) = state.store.record_audit_alone(&event).await {
+        if let Err(e) = services.store.record_audit_alone(&event).await {
             tracing::warn!(error = %e, "could not audit a refused sign-in");
         }
     }
@@ -97,17 +94,17 @@ pub async fn record_refusal(
 /// Admits the verified identity (JIT rules), opens a session bound to the
 /// integration's organization and audits the attempt either way.
 pub async fn admit(
-    state: &AppState,
+    services: Services<'_>,
     integration: &Integration,
     identity: Identity,
     return_to: Option<String>,
     reference: &str,
 ) -> Result<SignedIn, Refusal> {
-    let (subject, admitted) = admit_unrecorded(state, integration, &identity, return_to).await;
+    let (subject, admitted) = admit_unrecorded(services, integration, &identity, return_to).await;
     match admitted {
         Ok((signed_in, email, joined)) => {
             let kind = kind_label(integration);
-            state
+            services
                 .metrics
                 .sign_ins
                 .with_label_values(&[kind, "success"])
@@ -121,14 +118,14 @@ pub async fn admit(
                 reason: None,
                 details: json!({ "kind": kind, "joined": joined, "idp_subject": identity.subject }),
             };
-            if let Err(e) = state.store.record_audit_alone(&event).await {
+            if let Err(e) = services.store.record_audit_alone(&event).await {
                 tracing::warn!(error = %e, "could not audit a sign-in");
             }
             Ok(signed_in)
         }
         Err(refusal) => {
             record_refusal(
-                state,
+                services,
                 Some(integration),
                 Some(&subject),
                 &refusal,
@@ -143,7 +140,7 @@ pub async fn admit(
 /// The admission itself: who the attempt is about (for the audit row), and
 /// the session with the member's email and whether they just joined.
 async fn admit_unrecorded(
-    state: &AppState,
+    services: Services<'_>,
     integration: &Integration,
     identity: &Identity,
     return_to: Option<String>,
@@ -158,7 +155,7 @@ async fn admit_unrecorded(
     let subject = email.to_string();
     let actor = Actor::Sso(integration.id.clone());
     let admission = match provisioning::admit_on_sign_in(
-        &state.store,
+        services.store,
         &integration.org_id,
         email,
         &identity.profile,
@@ -168,7 +165,7 @@ async fn admit_unrecorded(
     {
         Ok(a) => a,
         Err(SignInRefusal::DomainNotPreapproved { domain, .. }) => {
-            let org_name = match state.store.organization(&integration.org_id).await {
+            let org_name = match services.store.organization(&integration.org_id).await {
                 Ok(Some(org)) => org.name,
                 _ => "this organization".to_string(),
             };
@@ -195,7 +192,7 @@ async fn admit_unrecorded(
         integration_id: integration.id.clone(),
         created_at: now_ms(),
     };
-    match session::start(state, &session).await {
+    match session::start(services.cache, services.config, &session).await {
         Ok(session_id) => {
             let signed_in = SignedIn {
                 session_id,
@@ -216,36 +213,4 @@ async fn admit_unrecorded(
 /// The kind a sign-in route serves must match the integration's kind.
 pub fn route_matches(route_kind: Kind, integration: &Integration) -> bool {
     crate::store::kind_of(integration) == route_kind
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_paths_are_followed() {
-        for ok in ["/", "/dashboard", "/a/b?x=1&y=%2F#frag", "/caf%C3%A9"] {
-            assert_eq!(safe_return_path(Some(ok)).as_deref(), Some(ok), "{ok}");
-        }
-        for bad in [
-            "https://evil.example/",
-            "//evil.example/",
-            "/\\evil.example",
-            "\\\\evil.example",
-            "/%5Cevil.example",
-            "javascript:alert(1)",
-            "evil.example",
-            "/ok\r\nSet-Cookie: x=y",
-            "/\tevil",
-            "",
-            "http:/evil.example",
-        ] {
-            assert_eq!(safe_return_path(Some(bad)), None, "{bad:?}");
-        }
-        assert_eq!(safe_return_path(None), None);
-        assert_eq!(
-            safe_return_path(Some(&format!("/{}", "a".repeat(3000)))),
-            None
-        );
-    }
 }

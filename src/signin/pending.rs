@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{safe_return_path, Refusal};
-use crate::state::AppState;
+use crate::cache::Cache;
 use crate::store::Integration;
 
 /// Ties a pending sign-in to the browser that started it.
@@ -56,7 +56,7 @@ pub fn sha256_hex(value: &str) -> String {
 /// returns the browser token to set as its cookie (the one the browser
 /// already has, when it has one) and the checked `return_to`.
 pub async fn remember<T: Serialize>(
-    state: &AppState,
+    cache: &Cache,
     key: &str,
     integration: &Integration,
     return_to: Option<&str>,
@@ -76,8 +76,7 @@ pub async fn remember<T: Serialize>(
     };
     let json = serde_json::to_string(&stored)
         .map_err(|e| Refusal::unavailable(format!("pending sign-in: {e}")))?;
-    state
-        .cache
+    cache
         .put(key, &json, LIFETIME)
         .await
         .map_err(|e| Refusal::unavailable(format!("cache: {e}")))?;
@@ -89,13 +88,12 @@ pub async fn remember<T: Serialize>(
 /// `return_to` and protocol data, or why it does not match (`Err(Ok(_))`),
 /// or a cache failure (`Err(Err(_))`).
 pub async fn recall<T: DeserializeOwned>(
-    state: &AppState,
+    cache: &Cache,
     key: &str,
     integration: &Integration,
     browser: Option<&str>,
 ) -> Result<(Option<String>, T), Result<Mismatch, Refusal>> {
-    let stored = state
-        .cache
+    let stored = cache
         .take(key)
         .await
         .map_err(|e| Err(Refusal::unavailable(format!("cache: {e}"))))?

@@ -38,13 +38,13 @@ async fn signed_in_member(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<(String, Member)>, ApiError> {
-    let Some((id, s)) = session::current(state, req).await? else {
+    let Some((id, s)) = session::current(&state.cache, &state.config, req).await? else {
         return Ok(None);
     };
     match state.store.member(&s.org_id, &s.user_id).await? {
         Some(member) => Ok(Some((s.org_id, member))),
         None => {
-            session::end(state, &id).await?;
+            session::end(&state.cache, &id).await?;
             Ok(None)
         }
     }
@@ -153,15 +153,15 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if session::is_cross_site(&state, &req) {
+    if session::is_cross_site(&state.config, &req) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "cross_site",
             "sign-out must come from this site",
         ));
     }
-    if let Some((id, _)) = session::current(&state, &req).await? {
-        session::end(&state, &id).await?;
+    if let Some((id, _)) = session::current(&state.cache, &state.config, &req).await? {
+        session::end(&state.cache, &id).await?;
     }
     // A browser's form (the home page's button) is sent back home; API
     // callers get the bare 204 they always had.

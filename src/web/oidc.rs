@@ -51,7 +51,7 @@ pub async fn start(
         Err(page) => return page,
     };
     let attempt = oidc::start(
-        &state,
+        &state.oidc,
         &route.integration,
         &settings,
         &redirect_uri,
@@ -78,7 +78,7 @@ pub async fn callback(
         .map(web::Query::into_inner)
         .unwrap_or_default();
     let attempt = oidc::finish(
-        &state,
+        &state.oidc,
         &route.integration,
         &settings,
         &redirect_uri,

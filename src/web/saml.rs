@@ -49,7 +49,7 @@ pub async fn start(
         Err(page) => return page,
     };
     let attempt = flow::start(
-        &state,
+        &state.cache,
         &route.integration,
         &idp,
         &route.url,
@@ -74,7 +74,8 @@ pub async fn acs(
     };
     let form = form.into_inner();
     let attempt = flow::consume(
-        &state,
+        &state.cache,
+        &state.config.saml,
         &route.integration,
         &idp,
         &route.url,

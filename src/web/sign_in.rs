@@ -149,11 +149,24 @@ pub async fn concluded(
     let reference = request_reference(req);
     let outcome = match attempt {
         Ok((identity, return_to)) => {
-            signin::admit(state, &route.integration, identity, return_to, &reference).await
+            signin::admit(
+                state.sign_in(),
+                &route.integration,
+                identity,
+                return_to,
+                &reference,
+            )
+            .await
         }
         Err(refusal) => {
-            signin::record_refusal(state, Some(&route.integration), None, &refusal, &reference)
-                .await;
+            signin::record_refusal(
+                state.sign_in(),
+                Some(&route.integration),
+                None,
+                &refusal,
+                &reference,
+            )
+            .await;
             Err(refusal)
         }
     };
@@ -182,7 +195,7 @@ pub async fn refused(
     refusal: Refusal,
 ) -> HttpResponse {
     let reference = request_reference(req);
-    signin::record_refusal(state, integration, None, &refusal, &reference).await;
+    signin::record_refusal(state.sign_in(), integration, None, &refusal, &reference).await;
     let retry = integration.and_then(|i| retry_url(state, i));
     refusal_page(&refusal, &reference, retry)
 }
