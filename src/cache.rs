@@ -19,6 +19,14 @@ pub struct CacheError(String);
 
 pub type CacheResult<T> = Result<T, CacheError>;
 
+/// A value that cannot be encoded for the cache is as good as a cache that
+/// cannot take it: the caller answers "try again" either way.
+impl From<serde_json::Error> for CacheError {
+    fn from(e: serde_json::Error) -> Self {
+        CacheError(format!("cannot encode a value for the cache: {e}"))
+    }
+}
+
 #[derive(Clone)]
 pub enum Cache {
     Memory(MemoryCache),

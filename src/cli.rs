@@ -147,10 +147,12 @@ fn print_token(org_id: &str, admin_token: &str, as_json: bool, headline: &str) {
             org_id,
             admin_token,
         };
-        println!(
-            "{}",
-            serde_json::to_string(&line).expect("strings serialize")
-        );
+        match serde_json::to_string(&line) {
+            Ok(json) => println!("{json}"),
+            // Two strings always encode; were that ever not so, say it
+            // rather than print half a line.
+            Err(e) => eprintln!("error: cannot encode the answer as JSON: {e}"),
+        }
     } else {
         println!("{headline}");
         println!("  org_id:      {org_id}");

@@ -157,8 +157,12 @@ impl Config {
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let config: Config = figment.extract().map_err(|e| {
             // figment reports one error per problem; the first is the one to fix.
-            let first = e.into_iter().next().expect("figment error has an entry");
-            ConfigError(first.to_string())
+            let whole = e.to_string();
+            ConfigError(
+                e.into_iter()
+                    .next()
+                    .map_or(whole, |first| first.to_string()),
+            )
         })?;
         config.validate()?;
         Ok(config)

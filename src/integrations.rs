@@ -470,7 +470,9 @@ async fn build_settings(
         current.as_ref().map(|c| &c.client_id),
     )?;
     let client_secret_sealed = match (&input.client_secret, &current) {
-        (Some(secret), _) => secrets.seal(&validate_client_secret(secret)?),
+        (Some(secret), _) => secrets
+            .seal(&validate_client_secret(secret)?)
+            .map_err(|e| invalid("client_secret", e.to_string()))?,
         (None, Some(c)) => c.client_secret_sealed.clone(),
         (None, None) => return Err(invalid("client_secret", "is required")),
     };
@@ -901,7 +903,7 @@ mod tests {
     async fn settings_are_validated_per_kind() {
         let c = config();
         let (sb, _dir) = secret_box();
-        let outbound = Outbound::new(&c.outbound);
+        let outbound = Outbound::new(&c.outbound).unwrap();
         let input =
             |json: serde_json::Value| -> IntegrationInput { serde_json::from_value(json).unwrap() };
         let cert = include_str!("../fixtures/certs/idp-cert.pem");

@@ -117,7 +117,8 @@ impl Resolve for PolicyResolver {
 }
 
 impl Outbound {
-    pub fn new(config: &OutboundConfig) -> Self {
+    /// Fails only if the TLS backend cannot start, which start-up reports.
+    pub fn new(config: &OutboundConfig) -> Result<Self, reqwest::Error> {
         let policy_config = config.clone();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > policy_config.max_redirects {
@@ -129,11 +130,11 @@ impl Outbound {
                 Err(e) => attempt.error(e),
             }
         });
-        Outbound {
-            client: build_client(config, redirect),
-            no_redirects: build_client(config, reqwest::redirect::Policy::none()),
+        Ok(Outbound {
+            client: build_client(config, redirect)?,
+            no_redirects: build_client(config, reqwest::redirect::Policy::none())?,
             config: config.clone(),
-        }
+        })
     }
 
     /// A client for back-channel calls that must not follow redirects (the
@@ -253,7 +254,10 @@ impl Outbound {
     }
 }
 
-fn build_client(config: &OutboundConfig, redirect: reqwest::redirect::Policy) -> reqwest::Client {
+fn build_client(
+    config: &OutboundConfig,
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(PolicyResolver {
             allow_private: config.allow_private_addresses,
@@ -266,7 +270,6 @@ fn build_client(config: &OutboundConfig, redirect: reqwest::redirect::Policy) ->
         // past the resolver that enforces the address policy.
         .no_proxy()
         .build()
-        .expect("static reqwest configuration is valid")
 }
 
 /// Scheme and literal-IP checks (names are checked when resolved).
@@ -358,7 +361,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_private_targets_by_literal_ip_and_by_name() {
         let port = serve_once(http_response("200 OK", "", "hello")).await;
-        let strict = Outbound::new(&config(false, true));
+        let strict = Outbound::new(&config(false, true)).unwrap();
         for url in [
             format!("http://127.0.0.1:{port}/m"),
             format!("http://localhost:{port}/m"),
@@ -371,7 +374,7 @@ mod tests {
             );
             assert!(err.to_string().contains("private"), "{err}");
         }
-        let open = Outbound::new(&config(true, true));
+        let open = Outbound::new(&config(true, true)).unwrap();
         assert_eq!(
             open.get(&format!("http://localhost:{port}/m"))
                 .await
@@ -382,7 +385,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_http_unless_allowed() {
-        let no_http = Outbound::new(&config(true, false));
+        let no_http = Outbound::new(&config(true, false)).unwrap();
         let err = no_http.get("http://127.0.0.1:9/m").await.unwrap_err();
         assert!(matches!(err, FetchError::InsecureScheme(_)), "{err}");
         assert!(matches!(
@@ -393,7 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn redirects_are_checked_again() {
-        let open = Outbound::new(&config(true, true));
+        let open = Outbound::new(&config(true, true)).unwrap();
         let target = serve_once(http_response("200 OK", "", "metadata")).await;
         let hop = serve_once(http_response(
             "302 Found",
@@ -442,7 +445,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounds_size_status_and_time() {
-        let open = Outbound::new(&config(true, true));
+        let open = Outbound::new(&config(true, true)).unwrap();
         let big = serve_once(http_response("200 OK", "", &"x".repeat(5000))).await;
         assert!(matches!(
             open.get(&format!("http://127.0.0.1:{big}/")).await,

@@ -52,6 +52,9 @@ pub enum SecretError {
     KeyFile { path: String, error: std::io::Error },
     #[error("a stored secret cannot be decrypted with the configured key")]
     Undecryptable,
+    /// AES-GCM refuses only inputs beyond its size limit (64 GiB).
+    #[error("a secret cannot be encrypted")]
+    Unsealable,
 }
 
 #[derive(Clone)]
@@ -75,15 +78,15 @@ impl SecretBox {
         })
     }
 
-    pub fn seal(&self, plaintext: &str) -> String {
+    pub fn seal(&self, plaintext: &str) -> Result<String, SecretError> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
             .encrypt(&nonce, plaintext.as_bytes())
-            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+            .map_err(|_| SecretError::Unsealable)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
-        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+        Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(out)))
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
@@ -168,11 +171,11 @@ mod tests {
             key_file: dir.path().join("nested/secret.key"),
         };
         let sb = SecretBox::load(&config).unwrap();
-        let sealed = sb.seal("client-secret-value");
+        let sealed = sb.seal("client-secret-value").unwrap();
         assert!(!sealed.contains("client-secret-value"));
         assert_ne!(
             sealed,
-            sb.seal("client-secret-value"),
+            sb.seal("client-secret-value").unwrap(),
             "fresh nonce each time"
         );
         assert_eq!(sb.open(&sealed).unwrap(), "client-secret-value");

@@ -41,7 +41,7 @@ pub async fn start(cache: &Cache, config: &Config, session: &Session) -> CacheRe
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let id = URL_SAFE_NO_PAD.encode(bytes);
-    let value = serde_json::to_string(session).expect("session serializes");
+    let value = serde_json::to_string(session)?;
     cache.put(&cache_key(&id), &value, lifetime(config)).await?;
     Ok(id)
 }

@@ -41,6 +41,10 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretError),
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot set up outbound HTTP: {0}")]
+    Outbound(#[from] reqwest::Error),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -92,7 +96,7 @@ impl AppState {
         };
         let secrets = SecretBox::load(&config.secrets)?;
         let config = Arc::new(config);
-        let outbound = Outbound::new(&config.outbound);
+        let outbound = Outbound::new(&config.outbound)?;
         Ok(AppState {
             oidc: crate::oidc::Oidc::new(
                 config.clone(),
@@ -105,7 +109,7 @@ impl AppState {
             store,
             cache,
             secrets,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new()?),
         })
     }
 }

@@ -4,6 +4,8 @@
 //! login/consent interaction, with PKCE, client_secret_basic, dynamic client
 //! registration and — on the generic mount — the spec's strict claims
 //! placement (email and profile only at the userinfo endpoint).
+// Tests and benchmarks stop at the first broken assumption.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -25,6 +25,7 @@ use subtle::ConstantTimeEq;
 
 use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
+use crate::cache::CacheError;
 use crate::integrations::kind_of;
 use crate::pages::html_with_policy;
 use crate::provisioning::Actor;
@@ -183,7 +184,7 @@ async fn open_session(
         grant,
         created_at: now_ms(),
     };
-    let value = serde_json::to_string(&session).expect("admin session serializes");
+    let value = serde_json::to_string(&session).map_err(CacheError::from)?;
     let key = cache_key(&id);
     state.cache.put(&key, &value, lifetime(state)).await?;
     Ok((admin_cookie(state, id), session, key))

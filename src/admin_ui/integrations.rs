@@ -598,12 +598,12 @@ pub async fn enable_provisioning(
         tenant_id,
         token,
     })
-    .expect("credentials serialize");
+    .map_err(crate::cache::CacheError::from)?;
     state
         .cache
         .put(
             &token_key(&admin, &path),
-            &state.secrets.seal(&plain),
+            &state.secrets.seal(&plain)?,
             TOKEN_HANDOFF,
         )
         .await?;

@@ -261,6 +261,17 @@ impl From<crate::cache::CacheError> for UiError {
     }
 }
 
+impl From<crate::secrets::SecretError> for UiError {
+    fn from(e: crate::secrets::SecretError) -> Self {
+        tracing::error!(error = %e, "sealing a secret failed");
+        UiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The value could not be stored safely. Try again.",
+        )
+    }
+}
+
 /// Reads an urlencoded form body into `T`; a bad body is a 400 page, not JSON.
 pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, UiError> {
     serde_urlencoded::from_bytes(body).map_err(UiError::bad_form)

@@ -19,13 +19,19 @@ fn request_key(request_id: &str) -> String {
     format!("saml:request:{request_id}")
 }
 
+/// Whom a SAML exchange is between: our integration (and its URL, both
+/// entity ID and ACS) and the IdP it trusts.
+pub struct Target<'a> {
+    pub integration: &'a Integration,
+    pub idp: &'a IdpDescriptor,
+    pub sp_url: &'a str,
+}
+
 /// SP-initiated sign-in: remembers a fresh AuthnRequest and returns where
 /// to send the browser (HTTP-Redirect binding).
 pub async fn start(
     cache: &Cache,
-    integration: &Integration,
-    idp: &IdpDescriptor,
-    sp_url: &str,
+    target: &Target<'_>,
     return_to: Option<&str>,
     browser: Option<&str>,
 ) -> Result<Started, Refusal> {
@@ -35,15 +41,15 @@ pub async fn start(
     let (browser, return_to) = pending::remember(
         cache,
         &request_key(&request_id),
-        integration,
+        target.integration,
         return_to,
         browser,
         (),
     )
     .await?;
     let sp = ServiceProviderBuilder::default()
-        .entity_id(sp_url.to_string())
-        .acs_url(sp_url.to_string())
+        .entity_id(target.sp_url.to_string())
+        .acs_url(target.sp_url.to_string())
         .build()
         .map_err(|e| {
             Refusal::new(
@@ -51,12 +57,14 @@ pub async fn start(
                 format!("cannot build the AuthnRequest: {e}"),
             )
         })?;
-    let mut request = sp.make_authentication_request(&idp.sso_url).map_err(|e| {
-        Refusal::new(
-            RefusalCode::RequestFailed,
-            format!("cannot build the AuthnRequest: {e}"),
-        )
-    })?;
+    let mut request = sp
+        .make_authentication_request(&target.idp.sso_url)
+        .map_err(|e| {
+            Refusal::new(
+                RefusalCode::RequestFailed,
+                format!("cannot build the AuthnRequest: {e}"),
+            )
+        })?;
     request.id = request_id;
     let url = request
         .redirect(return_to.as_deref().unwrap_or(""))
@@ -65,7 +73,10 @@ pub async fn start(
         .ok_or_else(|| {
             Refusal::new(
                 RefusalCode::RequestFailed,
-                format!("the IdP's sign-on URL {:?} is not usable", idp.sso_url),
+                format!(
+                    "the IdP's sign-on URL {:?} is not usable",
+                    target.idp.sso_url
+                ),
             )
         })?;
     Ok(Started {
@@ -80,9 +91,7 @@ pub async fn start(
 pub async fn consume(
     cache: &Cache,
     config: &SamlConfig,
-    integration: &Integration,
-    idp: &IdpDescriptor,
-    sp_url: &str,
+    target: &Target<'_>,
     saml_response: &str,
     relay_state: Option<&str>,
     browser: Option<&str>,
@@ -90,9 +99,9 @@ pub async fn consume(
     let max_bytes = config.max_response_bytes;
     let xml = validate::decode(saml_response, max_bytes)?;
     let (certificates, entity_id, sp) = (
-        idp.certificates.clone(),
-        idp.entity_id.clone(),
-        sp_url.to_string(),
+        target.idp.certificates.clone(),
+        target.idp.entity_id.clone(),
+        target.sp_url.to_string(),
     );
     let skew = chrono::Duration::seconds(config.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
@@ -112,7 +121,7 @@ pub async fn consume(
 
     let return_to = match &validated.in_response_to {
         Some(request_id) => {
-            match pending::recall::<()>(cache, &request_key(request_id), integration, browser)
+            match pending::recall::<()>(cache, &request_key(request_id), target.integration, browser)
                 .await
             {
                 Ok((return_to, ())) => return_to,
@@ -147,7 +156,7 @@ pub async fn consume(
         .put_if_absent(
             &format!(
                 "saml:assertion:{}:{}",
-                integration.id,
+                target.integration.id,
                 pending::sha256_hex(&validated.assertion_id)
             ),
             "1",

@@ -50,9 +50,11 @@ pub async fn start(
     };
     let attempt = flow::start(
         &state.cache,
-        &route.integration,
-        &idp,
-        &route.url,
+        &flow::Target {
+            integration: &route.integration,
+            idp: &idp,
+            sp_url: &route.url,
+        },
         query.return_to.as_deref(),
         sign_in::browser_of(&req).as_deref(),
     )
@@ -76,9 +78,11 @@ pub async fn acs(
     let attempt = flow::consume(
         &state.cache,
         &state.config.saml,
-        &route.integration,
-        &idp,
-        &route.url,
+        &flow::Target {
+            integration: &route.integration,
+            idp: &idp,
+            sp_url: &route.url,
+        },
         &form.saml_response,
         form.relay_state.as_deref(),
         sign_in::browser_of(&req).as_deref(),
