@@ -8,9 +8,10 @@ use url::Url;
 use super::{IntegrationInput, Kind};
 use crate::config::Config;
 use crate::oidc::provider::is_guid;
+use crate::provisioning::limits::{bounded, ATTRIBUTE, CERTIFICATE, EXTERNAL_ID, NAME, URL};
 use crate::provisioning::{invalid, RuleError, RuleResult};
 
-/// Size cap on pasted metadata and certificates, matching what a fetch may bring.
+/// Size cap on pasted metadata, matching what a fetch may bring.
 pub(super) fn check_size(field: &'static str, value: &str, max: usize) -> RuleResult<()> {
     if value.len() > max {
         return Err(invalid(field, format!("is larger than {max} bytes")));
@@ -42,14 +43,15 @@ pub(super) fn outbound_url(config: &Config, field: &'static str, raw: &str) -> R
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(field, "must not carry credentials"));
     }
-    Ok(url.to_string())
+    // Bounded as stored (normalised), the form that is shown back.
+    Ok(bounded(field, url.as_str(), URL)?.to_string())
 }
 
 /// Accepts PEM (one or more CERTIFICATE blocks) or bare base64 DER, as Okta
 /// shows it; returns base64 DER of each certificate after parsing it.
 pub fn parse_certificates(raw: &str) -> RuleResult<Vec<String>> {
     const FIELD: &str = "certificate_pem";
-    let text = raw.trim();
+    let text = bounded(FIELD, raw.trim(), CERTIFICATE)?;
     let blobs: Vec<String> = if text.contains("-----BEGIN") {
         let mut blobs = Vec::new();
         let mut rest = text;
@@ -122,7 +124,7 @@ pub(super) fn refuse_foreign_fields(kind: Kind, input: &IntegrationInput) -> Rul
 }
 
 pub(super) fn validate_tenant(raw: &str) -> RuleResult<String> {
-    let tenant = raw.trim().to_ascii_lowercase();
+    let tenant = bounded("tenant", raw.trim(), EXTERNAL_ID)?.to_ascii_lowercase();
     let domain_like = tenant.contains('.')
         && tenant
             .split('.')
@@ -138,10 +140,13 @@ pub(super) fn validate_tenant(raw: &str) -> RuleResult<String> {
 }
 
 pub(super) fn validate_client_secret(raw: &str) -> RuleResult<String> {
-    if raw.is_empty() || raw.len() > 1024 {
-        return Err(invalid("client_secret", "must be 1 to 1024 characters"));
+    if raw.is_empty() {
+        return Err(invalid(
+            "client_secret",
+            format!("must be 1 to {ATTRIBUTE} characters"),
+        ));
     }
-    Ok(raw.to_string())
+    Ok(bounded("client_secret", raw, ATTRIBUTE)?.to_string())
 }
 
 pub(super) fn validated_name(kind: Kind, name: Option<&str>) -> RuleResult<String> {
@@ -152,9 +157,73 @@ pub(super) fn validated_name(kind: Kind, name: Option<&str>) -> RuleResult<Strin
             Kind::Saml => "SAML".to_string(),
             Kind::Oidc => "OpenID Connect".to_string(),
         }),
-        Some(n) if n.chars().count() > 200 || n.chars().any(char::is_control) => {
-            Err(invalid("name", "must be at most 200 printable characters"))
+        Some(n) if n.chars().any(char::is_control) => Err(invalid(
+            "name",
+            format!("must be at most {NAME} printable characters"),
+        )),
+        Some(n) => Ok(bounded("name", n, NAME)?.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An https URL of exactly `len` characters, which parsing leaves as is.
+    fn url_of(len: usize) -> String {
+        let base = "https://idp.example.com/";
+        format!("{base}{}", "a".repeat(len - base.len()))
+    }
+
+    /// The field a length refusal names.
+    fn too_long(result: RuleResult<impl std::fmt::Debug>) -> &'static str {
+        match result {
+            Err(RuleError::Invalid { field, message }) => {
+                assert!(message.starts_with("must be at most"), "{field}: {message}");
+                field
+            }
+            other => panic!("expected a length refusal, got {other:?}"),
         }
-        Some(n) => Ok(n.to_string()),
+    }
+
+    #[test]
+    fn a_url_at_the_limit_passes_and_a_longer_one_is_refused_naming_its_field() {
+        let config = Config::load(None).unwrap();
+        let at = url_of(URL);
+        assert_eq!(outbound_url(&config, "metadata_url", &at).unwrap(), at);
+        for field in ["metadata_url", "sso_url", "issuer"] {
+            assert_eq!(
+                too_long(outbound_url(&config, field, &url_of(URL + 1))),
+                field
+            );
+        }
+    }
+
+    #[test]
+    fn tenant_secret_name_and_certificate_at_the_limit_pass_and_longer_are_refused() {
+        let domain = |len: usize| format!("{}.onmicrosoft.com", "a".repeat(len - 16));
+        assert!(validate_tenant(&domain(EXTERNAL_ID)).is_ok());
+        assert_eq!(
+            too_long(validate_tenant(&domain(EXTERNAL_ID + 1))),
+            "tenant"
+        );
+
+        assert!(validate_client_secret(&"s".repeat(ATTRIBUTE)).is_ok());
+        let secret = validate_client_secret(&"s".repeat(ATTRIBUTE + 1));
+        assert_eq!(too_long(secret), "client_secret");
+
+        let name = validated_name(Kind::Okta, Some(&"n".repeat(NAME))).unwrap();
+        assert_eq!(name.len(), NAME);
+        let name = validated_name(Kind::Okta, Some(&"n".repeat(NAME + 1)));
+        assert_eq!(too_long(name), "name");
+
+        // Whitespace inside the base64 body is allowed, so it pads a real
+        // certificate to the exact size.
+        let pem = include_str!("../../fixtures/certs/idp-cert.pem").trim();
+        let (begin, body) = pem.split_once('\n').unwrap();
+        let padded = |len: usize| format!("{begin}\n{}{body}", " ".repeat(len - pem.len()));
+        assert_eq!(parse_certificates(&padded(CERTIFICATE)).unwrap().len(), 1);
+        let over = parse_certificates(&padded(CERTIFICATE + 1));
+        assert_eq!(too_long(over), "certificate_pem");
     }
 }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::oidc::provider::is_guid;
 use crate::oidc::OidcSettings;
 use crate::outbound::Outbound;
+use crate::provisioning::limits::{bounded, EXTERNAL_ID, URL};
 use crate::provisioning::{invalid, RuleError, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::secrets::SecretBox;
@@ -101,16 +102,17 @@ async fn saml_settings(
         &required("sso_url", input.sso_url.as_deref())?,
     )?;
     let pem = required("certificate_pem", input.certificate_pem.as_deref())?;
-    check_size("certificate_pem", &pem, max)?;
+    let entity_id = input
+        .idp_entity_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|id| bounded("idp_entity_id", id, URL).map(str::to_string))
+        .transpose()?;
     Ok(Some(SamlSettings {
         source: SamlSource::Manual,
         idp: IdpDescriptor {
-            entity_id: input
-                .idp_entity_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            entity_id,
             sso_url,
             certificates: parse_certificates(&pem)?,
         },
@@ -152,6 +154,7 @@ pub(super) async fn build_settings(
         input.client_id.as_ref(),
         current.as_ref().map(|c| &c.client_id),
     )?;
+    bounded("client_id", &client_id, EXTERNAL_ID)?;
     let client_secret_sealed = match (&input.client_secret, &current) {
         (Some(secret), _) => secrets.seal(&validate_client_secret(secret)?),
         (None, Some(c)) => c.client_secret_sealed.clone(),
@@ -215,6 +218,42 @@ mod tests {
         .unwrap();
         (sb, dir)
     }
+    async fn build(kind: Kind, json: serde_json::Value) -> RuleResult<Settings> {
+        let c = config();
+        let (sb, _dir) = secret_box();
+        let input = serde_json::from_value(json).unwrap();
+        build_settings(&c, &sb, &Outbound::new(&c.outbound), kind, &input, None).await
+    }
+
+    #[tokio::test]
+    async fn an_over_long_value_is_refused_naming_its_field_and_one_at_the_limit_passes() {
+        let refusal = |r: RuleResult<Settings>| r.unwrap_err().to_string();
+        let oidc = |client_id: String| serde_json::json!({"issuer": "https://id.example.com", "client_id": client_id, "client_secret": "s"});
+        assert!(build(Kind::Oidc, oidc("c".repeat(EXTERNAL_ID)))
+            .await
+            .is_ok());
+        assert_eq!(
+            refusal(build(Kind::Oidc, oidc("c".repeat(EXTERNAL_ID + 1))).await),
+            "client_id: must be at most 512 characters"
+        );
+
+        // Refused before anything is fetched.
+        let url = format!("https://acme.okta.com/{}", "m".repeat(URL));
+        assert_eq!(
+            refusal(build(Kind::Okta, serde_json::json!({ "metadata_url": url })).await),
+            "metadata_url: must be at most 2048 characters"
+        );
+
+        let cert = include_str!("../../fixtures/certs/idp-cert.pem");
+        let manual = |entity_id: String| serde_json::json!({"sso_url": "https://idp.example.com/sso", "certificate_pem": cert, "idp_entity_id": entity_id});
+        let entity_id = |len: usize| format!("urn:{}", "e".repeat(len - 4));
+        assert!(build(Kind::Saml, manual(entity_id(URL))).await.is_ok());
+        assert_eq!(
+            refusal(build(Kind::Saml, manual(entity_id(URL + 1))).await),
+            "idp_entity_id: must be at most 2048 characters"
+        );
+    }
+
     #[tokio::test]
     async fn settings_are_validated_per_kind() {
         let c = config();
