@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::settings::{stored_settings, SamlSource, Settings};
+use super::saml_source::SamlSource;
+use super::settings::{stored_settings, Settings};
 use crate::audit::AuditKind;
 use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleResult};

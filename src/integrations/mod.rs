@@ -7,6 +7,7 @@
 mod fields;
 mod metadata;
 mod rules;
+mod saml_source;
 mod settings;
 mod view;
 mod wire;
@@ -17,7 +18,8 @@ pub use metadata::{fetch_metadata, refresh_due_metadata};
 pub use rules::{
     create, create_with_id, delete, disable_provisioning, enable_provisioning, update,
 };
-pub use settings::{stored_settings, SamlSettings, SamlSource, Settings};
+pub use saml_source::{SamlSettings, SamlSource};
+pub use settings::{stored_settings, Settings};
 pub use view::{scim_tenant_url, view};
 pub use wire::{
     CertificateView, IntegrationInput, IntegrationView, OidcView, ProvisioningView, SamlView,

@@ -4,7 +4,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::settings::{stored_settings, SamlSource, Settings};
+use super::saml_source::SamlSource;
+use super::settings::{stored_settings, Settings};
 use super::{kind_of, CertificateView, IntegrationView, OidcView, ProvisioningView, SamlView};
 use crate::config::Config;
 use crate::oidc::provider::entra_issuer;
