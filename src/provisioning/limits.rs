@@ -16,6 +16,12 @@ pub const NAME: usize = 200;
 pub const EXTERNAL_ID: usize = 512;
 /// Any other short attribute value (titles, phone numbers, locales …).
 pub const ATTRIBUTE: usize = 1024;
+/// A URL or URI (IdP metadata and sign-on links, issuers, SAML entity IDs):
+/// 2048 is what browsers and servers commonly accept.
+pub const URL: usize = 2048;
+/// Pasted PEM certificates: a signing certificate, its rollover successor
+/// or a short chain is a few KiB each.
+pub const CERTIFICATE: usize = 64 * 1024;
 
 /// `value` if it is at most `max` characters long, else an `Invalid` naming `field`.
 pub fn bounded<'a>(field: &'static str, value: &'a str, max: usize) -> RuleResult<&'a str> {
