@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::groups::GROUP_SCHEMA;
-use super::resource::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+use super::schema;
 use super::{base_url, scim_json, ScimClient};
 use crate::state::AppState;
 
@@ -61,8 +60,8 @@ fn typed_multi(name: &str) -> Value {
 
 fn user_schema() -> Value {
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": USER_SCHEMA, "name": "User", "description": "User Account",
+        "schemas": [schema::SCHEMA],
+        "id": schema::USER, "name": "User", "description": "User Account",
         "attributes": [
             simple("userName"),
             attribute("name", "complex", false, vec![simple("givenName"), simple("familyName"), simple("formatted")]),
@@ -76,27 +75,27 @@ fn user_schema() -> Value {
             simple("locale"),
             simple("password"),
         ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{USER_SCHEMA}") },
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::USER) },
     })
 }
 
 fn enterprise_schema() -> Value {
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise User",
+        "schemas": [schema::SCHEMA],
+        "id": schema::ENTERPRISE_USER, "name": "EnterpriseUser", "description": "Enterprise User",
         "attributes": [
             simple("employeeNumber"),
             simple("department"),
             attribute("manager", "complex", false, vec![simple("value"), simple("displayName")]),
         ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{ENTERPRISE_SCHEMA}") },
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::ENTERPRISE_USER) },
     })
 }
 
 fn group_schema() -> Value {
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": GROUP_SCHEMA, "name": "Group", "description": "Group: a team of the organization",
+        "schemas": [schema::SCHEMA],
+        "id": schema::GROUP, "name": "Group", "description": "Group: a team of the organization",
         "attributes": [
             required(simple("displayName")),
             simple("externalId"),
@@ -115,7 +114,7 @@ fn group_schema() -> Value {
                 server_set(simple("display")),
             ]),
         ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{GROUP_SCHEMA}") },
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::GROUP) },
     })
 }
 
@@ -124,7 +123,7 @@ fn all_schemas() -> Vec<Value> {
 }
 
 fn list(resources: Vec<Value>) -> Value {
-    json!({ "schemas": [LIST_SCHEMA], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
+    json!({ "schemas": [schema::LIST_RESPONSE], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
 }
 
 async fn service_provider_config(
@@ -135,7 +134,7 @@ async fn service_provider_config(
     Ok(scim_json(
         StatusCode::OK,
         &json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "schemas": [schema::SERVICE_PROVIDER_CONFIG],
             "documentationUri": state.config.external_url("/api/v1/openapi.json"),
             "patch": { "supported": true },
             "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
@@ -155,16 +154,16 @@ async fn service_provider_config(
 fn resource_type_list(base: &str) -> Vec<Value> {
     vec![
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [schema::RESOURCE_TYPE],
             "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
-            "schema": USER_SCHEMA,
-            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "schema": schema::USER,
+            "schemaExtensions": [{ "schema": schema::ENTERPRISE_USER, "required": false }],
             "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
         }),
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [schema::RESOURCE_TYPE],
             "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group (a team)",
-            "schema": GROUP_SCHEMA,
+            "schema": schema::GROUP,
             "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group") },
         }),
     ]

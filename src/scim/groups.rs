@@ -10,13 +10,12 @@ use serde_json::{json, Value};
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
 use super::patch::apply_patch;
-use super::resource::{get_ci, project};
+use super::resource::project;
+use super::schema::{self, get_ci};
 use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
 use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
 use crate::state::AppState;
 use crate::store::{Team, TeamState};
-
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// The SCIM user ids in a resource's `members`, each checked to be a user
 /// of this integration (unknown ones are refused). Only the listed ids are
@@ -73,7 +72,7 @@ async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Va
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
     let mut group = json!({
-        "schemas": [GROUP_SCHEMA],
+        "schemas": [schema::GROUP],
         "id": team.id,
         "displayName": team.name,
         "members": members,

@@ -9,6 +9,7 @@ pub mod filter;
 mod groups;
 pub mod patch;
 pub mod resource;
+pub mod schema;
 mod users;
 
 use std::time::Duration;
@@ -188,7 +189,7 @@ pub fn list_response(resources: Vec<Value>, params: &ListParams) -> HttpResponse
         .collect();
     scim_json(
         StatusCode::OK,
-        &json!({ "schemas": [resource::LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
+        &json!({ "schemas": [schema::LIST_RESPONSE], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
     )
 }
 

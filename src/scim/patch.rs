@@ -7,9 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter::{matches, parse_path, AttrPath, CompareOp, Filter, PatchPath};
-use super::resource::{ENTERPRISE_SCHEMA, USER_SCHEMA};
-
-const CORE_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+use super::schema::{self, get_ci, key_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -22,13 +20,10 @@ fn invalid_path(path: &str, why: impl std::fmt::Display) -> ScimError {
     ScimError::bad("invalidPath", format!("path {path:?}: {why}"))
 }
 
-/// Case-insensitive key lookup, returning the key as stored.
+/// The key to write attribute `wanted` under: the one already stored in any
+/// case, else `wanted` as the client spelled it.
 fn key_in(object: &Map<String, Value>, wanted: &str) -> String {
-    object
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(wanted))
-        .cloned()
-        .unwrap_or_else(|| wanted.to_string())
+    key_of(object, wanted).map_or_else(|| wanted.to_string(), String::clone)
 }
 
 /// Attributes compare case-insensitively except these (RFC 7643 caseExact).
@@ -45,7 +40,7 @@ fn container<'a>(
     match path.schema.as_deref() {
         None => Ok(resource),
         Some(s)
-            if s.eq_ignore_ascii_case(USER_SCHEMA) || s.eq_ignore_ascii_case(CORE_GROUP_SCHEMA) =>
+            if s.eq_ignore_ascii_case(schema::USER) || s.eq_ignore_ascii_case(schema::GROUP) =>
         {
             Ok(resource)
         }
@@ -215,8 +210,8 @@ fn apply_path(
 ) -> Result<(), ScimError> {
     // The path may name a whole extension (`urn:…:enterprise:2.0:User`):
     // that is one attribute of the resource, not a URN-qualified one.
-    if raw.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
-        let key = key_in(resource, ENTERPRISE_SCHEMA);
+    if raw.eq_ignore_ascii_case(schema::ENTERPRISE_USER) {
+        let key = key_in(resource, schema::ENTERPRISE_USER);
         return match (op, value) {
             (Op::Remove, _) => {
                 resource.remove(&key);
@@ -293,20 +288,14 @@ pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> 
     let body = body
         .as_object()
         .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
-    let operations = body
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, v)| v.as_array())
+    let operations = get_ci(body, "Operations")
+        .and_then(Value::as_array)
         .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
     for operation in operations {
         let o = operation
             .as_object()
             .ok_or_else(|| ScimError::bad("invalidSyntax", "each operation must be an object"))?;
-        let field = |name: &str| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
+        let field = |name: &str| get_ci(o, name);
         let op = match field("op")
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
@@ -368,7 +357,11 @@ mod tests {
 
     fn patched(resource: Value, ops: Value) -> Value {
         let mut r = resource;
-        apply_patch(&mut r, &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops })).unwrap();
+        apply_patch(
+            &mut r,
+            &json!({ "schemas": [schema::PATCH_OP], "Operations": ops }),
+        )
+        .unwrap();
         r
     }
 

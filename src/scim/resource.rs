@@ -5,12 +5,9 @@
 use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
+use super::schema::{self, get_ci};
 use crate::provisioning::ScimUserFacts;
 use crate::store::{ScimUserRow, UserProfile};
-
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 /// Client-writable view of a user: read-only and write-only attributes
 /// (id, meta, password) removed, quirks normalised. Returns the password
@@ -39,7 +36,7 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
         );
     }
     // Entra writes the manager as a bare id; RFC 7643 §4.3 wants {"value": id}.
-    if let Some(Value::Object(enterprise)) = object.get_mut(ENTERPRISE_SCHEMA) {
+    if let Some(Value::Object(enterprise)) = object.get_mut(schema::ENTERPRISE_USER) {
         if let Some(Value::String(manager)) = enterprise.get("manager").cloned() {
             enterprise.insert("manager".into(), json!({ "value": manager }));
         }
@@ -47,12 +44,12 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
     // An extension emptied by PATCH is gone, and `schemas` lists exactly
     // the core schema plus the extensions present.
     if object
-        .get(ENTERPRISE_SCHEMA)
+        .get(schema::ENTERPRISE_USER)
         .is_some_and(|e| e.as_object().is_none_or(Map::is_empty))
     {
-        object.remove(ENTERPRISE_SCHEMA);
+        object.remove(schema::ENTERPRISE_USER);
     }
-    let has_enterprise = object.contains_key(ENTERPRISE_SCHEMA);
+    let has_enterprise = object.contains_key(schema::ENTERPRISE_USER);
     let mut schemas: Vec<Value> = match object.get("schemas") {
         Some(Value::Array(list)) => list
             .iter()
@@ -60,13 +57,16 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
                 has_enterprise
                     || !s
                         .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
+                        .is_some_and(|s| s.eq_ignore_ascii_case(schema::ENTERPRISE_USER))
             })
             .cloned()
             .collect(),
         _ => Vec::new(),
     };
-    for (schema, needed) in [(USER_SCHEMA, true), (ENTERPRISE_SCHEMA, has_enterprise)] {
+    for (schema, needed) in [
+        (schema::USER, true),
+        (schema::ENTERPRISE_USER, has_enterprise),
+    ] {
         if needed
             && !schemas
                 .iter()
@@ -87,16 +87,6 @@ pub fn parse_bool(value: &Value) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
-}
-
-/// A key of an object, found case-insensitively (attribute names are).
-pub fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -199,7 +189,7 @@ pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>
         let always = key == "id" || key == "schemas";
         let path_matches = |path: &String| {
             let path = path
-                .strip_prefix(&format!("{USER_SCHEMA}:"))
+                .strip_prefix(&format!("{}:", schema::USER))
                 .unwrap_or(path);
             let head = path.split('.').next().unwrap_or(path);
             head.eq_ignore_ascii_case(&key)
@@ -214,7 +204,7 @@ pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>
         if !always
             && unwanted.iter().any(|p| {
                 p.eq_ignore_ascii_case(&key)
-                    || p.strip_prefix(&format!("{USER_SCHEMA}:"))
+                    || p.strip_prefix(&format!("{}:", schema::USER))
                         .is_some_and(|p| p.eq_ignore_ascii_case(&key))
             })
         {
@@ -232,12 +222,12 @@ mod tests {
     #[test]
     fn entra_quirks_are_folded_into_the_rfc_form() {
         let body = json!({
-            "schemas": [USER_SCHEMA],
+            "schemas": [schema::USER],
             "id": "client-chosen", "meta": {"resourceType": "User"},
             "userName": "Ada@Example.com", "active": "False", "password": "hunter2",
             "emails": [{"type": "home", "value": "ada@home.example"}, {"type": "work", "value": "ada@example.com"}],
             "name": {"givenName": "Ada", "familyName": "Lovelace"},
-            (ENTERPRISE_SCHEMA): {"manager": "boss-id", "employeeNumber": "7"}
+            (schema::ENTERPRISE_USER): {"manager": "boss-id", "employeeNumber": "7"}
         });
         let (resource, password) = normalize_user(body).unwrap();
         assert_eq!(password.as_deref(), Some("hunter2"));
@@ -248,13 +238,13 @@ mod tests {
         );
         assert_eq!(resource["active"], json!(false));
         assert_eq!(
-            resource[ENTERPRISE_SCHEMA]["manager"],
+            resource[schema::ENTERPRISE_USER]["manager"],
             json!({"value": "boss-id"})
         );
         assert!(resource["schemas"]
             .as_array()
             .unwrap()
-            .contains(&json!(ENTERPRISE_SCHEMA)));
+            .contains(&json!(schema::ENTERPRISE_USER)));
         let facts = user_facts(&resource).unwrap();
         assert_eq!(
             facts.email.as_deref(),
@@ -277,11 +267,11 @@ mod tests {
 
     #[test]
     fn attribute_selection() {
-        let r = json!({"id": "1", "schemas": [USER_SCHEMA], "userName": "a", "emails": [], "name": {"givenName": "A"}});
+        let r = json!({"id": "1", "schemas": [schema::USER], "userName": "a", "emails": [], "name": {"givenName": "A"}});
         let only = project(r.clone(), Some("userName,name.givenName"), None);
         assert_eq!(
             only,
-            json!({"id": "1", "schemas": [USER_SCHEMA], "userName": "a", "name": {"givenName": "A"}})
+            json!({"id": "1", "schemas": [schema::USER], "userName": "a", "name": {"givenName": "A"}})
         );
         let without = project(r, None, Some("emails"));
         assert!(without.get("emails").is_none() && without.get("userName").is_some());

@@ -6,8 +6,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::parse::{parse_filter, parse_path};
-
-const CORE_SCHEMA_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:";
+use crate::scim::schema::CORE_PREFIX;
 
 /// A parsed attribute path: optional schema URN, attribute name, optional sub-attribute.
 /// e.g. `userName`, `name.givenName`, `emails.value`,
@@ -290,6 +289,6 @@ impl FilterError {
 }
 
 pub(super) fn is_core_schema(schema: &str) -> bool {
-    let prefix = CORE_SCHEMA_PREFIX.as_bytes();
+    let prefix = CORE_PREFIX.as_bytes();
     schema.len() > prefix.len() && schema.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix)
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::ast::{is_core_schema, AttrPath, CompareOp, Filter, FilterError};
 use super::parse::check_operand;
+use crate::scim::schema::get_ci;
 
 /// Evaluates a filter against a SCIM resource in its JSON representation (what GET returns), with
 /// `case_exact(attr_path) -> bool` telling which attributes compare case-sensitively
@@ -144,13 +145,7 @@ fn effective_path<'p>(parent: Option<&AttrPath>, path: &'p AttrPath) -> Cow<'p, 
 
 /// A key of a JSON object, exact match first, then ASCII case-insensitively.
 fn lookup<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
-    let object = value.as_object()?;
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    get_ci(value.as_object()?, key)
 }
 
 /// The raw values an attribute path designates in `resource` (empty if missing).
