@@ -280,6 +280,17 @@ async fn authentication_errors_discovery_and_races() {
     let (status, err) = wrong.get("/Users").await;
     assert_eq!(status, 401);
     assert_eq!(err["status"], "401");
+    // The token is checked before the body is read: a stranger's malformed
+    // body is a 401, not a 400.
+    let res = gw
+        .http
+        .post(format!("{}/Users", scim.base))
+        .bearer_auth("sgw_scim_wrong")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 
     // Without a Content-Type, and with a malformed body.
     let res = gw

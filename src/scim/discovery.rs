@@ -2,7 +2,7 @@
 //! Read-only: other methods get 405.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
@@ -128,9 +128,8 @@ fn list(resources: Vec<Value>) -> Value {
 
 async fn service_provider_config(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     Ok(scim_json(
         StatusCode::OK,
         &json!({
@@ -171,19 +170,17 @@ fn resource_type_list(base: &str) -> Vec<Value> {
 
 async fn resource_types(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let types = resource_type_list(&base_url(&state, &client.integration.id));
     Ok(scim_json(StatusCode::OK, &list(types)))
 }
 
 async fn resource_type(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     resource_type_list(&base_url(&state, &client.integration.id))
         .into_iter()
         .find(|t| t["id"] == path.1.as_str())
@@ -191,17 +188,14 @@ async fn resource_type(
         .ok_or_else(|| ScimError::not_found(&format!("resource type {}", path.1)))
 }
 
-async fn schemas(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
-    ScimClient::authenticate(&state, &req).await?;
+async fn schemas(_client: ScimClient) -> Result<HttpResponse, ScimError> {
     Ok(scim_json(StatusCode::OK, &list(all_schemas())))
 }
 
 async fn schema(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    _client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    ScimClient::authenticate(&state, &req).await?;
     all_schemas()
         .into_iter()
         .find(|s| s["id"] == path.1.as_str())

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
@@ -12,7 +12,7 @@ use super::filter::{CompareOp, Filter};
 use super::patch::apply_patch;
 use super::resource::project;
 use super::schema::{self, get_ci};
-use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
+use super::{base_url, keeps, list_response, scim_json, ListParams, ScimClient, ScimJson};
 use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
 use crate::state::AppState;
 use crate::store::{Team, TeamState};
@@ -115,11 +115,9 @@ fn external_id(resource: &Value) -> Option<String> {
 
 pub async fn create(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
+    client: ScimClient,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let (name, external) = (display_name(&body)?, external_id(&body));
     let members = checked_members(&state, &client, &body).await?;
     let write = ScimGroupWrite {
@@ -139,11 +137,10 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let team = live_team(&state, &client, &path.1).await?;
     let group = render(&state, &client, &team).await?;
     Ok(scim_json(
@@ -206,10 +203,9 @@ pub async fn matching(
 
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let groups = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
     Ok(list_response(groups, &query))
 }
@@ -236,12 +232,10 @@ async fn save(
 
 pub async fn replace(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     live_team(&state, &client, &path.1).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -251,12 +245,10 @@ pub async fn replace(
 
 pub async fn patch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let team = live_team(&state, &client, &path.1).await?;
     let mut group = render(&state, &client, &team).await?;
     apply_patch(&mut group, &body)?;
@@ -269,10 +261,9 @@ pub async fn patch(
 /// admin for the retention period.
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     live_team(&state, &client, &path.1).await?;
     delete_team(
         &state.store,

@@ -1,7 +1,7 @@
 //! `/Users`: thin handlers over the provisioning rules.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,7 +10,7 @@ use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
 use super::patch::apply_patch;
 use super::resource::{normalize_user, project, render_user, user_facts};
-use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
+use super::{base_url, keeps, list_response, scim_json, ListParams, ScimClient, ScimJson};
 use crate::provisioning::{
     scim_create_user, scim_delete_user, scim_replace_user, RuleError, ScimUserWrite,
 };
@@ -77,12 +77,10 @@ fn answer(
 
 pub async fn create(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
+    client: ScimClient,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let (resource, password) =
-        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
+    let (resource, password) = normalize_user(body)?;
     let facts = user_facts(&resource)?;
     let password_hash = hash_password(password).await?;
     let write = ScimUserWrite {
@@ -104,11 +102,10 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
     selection: web::Query<Selection>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
         .await?
         .ok_or_else(|| ScimError::not_found("user"))?;
@@ -152,10 +149,9 @@ pub async fn matching(
 
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let users = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
     Ok(list_response(users, &query))
 }
@@ -184,13 +180,11 @@ async fn save(
 
 pub async fn replace(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let (resource, password) =
-        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
+    let (resource, password) = normalize_user(body)?;
     let row = save(
         &state,
         &client,
@@ -212,12 +206,10 @@ pub async fn replace(
 
 pub async fn patch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     // Read, patch, write; if another request changed the user in between
     // (Entra sends in parallel), read again and re-apply.
     let mut attempts = 0;
@@ -254,10 +246,9 @@ pub async fn patch(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     scim_delete_user(&state.store, &client.integration, &path.1, &client.actor).await?;
     Ok(HttpResponse::NoContent().finish())
 }
