@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
-use super::patch::apply_patch;
+use super::patch::PatchOps;
 use super::resource::project;
 use super::schema::{self, get_ci};
 use super::{base_url, keeps, list_response, scim_json, ListParams, ScimClient, ScimJson};
@@ -216,7 +216,7 @@ async fn save(
     id: &str,
     resource: &Value,
     operation: &str,
-) -> Result<Value, ScimError> {
+) -> Result<(), ScimError> {
     let (name, external) = (display_name(resource)?, external_id(resource));
     let members = checked_members(state, client, resource).await?;
     let write = ScimGroupWrite {
@@ -226,8 +226,7 @@ async fn save(
         operation,
     };
     scim_update_group(&state.store, &client.integration, id, &write, &client.actor).await?;
-    let team = live_team(state, client, id).await?;
-    render(state, client, &team).await
+    Ok(())
 }
 
 pub async fn replace(
@@ -237,9 +236,11 @@ pub async fn replace(
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     live_team(&state, &client, &path.1).await?;
+    save(&state, &client, &path.1, &body, "PUT /Groups").await?;
+    let team = live_team(&state, &client, &path.1).await?;
     Ok(scim_json(
         StatusCode::OK,
-        &save(&state, &client, &path.1, &body, "PUT /Groups").await?,
+        &render(&state, &client, &team).await?,
     ))
 }
 
@@ -249,11 +250,13 @@ pub async fn patch(
     path: web::Path<(String, String)>,
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
+    let ops = PatchOps::parse(&body)?;
     let team = live_team(&state, &client, &path.1).await?;
     let mut group = render(&state, &client, &team).await?;
-    apply_patch(&mut group, &body)?;
+    ops.apply(&mut group)?;
     save(&state, &client, &path.1, &group, "PATCH /Groups").await?;
-    // What Entra's member changes expect (RFC 7644 §3.5.2 allows 204).
+    // Nothing is rendered back: Entra's member changes expect 204, which
+    // RFC 7644 §3.5.2 allows.
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -279,24 +279,95 @@ fn apply_path(
     }
 }
 
-/// Applies a PatchOp body to `resource` (all or nothing: the caller saves
-/// only if every operation applied).
-pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
-    let resource = resource
-        .as_object_mut()
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "resource is not an object"))?;
-    let body = body
-        .as_object()
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
-    let operations = get_ci(body, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
-    for operation in operations {
+/// One operation of a PatchOp body, checked for what it says on its own.
+#[derive(Debug, Clone)]
+enum Operation {
+    /// `path` is trimmed and not empty.
+    AtPath {
+        op: Op,
+        path: String,
+        value: Option<Value>,
+    },
+    /// No path: the value's keys are the attributes (not `remove`).
+    Values { op: Op, values: Map<String, Value> },
+}
+
+/// A PatchOp body, parsed once and applied to each read of the resource
+/// (a PATCH that raced another write is applied again to the new version).
+#[derive(Debug, Clone)]
+pub struct PatchOps(Vec<Operation>);
+
+impl PatchOps {
+    pub fn parse(body: &Value) -> Result<Self, ScimError> {
+        let body = body
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
+        let operations = get_ci(body, "Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
+        operations
+            .iter()
+            .map(Operation::parse)
+            .collect::<Result<_, _>>()
+            .map(PatchOps)
+    }
+
+    /// The password an operation sets (Okta's password push): write-only, so
+    /// it is taken from the operations, never from the patched resource.
+    pub fn password(&self) -> Option<&str> {
+        let set = self.0.iter().rev().find_map(|o| match o {
+            Operation::AtPath { op, path, value }
+                if *op != Op::Remove && path.eq_ignore_ascii_case("password") =>
+            {
+                value.as_ref()
+            }
+            Operation::Values { values, .. } => get_ci(values, "password"),
+            Operation::AtPath { .. } => None,
+        });
+        set.and_then(Value::as_str).filter(|p| !p.is_empty())
+    }
+
+    /// Applies every operation to `resource` (all or nothing: the caller
+    /// saves only if every operation applied).
+    pub fn apply(&self, resource: &mut Value) -> Result<(), ScimError> {
+        let resource = resource
+            .as_object_mut()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "resource is not an object"))?;
+        for operation in &self.0 {
+            match operation {
+                Operation::AtPath { op, path, value } => {
+                    apply_path(resource, path, *op, value.clone())?
+                }
+                Operation::Values { op, values } => {
+                    for (key, v) in values.clone() {
+                        // A whole extension object (`"urn:…:enterprise:2.0:User": {…}`)
+                        // versus one URN-qualified attribute (`"urn:…:User:department"`).
+                        let schema_urn = key.starts_with("urn:")
+                            && (key.ends_with(":User") || key.ends_with(":Group"));
+                        if schema_urn && v.is_object() {
+                            let slot = resource
+                                .entry(key_in(resource, &key))
+                                .or_insert_with(|| Value::Object(Map::new()));
+                            merge(slot, v);
+                        } else if key.contains('.') || key.starts_with("urn:") {
+                            apply_path(resource, &key, *op, Some(v))?;
+                        } else {
+                            set(resource, &key, None, *op, v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Operation {
+    fn parse(operation: &Value) -> Result<Self, ScimError> {
         let o = operation
             .as_object()
             .ok_or_else(|| ScimError::bad("invalidSyntax", "each operation must be an object"))?;
-        let field = |name: &str| get_ci(o, name);
-        let op = match field("op")
+        let op = match get_ci(o, "op")
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -311,49 +382,32 @@ pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> 
                 ))
             }
         };
-        let value = field("value").cloned();
-        match field("path")
+        let value = get_ci(o, "value").cloned();
+        let path = get_ci(o, "path")
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|p| !p.is_empty())
-        {
-            Some(path) => apply_path(resource, path, op, value)?,
-            None if op == Op::Remove => {
-                return Err(ScimError::bad("noTarget", "remove needs a path"))
-            }
-            None => {
-                let Some(Value::Object(values)) = value else {
-                    return Err(ScimError::bad(
-                        "invalidSyntax",
-                        "an operation without a path needs an object value",
-                    ));
-                };
-                for (key, v) in values {
-                    // A whole extension object (`"urn:…:enterprise:2.0:User": {…}`)
-                    // versus one URN-qualified attribute (`"urn:…:User:department"`).
-                    let schema_urn = key.starts_with("urn:")
-                        && (key.ends_with(":User") || key.ends_with(":Group"));
-                    if schema_urn && v.is_object() {
-                        let slot = resource
-                            .entry(key_in(resource, &key))
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        merge(slot, v);
-                    } else if key.contains('.') || key.starts_with("urn:") {
-                        apply_path(resource, &key, op, Some(v))?;
-                    } else {
-                        set(resource, &key, None, op, v);
-                    }
-                }
-            }
+            .map(str::to_string);
+        match (path, value) {
+            (Some(path), value) => Ok(Operation::AtPath { op, path, value }),
+            (None, _) if op == Op::Remove => Err(ScimError::bad("noTarget", "remove needs a path")),
+            (None, Some(Value::Object(values))) => Ok(Operation::Values { op, values }),
+            (None, _) => Err(ScimError::bad(
+                "invalidSyntax",
+                "an operation without a path needs an object value",
+            )),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
+        PatchOps::parse(body)?.apply(resource)
+    }
 
     fn patched(resource: Value, ops: Value) -> Value {
         let mut r = resource;
