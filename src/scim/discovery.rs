@@ -10,116 +10,41 @@ use super::schema;
 use super::{base_url, scim_json, ScimClient};
 use crate::state::AppState;
 
-fn attribute(name: &str, kind: &str, multi: bool, sub: Vec<Value>) -> Value {
-    let mut a = json!({
-        "name": name, "type": kind, "multiValued": multi, "description": name, "required": name == "userName",
-        "caseExact": name == "id" || name == "externalId", "mutability": "readWrite", "returned": "default",
-        "uniqueness": if name == "userName" { "server" } else { "none" },
-    });
-    if name == "password" {
-        a["mutability"] = json!("writeOnly");
-        a["returned"] = json!("never");
-    }
-    if !sub.is_empty() {
-        a["subAttributes"] = Value::Array(sub);
-    }
-    a
-}
-
-fn required(mut a: Value) -> Value {
-    a["required"] = json!(true);
-    a
-}
-
-fn immutable(mut a: Value) -> Value {
-    a["mutability"] = json!("immutable");
-    a
-}
-
-fn server_set(mut a: Value) -> Value {
-    a["mutability"] = json!("readOnly");
-    a
-}
-
-fn simple(name: &str) -> Value {
-    attribute(name, "string", false, vec![])
-}
-
-fn typed_multi(name: &str) -> Value {
-    attribute(
-        name,
-        "complex",
-        true,
-        vec![
-            simple("value"),
-            simple("type"),
-            attribute("primary", "boolean", false, vec![]),
-        ],
-    )
-}
-
-fn user_schema() -> Value {
+fn schema_document(
+    id: &str,
+    name: &str,
+    description: &str,
+    attributes: &[schema::Attribute],
+) -> Value {
     json!({
         "schemas": [schema::SCHEMA],
-        "id": schema::USER, "name": "User", "description": "User Account",
-        "attributes": [
-            simple("userName"),
-            attribute("name", "complex", false, vec![simple("givenName"), simple("familyName"), simple("formatted")]),
-            simple("displayName"),
-            attribute("active", "boolean", false, vec![]),
-            typed_multi("emails"),
-            typed_multi("phoneNumbers"),
-            attribute("addresses", "complex", true, vec![simple("type"), simple("streetAddress"), simple("locality"), simple("region"), simple("postalCode"), simple("country")]),
-            simple("externalId"),
-            simple("timezone"),
-            simple("locale"),
-            simple("password"),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::USER) },
-    })
-}
-
-fn enterprise_schema() -> Value {
-    json!({
-        "schemas": [schema::SCHEMA],
-        "id": schema::ENTERPRISE_USER, "name": "EnterpriseUser", "description": "Enterprise User",
-        "attributes": [
-            simple("employeeNumber"),
-            simple("department"),
-            attribute("manager", "complex", false, vec![simple("value"), simple("displayName")]),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::ENTERPRISE_USER) },
-    })
-}
-
-fn group_schema() -> Value {
-    json!({
-        "schemas": [schema::SCHEMA],
-        "id": schema::GROUP, "name": "Group", "description": "Group: a team of the organization",
-        "attributes": [
-            required(simple("displayName")),
-            simple("externalId"),
-            attribute("members", "complex", true, vec![
-                immutable(simple("value")),
-                immutable(json!({
-                    "name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
-                    "description": "URI of the member", "required": false, "caseExact": false,
-                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
-                })),
-                immutable(json!({
-                    "name": "type", "type": "string", "canonicalValues": ["User"], "multiValued": false,
-                    "description": "Members are users", "required": false, "caseExact": false,
-                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
-                })),
-                server_set(simple("display")),
-            ]),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{}", schema::GROUP) },
+        "id": id, "name": name, "description": description,
+        "attributes": attributes.iter().map(schema::Attribute::describe).collect::<Vec<_>>(),
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{id}") },
     })
 }
 
 fn all_schemas() -> Vec<Value> {
-    vec![user_schema(), enterprise_schema(), group_schema()]
+    vec![
+        schema_document(
+            schema::USER,
+            "User",
+            "User Account",
+            schema::USER_ATTRIBUTES,
+        ),
+        schema_document(
+            schema::ENTERPRISE_USER,
+            "EnterpriseUser",
+            "Enterprise User",
+            schema::ENTERPRISE_USER_ATTRIBUTES,
+        ),
+        schema_document(
+            schema::GROUP,
+            "Group",
+            "Group: a team of the organization",
+            schema::GROUP_ATTRIBUTES,
+        ),
+    ]
 }
 
 fn list(resources: Vec<Value>) -> Value {

@@ -12,7 +12,9 @@ use super::filter::{CompareOp, Filter};
 use super::patch::PatchOps;
 use super::resource::project;
 use super::schema::{self, get_ci};
-use super::{base_url, keeps, list_response, scim_json, ListParams, ScimClient, ScimJson};
+use super::{
+    base_url, keeps, list_response, scim_json, scim_json_at, ListParams, ScimClient, ScimJson,
+};
 use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
 use crate::state::AppState;
 use crate::store::{Team, TeamState};
@@ -76,7 +78,7 @@ async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Va
         "id": team.id,
         "displayName": team.name,
         "members": members,
-        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": format!("{base}/Groups/{}", team.id) },
+        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": location(state, client, &team.id) },
     });
     if let Some(external) = &team.scim_external_id {
         group["externalId"] = json!(external);
@@ -96,21 +98,49 @@ async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Te
     }
 }
 
-fn display_name(resource: &Value) -> Result<String, ScimError> {
-    resource
-        .as_object()
-        .and_then(|o| get_ci(o, "displayName"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))
+/// What a group resource says that a team keeps, checked: the rest of
+/// what a client sends (Entra's extra schema, `meta`) is not stored.
+struct GroupFields {
+    display_name: String,
+    external_id: Option<String>,
+    members: Vec<String>,
 }
 
-fn external_id(resource: &Value) -> Option<String> {
-    resource
-        .as_object()
-        .and_then(|o| get_ci(o, "externalId"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+impl GroupFields {
+    async fn read(
+        state: &AppState,
+        client: &ScimClient,
+        resource: &Value,
+    ) -> Result<Self, ScimError> {
+        let object = resource
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
+        schema::check_lengths(object, schema::GROUP_ATTRIBUTES, "")?;
+        let text = |name| {
+            get_ci(object, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(GroupFields {
+            display_name: text("displayName")
+                .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))?,
+            external_id: text("externalId"),
+            members: checked_members(state, client, resource).await?,
+        })
+    }
+
+    fn write<'a>(&'a self, operation: &'a str) -> ScimGroupWrite<'a> {
+        ScimGroupWrite {
+            display_name: &self.display_name,
+            external_id: self.external_id.as_deref(),
+            members: &self.members,
+            operation,
+        }
+    }
+}
+
+fn location(state: &AppState, client: &ScimClient, id: &str) -> String {
+    format!("{}/Groups/{id}", base_url(state, &client.integration.id))
 }
 
 pub async fn create(
@@ -118,20 +148,19 @@ pub async fn create(
     client: ScimClient,
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let (name, external) = (display_name(&body)?, external_id(&body));
-    let members = checked_members(&state, &client, &body).await?;
-    let write = ScimGroupWrite {
-        display_name: &name,
-        external_id: external.as_deref(),
-        members: &members,
-        operation: "POST /Groups",
-    };
-    let team_id =
-        scim_create_group(&state.store, &client.integration, &write, &client.actor).await?;
+    let fields = GroupFields::read(&state, &client, &body).await?;
+    let team_id = scim_create_group(
+        &state.store,
+        &client.integration,
+        &fields.write("POST /Groups"),
+        &client.actor,
+    )
+    .await?;
     let team = live_team(&state, &client, &team_id).await?;
-    Ok(scim_json(
+    Ok(scim_json_at(
         StatusCode::CREATED,
         &render(&state, &client, &team).await?,
+        &location(&state, &client, &team.id),
     ))
 }
 
@@ -217,15 +246,15 @@ async fn save(
     resource: &Value,
     operation: &str,
 ) -> Result<(), ScimError> {
-    let (name, external) = (display_name(resource)?, external_id(resource));
-    let members = checked_members(state, client, resource).await?;
-    let write = ScimGroupWrite {
-        display_name: &name,
-        external_id: external.as_deref(),
-        members: &members,
-        operation,
-    };
-    scim_update_group(&state.store, &client.integration, id, &write, &client.actor).await?;
+    let fields = GroupFields::read(state, client, resource).await?;
+    scim_update_group(
+        &state.store,
+        &client.integration,
+        id,
+        &fields.write(operation),
+        &client.actor,
+    )
+    .await?;
     Ok(())
 }
 

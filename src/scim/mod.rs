@@ -13,6 +13,7 @@ pub mod resource;
 pub mod schema;
 mod users;
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -127,6 +128,16 @@ pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_JSON)
         .body(body.to_string())
+}
+
+/// `scim_json` with the resource's URI in `Location` (RFC 7644 §3.3 SHALL
+/// for a created resource; every user response carries it).
+pub fn scim_json_at(status: StatusCode, body: &Value, location: &str) -> HttpResponse {
+    let mut response = scim_json(status, body);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 fn base_url(state: &AppState, integration_id: &str) -> String {

@@ -9,8 +9,32 @@ use super::schema::{self, get_ci};
 use crate::provisioning::ScimUserFacts;
 use crate::store::{ScimUserRow, UserProfile};
 
-/// Client-writable view of a user: read-only and write-only attributes
-/// (id, meta, password) removed, quirks normalised. Returns the password
+/// Removes attribute `name` (in any case) from `object`.
+fn take(object: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    let key = schema::key_of(object, name)?.clone();
+    object.remove(&key)
+}
+
+/// Keeps of a user document only what the served schemas declare and a
+/// client may write, in the core attributes and the enterprise extension;
+/// returns the extension, taken out of `object` (absent when empty).
+fn retain_declared(object: &mut Map<String, Value>) -> Option<Map<String, Value>> {
+    let enterprise = take(object, schema::ENTERPRISE_USER);
+    let schemas = take(object, "schemas");
+    schema::retain_declared(object, schema::USER_ATTRIBUTES);
+    if let Some(schemas) = schemas {
+        object.insert("schemas".into(), schemas);
+    }
+    let Some(Value::Object(mut enterprise)) = enterprise else {
+        return None;
+    };
+    schema::retain_declared(&mut enterprise, schema::ENTERPRISE_USER_ATTRIBUTES);
+    (!enterprise.is_empty()).then_some(enterprise)
+}
+
+/// Client-writable view of a user: quirks normalised; what the served
+/// schemas do not declare, read-only attributes (id, meta, groups) and the
+/// write-only password removed; every string bounded. Returns the password
 /// separately (write-only: hashed, never stored in the document).
 pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimError> {
     let Some(object) = body.as_object_mut() else {
@@ -19,61 +43,37 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
             "the body must be a JSON object",
         ));
     };
-    object.remove("id");
-    object.remove("meta");
-    let password = match object.remove("password") {
+    let password = match take(object, "password") {
         Some(Value::String(p)) if !p.is_empty() => Some(p),
         Some(Value::Null) | Some(Value::String(_)) | None => None,
         Some(_) => return Err(ScimError::bad("invalidValue", "password must be a string")),
     };
-    if let Some(active) = object.get("active").cloned() {
-        object.insert(
-            "active".into(),
-            Value::Bool(
-                parse_bool(&active)
-                    .ok_or_else(|| ScimError::bad("invalidValue", "active must be a boolean"))?,
-            ),
-        );
+    if let Some(active) = take(object, "active") {
+        let active = parse_bool(&active)
+            .ok_or_else(|| ScimError::bad("invalidValue", "active must be a boolean"))?;
+        object.insert("active".into(), Value::Bool(active));
     }
-    // Entra writes the manager as a bare id; RFC 7643 §4.3 wants {"value": id}.
-    if let Some(Value::Object(enterprise)) = object.get_mut(schema::ENTERPRISE_USER) {
-        if let Some(Value::String(manager)) = enterprise.get("manager").cloned() {
-            enterprise.insert("manager".into(), json!({ "value": manager }));
+    let enterprise = retain_declared(object).map(|mut enterprise| {
+        // Entra writes the manager as a bare id; RFC 7643 §4.3 wants {"value": id}.
+        if let Some(key) = schema::key_of(&enterprise, "manager").cloned() {
+            if let Some(Value::String(manager)) = enterprise.get(&key).cloned() {
+                enterprise.insert(key, json!({ "value": manager }));
+            }
         }
-    }
-    // An extension emptied by PATCH is gone, and `schemas` lists exactly
-    // the core schema plus the extensions present.
-    if object
-        .get(schema::ENTERPRISE_USER)
-        .is_some_and(|e| e.as_object().is_none_or(Map::is_empty))
-    {
-        object.remove(schema::ENTERPRISE_USER);
-    }
-    let has_enterprise = object.contains_key(schema::ENTERPRISE_USER);
-    let mut schemas: Vec<Value> = match object.get("schemas") {
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter(|s| {
-                has_enterprise
-                    || !s
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(schema::ENTERPRISE_USER))
-            })
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (schema, needed) in [
-        (schema::USER, true),
-        (schema::ENTERPRISE_USER, has_enterprise),
-    ] {
-        if needed
-            && !schemas
-                .iter()
-                .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(schema)))
-        {
-            schemas.push(json!(schema));
-        }
+        enterprise
+    });
+    schema::check_lengths(object, schema::USER_ATTRIBUTES, "")?;
+    // `schemas` lists exactly the core schema plus the extensions present
+    // (an extension emptied by PATCH is gone).
+    let mut schemas = vec![json!(schema::USER)];
+    if let Some(enterprise) = enterprise {
+        schema::check_lengths(
+            &enterprise,
+            schema::ENTERPRISE_USER_ATTRIBUTES,
+            &format!("{}:", schema::ENTERPRISE_USER),
+        )?;
+        object.insert(schema::ENTERPRISE_USER.into(), Value::Object(enterprise));
+        schemas.push(json!(schema::ENTERPRISE_USER));
     }
     object.insert("schemas".into(), Value::Array(schemas));
     Ok((body, password))
@@ -151,10 +151,14 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The resource as GET returns it.
+/// The resource as GET returns it. Only what the served schemas declare:
+/// a document stored before they were enforced may hold more.
 pub fn render_user(row: &ScimUserRow, location: &str) -> Value {
     let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
     if let Some(object) = resource.as_object_mut() {
+        if let Some(enterprise) = retain_declared(object) {
+            object.insert(schema::ENTERPRISE_USER.into(), Value::Object(enterprise));
+        }
         object.insert("id".into(), json!(row.id));
         object.insert(
             "meta".into(),
@@ -263,6 +267,13 @@ mod tests {
         );
         assert!(user_facts(&json!({"userName": "x", "emails": [{"value": "bad@"}]})).is_err());
         assert!(normalize_user(json!({"userName": "a@b.c", "active": "maybe"})).is_err());
+        // The RFC form of the manager is kept as it is.
+        let manager = json!({"value": "boss-id", "$ref": "https://x.example/Users/boss-id"});
+        let (resource, _) = normalize_user(
+            json!({"userName": "a@b.c", (schema::ENTERPRISE_USER): {"manager": manager.clone()}}),
+        )
+        .unwrap();
+        assert_eq!(resource[schema::ENTERPRISE_USER]["manager"], manager);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
 use super::patch::PatchOps;
 use super::resource::{normalize_user, project, render_user, user_facts};
-use super::{base_url, keeps, list_response, scim_json, ListParams, ScimClient, ScimJson};
+use super::{base_url, keeps, list_response, scim_json_at, ListParams, ScimClient, ScimJson};
 use crate::provisioning::{
     scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user, ScimUserFacts,
     ScimUserPatch, ScimUserWrite,
@@ -59,21 +59,13 @@ fn answer(
     status: StatusCode,
     selection: &Selection,
 ) -> HttpResponse {
-    let rendered = render_user(row, &location(state, client, &row.id));
+    let location = location(state, client, &row.id);
     let body = project(
-        rendered,
+        render_user(row, &location),
         selection.attributes.as_deref(),
         selection.excluded_attributes.as_deref(),
     );
-    let mut response = scim_json(status, &body);
-    if let Ok(value) =
-        actix_web::http::header::HeaderValue::from_str(&location(state, client, &row.id))
-    {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::LOCATION, value);
-    }
-    response
+    scim_json_at(status, &body, &location)
 }
 
 /// A whole resource a client sent (POST, PUT): normalised, its facts, and
