@@ -315,16 +315,22 @@ impl PatchOps {
     /// The password an operation sets (Okta's password push): write-only, so
     /// it is taken from the operations, never from the patched resource.
     pub fn password(&self) -> Option<&str> {
-        let set = self.0.iter().rev().find_map(|o| match o {
-            Operation::AtPath { op, path, value }
-                if *op != Op::Remove && path.eq_ignore_ascii_case("password") =>
-            {
-                value.as_ref()
-            }
-            Operation::Values { values, .. } => get_ci(values, "password"),
+        let is_password = |path: &str| path.eq_ignore_ascii_case("password");
+        // The last operation that names the password decides, as applying
+        // them in order would.
+        let last = self.0.iter().rev().find_map(|o| match o {
+            Operation::AtPath {
+                op: Op::Remove,
+                path,
+                ..
+            } if is_password(path) => Some(None),
+            Operation::AtPath { path, value, .. } if is_password(path) => Some(value.as_ref()),
+            Operation::Values { values, .. } => get_ci(values, "password").map(Some),
             Operation::AtPath { .. } => None,
         });
-        set.and_then(Value::as_str).filter(|p| !p.is_empty())
+        last.flatten()
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
     }
 
     /// Applies every operation to `resource` (all or nothing: the caller
@@ -500,6 +506,36 @@ mod tests {
             json!([{"op": "replace", "path": "members", "value": [{"value": "z"}]}]),
         );
         assert_eq!(r["members"], json!([{"value": "z"}]));
+    }
+
+    #[test]
+    fn the_password_is_what_the_last_operation_naming_it_says() {
+        let password = |ops: Value| {
+            PatchOps::parse(&json!({ "Operations": ops }))
+                .unwrap()
+                .password()
+                .map(str::to_string)
+        };
+        assert_eq!(
+            password(json!([{"op": "replace", "value": {"password": "a", "active": true}}])),
+            Some("a".into())
+        );
+        assert_eq!(
+            password(
+                json!([{"op": "replace", "path": "password", "value": "a"}, {"op": "replace", "value": {"active": false}}])
+            ),
+            Some("a".into())
+        );
+        assert_eq!(
+            password(
+                json!([{"op": "add", "path": "password", "value": "a"}, {"op": "remove", "path": "password"}])
+            ),
+            None
+        );
+        assert_eq!(
+            password(json!([{"op": "replace", "path": "active", "value": false}])),
+            None
+        );
     }
 
     #[test]
