@@ -280,6 +280,17 @@ async fn authentication_errors_discovery_and_races() {
     let (status, err) = wrong.get("/Users").await;
     assert_eq!(status, 401);
     assert_eq!(err["status"], "401");
+    // The token is checked before the body is read: a stranger's malformed
+    // body is a 401, not a 400.
+    let res = gw
+        .http
+        .post(format!("{}/Users", scim.base))
+        .bearer_auth("sgw_scim_wrong")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 
     // Without a Content-Type, and with a malformed body.
     let res = gw
@@ -678,4 +689,260 @@ async fn concurrent_scim_on_two_instances_never_duplicates() {
         let (_, groups) = scim.get("/Groups?count=500").await;
         assert_eq!(groups["totalResults"], 10);
     }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/scim/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The paths of `object`'s attributes that `attributes` (a served schema's
+/// list) does not declare, sub-attributes included.
+fn undeclared(object: &Value, attributes: &Value, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in object.as_object().unwrap() {
+        let path = format!("{prefix}{key}");
+        let Some(declared) = attributes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"].as_str().unwrap().eq_ignore_ascii_case(key))
+        else {
+            out.push(path);
+            continue;
+        };
+        let values = match value {
+            Value::Array(items) => items.clone(),
+            single => vec![single.clone()],
+        };
+        for v in values.iter().filter(|v| v.is_object()) {
+            out.extend(undeclared(
+                v,
+                &declared["subAttributes"],
+                &format!("{path}."),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemas_declare_everything_a_user_or_group_carries() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let (_, ada) = scim.post("/Users", fixture("user-ada.json")).await;
+    let (_, grace) = scim.post("/Users", fixture("user-grace.json")).await;
+    let mut group = fixture("group-engineering.json");
+    group["members"] = json!([{"value": ada["id"]}, {"value": grace["id"]}]);
+    assert_eq!(scim.post("/Groups", group).await.0, 201);
+
+    let (status, schemas) = scim.get("/Schemas").await;
+    assert_eq!(status, 200);
+    let schema = |id: &str| {
+        schemas["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["attributes"]
+            .clone()
+    };
+    let (user, enterprise) = (schema(USER), schema(ENTERPRISE));
+    let groups = user
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "groups")
+        .expect("User declares groups");
+    assert_eq!(groups["mutability"], "readOnly");
+    assert_eq!(groups["multiValued"], true);
+    assert_eq!(groups["type"], "complex");
+    let subs: Vec<&str> = groups["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subs, ["value", "$ref", "display", "type"]);
+
+    let (_, users) = scim.get("/Users").await;
+    for mut u in users["Resources"].as_array().unwrap().clone() {
+        let extension = u.as_object_mut().unwrap().remove(ENTERPRISE);
+        for common in ["id", "meta", "schemas"] {
+            u.as_object_mut().unwrap().remove(common);
+        }
+        assert_eq!(undeclared(&u, &user, ""), Vec::<String>::new(), "{u}");
+        if let Some(extension) = extension {
+            assert_eq!(
+                undeclared(&extension, &enterprise, ""),
+                Vec::<String>::new()
+            );
+        }
+    }
+    let (_, groups) = scim.get("/Groups").await;
+    let group_schema = schema("urn:ietf:params:scim:schemas:core:2.0:Group");
+    for mut g in groups["Resources"].as_array().unwrap().clone() {
+        for common in ["id", "meta", "schemas"] {
+            g.as_object_mut().unwrap().remove(common);
+        }
+        assert_eq!(
+            undeclared(&g, &group_schema, ""),
+            Vec::<String>::new(),
+            "{g}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_group_is_located() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let res = gw
+        .http
+        .post(format!("{}/Groups", scim.base))
+        .bearer_auth(&scim.token)
+        .json(&json!({"displayName": "Eng", "members": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let location = res
+        .headers()
+        .get("location")
+        .expect("RFC 7644 §3.3: Location on 201")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(location, body["meta"]["location"].as_str().unwrap());
+    let path = location.strip_prefix(&scim.base).unwrap();
+    assert_eq!(scim.get(path).await.1["displayName"], "Eng");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attributes_the_schema_does_not_know_are_dropped() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    // What Okta and Entra send is accepted; what is undeclared is not kept.
+    let (status, ada) = scim.post("/Users", fixture("user-ada.json")).await;
+    assert_eq!(status, 201, "{ada}");
+    assert!(ada.get("groups").is_none(), "groups is read-only: {ada}");
+    assert_eq!(ada["locale"], "en-GB");
+    let (status, grace) = scim.post("/Users", fixture("user-grace.json")).await;
+    assert_eq!(status, 201, "{grace}");
+    assert_eq!(grace["roles"], json!([]));
+    assert_eq!(grace[ENTERPRISE]["manager"], json!({"value": "E-0001"}));
+    let id = grace["id"].as_str().unwrap().to_string();
+
+    let mut misspelt = fixture("user-grace.json");
+    misspelt["adreses"] = json!([{"locality": "Arlington"}]);
+    misspelt["emails"][0]["primery"] = json!(true);
+    misspelt[ENTERPRISE]["departmnet"] = json!("Computing");
+    let (status, put) = scim.put(&format!("/Users/{id}"), misspelt).await;
+    assert_eq!(status, 200, "{put}");
+    let (_, got) = scim.get(&format!("/Users/{id}")).await;
+    for body in [&put, &got] {
+        assert!(body.get("adreses").is_none(), "{body}");
+        assert!(body["emails"][0].get("primery").is_none(), "{body}");
+        assert!(body[ENTERPRISE].get("departmnet").is_none(), "{body}");
+        assert_eq!(body["addresses"][0]["locality"], "Arlington");
+    }
+    let (status, patched) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "add", "value": {"nickname": "Amazing Grace", "favouriteColour": "blue"}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["nickname"], "Amazing Grace");
+    assert!(patched.get("favouriteColour").is_none(), "{patched}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_strings_are_refused_and_nothing_is_written() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let long = |n: usize| "x".repeat(n);
+    let refused = |body: &Value, attribute: &str| {
+        assert_eq!(body["status"], "400", "{body}");
+        assert_eq!(body["scimType"], "invalidValue", "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with(attribute),
+            "{attribute}: {body}"
+        );
+    };
+    let mut user = okta_user("ada@example.com");
+    user["userName"] = json!(format!("{}@example.com", long(5_000)));
+    let (status, body) = scim.post("/Users", user).await;
+    assert_eq!(status, 400);
+    refused(&body, "userName");
+    assert_eq!(
+        scim.get("/Users").await.1["totalResults"],
+        0,
+        "nothing half-written"
+    );
+
+    let (_, grace) = scim.post("/Users", fixture("user-grace.json")).await;
+    let id = grace["id"].as_str().unwrap().to_string();
+    for (path, value, attribute) in [
+        (
+            "/emails/0/value",
+            json!(format!("{}@example.com", long(400))),
+            "emails.value",
+        ),
+        ("/title", json!(long(1_025)), "title"),
+        ("/name/givenName", json!(long(201)), "name.givenName"),
+        ("/externalId", json!(long(513)), "externalId"),
+        (
+            "/phoneNumbers/0/value",
+            json!(long(1_025)),
+            "phoneNumbers.value",
+        ),
+        (
+            "/addresses/0/streetAddress",
+            json!(long(1_025)),
+            "addresses.streetAddress",
+        ),
+        (
+            &format!("/{ENTERPRISE}/department"),
+            json!(long(1_025)),
+            &format!("{ENTERPRISE}:department"),
+        ),
+    ] {
+        let mut put = fixture("user-grace.json");
+        *put.pointer_mut(path).unwrap() = value;
+        let (status, body) = scim.put(&format!("/Users/{id}"), put).await;
+        assert_eq!(status, 400, "{path}");
+        refused(&body, attribute);
+    }
+    let (status, body) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "displayName", "value": long(201)}]),
+        )
+        .await;
+    assert_eq!(status, 400);
+    refused(&body, "displayName");
+    let (_, got) = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(got["displayName"], "Grace Hopper", "nothing half-written");
+    assert_eq!(got["meta"]["version"], grace["meta"]["version"]);
+
+    let (status, body) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Eng", "externalId": long(513)}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    refused(&body, "externalId");
+    let (status, body) = scim
+        .post("/Groups", json!({"displayName": long(201)}))
+        .await;
+    assert_eq!(status, 400);
+    refused(&body, "displayName");
+    assert_eq!(scim.get("/Groups").await.1["totalResults"], 0);
 }

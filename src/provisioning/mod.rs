@@ -19,8 +19,8 @@ pub use members::{
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
 pub use scim::{
-    scim_create_group, scim_create_user, scim_delete_user, scim_replace_user, scim_update_group,
-    ScimGroupWrite, ScimUserFacts, ScimUserWrite,
+    scim_create_group, scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user,
+    scim_update_group, ScimGroupWrite, ScimUserFacts, ScimUserPatch, ScimUserWrite,
 };
 pub use teams::{
     create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,

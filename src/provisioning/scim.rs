@@ -65,10 +65,20 @@ pub struct ScimUserWrite<'a> {
     pub password_hash: Option<&'a str>,
     /// For the audit log, e.g. `PUT /Users`.
     pub operation: &'a str,
-    /// For a read-modify-write (PATCH): the version that was read; a
-    /// different stored version refuses the write with `RuleError::Stale`.
-    pub read_version: Option<i64>,
 }
+
+/// A change to a stored user resource (a parsed SCIM PATCH), applied afresh
+/// to each version of the row the rule reads.
+pub trait ScimUserPatch {
+    type Error: From<RuleError>;
+    /// The changed, normalised resource and the facts read from it, from the
+    /// stored resource document.
+    fn patched(&self, stored: &str) -> Result<(serde_json::Value, ScimUserFacts), Self::Error>;
+}
+
+/// How often a PATCH that lost a race to another write of the same user
+/// (Entra sends in parallel) is re-applied before it gives up.
+const PATCH_ATTEMPTS: usize = 10;
 
 /// Makes the person a SCIM-managed member (creating or attaching the global
 /// account for the email) and returns the account id; `None` for an active
@@ -156,12 +166,68 @@ pub async fn scim_create_user(
     Ok(row)
 }
 
-/// Replaces a user (PUT, and PATCH once applied), carrying out any change of
-/// `active`: false deprovisions, true re-attaches.
+/// PUT: replaces the user's resource.
 pub async fn scim_replace_user(
     store: &Store,
     integration: &Integration,
     id: &str,
+    write: &ScimUserWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<ScimUserRow> {
+    let mut tx = store.write_tx().await?;
+    store
+        .lock_scim_user(&mut tx, &integration.id, id, None)
+        .await?;
+    let row = Store::scim_user(&mut *tx, &integration.id, id)
+        .await?
+        .ok_or(RuleError::NotFound("user"))?;
+    save_locked(store, tx, integration, row, write, actor).await
+}
+
+/// PATCH: applies `patch` to the stored resource and saves the result. The
+/// row is read once per attempt, outside the write lock; if another write
+/// changed it before the lock was taken, the patch is applied again to the
+/// new version.
+pub async fn scim_patch_user<P: ScimUserPatch>(
+    store: &Store,
+    integration: &Integration,
+    id: &str,
+    patch: &P,
+    password_hash: Option<&str>,
+    actor: &Actor,
+) -> Result<ScimUserRow, P::Error> {
+    for _ in 0..PATCH_ATTEMPTS {
+        let row = Store::scim_user(store.pool(), &integration.id, id)
+            .await
+            .map_err(RuleError::from)?
+            .ok_or(RuleError::NotFound("user"))?;
+        let (resource, facts) = patch.patched(&row.resource)?;
+        let write = ScimUserWrite {
+            facts: &facts,
+            resource: &resource,
+            password_hash,
+            operation: "PATCH /Users",
+        };
+        let mut tx = store.write_tx().await.map_err(RuleError::from)?;
+        let unchanged = store
+            .lock_scim_user(&mut tx, &integration.id, id, Some(row.version))
+            .await
+            .map_err(RuleError::from)?;
+        if unchanged {
+            return Ok(save_locked(store, tx, integration, row, &write, actor).await?);
+        }
+    }
+    Err(RuleError::Stale("user").into())
+}
+
+/// Writes `write` over `row` (read under the lock `tx` holds), carrying out
+/// any change of `active`: false deprovisions, true re-attaches. Returns the
+/// row as stored.
+async fn save_locked(
+    store: &Store,
+    mut tx: Tx,
+    integration: &Integration,
+    mut row: ScimUserRow,
     write: &ScimUserWrite<'_>,
     actor: &Actor,
 ) -> RuleResult<ScimUserRow> {
@@ -170,16 +236,7 @@ pub async fn scim_replace_user(
         resource,
         password_hash,
         operation,
-        read_version,
     } = *write;
-    let mut tx = store.write_tx().await?;
-    store.lock_scim_user(&mut tx, &integration.id, id).await?;
-    let mut row = Store::scim_user(&mut *tx, &integration.id, id)
-        .await?
-        .ok_or(RuleError::NotFound("user"))?;
-    if read_version.is_some_and(|v| v != row.version) {
-        return Err(RuleError::Stale("user"));
-    }
     if !row.user_name.eq_ignore_ascii_case(&facts.user_name)
         && Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
             .await?
@@ -225,6 +282,8 @@ pub async fn scim_replace_user(
     row.external_id = facts.external_id.clone();
     row.active = i64::from(facts.active);
     row.resource = resource.to_string();
+    row.version += 1;
+    row.updated_at = now_ms();
     match store.update_scim_user(&mut tx, &row, password_hash).await {
         Err(StoreError::Conflict) => return Err(taken(&facts.user_name)),
         other => other?,
@@ -241,9 +300,7 @@ pub async fn scim_replace_user(
     )
     .await?;
     tx.commit().await?;
-    Store::scim_user(store.pool(), &integration.id, id)
-        .await?
-        .ok_or(RuleError::NotFound("user"))
+    Ok(row)
 }
 
 /// DELETE: deprovisions (if still a member) and forgets the resource.

@@ -2,140 +2,63 @@
 //! Read-only: other methods get 405.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::groups::GROUP_SCHEMA;
-use super::resource::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+use super::schema;
 use super::{base_url, scim_json, ScimClient};
 use crate::state::AppState;
 
-fn attribute(name: &str, kind: &str, multi: bool, sub: Vec<Value>) -> Value {
-    let mut a = json!({
-        "name": name, "type": kind, "multiValued": multi, "description": name, "required": name == "userName",
-        "caseExact": name == "id" || name == "externalId", "mutability": "readWrite", "returned": "default",
-        "uniqueness": if name == "userName" { "server" } else { "none" },
-    });
-    if name == "password" {
-        a["mutability"] = json!("writeOnly");
-        a["returned"] = json!("never");
-    }
-    if !sub.is_empty() {
-        a["subAttributes"] = Value::Array(sub);
-    }
-    a
-}
-
-fn required(mut a: Value) -> Value {
-    a["required"] = json!(true);
-    a
-}
-
-fn immutable(mut a: Value) -> Value {
-    a["mutability"] = json!("immutable");
-    a
-}
-
-fn server_set(mut a: Value) -> Value {
-    a["mutability"] = json!("readOnly");
-    a
-}
-
-fn simple(name: &str) -> Value {
-    attribute(name, "string", false, vec![])
-}
-
-fn typed_multi(name: &str) -> Value {
-    attribute(
-        name,
-        "complex",
-        true,
-        vec![
-            simple("value"),
-            simple("type"),
-            attribute("primary", "boolean", false, vec![]),
-        ],
-    )
-}
-
-fn user_schema() -> Value {
+fn schema_document(
+    id: &str,
+    name: &str,
+    description: &str,
+    attributes: &[schema::Attribute],
+) -> Value {
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": USER_SCHEMA, "name": "User", "description": "User Account",
-        "attributes": [
-            simple("userName"),
-            attribute("name", "complex", false, vec![simple("givenName"), simple("familyName"), simple("formatted")]),
-            simple("displayName"),
-            attribute("active", "boolean", false, vec![]),
-            typed_multi("emails"),
-            typed_multi("phoneNumbers"),
-            attribute("addresses", "complex", true, vec![simple("type"), simple("streetAddress"), simple("locality"), simple("region"), simple("postalCode"), simple("country")]),
-            simple("externalId"),
-            simple("timezone"),
-            simple("locale"),
-            simple("password"),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{USER_SCHEMA}") },
-    })
-}
-
-fn enterprise_schema() -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise User",
-        "attributes": [
-            simple("employeeNumber"),
-            simple("department"),
-            attribute("manager", "complex", false, vec![simple("value"), simple("displayName")]),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{ENTERPRISE_SCHEMA}") },
-    })
-}
-
-fn group_schema() -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
-        "id": GROUP_SCHEMA, "name": "Group", "description": "Group: a team of the organization",
-        "attributes": [
-            required(simple("displayName")),
-            simple("externalId"),
-            attribute("members", "complex", true, vec![
-                immutable(simple("value")),
-                immutable(json!({
-                    "name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
-                    "description": "URI of the member", "required": false, "caseExact": false,
-                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
-                })),
-                immutable(json!({
-                    "name": "type", "type": "string", "canonicalValues": ["User"], "multiValued": false,
-                    "description": "Members are users", "required": false, "caseExact": false,
-                    "mutability": "immutable", "returned": "default", "uniqueness": "none",
-                })),
-                server_set(simple("display")),
-            ]),
-        ],
-        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{GROUP_SCHEMA}") },
+        "schemas": [schema::SCHEMA],
+        "id": id, "name": name, "description": description,
+        "attributes": attributes.iter().map(schema::Attribute::describe).collect::<Vec<_>>(),
+        "meta": { "resourceType": "Schema", "location": format!("/Schemas/{id}") },
     })
 }
 
 fn all_schemas() -> Vec<Value> {
-    vec![user_schema(), enterprise_schema(), group_schema()]
+    vec![
+        schema_document(
+            schema::USER,
+            "User",
+            "User Account",
+            schema::USER_ATTRIBUTES,
+        ),
+        schema_document(
+            schema::ENTERPRISE_USER,
+            "EnterpriseUser",
+            "Enterprise User",
+            schema::ENTERPRISE_USER_ATTRIBUTES,
+        ),
+        schema_document(
+            schema::GROUP,
+            "Group",
+            "Group: a team of the organization",
+            schema::GROUP_ATTRIBUTES,
+        ),
+    ]
 }
 
 fn list(resources: Vec<Value>) -> Value {
-    json!({ "schemas": [LIST_SCHEMA], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
+    json!({ "schemas": [schema::LIST_RESPONSE], "totalResults": resources.len(), "startIndex": 1, "itemsPerPage": resources.len(), "Resources": resources })
 }
 
 async fn service_provider_config(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     Ok(scim_json(
         StatusCode::OK,
         &json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "schemas": [schema::SERVICE_PROVIDER_CONFIG],
             "documentationUri": state.config.external_url("/api/v1/openapi.json"),
             "patch": { "supported": true },
             "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
@@ -155,16 +78,16 @@ async fn service_provider_config(
 fn resource_type_list(base: &str) -> Vec<Value> {
     vec![
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [schema::RESOURCE_TYPE],
             "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
-            "schema": USER_SCHEMA,
-            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "schema": schema::USER,
+            "schemaExtensions": [{ "schema": schema::ENTERPRISE_USER, "required": false }],
             "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
         }),
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [schema::RESOURCE_TYPE],
             "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group (a team)",
-            "schema": GROUP_SCHEMA,
+            "schema": schema::GROUP,
             "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group") },
         }),
     ]
@@ -172,19 +95,17 @@ fn resource_type_list(base: &str) -> Vec<Value> {
 
 async fn resource_types(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let types = resource_type_list(&base_url(&state, &client.integration.id));
     Ok(scim_json(StatusCode::OK, &list(types)))
 }
 
 async fn resource_type(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     resource_type_list(&base_url(&state, &client.integration.id))
         .into_iter()
         .find(|t| t["id"] == path.1.as_str())
@@ -192,17 +113,14 @@ async fn resource_type(
         .ok_or_else(|| ScimError::not_found(&format!("resource type {}", path.1)))
 }
 
-async fn schemas(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
-    ScimClient::authenticate(&state, &req).await?;
+async fn schemas(_client: ScimClient) -> Result<HttpResponse, ScimError> {
     Ok(scim_json(StatusCode::OK, &list(all_schemas())))
 }
 
 async fn schema(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    _client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    ScimClient::authenticate(&state, &req).await?;
     all_schemas()
         .into_iter()
         .find(|s| s["id"] == path.1.as_str())

@@ -5,10 +5,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use super::schema;
 use crate::provisioning::RuleError;
 use crate::store::StoreError;
 
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const SCIM_JSON: &str = "application/scim+json";
 
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ impl ResponseError for ScimError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({
-            "schemas": [ERROR_SCHEMA],
+            "schemas": [schema::ERROR],
             "status": self.status.as_u16().to_string(),
             "detail": self.detail,
         });

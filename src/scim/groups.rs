@@ -4,19 +4,20 @@
 use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
-use super::patch::apply_patch;
-use super::resource::{get_ci, project};
-use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
+use super::patch::PatchOps;
+use super::resource::project;
+use super::schema::{self, get_ci};
+use super::{
+    base_url, keeps, list_response, scim_json, scim_json_at, ListParams, ScimClient, ScimJson,
+};
 use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
 use crate::state::AppState;
 use crate::store::{Team, TeamState};
-
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// The SCIM user ids in a resource's `members`, each checked to be a user
 /// of this integration (unknown ones are refused). Only the listed ids are
@@ -73,11 +74,11 @@ async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Va
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
     let mut group = json!({
-        "schemas": [GROUP_SCHEMA],
+        "schemas": [schema::GROUP],
         "id": team.id,
         "displayName": team.name,
         "members": members,
-        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": format!("{base}/Groups/{}", team.id) },
+        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": location(state, client, &team.id) },
     });
     if let Some(external) = &team.scim_external_id {
         group["externalId"] = json!(external);
@@ -97,54 +98,78 @@ async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Te
     }
 }
 
-fn display_name(resource: &Value) -> Result<String, ScimError> {
-    resource
-        .as_object()
-        .and_then(|o| get_ci(o, "displayName"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))
+/// What a group resource says that a team keeps, checked: the rest of
+/// what a client sends (Entra's extra schema, `meta`) is not stored.
+struct GroupFields {
+    display_name: String,
+    external_id: Option<String>,
+    members: Vec<String>,
 }
 
-fn external_id(resource: &Value) -> Option<String> {
-    resource
-        .as_object()
-        .and_then(|o| get_ci(o, "externalId"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+impl GroupFields {
+    async fn read(
+        state: &AppState,
+        client: &ScimClient,
+        resource: &Value,
+    ) -> Result<Self, ScimError> {
+        let object = resource
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
+        schema::check_lengths(object, schema::GROUP_ATTRIBUTES, "")?;
+        let text = |name| {
+            get_ci(object, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(GroupFields {
+            display_name: text("displayName")
+                .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))?,
+            external_id: text("externalId"),
+            members: checked_members(state, client, resource).await?,
+        })
+    }
+
+    fn write<'a>(&'a self, operation: &'a str) -> ScimGroupWrite<'a> {
+        ScimGroupWrite {
+            display_name: &self.display_name,
+            external_id: self.external_id.as_deref(),
+            members: &self.members,
+            operation,
+        }
+    }
+}
+
+fn location(state: &AppState, client: &ScimClient, id: &str) -> String {
+    format!("{}/Groups/{id}", base_url(state, &client.integration.id))
 }
 
 pub async fn create(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
+    client: ScimClient,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
-    let (name, external) = (display_name(&body)?, external_id(&body));
-    let members = checked_members(&state, &client, &body).await?;
-    let write = ScimGroupWrite {
-        display_name: &name,
-        external_id: external.as_deref(),
-        members: &members,
-        operation: "POST /Groups",
-    };
-    let team_id =
-        scim_create_group(&state.store, &client.integration, &write, &client.actor).await?;
+    let fields = GroupFields::read(&state, &client, &body).await?;
+    let team_id = scim_create_group(
+        &state.store,
+        &client.integration,
+        &fields.write("POST /Groups"),
+        &client.actor,
+    )
+    .await?;
     let team = live_team(&state, &client, &team_id).await?;
-    Ok(scim_json(
+    Ok(scim_json_at(
         StatusCode::CREATED,
         &render(&state, &client, &team).await?,
+        &location(&state, &client, &team.id),
     ))
 }
 
 pub async fn get(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let team = live_team(&state, &client, &path.1).await?;
     let group = render(&state, &client, &team).await?;
     Ok(scim_json(
@@ -207,10 +232,9 @@ pub async fn matching(
 
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let groups = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
     Ok(list_response(groups, &query))
 }
@@ -221,48 +245,47 @@ async fn save(
     id: &str,
     resource: &Value,
     operation: &str,
-) -> Result<Value, ScimError> {
-    let (name, external) = (display_name(resource)?, external_id(resource));
-    let members = checked_members(state, client, resource).await?;
-    let write = ScimGroupWrite {
-        display_name: &name,
-        external_id: external.as_deref(),
-        members: &members,
-        operation,
-    };
-    scim_update_group(&state.store, &client.integration, id, &write, &client.actor).await?;
-    let team = live_team(state, client, id).await?;
-    render(state, client, &team).await
+) -> Result<(), ScimError> {
+    let fields = GroupFields::read(state, client, resource).await?;
+    scim_update_group(
+        &state.store,
+        &client.integration,
+        id,
+        &fields.write(operation),
+        &client.actor,
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn replace(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     live_team(&state, &client, &path.1).await?;
+    save(&state, &client, &path.1, &body, "PUT /Groups").await?;
+    let team = live_team(&state, &client, &path.1).await?;
     Ok(scim_json(
         StatusCode::OK,
-        &save(&state, &client, &path.1, &body, "PUT /Groups").await?,
+        &render(&state, &client, &team).await?,
     ))
 }
 
 pub async fn patch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
+    let ops = PatchOps::parse(&body)?;
     let team = live_team(&state, &client, &path.1).await?;
     let mut group = render(&state, &client, &team).await?;
-    apply_patch(&mut group, &body)?;
+    ops.apply(&mut group)?;
     save(&state, &client, &path.1, &group, "PATCH /Groups").await?;
-    // What Entra's member changes expect (RFC 7644 §3.5.2 allows 204).
+    // Nothing is rendered back: Entra's member changes expect 204, which
+    // RFC 7644 §3.5.2 allows.
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -270,10 +293,9 @@ pub async fn patch(
 /// admin for the retention period.
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     live_team(&state, &client, &path.1).await?;
     delete_team(
         &state.store,

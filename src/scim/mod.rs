@@ -5,113 +5,24 @@
 
 mod discovery;
 pub mod error;
+mod extract;
 pub mod filter;
 mod groups;
 pub mod patch;
 pub mod resource;
+pub mod schema;
 mod users;
 
-use std::time::Duration;
-
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::provisioning::Actor;
-use crate::secrets::token_matches;
 use crate::state::AppState;
-use crate::store::Integration;
 use error::{ScimError, SCIM_JSON};
+pub use extract::{ScimClient, ScimJson};
 use filter::{matches, parse_filter, Filter};
-
-/// An authenticated SCIM client: the integration whose token it holds.
-pub struct ScimClient {
-    pub integration: Integration,
-    pub actor: Actor,
-}
-
-impl ScimClient {
-    /// Checks the bearer token and the rate limit for `{id}` in the path.
-    pub async fn authenticate(
-        state: &AppState,
-        req: &HttpRequest,
-    ) -> Result<ScimClient, ScimError> {
-        let unauthorized = || {
-            ScimError::new(
-                StatusCode::UNAUTHORIZED,
-                None,
-                "a valid bearer token for this tenant is required",
-            )
-        };
-        let id = req.match_info().get("integration").unwrap_or_default();
-        let token = crate::admin_api::auth::bearer_token(req).ok_or_else(unauthorized)?;
-        let integration = state
-            .store
-            .integration(id)
-            .await?
-            .ok_or_else(unauthorized)?;
-        let stored = integration
-            .scim_token_hash
-            .as_deref()
-            .ok_or_else(unauthorized)?;
-        if !token_matches(token, stored) {
-            return Err(unauthorized());
-        }
-        let limit = u64::from(state.config.scim.rate_limit_per_minute);
-        // The budget lives in the cache. When the cache is down, provisioning
-        // goes on unmetered (the token was checked against the database)
-        // rather than stopping every user change at the IdP.
-        let used = match state
-            .cache
-            .increment(
-                &format!("scim:rate:{}", integration.id),
-                Duration::from_secs(60),
-            )
-            .await
-        {
-            Ok(used) => used,
-            Err(e) => {
-                tracing::warn!(error = %e, "SCIM rate limit not applied: cache unavailable");
-                0
-            }
-        };
-        if used > limit {
-            let mut err = ScimError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-                format!("more than {limit} requests a minute; retry later"),
-            );
-            err.retry_after = Some(60);
-            return Err(err);
-        }
-        Ok(ScimClient {
-            actor: Actor::Scim(integration.id.clone()),
-            integration,
-        })
-    }
-}
-
-/// Reads a JSON body of any (or no) media type, bounded.
-pub async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ScimError::bad("invalidSyntax", format!("could not read the body: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ScimError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                format!("the body is larger than {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}")))
-}
 
 /// What a list or search asks for: from the query string (GET) or a
 /// SearchRequest body (POST .search, where the attribute lists are arrays).
@@ -188,7 +99,7 @@ pub fn list_response(resources: Vec<Value>, params: &ListParams) -> HttpResponse
         .collect();
     scim_json(
         StatusCode::OK,
-        &json!({ "schemas": [resource::LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
+        &json!({ "schemas": [schema::LIST_RESPONSE], "totalResults": total, "startIndex": start, "itemsPerPage": page.len(), "Resources": page }),
     )
 }
 
@@ -196,10 +107,9 @@ pub fn list_response(resources: Vec<Value>, params: &ListParams) -> HttpResponse
 async fn search(
     state: web::Data<AppState>,
     req: HttpRequest,
-    payload: web::Payload,
+    client: ScimClient,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
     let params: ListParams = serde_json::from_value(body)
         .map_err(|e| ScimError::bad("invalidSyntax", format!("not a SearchRequest: {e}")))?;
     let filter = params.parsed_filter()?;
@@ -218,6 +128,16 @@ pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_JSON)
         .body(body.to_string())
+}
+
+/// `scim_json` with the resource's URI in `Location` (RFC 7644 §3.3 SHALL
+/// for a created resource; every user response carries it).
+pub fn scim_json_at(status: StatusCode, body: &Value, location: &str) -> HttpResponse {
+    let mut response = scim_json(status, body);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 fn base_url(state: &AppState, integration_id: &str) -> String {

@@ -7,9 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter::{matches, parse_path, AttrPath, CompareOp, Filter, PatchPath};
-use super::resource::{ENTERPRISE_SCHEMA, USER_SCHEMA};
-
-const CORE_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+use super::schema::{self, get_ci, key_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -22,13 +20,10 @@ fn invalid_path(path: &str, why: impl std::fmt::Display) -> ScimError {
     ScimError::bad("invalidPath", format!("path {path:?}: {why}"))
 }
 
-/// Case-insensitive key lookup, returning the key as stored.
+/// The key to write attribute `wanted` under: the one already stored in any
+/// case, else `wanted` as the client spelled it.
 fn key_in(object: &Map<String, Value>, wanted: &str) -> String {
-    object
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(wanted))
-        .cloned()
-        .unwrap_or_else(|| wanted.to_string())
+    key_of(object, wanted).map_or_else(|| wanted.to_string(), String::clone)
 }
 
 /// Attributes compare case-insensitively except these (RFC 7643 caseExact).
@@ -45,7 +40,7 @@ fn container<'a>(
     match path.schema.as_deref() {
         None => Ok(resource),
         Some(s)
-            if s.eq_ignore_ascii_case(USER_SCHEMA) || s.eq_ignore_ascii_case(CORE_GROUP_SCHEMA) =>
+            if s.eq_ignore_ascii_case(schema::USER) || s.eq_ignore_ascii_case(schema::GROUP) =>
         {
             Ok(resource)
         }
@@ -215,8 +210,8 @@ fn apply_path(
 ) -> Result<(), ScimError> {
     // The path may name a whole extension (`urn:…:enterprise:2.0:User`):
     // that is one attribute of the resource, not a URN-qualified one.
-    if raw.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
-        let key = key_in(resource, ENTERPRISE_SCHEMA);
+    if raw.eq_ignore_ascii_case(schema::ENTERPRISE_USER) {
+        let key = key_in(resource, schema::ENTERPRISE_USER);
         return match (op, value) {
             (Op::Remove, _) => {
                 resource.remove(&key);
@@ -284,30 +279,101 @@ fn apply_path(
     }
 }
 
-/// Applies a PatchOp body to `resource` (all or nothing: the caller saves
-/// only if every operation applied).
-pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
-    let resource = resource
-        .as_object_mut()
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "resource is not an object"))?;
-    let body = body
-        .as_object()
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
-    let operations = body
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, v)| v.as_array())
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
-    for operation in operations {
+/// One operation of a PatchOp body, checked for what it says on its own.
+#[derive(Debug, Clone)]
+enum Operation {
+    /// `path` is trimmed and not empty.
+    AtPath {
+        op: Op,
+        path: String,
+        value: Option<Value>,
+    },
+    /// No path: the value's keys are the attributes (not `remove`).
+    Values { op: Op, values: Map<String, Value> },
+}
+
+/// A PatchOp body, parsed once and applied to each read of the resource
+/// (a PATCH that raced another write is applied again to the new version).
+#[derive(Debug, Clone)]
+pub struct PatchOps(Vec<Operation>);
+
+impl PatchOps {
+    pub fn parse(body: &Value) -> Result<Self, ScimError> {
+        let body = body
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a PatchOp object"))?;
+        let operations = get_ci(body, "Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body needs an Operations array"))?;
+        operations
+            .iter()
+            .map(Operation::parse)
+            .collect::<Result<_, _>>()
+            .map(PatchOps)
+    }
+
+    /// The password an operation sets (Okta's password push): write-only, so
+    /// it is taken from the operations, never from the patched resource.
+    pub fn password(&self) -> Option<&str> {
+        let is_password = |path: &str| path.eq_ignore_ascii_case("password");
+        // The last operation that names the password decides, as applying
+        // them in order would.
+        let last = self.0.iter().rev().find_map(|o| match o {
+            Operation::AtPath {
+                op: Op::Remove,
+                path,
+                ..
+            } if is_password(path) => Some(None),
+            Operation::AtPath { path, value, .. } if is_password(path) => Some(value.as_ref()),
+            Operation::Values { values, .. } => get_ci(values, "password").map(Some),
+            Operation::AtPath { .. } => None,
+        });
+        last.flatten()
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// Applies every operation to `resource` (all or nothing: the caller
+    /// saves only if every operation applied).
+    pub fn apply(&self, resource: &mut Value) -> Result<(), ScimError> {
+        let resource = resource
+            .as_object_mut()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", "resource is not an object"))?;
+        for operation in &self.0 {
+            match operation {
+                Operation::AtPath { op, path, value } => {
+                    apply_path(resource, path, *op, value.clone())?
+                }
+                Operation::Values { op, values } => {
+                    for (key, v) in values.clone() {
+                        // A whole extension object (`"urn:…:enterprise:2.0:User": {…}`)
+                        // versus one URN-qualified attribute (`"urn:…:User:department"`).
+                        let schema_urn = key.starts_with("urn:")
+                            && (key.ends_with(":User") || key.ends_with(":Group"));
+                        if schema_urn && v.is_object() {
+                            let slot = resource
+                                .entry(key_in(resource, &key))
+                                .or_insert_with(|| Value::Object(Map::new()));
+                            merge(slot, v);
+                        } else if key.contains('.') || key.starts_with("urn:") {
+                            apply_path(resource, &key, *op, Some(v))?;
+                        } else {
+                            set(resource, &key, None, *op, v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Operation {
+    fn parse(operation: &Value) -> Result<Self, ScimError> {
         let o = operation
             .as_object()
             .ok_or_else(|| ScimError::bad("invalidSyntax", "each operation must be an object"))?;
-        let field = |name: &str| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
-        let op = match field("op")
+        let op = match get_ci(o, "op")
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -322,43 +388,22 @@ pub fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> 
                 ))
             }
         };
-        let value = field("value").cloned();
-        match field("path")
+        let value = get_ci(o, "value").cloned();
+        let path = get_ci(o, "path")
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|p| !p.is_empty())
-        {
-            Some(path) => apply_path(resource, path, op, value)?,
-            None if op == Op::Remove => {
-                return Err(ScimError::bad("noTarget", "remove needs a path"))
-            }
-            None => {
-                let Some(Value::Object(values)) = value else {
-                    return Err(ScimError::bad(
-                        "invalidSyntax",
-                        "an operation without a path needs an object value",
-                    ));
-                };
-                for (key, v) in values {
-                    // A whole extension object (`"urn:…:enterprise:2.0:User": {…}`)
-                    // versus one URN-qualified attribute (`"urn:…:User:department"`).
-                    let schema_urn = key.starts_with("urn:")
-                        && (key.ends_with(":User") || key.ends_with(":Group"));
-                    if schema_urn && v.is_object() {
-                        let slot = resource
-                            .entry(key_in(resource, &key))
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        merge(slot, v);
-                    } else if key.contains('.') || key.starts_with("urn:") {
-                        apply_path(resource, &key, op, Some(v))?;
-                    } else {
-                        set(resource, &key, None, op, v);
-                    }
-                }
-            }
+            .map(str::to_string);
+        match (path, value) {
+            (Some(path), value) => Ok(Operation::AtPath { op, path, value }),
+            (None, _) if op == Op::Remove => Err(ScimError::bad("noTarget", "remove needs a path")),
+            (None, Some(Value::Object(values))) => Ok(Operation::Values { op, values }),
+            (None, _) => Err(ScimError::bad(
+                "invalidSyntax",
+                "an operation without a path needs an object value",
+            )),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -366,9 +411,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn apply_patch(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
+        PatchOps::parse(body)?.apply(resource)
+    }
+
     fn patched(resource: Value, ops: Value) -> Value {
         let mut r = resource;
-        apply_patch(&mut r, &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops })).unwrap();
+        apply_patch(
+            &mut r,
+            &json!({ "schemas": [schema::PATCH_OP], "Operations": ops }),
+        )
+        .unwrap();
         r
     }
 
@@ -453,6 +506,36 @@ mod tests {
             json!([{"op": "replace", "path": "members", "value": [{"value": "z"}]}]),
         );
         assert_eq!(r["members"], json!([{"value": "z"}]));
+    }
+
+    #[test]
+    fn the_password_is_what_the_last_operation_naming_it_says() {
+        let password = |ops: Value| {
+            PatchOps::parse(&json!({ "Operations": ops }))
+                .unwrap()
+                .password()
+                .map(str::to_string)
+        };
+        assert_eq!(
+            password(json!([{"op": "replace", "value": {"password": "a", "active": true}}])),
+            Some("a".into())
+        );
+        assert_eq!(
+            password(
+                json!([{"op": "replace", "path": "password", "value": "a"}, {"op": "replace", "value": {"active": false}}])
+            ),
+            Some("a".into())
+        );
+        assert_eq!(
+            password(
+                json!([{"op": "add", "path": "password", "value": "a"}, {"op": "remove", "path": "password"}])
+            ),
+            None
+        );
+        assert_eq!(
+            password(json!([{"op": "replace", "path": "active", "value": false}])),
+            None
+        );
     }
 
     #[test]

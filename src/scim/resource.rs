@@ -5,15 +5,36 @@
 use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
+use super::schema::{self, get_ci};
 use crate::provisioning::ScimUserFacts;
 use crate::store::{ScimUserRow, UserProfile};
 
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Removes attribute `name` (in any case) from `object`.
+fn take(object: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    let key = schema::key_of(object, name)?.clone();
+    object.remove(&key)
+}
 
-/// Client-writable view of a user: read-only and write-only attributes
-/// (id, meta, password) removed, quirks normalised. Returns the password
+/// Keeps of a user document only what the served schemas declare and a
+/// client may write, in the core attributes and the enterprise extension;
+/// returns the extension, taken out of `object` (absent when empty).
+fn retain_declared(object: &mut Map<String, Value>) -> Option<Map<String, Value>> {
+    let enterprise = take(object, schema::ENTERPRISE_USER);
+    let schemas = take(object, "schemas");
+    schema::retain_declared(object, schema::USER_ATTRIBUTES);
+    if let Some(schemas) = schemas {
+        object.insert("schemas".into(), schemas);
+    }
+    let Some(Value::Object(mut enterprise)) = enterprise else {
+        return None;
+    };
+    schema::retain_declared(&mut enterprise, schema::ENTERPRISE_USER_ATTRIBUTES);
+    (!enterprise.is_empty()).then_some(enterprise)
+}
+
+/// Client-writable view of a user: quirks normalised; what the served
+/// schemas do not declare, read-only attributes (id, meta, groups) and the
+/// write-only password removed; every string bounded. Returns the password
 /// separately (write-only: hashed, never stored in the document).
 pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimError> {
     let Some(object) = body.as_object_mut() else {
@@ -22,58 +43,37 @@ pub fn normalize_user(mut body: Value) -> Result<(Value, Option<String>), ScimEr
             "the body must be a JSON object",
         ));
     };
-    object.remove("id");
-    object.remove("meta");
-    let password = match object.remove("password") {
+    let password = match take(object, "password") {
         Some(Value::String(p)) if !p.is_empty() => Some(p),
         Some(Value::Null) | Some(Value::String(_)) | None => None,
         Some(_) => return Err(ScimError::bad("invalidValue", "password must be a string")),
     };
-    if let Some(active) = object.get("active").cloned() {
-        object.insert(
-            "active".into(),
-            Value::Bool(
-                parse_bool(&active)
-                    .ok_or_else(|| ScimError::bad("invalidValue", "active must be a boolean"))?,
-            ),
-        );
+    if let Some(active) = take(object, "active") {
+        let active = parse_bool(&active)
+            .ok_or_else(|| ScimError::bad("invalidValue", "active must be a boolean"))?;
+        object.insert("active".into(), Value::Bool(active));
     }
-    // Entra writes the manager as a bare id; RFC 7643 §4.3 wants {"value": id}.
-    if let Some(Value::Object(enterprise)) = object.get_mut(ENTERPRISE_SCHEMA) {
-        if let Some(Value::String(manager)) = enterprise.get("manager").cloned() {
-            enterprise.insert("manager".into(), json!({ "value": manager }));
+    let enterprise = retain_declared(object).map(|mut enterprise| {
+        // Entra writes the manager as a bare id; RFC 7643 §4.3 wants {"value": id}.
+        if let Some(key) = schema::key_of(&enterprise, "manager").cloned() {
+            if let Some(Value::String(manager)) = enterprise.get(&key).cloned() {
+                enterprise.insert(key, json!({ "value": manager }));
+            }
         }
-    }
-    // An extension emptied by PATCH is gone, and `schemas` lists exactly
-    // the core schema plus the extensions present.
-    if object
-        .get(ENTERPRISE_SCHEMA)
-        .is_some_and(|e| e.as_object().is_none_or(Map::is_empty))
-    {
-        object.remove(ENTERPRISE_SCHEMA);
-    }
-    let has_enterprise = object.contains_key(ENTERPRISE_SCHEMA);
-    let mut schemas: Vec<Value> = match object.get("schemas") {
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter(|s| {
-                has_enterprise
-                    || !s
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
-            })
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (schema, needed) in [(USER_SCHEMA, true), (ENTERPRISE_SCHEMA, has_enterprise)] {
-        if needed
-            && !schemas
-                .iter()
-                .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(schema)))
-        {
-            schemas.push(json!(schema));
-        }
+        enterprise
+    });
+    schema::check_lengths(object, schema::USER_ATTRIBUTES, "")?;
+    // `schemas` lists exactly the core schema plus the extensions present
+    // (an extension emptied by PATCH is gone).
+    let mut schemas = vec![json!(schema::USER)];
+    if let Some(enterprise) = enterprise {
+        schema::check_lengths(
+            &enterprise,
+            schema::ENTERPRISE_USER_ATTRIBUTES,
+            &format!("{}:", schema::ENTERPRISE_USER),
+        )?;
+        object.insert(schema::ENTERPRISE_USER.into(), Value::Object(enterprise));
+        schemas.push(json!(schema::ENTERPRISE_USER));
     }
     object.insert("schemas".into(), Value::Array(schemas));
     Ok((body, password))
@@ -87,16 +87,6 @@ pub fn parse_bool(value: &Value) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
-}
-
-/// A key of an object, found case-insensitively (attribute names are).
-pub fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -161,10 +151,14 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The resource as GET returns it.
+/// The resource as GET returns it. Only what the served schemas declare:
+/// a document stored before they were enforced may hold more.
 pub fn render_user(row: &ScimUserRow, location: &str) -> Value {
     let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
     if let Some(object) = resource.as_object_mut() {
+        if let Some(enterprise) = retain_declared(object) {
+            object.insert(schema::ENTERPRISE_USER.into(), Value::Object(enterprise));
+        }
         object.insert("id".into(), json!(row.id));
         object.insert(
             "meta".into(),
@@ -199,7 +193,7 @@ pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>
         let always = key == "id" || key == "schemas";
         let path_matches = |path: &String| {
             let path = path
-                .strip_prefix(&format!("{USER_SCHEMA}:"))
+                .strip_prefix(&format!("{}:", schema::USER))
                 .unwrap_or(path);
             let head = path.split('.').next().unwrap_or(path);
             head.eq_ignore_ascii_case(&key)
@@ -214,7 +208,7 @@ pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>
         if !always
             && unwanted.iter().any(|p| {
                 p.eq_ignore_ascii_case(&key)
-                    || p.strip_prefix(&format!("{USER_SCHEMA}:"))
+                    || p.strip_prefix(&format!("{}:", schema::USER))
                         .is_some_and(|p| p.eq_ignore_ascii_case(&key))
             })
         {
@@ -232,12 +226,12 @@ mod tests {
     #[test]
     fn entra_quirks_are_folded_into_the_rfc_form() {
         let body = json!({
-            "schemas": [USER_SCHEMA],
+            "schemas": [schema::USER],
             "id": "client-chosen", "meta": {"resourceType": "User"},
             "userName": "Ada@Example.com", "active": "False", "password": "hunter2",
             "emails": [{"type": "home", "value": "ada@home.example"}, {"type": "work", "value": "ada@example.com"}],
             "name": {"givenName": "Ada", "familyName": "Lovelace"},
-            (ENTERPRISE_SCHEMA): {"manager": "boss-id", "employeeNumber": "7"}
+            (schema::ENTERPRISE_USER): {"manager": "boss-id", "employeeNumber": "7"}
         });
         let (resource, password) = normalize_user(body).unwrap();
         assert_eq!(password.as_deref(), Some("hunter2"));
@@ -248,13 +242,13 @@ mod tests {
         );
         assert_eq!(resource["active"], json!(false));
         assert_eq!(
-            resource[ENTERPRISE_SCHEMA]["manager"],
+            resource[schema::ENTERPRISE_USER]["manager"],
             json!({"value": "boss-id"})
         );
         assert!(resource["schemas"]
             .as_array()
             .unwrap()
-            .contains(&json!(ENTERPRISE_SCHEMA)));
+            .contains(&json!(schema::ENTERPRISE_USER)));
         let facts = user_facts(&resource).unwrap();
         assert_eq!(
             facts.email.as_deref(),
@@ -273,15 +267,22 @@ mod tests {
         );
         assert!(user_facts(&json!({"userName": "x", "emails": [{"value": "bad@"}]})).is_err());
         assert!(normalize_user(json!({"userName": "a@b.c", "active": "maybe"})).is_err());
+        // The RFC form of the manager is kept as it is.
+        let manager = json!({"value": "boss-id", "$ref": "https://x.example/Users/boss-id"});
+        let (resource, _) = normalize_user(
+            json!({"userName": "a@b.c", (schema::ENTERPRISE_USER): {"manager": manager.clone()}}),
+        )
+        .unwrap();
+        assert_eq!(resource[schema::ENTERPRISE_USER]["manager"], manager);
     }
 
     #[test]
     fn attribute_selection() {
-        let r = json!({"id": "1", "schemas": [USER_SCHEMA], "userName": "a", "emails": [], "name": {"givenName": "A"}});
+        let r = json!({"id": "1", "schemas": [schema::USER], "userName": "a", "emails": [], "name": {"givenName": "A"}});
         let only = project(r.clone(), Some("userName,name.givenName"), None);
         assert_eq!(
             only,
-            json!({"id": "1", "schemas": [USER_SCHEMA], "userName": "a", "name": {"givenName": "A"}})
+            json!({"id": "1", "schemas": [schema::USER], "userName": "a", "name": {"givenName": "A"}})
         );
         let without = project(r, None, Some("emails"));
         assert!(without.get("emails").is_none() && without.get("userName").is_some());

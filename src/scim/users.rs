@@ -1,18 +1,19 @@
 //! `/Users`: thin handlers over the provisioning rules.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
-use super::patch::apply_patch;
+use super::patch::PatchOps;
 use super::resource::{normalize_user, project, render_user, user_facts};
-use super::{base_url, keeps, list_response, read_json, scim_json, ListParams, ScimClient};
+use super::{base_url, keeps, list_response, scim_json_at, ListParams, ScimClient, ScimJson};
 use crate::provisioning::{
-    scim_create_user, scim_delete_user, scim_replace_user, RuleError, ScimUserWrite,
+    scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user, ScimUserFacts,
+    ScimUserPatch, ScimUserWrite,
 };
 use crate::state::AppState;
 use crate::store::{ScimUserRow, Store};
@@ -58,39 +59,34 @@ fn answer(
     status: StatusCode,
     selection: &Selection,
 ) -> HttpResponse {
-    let rendered = render_user(row, &location(state, client, &row.id));
+    let location = location(state, client, &row.id);
     let body = project(
-        rendered,
+        render_user(row, &location),
         selection.attributes.as_deref(),
         selection.excluded_attributes.as_deref(),
     );
-    let mut response = scim_json(status, &body);
-    if let Ok(value) =
-        actix_web::http::header::HeaderValue::from_str(&location(state, client, &row.id))
-    {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::LOCATION, value);
-    }
-    response
+    scim_json_at(status, &body, &location)
+}
+
+/// A whole resource a client sent (POST, PUT): normalised, its facts, and
+/// the hash of any password in it.
+async fn prepared(body: Value) -> Result<(Value, ScimUserFacts, Option<String>), ScimError> {
+    let (resource, password) = normalize_user(body)?;
+    let facts = user_facts(&resource)?;
+    Ok((resource, facts, hash_password(password).await?))
 }
 
 pub async fn create(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
+    client: ScimClient,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let (resource, password) =
-        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
-    let facts = user_facts(&resource)?;
-    let password_hash = hash_password(password).await?;
+    let (resource, facts, password_hash) = prepared(body).await?;
     let write = ScimUserWrite {
         facts: &facts,
         resource: &resource,
         password_hash: password_hash.as_deref(),
         operation: "POST /Users",
-        read_version: None,
     };
     let row = scim_create_user(&state.store, &client.integration, &write, &client.actor).await?;
     Ok(answer(
@@ -104,11 +100,10 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
     selection: web::Query<Selection>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
         .await?
         .ok_or_else(|| ScimError::not_found("user"))?;
@@ -152,55 +147,34 @@ pub async fn matching(
 
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     let users = matching(&state, &client, query.parsed_filter()?.as_ref()).await?;
     Ok(list_response(users, &query))
 }
 
-async fn save(
-    state: &AppState,
-    client: &ScimClient,
-    id: &str,
-    resource: Value,
-    password: Option<String>,
-    operation: &str,
-    read_version: Option<i64>,
-) -> Result<Result<ScimUserRow, RuleError>, ScimError> {
-    let facts = user_facts(&resource)?;
-    let password_hash = hash_password(password).await?;
+pub async fn replace(
+    state: web::Data<AppState>,
+    client: ScimClient,
+    path: web::Path<(String, String)>,
+    ScimJson(body): ScimJson,
+) -> Result<HttpResponse, ScimError> {
+    let (resource, facts, password_hash) = prepared(body).await?;
     let write = ScimUserWrite {
         facts: &facts,
         resource: &resource,
         password_hash: password_hash.as_deref(),
-        operation,
-        read_version,
+        operation: "PUT /Users",
     };
-    // The rule's own outcome stays separate: PATCH retries a stale write.
-    Ok(scim_replace_user(&state.store, &client.integration, id, &write, &client.actor).await)
-}
-
-pub async fn replace(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let (resource, password) =
-        normalize_user(read_json(payload, state.config.scim.max_body_bytes).await?)?;
-    let row = save(
-        &state,
-        &client,
+    let row = scim_replace_user(
+        &state.store,
+        &client.integration,
         &path.1,
-        resource,
-        password,
-        "PUT /Users",
-        None,
+        &write,
+        &client.actor,
     )
-    .await??;
+    .await?;
     Ok(answer(
         &state,
         &client,
@@ -210,39 +184,38 @@ pub async fn replace(
     ))
 }
 
+/// A PATCH of a user: applied to the stored resource, then normalised as a
+/// PUT of the result would be.
+impl ScimUserPatch for PatchOps {
+    type Error = ScimError;
+
+    fn patched(&self, stored: &str) -> Result<(Value, ScimUserFacts), ScimError> {
+        let mut resource: Value = serde_json::from_str(stored).unwrap_or_else(|_| json!({}));
+        self.apply(&mut resource)?;
+        // The password is write-only: `PatchOps::password` hashed it already.
+        let (resource, _) = normalize_user(resource)?;
+        let facts = user_facts(&resource)?;
+        Ok((resource, facts))
+    }
+}
+
 pub async fn patch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
-    payload: web::Payload,
+    ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
-    let body = read_json(payload, state.config.scim.max_body_bytes).await?;
-    // Read, patch, write; if another request changed the user in between
-    // (Entra sends in parallel), read again and re-apply.
-    let mut attempts = 0;
-    let row = loop {
-        let row = Store::scim_user(state.store.pool(), &client.integration.id, &path.1)
-            .await?
-            .ok_or_else(|| ScimError::not_found("user"))?;
-        let mut resource: Value = serde_json::from_str(&row.resource).unwrap_or_else(|_| json!({}));
-        apply_patch(&mut resource, &body)?;
-        let (resource, password) = normalize_user(resource)?;
-        match save(
-            &state,
-            &client,
-            &path.1,
-            resource,
-            password,
-            "PATCH /Users",
-            Some(row.version),
-        )
-        .await?
-        {
-            Err(RuleError::Stale(_)) if attempts < 10 => attempts += 1,
-            other => break other?,
-        }
-    };
+    let ops = PatchOps::parse(&body)?;
+    let password_hash = hash_password(ops.password().map(str::to_string)).await?;
+    let row = scim_patch_user(
+        &state.store,
+        &client.integration,
+        &path.1,
+        &ops,
+        password_hash.as_deref(),
+        &client.actor,
+    )
+    .await?;
     Ok(answer(
         &state,
         &client,
@@ -254,10 +227,9 @@ pub async fn patch(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    client: ScimClient,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let client = ScimClient::authenticate(&state, &req).await?;
     scim_delete_user(&state.store, &client.integration, &path.1, &client.actor).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use super::{numbered_parameters, Store, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -49,7 +49,9 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a changed resource; `password_hash` None keeps the stored one.
+    /// Writes a changed resource, with the row's `version` and `updated_at`
+    /// as the caller set them under the row lock; `password_hash` None keeps
+    /// the stored one.
     pub async fn update_scim_user(
         &self,
         tx: &mut Tx,
@@ -58,7 +60,7 @@ impl Store {
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE scim_users SET user_id = $3, user_name = $4, user_name_key = $5, external_id = $6, active = $7, \
-             resource = $8, password_hash = COALESCE($9, password_hash), version = version + 1, updated_at = $10 \
+             resource = $8, password_hash = COALESCE($9, password_hash), version = $10, updated_at = $11 \
              WHERE integration_id = $1 AND id = $2",
         )
         .bind(&row.integration_id)
@@ -70,28 +72,34 @@ impl Store {
         .bind(row.active)
         .bind(&row.resource)
         .bind(password_hash)
-        .bind(now_ms())
+        .bind(row.version)
+        .bind(row.updated_at)
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
     /// Touches the row: on PostgreSQL this takes its row lock, so a
-    /// read-modify-write of one user runs one at a time.
+    /// read-modify-write of one user runs one at a time. With `version`, only
+    /// if the row still has that version; whether it did (or, without one,
+    /// whether the row exists).
     pub async fn lock_scim_user(
         &self,
         tx: &mut Tx,
         integration_id: &str,
         id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2",
-        )
-        .bind(integration_id)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        version: Option<i64>,
+    ) -> StoreResult<bool> {
+        let sql = match version {
+            Some(_) => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2 AND version = $3",
+            None => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2",
+        };
+        let mut query = sqlx::query(sql).bind(integration_id).bind(id);
+        if let Some(version) = version {
+            query = query.bind(version);
+        }
+        let done = query.execute(&mut **tx).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_scim_user(
