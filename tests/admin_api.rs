@@ -1,4 +1,6 @@
 //! End-to-end over HTTP: the admin API core as the SPEC fixes it.
+// Tests and benchmarks stop at the first broken assumption.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::saml_source::SamlSource;
-use super::settings::{stored_settings, Settings};
+use super::settings::{encoded, stored_settings, Settings};
 use crate::audit::AuditKind;
 use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleResult};
@@ -54,8 +54,7 @@ pub async fn refresh_due_metadata(state: &AppState) -> RuleResult<usize> {
                 saml.metadata_error = Some(message);
             }
         }
-        let settings =
-            serde_json::to_string(&Settings::Saml(saml.clone())).expect("settings serialize");
+        let settings = encoded(&Settings::Saml(saml.clone()))?;
         state
             .store
             .replace_integration_settings(&integration.id, &settings)

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::fields::validated_name;
-use super::settings::{build_settings, stored_settings, Settings};
+use super::settings::{build_settings, encoded, stored_settings, Settings};
 use super::view::scim_tenant_url;
 use super::{kind_of, IntegrationInput, Kind, ScimCredentials};
 use crate::audit::AuditKind;
@@ -77,7 +77,7 @@ pub async fn create_with_id(
         org_id: org_id.to_string(),
         kind: kind.as_str().to_string(),
         name: validated_name(kind, input.name.as_deref())?,
-        settings: serde_json::to_string(&settings).expect("settings serialize"),
+        settings: encoded(&settings)?,
         scim_token_hash: None,
         scim_enabled_at: None,
         created_at: now,
@@ -131,7 +131,7 @@ pub async fn update(
         Some(n) => validated_name(kind, Some(n))?,
         None => current.name.clone(),
     };
-    let settings = serde_json::to_string(&settings).expect("settings serialize");
+    let settings = encoded(&settings)?;
     let mut tx = store.write_tx().await?;
     if !store
         .update_integration(&mut tx, org_id, id, &name, &settings)

@@ -100,11 +100,18 @@ pub(super) async fn build_settings(
 }
 
 pub fn stored_settings(integration: &Integration) -> RuleResult<Settings> {
-    serde_json::from_str(&integration.settings).map_err(|e| {
-        RuleError::Store(crate::store::StoreError::Other(sqlx::Error::Decode(
-            e.into(),
-        )))
-    })
+    serde_json::from_str(&integration.settings).map_err(codec_error)
+}
+
+/// The settings as stored: the inverse of [`stored_settings`].
+pub fn encoded(settings: &Settings) -> RuleResult<String> {
+    serde_json::to_string(settings).map_err(codec_error)
+}
+
+fn codec_error(e: serde_json::Error) -> RuleError {
+    RuleError::Store(crate::store::StoreError::Other(sqlx::Error::Decode(
+        e.into(),
+    )))
 }
 
 #[cfg(test)]
@@ -129,7 +136,15 @@ mod tests {
         let c = config();
         let (sb, _dir) = secret_box();
         let input = serde_json::from_value(json).unwrap();
-        build_settings(&c, &sb, &Outbound::new(&c.outbound).unwrap(), kind, &input, None).await
+        build_settings(
+            &c,
+            &sb,
+            &Outbound::new(&c.outbound).unwrap(),
+            kind,
+            &input,
+            None,
+        )
+        .await
     }
 
     #[tokio::test]

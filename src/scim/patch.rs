@@ -52,7 +52,8 @@ fn container<'a>(
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
-            Ok(slot.as_object_mut().expect("just made an object"))
+            slot.as_object_mut()
+                .ok_or_else(|| invalid_path(schema, "is not an object"))
         }
     }
 }
@@ -74,15 +75,14 @@ fn set(container: &mut Map<String, Value>, attr: &str, sub: Option<&str>, op: Op
     let key = key_in(container, attr);
     match sub {
         Some(sub) => {
-            let slot = container
-                .entry(key)
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
+            let slot = container.entry(key).or_insert(Value::Null);
+            if let Value::Object(object) = slot {
+                let sub_key = key_in(object, sub);
+                object.insert(sub_key, value);
+            } else {
+                // Whatever was there is replaced by an object holding the sub-attribute.
+                *slot = Value::Object(Map::from_iter([(sub.to_string(), value)]));
             }
-            let object = slot.as_object_mut().expect("object");
-            let sub_key = key_in(object, sub);
-            object.insert(sub_key, value);
         }
         None => match (container.get_mut(&key), op, value) {
             // add to a multi-valued attribute appends
@@ -173,16 +173,17 @@ fn apply_filtered(
                 // creates the element it describes.
                 let mut created = Map::new();
                 pinned(filter, &mut created);
-                let mut element = Value::Object(created);
-                match &pp.sub_attr {
+                let element = match &pp.sub_attr {
                     Some(sub) => {
-                        element
-                            .as_object_mut()
-                            .expect("object")
-                            .insert(sub.clone(), value);
+                        created.insert(sub.clone(), value);
+                        Value::Object(created)
                     }
-                    None => merge(&mut element, value),
-                }
+                    None => {
+                        let mut element = Value::Object(created);
+                        merge(&mut element, value);
+                        element
+                    }
+                };
                 elements.push(element);
                 return Ok(());
             }
