@@ -63,7 +63,6 @@ pub async fn refresh_due_metadata(state: &AppState) -> RuleResult<usize> {
             let mut tx = state.store.write_tx().await?;
             let details = json!({ "certificates": saml.idp.certificates.len() });
             audit_success(
-                &state.store,
                 &mut tx,
                 &integration.org_id,
                 AuditKind::IntegrationCertificatesChanged,

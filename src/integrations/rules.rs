@@ -84,7 +84,7 @@ pub async fn create_with_id(
         updated_at: now,
     };
     let mut tx = store.write_tx().await?;
-    match store.insert_integration(&mut tx, &integration).await {
+    match tx.insert_integration(&integration).await {
         Err(crate::store::StoreError::Conflict) => {
             return Err(RuleError::Conflict(
                 "an integration with this ID already exists".into(),
@@ -93,7 +93,6 @@ pub async fn create_with_id(
         other => other?,
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::IntegrationCreated,
@@ -133,8 +132,7 @@ pub async fn update(
     };
     let settings = encoded(&settings)?;
     let mut tx = store.write_tx().await?;
-    if !store
-        .update_integration(&mut tx, org_id, id, &name, &settings)
+    if !tx.update_integration(org_id, id, &name, &settings)
         .await?
     {
         return Err(RuleError::NotFound("integration"));
@@ -155,7 +153,6 @@ pub async fn update(
     .filter_map(|(f, given)| given.then_some(f))
     .collect();
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::IntegrationUpdated,
@@ -173,11 +170,10 @@ pub async fn update(
 
 pub async fn delete(store: &Store, org_id: &str, id: &str, actor: &Actor) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !store.delete_integration(&mut tx, org_id, id).await? {
+    if !tx.delete_integration(org_id, id).await? {
         return Err(RuleError::NotFound("integration"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::IntegrationDeleted,
@@ -204,15 +200,14 @@ pub async fn enable_provisioning(
         .ok_or(RuleError::NotFound("integration"))?;
     let token = new_token(SCIM_TOKEN_PREFIX);
     let mut tx = store.write_tx().await?;
-    store
-        .set_scim_token(&mut tx, org_id, id, Some(&token_hash(&token)))
+    tx.set_scim_token(org_id, id, Some(&token_hash(&token)))
         .await?;
     let kind = if current.scim_token_hash.is_some() {
         AuditKind::ProvisioningTokenRotated
     } else {
         AuditKind::ProvisioningEnabled
     };
-    audit_success(store, &mut tx, org_id, kind, actor, Some(id), json!({})).await?;
+    audit_success(&mut tx, org_id, kind, actor, Some(id), json!({})).await?;
     tx.commit().await?;
     Ok(ScimCredentials {
         tenant_url: scim_tenant_url(config, id),
@@ -228,11 +223,10 @@ pub async fn disable_provisioning(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !store.set_scim_token(&mut tx, org_id, id, None).await? {
+    if !tx.set_scim_token(org_id, id, None).await? {
         return Err(RuleError::NotFound("integration"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::ProvisioningDisabled,

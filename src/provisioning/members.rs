@@ -72,7 +72,7 @@ pub async fn admit_on_sign_in(
             .await?
             .is_some()
         {
-            refresh_profile(store, &mut tx, &user.id, profile).await?;
+            refresh_profile(&mut tx, &user.id, profile).await?;
             tx.commit().await?;
             return Ok(Admission {
                 user,
@@ -80,8 +80,7 @@ pub async fn admit_on_sign_in(
             });
         }
     }
-    let teams = store
-        .live_teams_preapproving(&mut tx, org_id, &domain)
+    let teams = tx.live_teams_preapproving(org_id, &domain)
         .await?;
     if teams.is_empty() {
         return Err(SignInRefusal::DomainNotPreapproved {
@@ -89,15 +88,13 @@ pub async fn admit_on_sign_in(
             domain,
         });
     }
-    let (user, _) = store.ensure_user(&mut tx, email, profile).await?;
-    store
-        .upsert_membership(&mut tx, org_id, &user.id, Role::Member, false)
+    let (user, _) = tx.ensure_user(email, profile).await?;
+    tx.upsert_membership(org_id, &user.id, Role::Member, false)
         .await?;
     for team_id in &teams {
-        store.add_team_member(&mut tx, team_id, &user.id).await?;
+        tx.add_team_member(team_id, &user.id).await?;
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::MemberJoined,
@@ -114,13 +111,12 @@ pub async fn admit_on_sign_in(
 /// them only while its organization is the account's sole home: otherwise
 /// one organization's IdP could rename another organization's people.
 pub(crate) async fn refresh_profile(
-    store: &Store,
     tx: &mut Tx,
     user_id: &str,
     profile: &UserProfile,
 ) -> Result<(), StoreError> {
-    if store.membership_count(tx, user_id).await? <= 1 {
-        store.update_user_profile(tx, user_id, profile).await?;
+    if tx.membership_count(user_id).await? <= 1 {
+        tx.update_user_profile(user_id, profile).await?;
     }
     Ok(())
 }
@@ -143,10 +139,10 @@ pub async fn deprovision_member(
     actor: &Actor,
 ) -> RuleResult<Deprovisioned> {
     let mut tx = store.write_tx().await?;
-    let outcome = deprovision_in(store, &mut tx, org_id, user_id)
+    let outcome = deprovision_in(&mut tx, org_id, user_id)
         .await?
         .ok_or(RuleError::NotFound("member"))?;
-    audit_deprovisioned(store, &mut tx, org_id, user_id, outcome, actor).await?;
+    audit_deprovisioned(&mut tx, org_id, user_id, outcome, actor).await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -154,20 +150,19 @@ pub async fn deprovision_member(
 /// The deprovisioning rule inside the caller's transaction; `None` when the
 /// person was not a member.
 pub(crate) async fn deprovision_in(
-    store: &Store,
     tx: &mut Tx,
     org_id: &str,
     user_id: &str,
 ) -> Result<Option<Deprovisioned>, StoreError> {
     // Serializes with any other organization deprovisioning the same
     // account, so the last one out deletes it.
-    if !store.lock_user(tx, user_id).await?
-        || !store.remove_from_organization(tx, org_id, user_id).await?
+    if !tx.lock_user(user_id).await?
+        || !tx.remove_from_organization(org_id, user_id).await?
     {
         return Ok(None);
     }
-    if store.membership_count(tx, user_id).await? == 0 {
-        store.delete_user(tx, user_id).await?;
+    if tx.membership_count(user_id).await? == 0 {
+        tx.delete_user(user_id).await?;
         Ok(Some(Deprovisioned::Deleted))
     } else {
         Ok(Some(Deprovisioned::Detached))
@@ -175,7 +170,6 @@ pub(crate) async fn deprovision_in(
 }
 
 pub(crate) async fn audit_deprovisioned(
-    store: &Store,
     tx: &mut Tx,
     org_id: &str,
     user_id: &str,
@@ -187,7 +181,6 @@ pub(crate) async fn audit_deprovisioned(
         Deprovisioned::Deleted => "deleted",
     };
     audit_success(
-        store,
         tx,
         org_id,
         AuditKind::MemberDeprovisioned,
@@ -206,14 +199,12 @@ pub async fn set_member_role(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !store
-        .set_member_role(&mut tx, org_id, user_id, role)
+    if !tx.set_member_role(org_id, user_id, role)
         .await?
     {
         return Err(RuleError::NotFound("member"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::MemberRoleChanged,
@@ -455,8 +446,7 @@ mod tests {
 
         // A rolled-back write changes nothing and the view stays right.
         let mut tx = store.write_tx().await.unwrap();
-        store
-            .set_member_role(&mut tx, &org.id, &user.id, Role::Member)
+        tx.set_member_role(&org.id, &user.id, Role::Member)
             .await
             .unwrap();
         tx.rollback().await.unwrap();

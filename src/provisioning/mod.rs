@@ -28,7 +28,7 @@ pub use teams::{
 
 pub use crate::audit::Actor;
 use crate::audit::{AuditKind, Outcome};
-use crate::store::{NewAuditEvent, Store, StoreError, Tx};
+use crate::store::{NewAuditEvent, StoreError, Tx};
 
 /// Why a rule refused a change.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,6 @@ pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> RuleEr
 
 /// A successful change, recorded in the same transaction as the change.
 pub async fn audit_success(
-    store: &Store,
     tx: &mut Tx,
     org_id: &str,
     kind: AuditKind,
@@ -69,10 +68,7 @@ pub async fn audit_success(
     subject: Option<&str>,
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
-    store
-        .record_audit(
-            tx,
-            &NewAuditEvent {
+    tx.record_audit(&NewAuditEvent {
                 org_id: org_id.to_string(),
                 kind,
                 outcome: Outcome::Success,

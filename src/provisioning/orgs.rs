@@ -31,12 +31,10 @@ pub async fn create_organization(
     let name = validate_name("name", name)?;
     let admin_token = new_token(ADMIN_TOKEN_PREFIX);
     let mut tx = store.write_tx().await?;
-    let organization = store.insert_organization(&mut tx, &name).await?;
-    let token_id = store
-        .insert_admin_token(&mut tx, &organization.id, &token_hash(&admin_token))
+    let organization = tx.insert_organization(&name).await?;
+    let token_id = tx.insert_admin_token(&organization.id, &token_hash(&admin_token))
         .await?;
     audit_success(
-        store,
         &mut tx,
         &organization.id,
         AuditKind::OrganizationCreated,
@@ -59,14 +57,11 @@ pub async fn rotate_admin_token(store: &Store, org_id: &str, actor: &Actor) -> R
     }
     let token = new_token(ADMIN_TOKEN_PREFIX);
     let mut tx = store.write_tx().await?;
-    let token_id = store
-        .insert_admin_token(&mut tx, org_id, &token_hash(&token))
+    let token_id = tx.insert_admin_token(org_id, &token_hash(&token))
         .await?;
-    let revoked = store
-        .revoke_admin_tokens_except(&mut tx, org_id, &token_id)
+    let revoked = tx.revoke_admin_tokens_except(org_id, &token_id)
         .await?;
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::AdminTokenRotated,
@@ -87,11 +82,10 @@ pub async fn rename_organization(
 ) -> RuleResult<()> {
     let name = validate_name("name", name)?;
     let mut tx = store.write_tx().await?;
-    if !store.rename_organization(&mut tx, org_id, &name).await? {
+    if !tx.rename_organization(org_id, &name).await? {
         return Err(super::RuleError::NotFound("organization"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::OrganizationRenamed,

@@ -84,7 +84,6 @@ const PATCH_ATTEMPTS: usize = 10;
 /// account for the email) and returns the account id; `None` for an active
 /// user without an email, or an inactive one.
 async fn attach(
-    store: &Store,
     tx: &mut Tx,
     org_id: &str,
     scim_id: Option<&str>,
@@ -93,17 +92,16 @@ async fn attach(
     let Some(email) = facts.email.as_deref().filter(|_| facts.active) else {
         return Ok(None);
     };
-    let (user, created) = store.ensure_user(tx, email, &facts.profile).await?;
+    let (user, created) = tx.ensure_user(email, &facts.profile).await?;
     if let Some(scim_id) = scim_id {
-        for team_id in store.teams_of_scim_user(tx, scim_id).await? {
-            store.add_team_member(tx, &team_id, &user.id).await?;
+        for team_id in tx.teams_of_scim_user(scim_id).await? {
+            tx.add_team_member(&team_id, &user.id).await?;
         }
     }
-    store
-        .upsert_membership(tx, org_id, &user.id, Role::Member, true)
+    tx.upsert_membership(org_id, &user.id, Role::Member, true)
         .await?;
     if !created {
-        refresh_profile(store, tx, &user.id, &facts.profile).await?;
+        refresh_profile(tx, &user.id, &facts.profile).await?;
     }
     Ok(Some(user.id))
 }
@@ -132,7 +130,7 @@ pub async fn scim_create_user(
     {
         return Err(taken(&facts.user_name));
     }
-    let user_id = attach(store, &mut tx, &integration.org_id, None, facts).await?;
+    let user_id = attach(&mut tx, &integration.org_id, None, facts).await?;
     let now = now_ms();
     let row = ScimUserRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -147,13 +145,12 @@ pub async fn scim_create_user(
         created_at: now,
         updated_at: now,
     };
-    match store.insert_scim_user(&mut tx, &row, password_hash).await {
+    match tx.insert_scim_user(&row, password_hash).await {
         Err(StoreError::Conflict) => return Err(taken(&facts.user_name)),
         other => other?,
     }
     let details = json!({ "scim_id": row.id, "operation": operation, "active": facts.active });
     audit_success(
-        store,
         &mut tx,
         &integration.org_id,
         AuditKind::ScimUserCreated,
@@ -175,13 +172,12 @@ pub async fn scim_replace_user(
     actor: &Actor,
 ) -> RuleResult<ScimUserRow> {
     let mut tx = store.write_tx().await?;
-    store
-        .lock_scim_user(&mut tx, &integration.id, id, None)
+    tx.lock_scim_user(&integration.id, id, None)
         .await?;
     let row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
-    save_locked(store, tx, integration, row, write, actor).await
+    save_locked(tx, integration, row, write, actor).await
 }
 
 /// PATCH: applies `patch` to the stored resource and saves the result. The
@@ -209,12 +205,11 @@ pub async fn scim_patch_user<P: ScimUserPatch>(
             operation: "PATCH /Users",
         };
         let mut tx = store.write_tx().await.map_err(RuleError::from)?;
-        let unchanged = store
-            .lock_scim_user(&mut tx, &integration.id, id, Some(row.version))
+        let unchanged = tx.lock_scim_user(&integration.id, id, Some(row.version))
             .await
             .map_err(RuleError::from)?;
         if unchanged {
-            return Ok(save_locked(store, tx, integration, row, &write, actor).await?);
+            return Ok(save_locked(tx, integration, row, &write, actor).await?);
         }
     }
     Err(RuleError::Stale("user").into())
@@ -224,7 +219,6 @@ pub async fn scim_patch_user<P: ScimUserPatch>(
 /// any change of `active`: false deprovisions, true re-attaches. Returns the
 /// row as stored.
 async fn save_locked(
-    store: &Store,
     mut tx: Tx,
     integration: &Integration,
     mut row: ScimUserRow,
@@ -250,7 +244,7 @@ async fn save_locked(
         (_, true) => {
             // Without an email now, the existing membership stays as it is.
             let attached =
-                attach(store, &mut tx, &integration.org_id, Some(&row.id), facts).await?;
+                attach(&mut tx, &integration.org_id, Some(&row.id), facts).await?;
             row.user_id = attached.or(row.user_id.take());
             if was_active {
                 AuditKind::ScimUserUpdated
@@ -261,10 +255,9 @@ async fn save_locked(
         (true, false) => {
             if let Some(user_id) = row.user_id.take() {
                 if let Some(outcome) =
-                    deprovision_in(store, &mut tx, &integration.org_id, &user_id).await?
+                    deprovision_in(&mut tx, &integration.org_id, &user_id).await?
                 {
                     audit_deprovisioned(
-                        store,
                         &mut tx,
                         &integration.org_id,
                         &user_id,
@@ -284,13 +277,12 @@ async fn save_locked(
     row.resource = resource.to_string();
     row.version += 1;
     row.updated_at = now_ms();
-    match store.update_scim_user(&mut tx, &row, password_hash).await {
+    match tx.update_scim_user(&row, password_hash).await {
         Err(StoreError::Conflict) => return Err(taken(&facts.user_name)),
         other => other?,
     }
     let details = json!({ "scim_id": row.id, "operation": operation, "active": facts.active });
     audit_success(
-        store,
         &mut tx,
         &integration.org_id,
         kind,
@@ -315,15 +307,14 @@ pub async fn scim_delete_user(
         .await?
         .ok_or(RuleError::NotFound("user"))?;
     if let Some(user_id) = &row.user_id {
-        if let Some(outcome) = deprovision_in(store, &mut tx, &integration.org_id, user_id).await? {
-            audit_deprovisioned(store, &mut tx, &integration.org_id, user_id, outcome, actor)
+        if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id).await? {
+            audit_deprovisioned(&mut tx, &integration.org_id, user_id, outcome, actor)
                 .await?;
         }
     }
-    store.delete_scim_user(&mut tx, &integration.id, id).await?;
+    tx.delete_scim_user(&integration.id, id).await?;
     let details = json!({ "scim_id": id, "operation": "DELETE /Users" });
     audit_success(
-        store,
         &mut tx,
         &integration.org_id,
         AuditKind::ScimUserDeleted,
@@ -348,40 +339,36 @@ pub struct ScimGroupWrite<'a> {
 /// Records the group's SCIM members and makes the team's members exactly
 /// the accounts among them (deactivated or email-less users have none yet).
 async fn sync_members(
-    store: &Store,
     tx: &mut Tx,
     integration: &Integration,
     team_id: &str,
     members: &[String],
 ) -> Result<(u64, u64), StoreError> {
-    store.set_scim_group_members(tx, team_id, members).await?;
+    tx.set_scim_group_members(team_id, members).await?;
     // Only the listed users and the team's current members are read, never
     // the integration's whole directory (one group PATCH of a 100k-user
     // tenant read all 100k rows).
-    let wanted: Vec<String> = store
-        .scim_group_accounts(tx, &integration.id, team_id)
+    let wanted: Vec<String> = tx.scim_group_accounts(&integration.id, team_id)
         .await?
         .into_iter()
         .map(|(_, user_id)| user_id)
         .collect();
     // Only people this integration provisions leave with the group; members
     // an admin or a pre-approved domain brought in stay.
-    let ours = store
-        .team_members_provisioned_by(tx, &integration.id, team_id)
+    let ours = tx.team_members_provisioned_by(&integration.id, team_id)
         .await?;
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let current_set: std::collections::HashSet<&String> = current.iter().collect();
     let wanted_set: std::collections::HashSet<&String> = wanted.iter().collect();
     let joining: Vec<&String> = wanted.iter().filter(|u| !current_set.contains(u)).collect();
-    let added = store
-        .add_organization_members_to_team(tx, &integration.org_id, team_id, &joining)
+    let added = tx.add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
     let mut removed: u64 = 0;
     for user_id in current
         .iter()
         .filter(|u| !wanted_set.contains(u) && ours.contains(*u))
     {
-        store.remove_team_member(tx, team_id, user_id).await?;
+        tx.remove_team_member(team_id, user_id).await?;
         removed += 1;
     }
     Ok((added, removed))
@@ -400,10 +387,7 @@ pub async fn scim_create_group(
 ) -> RuleResult<String> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
     let mut tx = store.write_tx().await?;
-    let team_id = match store
-        .insert_team(
-            &mut tx,
-            &integration.org_id,
+    let team_id = match tx.insert_team(&integration.org_id,
             &name,
             &[],
             Some((&integration.id, write.external_id)),
@@ -413,10 +397,9 @@ pub async fn scim_create_group(
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         other => other?,
     };
-    let (added, _) = sync_members(store, &mut tx, integration, &team_id, write.members).await?;
+    let (added, _) = sync_members(&mut tx, integration, &team_id, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added });
     audit_success(
-        store,
         &mut tx,
         &integration.org_id,
         AuditKind::ScimGroupCreated,
@@ -439,22 +422,19 @@ pub async fn scim_update_group(
 ) -> RuleResult<()> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
     let mut tx = store.write_tx().await?;
-    match store
-        .update_team(&mut tx, &integration.org_id, team_id, Some(&name), None)
+    match tx.update_team(&integration.org_id, team_id, Some(&name), None)
         .await
     {
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         Ok(false) => return Err(RuleError::NotFound("group")),
         other => other?,
     };
-    store
-        .set_team_external_id(&mut tx, &integration.org_id, team_id, write.external_id)
+    tx.set_team_external_id(&integration.org_id, team_id, write.external_id)
         .await?;
     let (added, removed) =
-        sync_members(store, &mut tx, integration, team_id, write.members).await?;
+        sync_members(&mut tx, integration, team_id, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
-        store,
         &mut tx,
         &integration.org_id,
         AuditKind::ScimGroupUpdated,

@@ -30,15 +30,13 @@ pub async fn create_team(
     let name = validate_name("name", name)?;
     let domains = normalize_domains(domains)?;
     let mut tx = store.write_tx().await?;
-    let team_id = match store
-        .insert_team(&mut tx, org_id, &name, &domains, None)
+    let team_id = match tx.insert_team(org_id, &name, &domains, None)
         .await
     {
         Err(StoreError::Conflict) => return Err(name_taken(&name)),
         other => other?,
     };
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::TeamCreated,
@@ -72,10 +70,7 @@ pub async fn update_team(
         .map(normalize_domains)
         .transpose()?;
     let mut tx = store.write_tx().await?;
-    let updated = match store
-        .update_team(
-            &mut tx,
-            org_id,
+    let updated = match tx.update_team(org_id,
             team_id,
             name.as_deref(),
             domains.as_deref(),
@@ -89,7 +84,6 @@ pub async fn update_team(
         return Err(RuleError::NotFound("team"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::TeamUpdated,
@@ -114,14 +108,12 @@ pub async fn delete_team(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !store
-        .set_team_deleted(&mut tx, org_id, team_id, Some(now_ms()))
+    if !tx.set_team_deleted(org_id, team_id, Some(now_ms()))
         .await?
     {
         return Err(RuleError::NotFound("team"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::TeamDeleted,
@@ -141,7 +133,7 @@ pub async fn restore_team(
     actor: &Actor,
 ) -> RuleResult<Team> {
     let mut tx = store.write_tx().await?;
-    let restored = match store.set_team_deleted(&mut tx, org_id, team_id, None).await {
+    let restored = match tx.set_team_deleted(org_id, team_id, None).await {
         Err(StoreError::Conflict) => {
             return Err(RuleError::Conflict(
                 "a live team already has this team's name; rename that one first".into(),
@@ -153,7 +145,6 @@ pub async fn restore_team(
         return Err(RuleError::NotFound("deleted team"));
     }
     audit_success(
-        store,
         &mut tx,
         org_id,
         AuditKind::TeamRestored,
@@ -217,8 +208,7 @@ mod tests {
             .is_empty());
         let mut tx = store.write_tx().await.unwrap();
         assert_eq!(
-            store
-                .live_teams_preapproving(&mut tx, &org.id, "example.com")
+            tx.live_teams_preapproving(&org.id, "example.com")
                 .await
                 .unwrap()
                 .len(),

@@ -58,11 +58,6 @@ pub struct AuditFilter {
 }
 
 impl Store {
-    /// Writes within the caller's transaction, so the change and its record
-    /// land together or not at all.
-    pub async fn record_audit(&self, tx: &mut Tx, event: &NewAuditEvent) -> StoreResult<()> {
-        Self::insert_audit(&mut **tx, event).await
-    }
 
     /// Writes an event that accompanies no change (a refused sign-in).
     pub async fn record_audit_alone(&self, event: &NewAuditEvent) -> StoreResult<()> {
@@ -145,6 +140,15 @@ impl Store {
                 reason: r.reason,
             })
             .collect())
+    }
+}
+
+impl Tx {
+    /// Writes within the caller's transaction, so the change and its record
+    /// land together or not at all.
+    pub async fn record_audit(
+        &mut self, event: &NewAuditEvent) -> StoreResult<()> {
+        Store::insert_audit(&mut **self, event).await
     }
 }
 

@@ -62,26 +62,6 @@ const COLUMNS: &str =
     "id, org_id, kind, name, settings, scim_token_hash, scim_enabled_at, created_at, updated_at";
 
 impl Store {
-    pub async fn insert_integration(
-        &self,
-        tx: &mut Tx,
-        integration: &Integration,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO integrations (id, org_id, kind, name, settings, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&integration.id)
-        .bind(&integration.org_id)
-        .bind(&integration.kind)
-        .bind(&integration.name)
-        .bind(&integration.settings)
-        .bind(integration.created_at)
-        .bind(integration.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
 
     /// Every organization's integrations of these kinds (for background jobs).
     pub async fn integrations_of_kinds(&self, kinds: &[&str]) -> StoreResult<Vec<Integration>> {
@@ -134,10 +114,31 @@ impl Store {
     ) -> StoreResult<Option<Integration>> {
         Ok(self.integration(id).await?.filter(|i| i.org_id == org_id))
     }
+}
+
+impl Tx {
+    pub async fn insert_integration(
+        &mut self,
+        integration: &Integration,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO integrations (id, org_id, kind, name, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&integration.id)
+        .bind(&integration.org_id)
+        .bind(&integration.kind)
+        .bind(&integration.name)
+        .bind(&integration.settings)
+        .bind(integration.created_at)
+        .bind(integration.updated_at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
 
     pub async fn update_integration(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         org_id: &str,
         id: &str,
         name: &str,
@@ -151,29 +152,27 @@ impl Store {
         .bind(name)
         .bind(settings)
         .bind(now_ms())
-        .execute(&mut **tx)
+        .execute(&mut **self)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_integration(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         org_id: &str,
         id: &str,
     ) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut **self)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Turns SCIM on with this token hash (replacing any earlier token), or off with `None`.
     pub async fn set_scim_token(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         org_id: &str,
         id: &str,
         token_hash: Option<&str>,
@@ -188,7 +187,7 @@ impl Store {
         .bind(token_hash)
         .bind(enabled_at)
         .bind(now_ms())
-        .execute(&mut **tx)
+        .execute(&mut **self)
         .await?;
         Ok(done.rows_affected() == 1)
     }

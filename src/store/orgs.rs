@@ -11,20 +11,6 @@ pub struct Organization {
 }
 
 impl Store {
-    pub async fn insert_organization(&self, tx: &mut Tx, name: &str) -> StoreResult<Organization> {
-        let org = Organization {
-            id: new_id(),
-            name: name.to_string(),
-            created_at: now_ms(),
-        };
-        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&org.id)
-            .bind(&org.name)
-            .bind(org.created_at)
-            .execute(&mut **tx)
-            .await?;
-        Ok(org)
-    }
 
     pub async fn organization(&self, id: &str) -> StoreResult<Option<Organization>> {
         Ok(
@@ -34,17 +20,34 @@ impl Store {
                 .await?,
         )
     }
+}
+
+impl Tx {
+    pub async fn insert_organization(
+        &mut self, name: &str) -> StoreResult<Organization> {
+        let org = Organization {
+            id: new_id(),
+            name: name.to_string(),
+            created_at: now_ms(),
+        };
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(org.created_at)
+            .execute(&mut **self)
+            .await?;
+        Ok(org)
+    }
 
     pub async fn rename_organization(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         id: &str,
         name: &str,
     ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1")
             .bind(id)
             .bind(name)
-            .execute(&mut **tx)
+            .execute(&mut **self)
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -21,100 +21,6 @@ pub struct ScimUserRow {
 const COLUMNS: &str = "id, integration_id, org_id, user_id, user_name, external_id, active, resource, version, created_at, updated_at";
 
 impl Store {
-    pub async fn insert_scim_user(
-        &self,
-        tx: &mut Tx,
-        row: &ScimUserRow,
-        password_hash: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
-             resource, password_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&row.id)
-        .bind(&row.integration_id)
-        .bind(&row.org_id)
-        .bind(&row.user_id)
-        .bind(&row.user_name)
-        .bind(row.user_name.to_lowercase())
-        .bind(&row.external_id)
-        .bind(row.active)
-        .bind(&row.resource)
-        .bind(password_hash)
-        .bind(row.version)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Writes a changed resource, with the row's `version` and `updated_at`
-    /// as the caller set them under the row lock; `password_hash` None keeps
-    /// the stored one.
-    pub async fn update_scim_user(
-        &self,
-        tx: &mut Tx,
-        row: &ScimUserRow,
-        password_hash: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE scim_users SET user_id = $3, user_name = $4, user_name_key = $5, external_id = $6, active = $7, \
-             resource = $8, password_hash = COALESCE($9, password_hash), version = $10, updated_at = $11 \
-             WHERE integration_id = $1 AND id = $2",
-        )
-        .bind(&row.integration_id)
-        .bind(&row.id)
-        .bind(&row.user_id)
-        .bind(&row.user_name)
-        .bind(row.user_name.to_lowercase())
-        .bind(&row.external_id)
-        .bind(row.active)
-        .bind(&row.resource)
-        .bind(password_hash)
-        .bind(row.version)
-        .bind(row.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Touches the row: on PostgreSQL this takes its row lock, so a
-    /// read-modify-write of one user runs one at a time. With `version`, only
-    /// if the row still has that version; whether it did (or, without one,
-    /// whether the row exists).
-    pub async fn lock_scim_user(
-        &self,
-        tx: &mut Tx,
-        integration_id: &str,
-        id: &str,
-        version: Option<i64>,
-    ) -> StoreResult<bool> {
-        let sql = match version {
-            Some(_) => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2 AND version = $3",
-            None => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2",
-        };
-        let mut query = sqlx::query(sql).bind(integration_id).bind(id);
-        if let Some(version) = version {
-            query = query.bind(version);
-        }
-        let done = query.execute(&mut **tx).await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn delete_scim_user(
-        &self,
-        tx: &mut Tx,
-        integration_id: &str,
-        id: &str,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
-            .bind(integration_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
 
     /// One user of the integration, on the pool (`store.pool()`) or inside
     /// a write transaction (`&mut *tx`, re-read under the write lock).
@@ -158,52 +64,100 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Replaces a SCIM group's member list. Writes only the difference:
-    /// Entra adds members a batch at a time, and rewriting the whole list
-    /// for each batch made a group's sync quadratic in its size.
-    pub async fn set_scim_group_members(
-        &self,
-        tx: &mut Tx,
-        team_id: &str,
-        scim_user_ids: &[String],
+impl Tx {
+    pub async fn insert_scim_user(
+        &mut self,
+        row: &ScimUserRow,
+        password_hash: Option<&str>,
     ) -> StoreResult<()> {
-        let current: Vec<(String,)> =
-            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
-                .bind(team_id)
-                .fetch_all(&mut **tx)
-                .await?;
-        let current: HashSet<String> = current.into_iter().map(|(id,)| id).collect();
-        let wanted: HashSet<&String> = scim_user_ids.iter().collect();
-        for id in current.iter().filter(|id| !wanted.contains(id)) {
-            sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
-                .bind(team_id)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        let new: Vec<&String> = scim_user_ids
-            .iter()
-            .filter(|id| !current.contains(*id))
-            .collect();
-        // A few hundred rows per statement: SQLite's one writer waits for
-        // each statement of a group PATCH.
-        for chunk in new.chunks(BATCH) {
-            let rows: Vec<String> = (2..2 + chunk.len())
-                .map(|i| format!("($1, ${i})"))
-                .collect();
-            let sql = format!(
-                "INSERT INTO scim_group_members (team_id, scim_user_id) VALUES {} ON CONFLICT DO NOTHING",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(team_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut **tx).await?;
-        }
+        sqlx::query(
+            "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
+             resource, password_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&row.id)
+        .bind(&row.integration_id)
+        .bind(&row.org_id)
+        .bind(&row.user_id)
+        .bind(&row.user_name)
+        .bind(row.user_name.to_lowercase())
+        .bind(&row.external_id)
+        .bind(row.active)
+        .bind(&row.resource)
+        .bind(password_hash)
+        .bind(row.version)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut **self)
+        .await?;
         Ok(())
     }
+
+    /// Writes a changed resource, with the row's `version` and `updated_at`
+    /// as the caller set them under the row lock; `password_hash` None keeps
+    /// the stored one.
+    pub async fn update_scim_user(
+        &mut self,
+        row: &ScimUserRow,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE scim_users SET user_id = $3, user_name = $4, user_name_key = $5, external_id = $6, active = $7, \
+             resource = $8, password_hash = COALESCE($9, password_hash), version = $10, updated_at = $11 \
+             WHERE integration_id = $1 AND id = $2",
+        )
+        .bind(&row.integration_id)
+        .bind(&row.id)
+        .bind(&row.user_id)
+        .bind(&row.user_name)
+        .bind(row.user_name.to_lowercase())
+        .bind(&row.external_id)
+        .bind(row.active)
+        .bind(&row.resource)
+        .bind(password_hash)
+        .bind(row.version)
+        .bind(row.updated_at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    /// Touches the row: on PostgreSQL this takes its row lock, so a
+    /// read-modify-write of one user runs one at a time. With `version`, only
+    /// if the row still has that version; whether it did (or, without one,
+    /// whether the row exists).
+    pub async fn lock_scim_user(
+        &mut self,
+        integration_id: &str,
+        id: &str,
+        version: Option<i64>,
+    ) -> StoreResult<bool> {
+        let sql = match version {
+            Some(_) => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2 AND version = $3",
+            None => "UPDATE scim_users SET version = version WHERE integration_id = $1 AND id = $2",
+        };
+        let mut query = sqlx::query(sql).bind(integration_id).bind(id);
+        if let Some(version) = version {
+            query = query.bind(version);
+        }
+        let done = query.execute(&mut **self).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_scim_user(
+        &mut self,
+        integration_id: &str,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
+            .bind(integration_id)
+            .bind(id)
+            .execute(&mut **self)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
 
     /// Which of `ids` are SCIM users of the integration, read by primary key
     /// in chunks: a group's member check must not read the whole directory.
@@ -248,11 +202,57 @@ impl Store {
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+}
+
+impl Tx {
+    /// Replaces a SCIM group's member list. Writes only the difference:
+    /// Entra adds members a batch at a time, and rewriting the whole list
+    /// for each batch made a group's sync quadratic in its size.
+    pub async fn set_scim_group_members(
+        &mut self,
+        team_id: &str,
+        scim_user_ids: &[String],
+    ) -> StoreResult<()> {
+        let current: Vec<(String,)> =
+            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
+                .bind(team_id)
+                .fetch_all(&mut **self)
+                .await?;
+        let current: HashSet<String> = current.into_iter().map(|(id,)| id).collect();
+        let wanted: HashSet<&String> = scim_user_ids.iter().collect();
+        for id in current.iter().filter(|id| !wanted.contains(id)) {
+            sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
+                .bind(team_id)
+                .bind(id)
+                .execute(&mut **self)
+                .await?;
+        }
+        let new: Vec<&String> = scim_user_ids
+            .iter()
+            .filter(|id| !current.contains(*id))
+            .collect();
+        // A few hundred rows per statement: SQLite's one writer waits for
+        // each statement of a group PATCH.
+        for chunk in new.chunks(BATCH) {
+            let rows: Vec<String> = (2..2 + chunk.len())
+                .map(|i| format!("($1, ${i})"))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_group_members (team_id, scim_user_id) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(team_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **self).await?;
+        }
+        Ok(())
+    }
 
     /// Live teams listing this SCIM user as a member.
     pub async fn teams_of_scim_user(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         scim_user_id: &str,
     ) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
@@ -260,7 +260,7 @@ impl Store {
              WHERE m.scim_user_id = $1 AND t.deleted_at IS NULL",
         )
         .bind(scim_user_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -268,8 +268,7 @@ impl Store {
     /// `(SCIM user id, account id)` of the group's listed SCIM users of this
     /// integration that are attached to an account.
     pub async fn scim_group_accounts(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         integration_id: &str,
         team_id: &str,
     ) -> StoreResult<Vec<(String, String)>> {
@@ -279,15 +278,14 @@ impl Store {
         )
         .bind(team_id)
         .bind(integration_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut **self)
         .await?)
     }
 
     /// The team's members whose account this integration provisions (is
     /// attached to one of its SCIM users).
     pub async fn team_members_provisioned_by(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         integration_id: &str,
         team_id: &str,
     ) -> StoreResult<HashSet<String>> {
@@ -299,7 +297,7 @@ impl Store {
         )
         .bind(team_id)
         .bind(integration_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }

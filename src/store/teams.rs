@@ -45,51 +45,6 @@ pub enum TeamState {
 }
 
 impl Store {
-    /// Creates a team; `scim` is `Some((integration, externalId))` when a
-    /// SCIM group push creates it (the team's id is then also its SCIM id).
-    pub async fn insert_team(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        name: &str,
-        domains: &[String],
-        scim: Option<(&str, Option<&str>)>,
-    ) -> StoreResult<String> {
-        let id = new_id();
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO teams (id, org_id, name, name_key, scim_id, scim_external_id, scim_integration_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(&id)
-        .bind(org_id)
-        .bind(name)
-        .bind(name.to_lowercase())
-        .bind(scim.map(|_| id.clone()))
-        .bind(scim.and_then(|(_, external)| external))
-        .bind(scim.map(|(integration, _)| integration))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Self::replace_team_domains(tx, &id, domains).await?;
-        Ok(id)
-    }
-
-    pub async fn set_team_external_id(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        team_id: &str,
-        external_id: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE teams SET scim_external_id = $3 WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(team_id)
-            .bind(external_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
 
     /// Account ids of a team's members.
     pub async fn team_member_ids<'c>(
@@ -102,77 +57,6 @@ impl Store {
                 .fetch_all(executor)
                 .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-
-    async fn replace_team_domains(
-        tx: &mut Tx,
-        team_id: &str,
-        domains: &[String],
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM team_domains WHERE team_id = $1")
-            .bind(team_id)
-            .execute(&mut **tx)
-            .await?;
-        for domain in domains {
-            sqlx::query("INSERT INTO team_domains (team_id, domain) VALUES ($1, $2)")
-                .bind(team_id)
-                .bind(domain)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Changes the name and/or the domains of a live team.
-    pub async fn update_team(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        team_id: &str,
-        name: Option<&str>,
-        domains: Option<&[String]>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE teams SET name = COALESCE($3, name), name_key = COALESCE($4, name_key), updated_at = $5 \
-             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
-        )
-        .bind(org_id)
-        .bind(team_id)
-        .bind(name)
-        .bind(name.map(str::to_lowercase))
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(domains) = domains {
-            Self::replace_team_domains(tx, team_id, domains).await?;
-        }
-        Ok(true)
-    }
-
-    /// Marks a live team deleted (`Some(at)`) or brings a deleted one back (`None`).
-    pub async fn set_team_deleted(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        team_id: &str,
-        at: Option<i64>,
-    ) -> StoreResult<bool> {
-        let sql = if at.is_some() {
-            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
-        } else {
-            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL"
-        };
-        let done = sqlx::query(sql)
-            .bind(org_id)
-            .bind(team_id)
-            .bind(at)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Removes for good the teams deleted before `cutoff` (with their domains
@@ -282,11 +166,125 @@ impl Store {
             })
             .collect())
     }
+}
+
+impl Tx {
+    /// Creates a team; `scim` is `Some((integration, externalId))` when a
+    /// SCIM group push creates it (the team's id is then also its SCIM id).
+    pub async fn insert_team(
+        &mut self,
+        org_id: &str,
+        name: &str,
+        domains: &[String],
+        scim: Option<(&str, Option<&str>)>,
+    ) -> StoreResult<String> {
+        let id = new_id();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO teams (id, org_id, name, name_key, scim_id, scim_external_id, scim_integration_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&id)
+        .bind(org_id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(scim.map(|_| id.clone()))
+        .bind(scim.and_then(|(_, external)| external))
+        .bind(scim.map(|(integration, _)| integration))
+        .bind(now)
+        .execute(&mut **self)
+        .await?;
+        self.replace_team_domains(&id, domains).await?;
+        Ok(id)
+    }
+
+    pub async fn set_team_external_id(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+        external_id: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE teams SET scim_external_id = $3 WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(team_id)
+            .bind(external_id)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_team_domains(
+        &mut self,
+        team_id: &str,
+        domains: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM team_domains WHERE team_id = $1")
+            .bind(team_id)
+            .execute(&mut **self)
+            .await?;
+        for domain in domains {
+            sqlx::query("INSERT INTO team_domains (team_id, domain) VALUES ($1, $2)")
+                .bind(team_id)
+                .bind(domain)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Changes the name and/or the domains of a live team.
+    pub async fn update_team(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+        name: Option<&str>,
+        domains: Option<&[String]>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE teams SET name = COALESCE($3, name), name_key = COALESCE($4, name_key), updated_at = $5 \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(name)
+        .bind(name.map(str::to_lowercase))
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(domains) = domains {
+            self.replace_team_domains(team_id, domains).await?;
+        }
+        Ok(true)
+    }
+
+    /// Marks a live team deleted (`Some(at)`) or brings a deleted one back (`None`).
+    pub async fn set_team_deleted(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+        at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let sql = if at.is_some() {
+            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
+        } else {
+            "UPDATE teams SET deleted_at = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL"
+        };
+        let done = sqlx::query(sql)
+            .bind(org_id)
+            .bind(team_id)
+            .bind(at)
+            .bind(now_ms())
+            .execute(&mut **self)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 
     /// Ids of the organization's live teams that pre-approve `domain`.
     pub async fn live_teams_preapproving(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         org_id: &str,
         domain: &str,
     ) -> StoreResult<Vec<String>> {
@@ -296,14 +294,13 @@ impl Store {
         )
         .bind(org_id)
         .bind(domain)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     pub async fn add_team_member(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         team_id: &str,
         user_id: &str,
     ) -> StoreResult<()> {
@@ -312,7 +309,7 @@ impl Store {
         )
         .bind(team_id)
         .bind(user_id)
-        .execute(&mut **tx)
+        .execute(&mut **self)
         .await?;
         Ok(())
     }
@@ -322,8 +319,7 @@ impl Store {
     /// once and SQLite's one writer waits for each statement); returns how
     /// many joined.
     pub async fn add_organization_members_to_team(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         org_id: &str,
         team_id: &str,
         user_ids: &[&String],
@@ -341,21 +337,20 @@ impl Store {
             for user_id in chunk {
                 query = query.bind(*user_id);
             }
-            added += query.execute(&mut **tx).await?.rows_affected();
+            added += query.execute(&mut **self).await?.rows_affected();
         }
         Ok(added)
     }
 
     pub async fn remove_team_member(
-        &self,
-        tx: &mut Tx,
+        &mut self,
         team_id: &str,
         user_id: &str,
     ) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team_id)
             .bind(user_id)
-            .execute(&mut **tx)
+            .execute(&mut **self)
             .await?;
         Ok(done.rows_affected() == 1)
     }

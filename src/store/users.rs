@@ -118,89 +118,6 @@ impl Store {
         .await?)
     }
 
-    /// The account for `email`, created with `profile` if there is none;
-    /// `true` when this call created it (its names are then `profile`'s).
-    /// Safe under concurrency: two callers racing for one new email get the
-    /// same row, and only one of them `true`.
-    pub async fn ensure_user(
-        &self,
-        tx: &mut Tx,
-        email: &str,
-        profile: &UserProfile,
-    ) -> StoreResult<(User, bool)> {
-        let now = now_ms();
-        let user = User {
-            id: new_id(),
-            email: email.trim().to_string(),
-            given_name: profile.given_name.clone(),
-            family_name: profile.family_name.clone(),
-            display_name: profile.display_name.clone(),
-            created_at: now,
-            updated_at: now,
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (email_key) DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(email_key(email))
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(&user.display_name)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        // Created: the row is what we just wrote; no need to read it back.
-        if inserted.rows_affected() == 1 {
-            return Ok((user, true));
-        }
-        let existing = Self::user_by_email(&mut **tx, email)
-            .await?
-            .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))?;
-        Ok((existing, false))
-    }
-
-    /// Touches the account row: on PostgreSQL this takes its row lock, so
-    /// decisions about one account (delete it? attach it?) run one at a time.
-    pub async fn lock_user(&self, tx: &mut Tx, user_id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Overwrites the names the profile carries; absent ones are kept.
-    pub async fn update_user_profile(
-        &self,
-        tx: &mut Tx,
-        user_id: &str,
-        profile: &UserProfile,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE users SET given_name = COALESCE($2, given_name), family_name = COALESCE($3, family_name), \
-             display_name = COALESCE($4, display_name), updated_at = $5 WHERE id = $1",
-        )
-        .bind(user_id)
-        .bind(&profile.given_name)
-        .bind(&profile.family_name)
-        .bind(&profile.display_name)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn delete_user(&self, tx: &mut Tx, user_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     /// The user's role in the organization, if a member.
     /// The user's role in the organization, if a member; inside a
     /// transaction (`&mut *tx`) or straight on the pool (`store.pool()`).
@@ -220,78 +137,6 @@ impl Store {
                 .map_err(|e: String| StoreError::Other(sqlx::Error::Decode(e.into())))
         })
         .transpose()
-    }
-
-    /// Makes the user a member (keeping an existing role); `scim_managed`
-    /// becomes true once a SCIM client provisions the membership.
-    pub async fn upsert_membership(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        user_id: &str,
-        role: Role,
-        scim_managed: bool,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, role, scim_managed, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id, user_id) DO UPDATE SET scim_managed = \
-             CASE WHEN excluded.scim_managed = 1 THEN 1 ELSE memberships.scim_managed END",
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(i64::from(scim_managed))
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn set_member_role(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        user_id: &str,
-        role: Role,
-    ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id)
-                .bind(user_id)
-                .bind(role.as_str())
-                .execute(&mut **tx)
-                .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Takes the user out of the organization and all its teams (deleted ones
-    /// too, so a restored team does not bring them back). Returns whether the
-    /// user was a member.
-    pub async fn remove_from_organization(
-        &self,
-        tx: &mut Tx,
-        org_id: &str,
-        user_id: &str,
-    ) -> StoreResult<bool> {
-        sqlx::query("DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE org_id = $2)")
-            .bind(user_id)
-            .bind(org_id)
-            .execute(&mut **tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn membership_count(&self, tx: &mut Tx, user_id: &str) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        Ok(n)
     }
 
     /// Members ordered by email, `limit` of them after the email key `after`.
@@ -414,5 +259,161 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl Tx {
+
+    /// The account for `email`, created with `profile` if there is none;
+    /// `true` when this call created it (its names are then `profile`'s).
+    /// Safe under concurrency: two callers racing for one new email get the
+    /// same row, and only one of them `true`.
+    pub async fn ensure_user(
+        &mut self,
+        email: &str,
+        profile: &UserProfile,
+    ) -> StoreResult<(User, bool)> {
+        let now = now_ms();
+        let user = User {
+            id: new_id(),
+            email: email.trim().to_string(),
+            given_name: profile.given_name.clone(),
+            family_name: profile.family_name.clone(),
+            display_name: profile.display_name.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (email_key) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(email_key(email))
+        .bind(&user.given_name)
+        .bind(&user.family_name)
+        .bind(&user.display_name)
+        .bind(now)
+        .execute(&mut **self)
+        .await?;
+        // Created: the row is what we just wrote; no need to read it back.
+        if inserted.rows_affected() == 1 {
+            return Ok((user, true));
+        }
+        let existing = Store::user_by_email(&mut **self, email)
+            .await?
+            .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))?;
+        Ok((existing, false))
+    }
+
+    /// Touches the account row: on PostgreSQL this takes its row lock, so
+    /// decisions about one account (delete it? attach it?) run one at a time.
+    pub async fn lock_user(
+        &mut self, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&mut **self)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Overwrites the names the profile carries; absent ones are kept.
+    pub async fn update_user_profile(
+        &mut self,
+        user_id: &str,
+        profile: &UserProfile,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET given_name = COALESCE($2, given_name), family_name = COALESCE($3, family_name), \
+             display_name = COALESCE($4, display_name), updated_at = $5 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(&profile.given_name)
+        .bind(&profile.family_name)
+        .bind(&profile.display_name)
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(
+        &mut self, user_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the user a member (keeping an existing role); `scim_managed`
+    /// becomes true once a SCIM client provisions the membership.
+    pub async fn upsert_membership(
+        &mut self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        scim_managed: bool,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, scim_managed, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, user_id) DO UPDATE SET scim_managed = \
+             CASE WHEN excluded.scim_managed = 1 THEN 1 ELSE memberships.scim_managed END",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(i64::from(scim_managed))
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_member_role(
+        &mut self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .execute(&mut **self)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the user out of the organization and all its teams (deleted ones
+    /// too, so a restored team does not bring them back). Returns whether the
+    /// user was a member.
+    pub async fn remove_from_organization(
+        &mut self,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE org_id = $2)")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut **self)
+            .await?;
+        let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut **self)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn membership_count(
+        &mut self, user_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut **self)
+            .await?;
+        Ok(n)
     }
 }
