@@ -26,7 +26,6 @@ use subtle::ConstantTimeEq;
 use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
 use crate::cache::CacheError;
-use crate::integrations::kind_of;
 use crate::pages::html_with_policy;
 use crate::provisioning::Actor;
 use crate::session;
@@ -480,7 +479,7 @@ pub async fn sign_in_with_sso(
     let Some(integration) = state.store.integration(&id).await? else {
         return Ok(refuse("There is no single sign-on connection with this Integration ID. Check it with your administrator."));
     };
-    let kind = kind_of(&integration);
+    let kind = integration.kind;
     let (path, idp_name) = (kind.as_str(), super::provider_name(kind));
     Ok(super::to_identity_provider(
         &format!("/users/sign-in/sso/{path}/{id}?return_to=/admin"),

@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
 use super::{field_errors, given, page, see_other, Admin, Chrome, FieldErrors, UiError};
-use crate::integrations::{
-    self, kind_of, IntegrationInput, IntegrationView, Kind, ScimCredentials,
-};
+use crate::integrations::{self, IntegrationInput, IntegrationView, Kind, ScimCredentials};
 use crate::session;
 use crate::state::AppState;
 use crate::store::{new_id, AuditFilter, Integration};
@@ -337,7 +335,7 @@ pub async fn test_sign_in(
     path: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let integration = find(&state, &admin, &path).await?;
-    let kind = kind_of(&integration);
+    let kind = integration.kind;
     let url = format!(
         "/users/sign-in/sso/{}/{}?return_to=/admin/sso/{}/tested",
         kind.as_str(),
@@ -502,7 +500,7 @@ pub async fn update(
 ) -> Result<HttpResponse, UiError> {
     let form: SettingsForm = admin.form(&body)?;
     let integration = find(&state, &admin, &path).await?;
-    let kind = kind_of(&integration);
+    let kind = integration.kind;
     let input = form.input(kind, false);
     if kind.is_saml() && form.manual() && input.sso_url.is_some() != input.certificate_pem.is_some()
     {
@@ -640,7 +638,7 @@ pub async fn show_token(
     };
     let page_ = TokenPage {
         chrome: admin.chrome("sso", None),
-        kind: kind_of(&integration),
+        kind: integration.kind,
         integration_id: integration.id,
         integration_name: integration.name,
         credentials,

@@ -10,7 +10,7 @@ use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::state::AppState;
-use crate::store::now_ms;
+use crate::store::{now_ms, Kind};
 
 /// Fetches and reads IdP metadata; the error names what failed, for the admin.
 pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<IdpDescriptor, String> {
@@ -28,7 +28,11 @@ pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<IdpDescrip
 pub async fn refresh_due_metadata(state: &AppState) -> RuleResult<usize> {
     let interval_ms = state.config.saml.metadata_refresh_seconds as i64 * 1000;
     let mut refreshed = 0;
-    for integration in state.store.integrations_of_kinds(&["okta", "saml"]).await? {
+    for integration in state
+        .store
+        .integrations_of_kinds(&[Kind::Okta, Kind::Saml])
+        .await?
+    {
         let Ok(Settings::Saml(mut saml)) = stored_settings(&integration) else {
             continue;
         };

@@ -12,7 +12,7 @@ mod settings;
 mod view;
 mod wire;
 
-pub use crate::store::{kind_of, Kind};
+pub use crate::store::Kind;
 pub use fields::parse_certificates;
 pub use metadata::{fetch_metadata, refresh_due_metadata};
 pub use rules::{

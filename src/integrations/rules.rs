@@ -7,7 +7,7 @@ use serde_json::json;
 use super::fields::validated_name;
 use super::settings::{build_settings, encoded, stored_settings, Settings};
 use super::view::scim_tenant_url;
-use super::{kind_of, IntegrationInput, Kind, ScimCredentials};
+use super::{IntegrationInput, Kind, ScimCredentials};
 use crate::audit::AuditKind;
 use crate::config::Config;
 use crate::provisioning::{audit_success, invalid, Actor, RuleError, RuleResult};
@@ -75,7 +75,7 @@ pub async fn create_with_id(
     let integration = Integration {
         id: id.to_string(),
         org_id: org_id.to_string(),
-        kind: kind.as_str().to_string(),
+        kind,
         name: validated_name(kind, input.name.as_deref())?,
         settings: encoded(&settings)?,
         scim_token_hash: None,
@@ -117,7 +117,7 @@ pub async fn update(
         .org_integration(org_id, id)
         .await?
         .ok_or(RuleError::NotFound("integration"))?;
-    let kind = kind_of(&current);
+    let kind = current.kind;
     if input.kind.is_some_and(|k| k != kind) {
         return Err(invalid(
             "kind",
@@ -132,9 +132,7 @@ pub async fn update(
     };
     let settings = encoded(&settings)?;
     let mut tx = store.write_tx().await?;
-    if !tx.update_integration(org_id, id, &name, &settings)
-        .await?
-    {
+    if !tx.update_integration(org_id, id, &name, &settings).await? {
         return Err(RuleError::NotFound("integration"));
     }
     let changed: Vec<&str> = [

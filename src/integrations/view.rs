@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::saml_source::SamlSource;
 use super::settings::{stored_settings, Settings};
-use super::{kind_of, CertificateView, IntegrationView, OidcView, ProvisioningView, SamlView};
+use super::{CertificateView, IntegrationView, OidcView, ProvisioningView, SamlView};
 use crate::config::Config;
 use crate::oidc::provider::entra_issuer;
 use crate::provisioning::RuleResult;
@@ -26,7 +26,7 @@ fn certificate_view(b64: &str) -> Option<CertificateView> {
 
 /// Everything an admin sees of one integration.
 pub fn view(config: &Config, integration: &Integration) -> RuleResult<IntegrationView> {
-    let kind = kind_of(integration);
+    let kind = integration.kind;
     let base = config.external_url(&format!(
         "/users/sign-in/sso/{}/{}",
         kind.as_str(),

@@ -80,8 +80,7 @@ pub async fn admit_on_sign_in(
             });
         }
     }
-    let teams = tx.live_teams_preapproving(org_id, &domain)
-        .await?;
+    let teams = tx.live_teams_preapproving(org_id, &domain).await?;
     if teams.is_empty() {
         return Err(SignInRefusal::DomainNotPreapproved {
             email: email.to_string(),
@@ -156,9 +155,7 @@ pub(crate) async fn deprovision_in(
 ) -> Result<Option<Deprovisioned>, StoreError> {
     // Serializes with any other organization deprovisioning the same
     // account, so the last one out deletes it.
-    if !tx.lock_user(user_id).await?
-        || !tx.remove_from_organization(org_id, user_id).await?
-    {
+    if !tx.lock_user(user_id).await? || !tx.remove_from_organization(org_id, user_id).await? {
         return Ok(None);
     }
     if tx.membership_count(user_id).await? == 0 {
@@ -199,9 +196,7 @@ pub async fn set_member_role(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !tx.set_member_role(org_id, user_id, role)
-        .await?
-    {
+    if !tx.set_member_role(org_id, user_id, role).await? {
         return Err(RuleError::NotFound("member"));
     }
     audit_success(

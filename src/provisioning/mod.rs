@@ -69,16 +69,15 @@ pub async fn audit_success(
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
     tx.record_audit(&NewAuditEvent {
-                org_id: org_id.to_string(),
-                kind,
-                outcome: Outcome::Success,
-                actor: actor.clone(),
-                subject: subject.map(str::to_string),
-                reason: None,
-                details,
-            },
-        )
-        .await
+        org_id: org_id.to_string(),
+        kind,
+        outcome: Outcome::Success,
+        actor: actor.clone(),
+        subject: subject.map(str::to_string),
+        reason: None,
+        details,
+    })
+    .await
 }
 
 impl From<sqlx::Error> for RuleError {

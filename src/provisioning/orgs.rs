@@ -32,7 +32,8 @@ pub async fn create_organization(
     let admin_token = new_token(ADMIN_TOKEN_PREFIX);
     let mut tx = store.write_tx().await?;
     let organization = tx.insert_organization(&name).await?;
-    let token_id = tx.insert_admin_token(&organization.id, &token_hash(&admin_token))
+    let token_id = tx
+        .insert_admin_token(&organization.id, &token_hash(&admin_token))
         .await?;
     audit_success(
         &mut tx,
@@ -57,10 +58,8 @@ pub async fn rotate_admin_token(store: &Store, org_id: &str, actor: &Actor) -> R
     }
     let token = new_token(ADMIN_TOKEN_PREFIX);
     let mut tx = store.write_tx().await?;
-    let token_id = tx.insert_admin_token(org_id, &token_hash(&token))
-        .await?;
-    let revoked = tx.revoke_admin_tokens_except(org_id, &token_id)
-        .await?;
+    let token_id = tx.insert_admin_token(org_id, &token_hash(&token)).await?;
+    let revoked = tx.revoke_admin_tokens_except(org_id, &token_id).await?;
     audit_success(
         &mut tx,
         org_id,

@@ -172,8 +172,7 @@ pub async fn scim_replace_user(
     actor: &Actor,
 ) -> RuleResult<ScimUserRow> {
     let mut tx = store.write_tx().await?;
-    tx.lock_scim_user(&integration.id, id, None)
-        .await?;
+    tx.lock_scim_user(&integration.id, id, None).await?;
     let row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
@@ -205,7 +204,8 @@ pub async fn scim_patch_user<P: ScimUserPatch>(
             operation: "PATCH /Users",
         };
         let mut tx = store.write_tx().await.map_err(RuleError::from)?;
-        let unchanged = tx.lock_scim_user(&integration.id, id, Some(row.version))
+        let unchanged = tx
+            .lock_scim_user(&integration.id, id, Some(row.version))
             .await
             .map_err(RuleError::from)?;
         if unchanged {
@@ -243,8 +243,7 @@ async fn save_locked(
     let kind = match (was_active, facts.active) {
         (_, true) => {
             // Without an email now, the existing membership stays as it is.
-            let attached =
-                attach(&mut tx, &integration.org_id, Some(&row.id), facts).await?;
+            let attached = attach(&mut tx, &integration.org_id, Some(&row.id), facts).await?;
             row.user_id = attached.or(row.user_id.take());
             if was_active {
                 AuditKind::ScimUserUpdated
@@ -257,14 +256,8 @@ async fn save_locked(
                 if let Some(outcome) =
                     deprovision_in(&mut tx, &integration.org_id, &user_id).await?
                 {
-                    audit_deprovisioned(
-                        &mut tx,
-                        &integration.org_id,
-                        &user_id,
-                        outcome,
-                        actor,
-                    )
-                    .await?;
+                    audit_deprovisioned(&mut tx, &integration.org_id, &user_id, outcome, actor)
+                        .await?;
                 }
             }
             AuditKind::ScimUserDeactivated
@@ -308,8 +301,7 @@ pub async fn scim_delete_user(
         .ok_or(RuleError::NotFound("user"))?;
     if let Some(user_id) = &row.user_id {
         if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id).await? {
-            audit_deprovisioned(&mut tx, &integration.org_id, user_id, outcome, actor)
-                .await?;
+            audit_deprovisioned(&mut tx, &integration.org_id, user_id, outcome, actor).await?;
         }
     }
     tx.delete_scim_user(&integration.id, id).await?;
@@ -348,20 +340,23 @@ async fn sync_members(
     // Only the listed users and the team's current members are read, never
     // the integration's whole directory (one group PATCH of a 100k-user
     // tenant read all 100k rows).
-    let wanted: Vec<String> = tx.scim_group_accounts(&integration.id, team_id)
+    let wanted: Vec<String> = tx
+        .scim_group_accounts(&integration.id, team_id)
         .await?
         .into_iter()
         .map(|(_, user_id)| user_id)
         .collect();
     // Only people this integration provisions leave with the group; members
     // an admin or a pre-approved domain brought in stay.
-    let ours = tx.team_members_provisioned_by(&integration.id, team_id)
+    let ours = tx
+        .team_members_provisioned_by(&integration.id, team_id)
         .await?;
     let current = Store::team_member_ids(&mut **tx, team_id).await?;
     let current_set: std::collections::HashSet<&String> = current.iter().collect();
     let wanted_set: std::collections::HashSet<&String> = wanted.iter().collect();
     let joining: Vec<&String> = wanted.iter().filter(|u| !current_set.contains(u)).collect();
-    let added = tx.add_organization_members_to_team(&integration.org_id, team_id, &joining)
+    let added = tx
+        .add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
     let mut removed: u64 = 0;
     for user_id in current
@@ -387,7 +382,9 @@ pub async fn scim_create_group(
 ) -> RuleResult<String> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
     let mut tx = store.write_tx().await?;
-    let team_id = match tx.insert_team(&integration.org_id,
+    let team_id = match tx
+        .insert_team(
+            &integration.org_id,
             &name,
             &[],
             Some((&integration.id, write.external_id)),
@@ -422,7 +419,8 @@ pub async fn scim_update_group(
 ) -> RuleResult<()> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
     let mut tx = store.write_tx().await?;
-    match tx.update_team(&integration.org_id, team_id, Some(&name), None)
+    match tx
+        .update_team(&integration.org_id, team_id, Some(&name), None)
         .await
     {
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
@@ -431,8 +429,7 @@ pub async fn scim_update_group(
     };
     tx.set_team_external_id(&integration.org_id, team_id, write.external_id)
         .await?;
-    let (added, removed) =
-        sync_members(&mut tx, integration, team_id, write.members).await?;
+    let (added, removed) = sync_members(&mut tx, integration, team_id, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
         &mut tx,

@@ -30,9 +30,7 @@ pub async fn create_team(
     let name = validate_name("name", name)?;
     let domains = normalize_domains(domains)?;
     let mut tx = store.write_tx().await?;
-    let team_id = match tx.insert_team(org_id, &name, &domains, None)
-        .await
-    {
+    let team_id = match tx.insert_team(org_id, &name, &domains, None).await {
         Err(StoreError::Conflict) => return Err(name_taken(&name)),
         other => other?,
     };
@@ -70,11 +68,8 @@ pub async fn update_team(
         .map(normalize_domains)
         .transpose()?;
     let mut tx = store.write_tx().await?;
-    let updated = match tx.update_team(org_id,
-            team_id,
-            name.as_deref(),
-            domains.as_deref(),
-        )
+    let updated = match tx
+        .update_team(org_id, team_id, name.as_deref(), domains.as_deref())
         .await
     {
         Err(StoreError::Conflict) => return Err(name_taken(name.as_deref().unwrap_or_default())),
@@ -108,9 +103,7 @@ pub async fn delete_team(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
-    if !tx.set_team_deleted(org_id, team_id, Some(now_ms()))
-        .await?
-    {
+    if !tx.set_team_deleted(org_id, team_id, Some(now_ms())).await? {
         return Err(RuleError::NotFound("team"));
     }
     audit_success(

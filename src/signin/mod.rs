@@ -55,7 +55,7 @@ pub struct SignedIn {
 }
 
 fn kind_label(integration: &Integration) -> &'static str {
-    crate::store::kind_of(integration).as_str()
+    integration.kind.as_str()
 }
 
 /// Records a refused attempt: a metric always, an audit row when we know
@@ -212,5 +212,5 @@ async fn admit_unrecorded(
 
 /// The kind a sign-in route serves must match the integration's kind.
 pub fn route_matches(route_kind: Kind, integration: &Integration) -> bool {
-    crate::store::kind_of(integration) == route_kind
+    integration.kind == route_kind
 }

@@ -58,7 +58,6 @@ pub struct AuditFilter {
 }
 
 impl Store {
-
     /// Writes an event that accompanies no change (a refused sign-in).
     pub async fn record_audit_alone(&self, event: &NewAuditEvent) -> StoreResult<()> {
         Self::insert_audit(&self.pool, event).await
@@ -146,8 +145,7 @@ impl Store {
 impl Tx {
     /// Writes within the caller's transaction, so the change and its record
     /// land together or not at all.
-    pub async fn record_audit(
-        &mut self, event: &NewAuditEvent) -> StoreResult<()> {
+    pub async fn record_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
         Store::insert_audit(&mut **self, event).await
     }
 }

@@ -38,9 +38,19 @@ impl Kind {
     }
 }
 
-/// An integration's kind; unknown stored values (none are written) read as SAML.
-pub fn kind_of(integration: &Integration) -> Kind {
-    Kind::parse(&integration.kind).unwrap_or(Kind::Saml)
+/// Stored as its name; a row with a name we do not know fails to decode
+/// (loudly) instead of passing for some other kind.
+impl sqlx::Type<sqlx::Any> for Kind {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Kind {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let name = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        Kind::parse(&name).ok_or_else(|| format!("unknown integration kind {name:?}").into())
+    }
 }
 
 /// A stored integration. `settings` is the kind-specific JSON document that
@@ -49,7 +59,7 @@ pub fn kind_of(integration: &Integration) -> Kind {
 pub struct Integration {
     pub id: String,
     pub org_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub name: String,
     pub settings: String,
     pub scim_token_hash: Option<String>,
@@ -62,16 +72,15 @@ const COLUMNS: &str =
     "id, org_id, kind, name, settings, scim_token_hash, scim_enabled_at, created_at, updated_at";
 
 impl Store {
-
     /// Every organization's integrations of these kinds (for background jobs).
-    pub async fn integrations_of_kinds(&self, kinds: &[&str]) -> StoreResult<Vec<Integration>> {
+    pub async fn integrations_of_kinds(&self, kinds: &[Kind]) -> StoreResult<Vec<Integration>> {
         let all: Vec<Integration> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM integrations ORDER BY id"))
                 .fetch_all(&self.pool)
                 .await?;
         Ok(all
             .into_iter()
-            .filter(|i| kinds.contains(&i.kind.as_str()))
+            .filter(|i| kinds.contains(&i.kind))
             .collect())
     }
 
@@ -117,17 +126,14 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn insert_integration(
-        &mut self,
-        integration: &Integration,
-    ) -> StoreResult<()> {
+    pub async fn insert_integration(&mut self, integration: &Integration) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO integrations (id, org_id, kind, name, settings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&integration.id)
         .bind(&integration.org_id)
-        .bind(&integration.kind)
+        .bind(integration.kind.as_str())
         .bind(&integration.name)
         .bind(&integration.settings)
         .bind(integration.created_at)
@@ -157,11 +163,7 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn delete_integration(
-        &mut self,
-        org_id: &str,
-        id: &str,
-    ) -> StoreResult<bool> {
+    pub async fn delete_integration(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)

@@ -14,7 +14,7 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use integrations::{kind_of, Integration, Kind};
+pub use integrations::{Integration, Kind};
 pub use orgs::Organization;
 pub use scim::ScimUserRow;
 pub use teams::{Team, TeamState};

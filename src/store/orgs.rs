@@ -11,7 +11,6 @@ pub struct Organization {
 }
 
 impl Store {
-
     pub async fn organization(&self, id: &str) -> StoreResult<Option<Organization>> {
         Ok(
             sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
@@ -23,8 +22,7 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn insert_organization(
-        &mut self, name: &str) -> StoreResult<Organization> {
+    pub async fn insert_organization(&mut self, name: &str) -> StoreResult<Organization> {
         let org = Organization {
             id: new_id(),
             name: name.to_string(),
@@ -39,11 +37,7 @@ impl Tx {
         Ok(org)
     }
 
-    pub async fn rename_organization(
-        &mut self,
-        id: &str,
-        name: &str,
-    ) -> StoreResult<bool> {
+    pub async fn rename_organization(&mut self, id: &str, name: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1")
             .bind(id)
             .bind(name)

@@ -21,7 +21,6 @@ pub struct ScimUserRow {
 const COLUMNS: &str = "id, integration_id, org_id, user_id, user_name, external_id, active, resource, version, created_at, updated_at";
 
 impl Store {
-
     /// One user of the integration, on the pool (`store.pool()`) or inside
     /// a write transaction (`&mut *tx`, re-read under the write lock).
     pub async fn scim_user<'c>(
@@ -143,11 +142,7 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn delete_scim_user(
-        &mut self,
-        integration_id: &str,
-        id: &str,
-    ) -> StoreResult<bool> {
+    pub async fn delete_scim_user(&mut self, integration_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
             .bind(integration_id)
             .bind(id)
@@ -158,7 +153,6 @@ impl Tx {
 }
 
 impl Store {
-
     /// Which of `ids` are SCIM users of the integration, read by primary key
     /// in chunks: a group's member check must not read the whole directory.
     /// (The integration is compared here, not in SQL: with it in the WHERE
@@ -251,10 +245,7 @@ impl Tx {
     }
 
     /// Live teams listing this SCIM user as a member.
-    pub async fn teams_of_scim_user(
-        &mut self,
-        scim_user_id: &str,
-    ) -> StoreResult<Vec<String>> {
+    pub async fn teams_of_scim_user(&mut self, scim_user_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT m.team_id FROM scim_group_members m JOIN teams t ON t.id = m.team_id \
              WHERE m.scim_user_id = $1 AND t.deleted_at IS NULL",

@@ -45,7 +45,6 @@ pub enum TeamState {
 }
 
 impl Store {
-
     /// Account ids of a team's members.
     pub async fn team_member_ids<'c>(
         executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
@@ -213,11 +212,7 @@ impl Tx {
         Ok(())
     }
 
-    async fn replace_team_domains(
-        &mut self,
-        team_id: &str,
-        domains: &[String],
-    ) -> StoreResult<()> {
+    async fn replace_team_domains(&mut self, team_id: &str, domains: &[String]) -> StoreResult<()> {
         sqlx::query("DELETE FROM team_domains WHERE team_id = $1")
             .bind(team_id)
             .execute(&mut **self)
@@ -299,11 +294,7 @@ impl Tx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    pub async fn add_team_member(
-        &mut self,
-        team_id: &str,
-        user_id: &str,
-    ) -> StoreResult<()> {
+    pub async fn add_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -342,11 +333,7 @@ impl Tx {
         Ok(added)
     }
 
-    pub async fn remove_team_member(
-        &mut self,
-        team_id: &str,
-        user_id: &str,
-    ) -> StoreResult<bool> {
+    pub async fn remove_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team_id)
             .bind(user_id)

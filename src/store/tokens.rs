@@ -1,7 +1,6 @@
 use super::{new_id, now_ms, Store, StoreResult, Tx};
 
 impl Store {
-
     /// `(token id, org id, stored hash)` of the admin token with this hash.
     pub async fn admin_token_by_hash(
         &self,

@@ -263,7 +263,6 @@ impl Store {
 }
 
 impl Tx {
-
     /// The account for `email`, created with `profile` if there is none;
     /// `true` when this call created it (its names are then `profile`'s).
     /// Safe under concurrency: two callers racing for one new email get the
@@ -308,8 +307,7 @@ impl Tx {
 
     /// Touches the account row: on PostgreSQL this takes its row lock, so
     /// decisions about one account (delete it? attach it?) run one at a time.
-    pub async fn lock_user(
-        &mut self, user_id: &str) -> StoreResult<bool> {
+    pub async fn lock_user(&mut self, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
             .bind(user_id)
             .bind(now_ms())
@@ -338,8 +336,7 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn delete_user(
-        &mut self, user_id: &str) -> StoreResult<()> {
+    pub async fn delete_user(&mut self, user_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut **self)
@@ -408,8 +405,7 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn membership_count(
-        &mut self, user_id: &str) -> StoreResult<i64> {
+    pub async fn membership_count(&mut self, user_id: &str) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(&mut **self)

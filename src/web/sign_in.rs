@@ -203,7 +203,7 @@ pub async fn refused(
 fn retry_url(state: &AppState, integration: &Integration) -> Option<String> {
     Some(state.config.external_url(&format!(
         "/users/sign-in/sso/{}/{}",
-        crate::store::kind_of(integration).as_str(),
+        integration.kind.as_str(),
         integration.id
     )))
 }
