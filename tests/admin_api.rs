@@ -632,6 +632,15 @@ async fn names_are_bounded_and_free_of_control_characters() {
         .await,
         "preapproved_domains",
     );
+    let padded_domain = format!("{}example.com", " ".repeat(250));
+    invalid(
+        api.post(
+            "/teams",
+            json!({"name": "Ops", "preapproved_domains": [padded_domain]}),
+        )
+        .await,
+        "preapproved_domains",
+    );
     // Trimmed white space around a name is still fine.
     let (status, team) = api.post("/teams", json!({"name": " Ops\n"})).await;
     assert_eq!(status, 201, "{team}");

@@ -31,6 +31,8 @@ const DOMAIN_PATTERN: &str = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+
 
 /// As `normalize_domains` allows per team.
 const MAX_DOMAINS: usize = 100;
+/// The longest host name DNS allows.
+const DOMAIN: usize = 253;
 
 fn string_schema(nullable: bool) -> ObjectBuilder {
     let ty = if nullable {
@@ -65,7 +67,7 @@ pub fn name_or_null() -> Schema {
 fn domains_schema(nullable: bool) -> Schema {
     let item = ObjectBuilder::new()
         .schema_type(Type::String)
-        .max_length(Some(253))
+        .max_length(Some(DOMAIN))
         .pattern(Some(DOMAIN_PATTERN));
     let array = ArrayBuilder::new()
         .items(item)
@@ -110,6 +112,15 @@ pub fn instant() -> Schema {
 /// for the raw value, so the rule's bound on the trimmed one is not enough.
 pub fn check_name(field: &'static str, raw: &str) -> Result<(), ApiError> {
     bounded(field, raw, NAME)?;
+    Ok(())
+}
+
+/// Pre-approved domains as given: normalizing caps what is stored, this
+/// caps what is sent (padding included), as the schema says.
+pub fn check_domains(raw: &[String]) -> Result<(), ApiError> {
+    for domain in raw {
+        bounded("preapproved_domains", domain, DOMAIN)?;
+    }
     Ok(())
 }
 

@@ -79,6 +79,7 @@ pub async fn create_team(
 ) -> Result<HttpResponse, ApiError> {
     let Object(body) = body.into_inner();
     schema::check_name("name", &body.name)?;
+    schema::check_domains(&body.preapproved_domains)?;
     let team = provisioning::create_team(
         &state.store,
         &admin.org_id,
@@ -136,6 +137,9 @@ pub async fn update_team(
     let Object(body) = body.into_inner();
     if let Some(name) = &body.name {
         schema::check_name("name", name)?;
+    }
+    if let Some(domains) = &body.preapproved_domains {
+        schema::check_domains(domains)?;
     }
     let changes = TeamChanges {
         name: body.name,
