@@ -95,5 +95,6 @@ set -e
 cat report.txt
 [[ $RC -eq 0 ]] || { echo "gateway log (tail):"; tail -20 serve.log; }
 SUMMARY=$(grep -E '^=+ .* in [0-9.]+s =+$' report.txt | tail -1 | sed -E 's/^=+ //; s/ =+$//')
-echo "schemathesis: ${SUMMARY:-no summary} (exit $RC)"
+CASES=$(grep -A1 '^Test cases:' report.txt | tail -1 | sed -E 's/^ +//')
+echo "schemathesis: ${SUMMARY:-no summary}; test cases: ${CASES:-none} (exit $RC)"
 [[ $RC -eq 0 ]]
