@@ -5,7 +5,8 @@
 # on any finding.
 #
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (default 40) and
-# SCHEMATHESIS_MAX_TIME (seconds, default 240) bound the run on a small machine.
+# SCHEMATHESIS_MAX_TIME (seconds, default 240) bound the run on a small machine;
+# SCHEMATHESIS_SEED (default 1) keeps it reproducible, or explores anew.
 set -euo pipefail
 BIN=$(realpath "${1:?usage: schemathesis.sh path/to/sso-gateway}")
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,7 +90,7 @@ timeout 900 "$VENV/bin/schemathesis" --config-file schemathesis.toml run "$BASE/
     --checks all --header "Authorization: Bearer $ADMIN" \
     --exclude-path /api/v1/admin-token/rotate \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" --max-time "${SCHEMATHESIS_MAX_TIME:-240}" \
-    --workers 2 --seed 1 --no-color > report.txt 2>&1
+    --workers 2 --seed "${SCHEMATHESIS_SEED:-1}" --no-color > report.txt 2>&1
 RC=$?
 set -e
 cat report.txt
