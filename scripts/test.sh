@@ -199,3 +199,4 @@ run_step test-postgres-redis suite_postgres "$@"
 # The SCIM conformance suite from PyPI (scim2-tester) against the debug binary
 # the suites just built: every check must pass.
 run_step scim-conformance bash "$REPO_ROOT/scripts/scim-conformance.sh" "$REPO_ROOT/target/debug/sso-gateway"
+run_step schemathesis bash "$REPO_ROOT/scripts/schemathesis.sh" "$REPO_ROOT/target/debug/sso-gateway"

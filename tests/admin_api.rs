@@ -573,6 +573,142 @@ async fn members_listing_is_empty_for_a_new_organization() {
 }
 
 #[tokio::test]
+async fn a_deleted_team_is_gone_from_get_and_listed_as_deleted() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let team = api.add_team("Engineering", &["example.com"]).await;
+    let path = format!("/teams/{}", team["id"].as_str().unwrap());
+    assert_eq!(api.get(&path).await.0, 200);
+
+    assert_eq!(api.delete(&path).await.0, 204);
+    let (status, err) = api.get(&path).await;
+    assert_eq!(status, 404, "{err}");
+    assert_eq!(err["error"]["code"], "not_found");
+    let (_, deleted) = api.get("/teams?state=deleted").await;
+    assert_eq!(deleted["teams"][0]["id"], team["id"]);
+    assert!(deleted["teams"][0]["deleted_at"].is_i64());
+
+    assert_eq!(api.post(&format!("{path}/restore"), json!({})).await.0, 200);
+    let (status, live) = api.get(&path).await;
+    assert_eq!(status, 200);
+    assert_eq!(live["deleted_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn names_are_bounded_and_free_of_control_characters() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let invalid = |(status, body): (u16, Value), field: &str| {
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_field", "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    };
+    let at_limit = "n".repeat(200);
+    let (status, team) = api.post("/teams", json!({"name": at_limit})).await;
+    assert_eq!(status, 201, "{team}");
+    let id = team["id"].as_str().unwrap();
+    let over = "n".repeat(201);
+    invalid(api.post("/teams", json!({"name": over})).await, "name");
+    // The bound holds for the value as sent, white space included.
+    let padded = format!(" {} ", "p".repeat(199));
+    invalid(api.post("/teams", json!({"name": padded})).await, "name");
+    invalid(
+        api.patch(&format!("/teams/{id}"), json!({"name": over}))
+            .await,
+        "name",
+    );
+    invalid(
+        api.patch("/organization", json!({"name": over})).await,
+        "name",
+    );
+    invalid(api.post("/teams", json!({"name": "a\u{7}b"})).await, "name");
+    invalid(api.post("/teams", json!({"name": " \t "})).await, "name");
+    let long_domain = format!("{}.com", "a.".repeat(130));
+    invalid(
+        api.post(
+            "/teams",
+            json!({"name": "Ops", "preapproved_domains": [long_domain]}),
+        )
+        .await,
+        "preapproved_domains",
+    );
+    let padded_domain = format!("{}example.com", " ".repeat(250));
+    invalid(
+        api.post(
+            "/teams",
+            json!({"name": "Ops", "preapproved_domains": [padded_domain]}),
+        )
+        .await,
+        "preapproved_domains",
+    );
+    // Trimmed white space around a name is still fine.
+    let (status, team) = api.post("/teams", json!({"name": " Ops\n"})).await;
+    assert_eq!(status, 201, "{team}");
+    assert_eq!(team["name"], "Ops");
+}
+
+#[tokio::test]
+async fn bodies_are_objects_and_known_paths_answer_405_to_other_methods() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let team = api.add_team("Engineering", &[]).await;
+    let path = format!("/teams/{}", team["id"].as_str().unwrap());
+    let (status, err) = api.patch(&path, json!([null, null])).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["code"], "invalid_body");
+    assert_eq!(api.post("/teams", json!(["Ops"])).await.0, 422);
+
+    let (status, err) = api.call(reqwest::Method::PUT, &path, Some(json!({}))).await;
+    assert_eq!(status, 405, "{err}");
+    assert_eq!(err["error"]["code"], "method_not_allowed");
+    let res = gw
+        .http
+        .request(reqwest::Method::TRACE, gw.url("/api/v1/teams"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+    assert_eq!(api.get("/nope").await.0, 404);
+}
+
+/// `(method, path)` of every route `admin_api::configure` mounts, read from
+/// its source: each `.service(module::handler)` and the route attribute
+/// above that handler in `src/admin_api/<module>.rs`.
+fn mounted_routes() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/admin_api");
+    let module_source = |name: &str| {
+        std::fs::read_to_string(format!("{dir}/{name}.rs"))
+            .unwrap_or_else(|e| panic!("{dir}/{name}.rs: {e}"))
+    };
+    let configure = module_source("mod");
+    let configure = &configure[configure.find("pub fn configure").unwrap()..];
+    let mut routes = Vec::new();
+    for service in configure.split(".service(").skip(1) {
+        let handler = service.split(')').next().unwrap().trim();
+        if handler.starts_with("web::scope") {
+            continue;
+        }
+        let (module, name) = handler.split_once("::").unwrap_or(("mod", handler));
+        let source = module_source(module);
+        let at = source
+            .find(&format!("async fn {name}("))
+            .unwrap_or_else(|| panic!("{handler} not found"));
+        let attribute = source[..at].rfind("#[").unwrap();
+        let attribute = &source[attribute + 2..at];
+        let (method, rest) = attribute.split_once("(\"").unwrap();
+        let path = rest.split('"').next().unwrap();
+        routes.push((method.to_uppercase(), format!("/api/v1{path}")));
+    }
+    assert!(routes.len() > 20, "{routes:?}");
+    routes
+}
+
+#[tokio::test]
 async fn openapi_document_describes_the_api() {
     let gw = Gateway::start().await;
     let res = gw
@@ -584,14 +720,39 @@ async fn openapi_document_describes_the_api() {
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in [
-        "/api/v1/teams",
-        "/api/v1/teams/{team_id}/restore",
-        "/api/v1/integrations/{id}/provisioning",
-        "/api/v1/audit",
-        "/api/v1/users",
-    ] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    for (method, path) in mounted_routes() {
+        if path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["responses"]["401"].is_object(),
+            "{method} {path} does not document 401"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Kind"]["enum"],
+        json!(["okta", "entra", "saml", "oidc"])
+    );
+    assert_eq!(schemas["CreateTeam"]["required"], json!(["name"]));
+    assert_eq!(
+        schemas["CreateTeam"]["properties"]["name"]["maxLength"],
+        200
+    );
+    let create_team = &doc["paths"]["/api/v1/teams"]["post"]["responses"];
+    for status in ["400", "413", "415", "422"] {
+        assert_eq!(
+            create_team[status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "POST /teams {status}"
+        );
+    }
+    let state = &doc["paths"]["/api/v1/teams"]["get"]["parameters"][0];
+    assert_eq!(state["name"], "state");
+    assert!(state["schema"]
+        .to_string()
+        .contains(r#""enum":["live","deleted"]"#));
 }

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
+use super::schema;
 use super::users::page_limit;
 use crate::api_error::ApiError;
 use crate::state::AppState;
@@ -13,18 +14,38 @@ use crate::store::{AuditEvent, AuditFilter};
 pub struct AuditQuery {
     /// Exact kind (`team.deleted`) or a prefix ending in `*` (`team.*`).
     pub kind: Option<String>,
-    /// `success` or `failure`.
-    pub outcome: Option<String>,
+    #[param(inline)]
+    pub outcome: Option<Outcome>,
     /// Events about this subject (email, team id, integration id …).
     pub subject: Option<String>,
     /// Only events at or after this time (RFC 3339 or unix milliseconds).
+    #[param(schema_with = schema::instant)]
     pub since: Option<String>,
     /// Only events before this time (RFC 3339 or unix milliseconds).
+    #[param(schema_with = schema::instant)]
     pub until: Option<String>,
     /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// How an audited action ended.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -56,18 +77,11 @@ pub async fn list_audit(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    if let Some(outcome) = query.outcome.as_deref() {
-        if outcome != "success" && outcome != "failure" {
-            return Err(ApiError::bad_request(
-                "outcome must be `success` or `failure`",
-            ));
-        }
-    }
     let filter = AuditFilter {
         since_ms: parse_time("since", &query.since)?,
         until_ms: parse_time("until", &query.until)?,
         kind: query.kind,
-        outcome: query.outcome,
+        outcome: query.outcome.map(|o| o.as_str().to_string()),
         subject: query.subject,
         actor: None,
         before_id: query.cursor,

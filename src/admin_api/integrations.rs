@@ -3,6 +3,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::OrgAdmin;
+use super::body::Object;
+use super::schema::NewIntegration;
 use crate::api_error::{ApiError, ErrorBody};
 use crate::integrations::{self, IntegrationInput, IntegrationView, ScimCredentials};
 use crate::state::AppState;
@@ -12,13 +14,14 @@ pub struct IntegrationList {
     pub integrations: Vec<IntegrationView>,
 }
 
-#[utoipa::path(request_body = IntegrationInput, responses((status = 201, body = IntegrationView), (status = 422, body = ErrorBody)), tag = "integrations")]
+#[utoipa::path(request_body = NewIntegration, responses((status = 201, body = IntegrationView), (status = 422, body = ErrorBody)), tag = "integrations")]
 #[post("/integrations")]
 pub async fn create_integration(
     state: web::Data<AppState>,
     admin: OrgAdmin,
-    body: web::Json<IntegrationInput>,
+    body: web::Json<Object<IntegrationInput>>,
 ) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
     let created = integrations::create(&state, &admin.org_id, &body, &admin.actor).await?;
     Ok(HttpResponse::Created().json(integrations::view(&state.config, &created)?))
 }
@@ -63,8 +66,9 @@ pub async fn update_integration(
     state: web::Data<AppState>,
     admin: OrgAdmin,
     path: web::Path<String>,
-    body: web::Json<IntegrationInput>,
+    body: web::Json<Object<IntegrationInput>>,
 ) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
     let updated = integrations::update(&state, &admin.org_id, &path, &body, &admin.actor).await?;
     Ok(HttpResponse::Ok().json(integrations::view(&state.config, &updated)?))
 }

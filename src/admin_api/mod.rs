@@ -4,15 +4,25 @@
 
 mod audit;
 pub mod auth;
+mod body;
 mod integrations;
 mod org;
+mod schema;
 mod teams;
 mod users;
 
+use std::sync::LazyLock;
+
+use actix_web::dev::ResourceDef;
+use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use crate::api_error::ApiError;
+use schema::ExtractorResponses;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +36,7 @@ use utoipa::{Modify, OpenApi};
         users::list_users, users::get_user, users::update_user, users::remove_user,
         audit::list_audit,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ExtractorResponses),
     security(("admin_token" = [])),
     tags(
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
@@ -50,6 +60,54 @@ impl Modify for BearerAuth {
             .into_iter()
             .map(|(path, item)| (format!("/api/v1{path}"), item))
             .collect();
+    }
+}
+
+/// Each documented path with the methods it answers, for the `Allow` header.
+static ALLOWED_METHODS: LazyLock<Vec<(ResourceDef, HeaderValue)>> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let methods = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ]
+            .into_iter()
+            .filter_map(|(method, operation)| operation.as_ref().map(|_| method))
+            .collect::<Vec<_>>()
+            .join(", ");
+            let allow = HeaderValue::from_str(&methods).expect("method names are ASCII");
+            (ResourceDef::new(path.as_str()), allow)
+        })
+        .collect()
+});
+
+/// A request no route took: 405 with `Allow` on a path the API has (so a
+/// client learns which methods it may use), else 404.
+async fn unrouted(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    match ALLOWED_METHODS.iter().find(|(def, _)| def.is_match(path)) {
+        Some((_, allow)) => {
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{path} answers only {}", allow.to_str().unwrap_or("")),
+            )
+            .error_response();
+            response.headers_mut().insert(ALLOW, allow.clone());
+            response
+        }
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {} {path}", req.method()),
+        )
+        .error_response(),
     }
 }
 
@@ -83,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(users::get_user)
             .service(users::update_user)
             .service(users::remove_user)
-            .service(audit::list_audit),
+            .service(audit::list_audit)
+            .default_service(web::to(unrouted)),
     );
 }

@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::OrgAdmin;
+use super::body::Object;
+use super::schema;
 use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning;
 use crate::state::AppState;
@@ -11,6 +13,7 @@ use crate::store::Organization;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
+    #[schema(schema_with = schema::name)]
     pub name: String,
 }
 
@@ -40,8 +43,10 @@ pub async fn get_organization(
 pub async fn update_organization(
     state: web::Data<AppState>,
     admin: OrgAdmin,
-    body: web::Json<UpdateOrganization>,
+    body: web::Json<Object<UpdateOrganization>>,
 ) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
+    schema::check_name("name", &body.name)?;
     provisioning::rename_organization(&state.store, &admin.org_id, &body.name, &admin.actor)
         .await?;
     let org = state

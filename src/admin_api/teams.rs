@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
+use super::body::Object;
+use super::schema;
 use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning::{self, TeamChanges};
 use crate::state::AppState;
@@ -11,23 +13,38 @@ use crate::store::{Team, TeamState};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
+    #[schema(schema_with = schema::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = schema::domains)]
     pub preapproved_domains: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeam {
+    #[schema(schema_with = schema::name_or_null)]
     pub name: Option<String>,
+    #[schema(schema_with = schema::domains_or_null)]
     pub preapproved_domains: Option<Vec<String>>,
+}
+
+/// Which teams a listing shows.
+#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListedState {
+    #[default]
+    Live,
+    /// The deleted, still restorable teams.
+    Deleted,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct TeamListQuery {
-    /// `deleted` lists the deleted, still restorable teams.
-    pub state: Option<String>,
+    /// `live` (the default) or `deleted`: the deleted, still restorable teams.
+    #[param(inline)]
+    pub state: Option<ListedState>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -58,8 +75,11 @@ fn team_view(state: &AppState, team: Team) -> TeamView {
 pub async fn create_team(
     state: web::Data<AppState>,
     admin: OrgAdmin,
-    body: web::Json<CreateTeam>,
+    body: web::Json<Object<CreateTeam>>,
 ) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
+    schema::check_name("name", &body.name)?;
+    schema::check_domains(&body.preapproved_domains)?;
     let team = provisioning::create_team(
         &state.store,
         &admin.org_id,
@@ -78,14 +98,9 @@ pub async fn list_teams(
     admin: OrgAdmin,
     query: web::Query<TeamListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let which = match query.state.as_deref() {
-        None | Some("live") => TeamState::Live,
-        Some("deleted") => TeamState::Deleted,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "state must be `live` or `deleted`, not {other:?}"
-            )))
-        }
+    let which = match query.state.unwrap_or_default() {
+        ListedState::Live => TeamState::Live,
+        ListedState::Deleted => TeamState::Deleted,
     };
     let teams = state.store.teams(&admin.org_id, which).await?;
     Ok(HttpResponse::Ok().json(TeamList {
@@ -93,6 +108,8 @@ pub async fn list_teams(
     }))
 }
 
+/// A live team. A deleted one answers 404 here (as to every other change);
+/// `GET /teams?state=deleted` lists it until it is restored or purged.
 #[utoipa::path(responses((status = 200, body = TeamView), (status = 404, body = ErrorBody)), tag = "teams")]
 #[get("/teams/{team_id}")]
 pub async fn get_team(
@@ -104,6 +121,7 @@ pub async fn get_team(
         .store
         .team(&admin.org_id, &path)
         .await?
+        .filter(|team| team.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found("team"))?;
     Ok(HttpResponse::Ok().json(team_view(&state, team)))
 }
@@ -114,9 +132,15 @@ pub async fn update_team(
     state: web::Data<AppState>,
     admin: OrgAdmin,
     path: web::Path<String>,
-    body: web::Json<UpdateTeam>,
+    body: web::Json<Object<UpdateTeam>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let Object(body) = body.into_inner();
+    if let Some(name) = &body.name {
+        schema::check_name("name", name)?;
+    }
+    if let Some(domains) = &body.preapproved_domains {
+        schema::check_domains(domains)?;
+    }
     let changes = TeamChanges {
         name: body.name,
         preapproved_domains: body.preapproved_domains,

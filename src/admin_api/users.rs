@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OrgAdmin;
+use super::body::Object;
 use crate::api_error::{ApiError, ErrorBody};
 use crate::provisioning;
 use crate::state::AppState;
@@ -12,6 +13,7 @@ use crate::store::{Member, Role};
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -79,8 +81,9 @@ pub async fn update_user(
     state: web::Data<AppState>,
     admin: OrgAdmin,
     path: web::Path<String>,
-    body: web::Json<UpdateMember>,
+    body: web::Json<Object<UpdateMember>>,
 ) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
     provisioning::set_member_role(&state.store, &admin.org_id, &path, body.role, &admin.actor)
         .await?;
     let member = state
