@@ -393,6 +393,18 @@ impl<'a> Parser<'a> {
     }
 
     /// "(" orExpr ")" — the current byte is `(`.
+    /// The input ended before the bracket opened at `open` was closed.
+    fn unclosed(&self, closing: u8, open: usize) -> FilterError {
+        let opening = if closing == b')' { '(' } else { '[' };
+        FilterError::new(
+            self.pos,
+            format!(
+                "missing `{}` for the `{opening}` at {open}: the input ends at {}",
+                closing as char, self.pos
+            ),
+        )
+    }
+
     fn parse_group(&mut self) -> Result<Filter, FilterError> {
         let open = self.pos;
         self.pos += 1;
@@ -405,27 +417,13 @@ impl<'a> Parser<'a> {
             ));
         }
         if self.at_end() {
-            return Err(FilterError::new(
-                self.pos,
-                format!(
-                    "missing `)` for the `(` at {open}: the input ends at {}",
-                    self.pos
-                ),
-            ));
+            return Err(self.unclosed(b')', open));
         }
         let inner = self.parse_or()?;
         self.skip_ws();
         match self.peek() {
             Some(b')') => self.pos += 1,
-            None => {
-                return Err(FilterError::new(
-                    self.pos,
-                    format!(
-                        "missing `)` for the `(` at {open}: the input ends at {}",
-                        self.pos
-                    ),
-                ))
-            }
+            None => return Err(self.unclosed(b')', open)),
             Some(_) => {
                 return Err(FilterError::new(
                     self.pos,
@@ -570,30 +568,14 @@ impl<'a> Parser<'a> {
                     format!("empty value filter `[]` at {open}"),
                 ))
             }
-            None => {
-                return Err(FilterError::new(
-                    self.pos,
-                    format!(
-                        "missing `]` for the `[` at {open}: the input ends at {}",
-                        self.pos
-                    ),
-                ))
-            }
+            None => return Err(self.unclosed(b']', open)),
             Some(_) => {}
         }
         let inner = self.parse_or()?;
         self.skip_ws();
         match self.peek() {
             Some(b']') => self.pos += 1,
-            None => {
-                return Err(FilterError::new(
-                    self.pos,
-                    format!(
-                        "missing `]` for the `[` at {open}: the input ends at {}",
-                        self.pos
-                    ),
-                ))
-            }
+            None => return Err(self.unclosed(b']', open)),
             Some(b'[') => {
                 return Err(FilterError::new(
                     self.pos,
