@@ -3,24 +3,12 @@
 
 use serde_json::json;
 
-use super::saml_source::SamlSource;
+use super::saml_source::{fetch_metadata, SamlSource};
 use super::settings::{encoded, stored_settings, Settings};
 use crate::audit::AuditKind;
-use crate::outbound::Outbound;
 use crate::provisioning::{audit_success, Actor, RuleResult};
-use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::state::AppState;
 use crate::store::{now_ms, Kind};
-
-/// Fetches and reads IdP metadata; the error names what failed, for the admin.
-pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<IdpDescriptor, String> {
-    let body = outbound
-        .get(url)
-        .await
-        .map_err(|e| format!("could not fetch the metadata: {e}"))?;
-    let text = String::from_utf8(body).map_err(|_| "the metadata is not UTF-8 text".to_string())?;
-    parse_idp_metadata(&text).map_err(|e| format!("{url} did not return usable metadata: {e}"))
-}
 
 /// Fetches again the metadata of every URL-connected SAML integration whose
 /// copy is older than `saml.metadata_refresh_seconds`. A failure keeps the

@@ -14,10 +14,11 @@ mod wire;
 
 pub use crate::store::Kind;
 pub use fields::parse_certificates;
-pub use metadata::{fetch_metadata, refresh_due_metadata};
+pub use metadata::refresh_due_metadata;
 pub use rules::{
     create, create_with_id, delete, disable_provisioning, enable_provisioning, update,
 };
+pub use saml_source::fetch_metadata;
 pub use saml_source::{SamlSettings, SamlSource};
 pub use settings::{stored_settings, Settings};
 pub use view::{scim_tenant_url, view};

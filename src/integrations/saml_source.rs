@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::fields::{check_size, outbound_url, parse_certificates, required};
-use super::metadata::fetch_metadata;
 use super::IntegrationInput;
 use crate::config::Config;
 use crate::outbound::Outbound;
@@ -105,6 +104,16 @@ pub(super) async fn saml_settings(
         metadata_fetched_at: None,
         metadata_error: None,
     }))
+}
+
+/// Fetches and reads IdP metadata; the error names what failed, for the admin.
+pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<IdpDescriptor, String> {
+    let body = outbound
+        .get(url)
+        .await
+        .map_err(|e| format!("could not fetch the metadata: {e}"))?;
+    let text = String::from_utf8(body).map_err(|_| "the metadata is not UTF-8 text".to_string())?;
+    parse_idp_metadata(&text).map_err(|e| format!("{url} did not return usable metadata: {e}"))
 }
 
 #[cfg(test)]

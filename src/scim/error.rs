@@ -5,7 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use super::schema;
+use super::urn;
 use crate::provisioning::RuleError;
 use crate::store::StoreError;
 
@@ -55,7 +55,7 @@ impl ResponseError for ScimError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({
-            "schemas": [schema::ERROR],
+            "schemas": [urn::ERROR],
             "status": self.status.as_u16().to_string(),
             "detail": self.detail,
         });

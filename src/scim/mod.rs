@@ -11,6 +11,7 @@ mod groups;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod urn;
 mod users;
 
 use actix_web::http::header::{self, HeaderValue};

@@ -1,5 +1,5 @@
-//! Every SCIM URN this server speaks, and the case-insensitive attribute
-//! lookup all of `scim` uses (attribute names are case-insensitive, RFC 7643
+//! The served schema: every attribute a resource can carry, the URNs (from
+//! `urn.rs`), and the case-insensitive attribute lookup all of `scim` uses (attribute names are case-insensitive, RFC 7643
 //! §2.1, and Okta and Entra spell them as they like).
 
 use serde_json::{json, Map, Value};
@@ -8,18 +8,7 @@ use super::error::ScimError;
 use crate::provisioning::limits::{bounded, ATTRIBUTE, EMAIL, EXTERNAL_ID, NAME, USER_NAME};
 use crate::provisioning::RuleError;
 
-/// Prefix of the core schemas; an attribute qualified by one is top-level.
-pub const CORE_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:";
-pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
-pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
-pub const SERVICE_PROVIDER_CONFIG: &str =
-    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub use super::urn::*;
 
 /// The key under which `object` holds attribute `name`: the exact spelling
 /// first, else any ASCII-case variant.

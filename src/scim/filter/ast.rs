@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::parse::{parse_filter, parse_path};
 use crate::scim::schema::CORE_PREFIX;
 
 /// A parsed attribute path: optional schema URN, attribute name, optional sub-attribute.
@@ -225,14 +224,6 @@ impl fmt::Display for Filter {
     }
 }
 
-impl std::str::FromStr for Filter {
-    type Err = FilterError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_filter(s)
-    }
-}
-
 /// A PATCH `path` (RFC 7644 §3.5.2): attrPath, or valuePath with optional sub-attribute:
 /// `members[value eq "2819c223"]`, `emails[type eq "work"].value`, `addresses[type eq "work"].postalCode`,
 /// plus URN-qualified forms like `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`.
@@ -256,14 +247,6 @@ impl fmt::Display for PatchPath {
             write!(f, ".{sub}")?;
         }
         Ok(())
-    }
-}
-
-impl std::str::FromStr for PatchPath {
-    type Err = FilterError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_path(s)
     }
 }
 

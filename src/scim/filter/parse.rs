@@ -828,3 +828,19 @@ pub(super) fn check_operand(op: CompareOp, value: &Value) -> Result<(), String> 
         Ok(())
     }
 }
+
+impl std::str::FromStr for Filter {
+    type Err = FilterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_filter(s)
+    }
+}
+
+impl std::str::FromStr for PatchPath {
+    type Err = FilterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_path(s)
+    }
+}
