@@ -1,24 +1,26 @@
 //! OpenID Connect sign-in for `entra` and `oidc` integrations: the
 //! authorization code flow with PKCE (S256), state and nonce, through the
-//! openidconnect crate; the ID token is checked here (issuer, audience,
+//! openidconnect crate. `id_token.rs` checks the ID token (issuer, audience,
 //! times with the configured skew, nonce, asymmetric signature, Entra's
-//! tenant) and turned into the same [`Identity`] SAML produces. A generic
-//! provider that keeps email and profile out of the ID token (OIDC Core 5.4:
-//! scope claims belong at the userinfo endpoint when an access token is
-//! issued) is asked at its userinfo endpoint, and must name the same `sub`.
+//! tenant) and turns it into the same [`Identity`] SAML produces;
+//! `userinfo.rs` asks a generic provider's userinfo endpoint for what the ID
+//! token left out (OIDC Core 5.4); `provider.rs` discovers providers and keys.
 
+mod id_token;
 pub mod provider;
+mod userinfo;
 
-use chrono::{DateTime, Utc};
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier,
-    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-};
+use id_token::identity;
+pub use id_token::{verify, Verification, VerifiedClaims};
+use userinfo::userinfo;
+pub use userinfo::{complete_from_userinfo, UserInfo};
+
+use chrono::Utc;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
-    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, IdToken, IdTokenClaims, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse as _,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    Scope, TokenResponse as _,
 };
 use std::sync::Arc;
 
@@ -26,11 +28,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::outbound::{FetchError, Outbound};
+use crate::outbound::Outbound;
 use crate::secrets::SecretBox;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{Identity, Refusal, RefusalCode, Started};
-use crate::store::{Integration, UserProfile};
+use crate::store::Integration;
 use provider::{Expected, Provider, Providers};
 
 /// OpenID Connect sign-in and what it works with: the discovered providers,
@@ -56,39 +58,6 @@ impl Oidc {
         }
     }
 }
-
-/// Claims beyond the standard ones that we read: Entra's tenant and object
-/// ids and UPN, and `nbf`, which openidconnect does not check.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProviderClaims {
-    tid: Option<String>,
-    oid: Option<String>,
-    upn: Option<String>,
-    nbf: Option<i64>,
-}
-impl AdditionalClaims for ProviderClaims {}
-
-type ProviderIdToken = IdToken<
-    ProviderClaims,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
-pub type VerifiedClaims = IdTokenClaims<ProviderClaims, CoreGenderClaim>;
-
-/// Asymmetric algorithms only: `none` is never accepted, and an HMAC
-/// algorithm would let anyone holding the provider's *public* key (or the
-/// client secret) mint tokens.
-const ALLOWED_ALGORITHMS: [CoreJwsSigningAlgorithm; 8] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-];
 
 /// Kept between the redirect to the provider and its callback, beside the
 /// browser binding and `return_to`.
@@ -235,7 +204,7 @@ pub struct Callback {
 }
 
 /// At most this much of what a provider says goes into pages and the audit log.
-fn clipped(text: &str) -> String {
+pub(super) fn clipped(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(300).collect()
 }
 
@@ -364,88 +333,6 @@ pub async fn finish(
     Ok((identity, return_to))
 }
 
-/// What we read from a userinfo answer (OIDC Core 5.3.2).
-#[derive(Debug, Default, Deserialize)]
-pub struct UserInfo {
-    #[serde(default)]
-    sub: String,
-    email: Option<String>,
-    /// A boolean by the spec; some providers send "true"/"false".
-    email_verified: Option<serde_json::Value>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    name: Option<String>,
-}
-
-/// At most this much of a userinfo answer is read.
-const USERINFO_LIMIT: usize = 64 * 1024;
-
-/// GETs the userinfo endpoint with the access token (redirects are not
-/// followed: they would carry the token elsewhere).
-async fn userinfo(oidc: &Oidc, url: &str, access_token: &str) -> Result<UserInfo, Refusal> {
-    let (content_type, body) = oidc
-        .outbound
-        .get_with_bearer(url, access_token, USERINFO_LIMIT)
-        .await
-        .map_err(|e| match e {
-            FetchError::TooLarge { .. } => {
-                Refusal::new(RefusalCode::UserinfoUnreadable, e.to_string())
-            }
-            other => Refusal::new(
-                RefusalCode::ProviderUnreachable,
-                format!("userinfo endpoint: {other}"),
-            ),
-        })?;
-    let unreadable = |detail: String| Refusal::new(RefusalCode::UserinfoUnreadable, detail);
-    if content_type.starts_with("application/jwt") {
-        return Err(unreadable(
-            "the userinfo endpoint answered with a signed JWT; only plain JSON userinfo is supported"
-                .into(),
-        ));
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        unreadable(format!(
-            "the userinfo answer is not a JSON object of claims: {e}"
-        ))
-    })
-}
-
-/// Fills what the ID token left out from a userinfo answer about the same
-/// person: its `sub` must equal the ID token's, or it is ignored with a refusal.
-pub fn complete_from_userinfo(
-    identity: &mut Identity,
-    claims: &VerifiedClaims,
-    info: UserInfo,
-) -> Result<(), Refusal> {
-    if info.sub != claims.subject().as_str() {
-        return Err(Refusal::new(
-            RefusalCode::UserinfoMismatch,
-            format!(
-                "the userinfo endpoint describes subject {:?}, the ID token {:?}",
-                clipped(&info.sub),
-                clipped(claims.subject().as_str())
-            ),
-        ));
-    }
-    let unverified = match &info.email_verified {
-        Some(serde_json::Value::Bool(b)) => !b,
-        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
-        _ => false,
-    };
-    if unverified && info.email.is_some() {
-        return Err(Refusal::new(
-            RefusalCode::EmailUnverified,
-            "the identity provider says this email address is not verified",
-        ));
-    }
-    identity.email = info.email;
-    let profile = &mut identity.profile;
-    profile.given_name = profile.given_name.take().or(info.given_name);
-    profile.family_name = profile.family_name.take().or(info.family_name);
-    profile.display_name = profile.display_name.take().or(info.name);
-    Ok(())
-}
-
 /// Redeems the authorization code at the token endpoint; returns the raw ID
 /// token and the access token.
 async fn redeem(
@@ -513,237 +400,4 @@ async fn redeem(
         )
     })?;
     Ok((id_token, response.access_token().secret().clone()))
-}
-
-/// Why an ID token was refused.
-#[derive(Debug)]
-pub enum Verification {
-    /// Signed by a key the provider does not (yet) publish: worth re-fetching keys.
-    UnknownKey(String),
-    Refused {
-        code: RefusalCode,
-        detail: String,
-    },
-}
-
-impl Verification {
-    fn refused(code: RefusalCode, detail: impl Into<String>) -> Self {
-        Verification::Refused {
-            code,
-            detail: detail.into(),
-        }
-    }
-
-    fn into_failure(self) -> Refusal {
-        match self {
-            Verification::UnknownKey(detail) => Refusal::new(RefusalCode::BadSignature, detail),
-            Verification::Refused { code, detail } => Refusal::new(code, detail),
-        }
-    }
-}
-
-/// Every check on the ID token. Pure, so each can be tested with a crafted token.
-pub fn verify(
-    provider: &Provider,
-    settings: &OidcSettings,
-    raw: &str,
-    nonce: &str,
-    now: DateTime<Utc>,
-    skew: chrono::Duration,
-) -> Result<VerifiedClaims, Verification> {
-    let token: ProviderIdToken = raw.parse().map_err(|e| {
-        Verification::refused(
-            RefusalCode::TokenUnreadable,
-            format!("the ID token is not a JWT: {e}"),
-        )
-    })?;
-    let max_age = chrono::Duration::from_std(pending::LIFETIME).unwrap_or_default() + skew;
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(settings.client_id.clone()),
-        provider.metadata.issuer().clone(),
-        provider.metadata.jwks().clone(),
-    )
-    .set_allowed_algs(ALLOWED_ALGORITHMS)
-    // exp is checked against "now", so moving now back by the skew tolerates
-    // a provider whose clock runs behind.
-    .set_time_fn(move || now - skew)
-    .set_issue_time_verifier_fn(move |iat| {
-        if iat > now + skew {
-            Err(format!("issued in the future ({iat})"))
-        } else if iat < now - max_age {
-            Err(format!(
-                "issued too long ago ({iat}) to answer this sign-in"
-            ))
-        } else {
-            Ok(())
-        }
-    });
-    let claims = token
-        .into_claims(&verifier, &Nonce::new(nonce.to_string()))
-        .map_err(|e| match e {
-            ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            ) => Verification::UnknownKey(
-                "the ID token is signed by a key the provider does not publish".into(),
-            ),
-            ClaimsVerificationError::SignatureVerification(e) => Verification::refused(
-                RefusalCode::BadSignature,
-                format!("the ID token's signature is not acceptable: {e}"),
-            ),
-            ClaimsVerificationError::InvalidIssuer(e) => Verification::refused(
-                RefusalCode::WrongIssuer,
-                format!("the ID token's issuer is wrong: {e}"),
-            ),
-            ClaimsVerificationError::InvalidAudience(e) => Verification::refused(
-                RefusalCode::WrongAudience,
-                format!("the ID token is not for this application: {e}"),
-            ),
-            ClaimsVerificationError::Expired(e) => Verification::refused(
-                RefusalCode::Expired,
-                format!("the ID token is expired or not current: {e}"),
-            ),
-            ClaimsVerificationError::InvalidNonce(e) => Verification::refused(
-                RefusalCode::NonceMismatch,
-                format!("the ID token does not answer this sign-in (nonce): {e}"),
-            ),
-            other => Verification::refused(
-                RefusalCode::TokenRefused,
-                format!("the ID token is not acceptable: {other}"),
-            ),
-        })?;
-    if let Some(nbf) = claims.additional_claims().nbf {
-        if nbf > (now + skew).timestamp() {
-            return Err(Verification::refused(
-                RefusalCode::NotYetValid,
-                format!("the ID token is not valid before {nbf}"),
-            ));
-        }
-    }
-    if let Some(tenant_id) = &provider.entra_tenant_id {
-        let tid = claims.additional_claims().tid.as_deref().unwrap_or("");
-        if !tid.eq_ignore_ascii_case(tenant_id) {
-            return Err(Verification::refused(
-                RefusalCode::WrongTenant,
-                format!("the ID token is from tenant {tid:?}, expected {tenant_id}"),
-            ));
-        }
-    }
-    Ok(claims)
-}
-
-/// Who the verified token vouches for. Entra keys people by tenant + object
-/// id (its `sub` is per application); others by issuer + subject.
-fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Refusal> {
-    let extra = claims.additional_claims();
-    let subject = match &provider.entra_tenant_id {
-        Some(tenant_id) => {
-            let oid = extra
-                .oid
-                .as_deref()
-                .filter(|o| !o.is_empty())
-                .ok_or_else(|| {
-                    Refusal::new(
-                        RefusalCode::NoSubject,
-                        "the Entra ID token carries no oid (object id)",
-                    )
-                })?;
-            format!("entra:{tenant_id}:{oid}")
-        }
-        None => format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()),
-    };
-    if claims.email_verified() == Some(false) && provider.entra_tenant_id.is_none() {
-        return Err(Refusal::new(
-            RefusalCode::EmailUnverified,
-            "the identity provider says this email address is not verified",
-        ));
-    }
-    // Entra's `email` is optional and admin-editable; its preferred_username
-    // and upn are the sign-in name, usually the address. Either way the
-    // provider only vouches inside its own organization.
-    let email = claims.email().map(|e| e.as_str().to_string()).or_else(|| {
-        provider.entra_tenant_id.as_ref().and_then(|_| {
-            claims
-                .preferred_username()
-                .map(|p| p.as_str().to_string())
-                .filter(|p| p.contains('@'))
-                .or_else(|| extra.upn.clone())
-        })
-    });
-    Ok(Identity {
-        subject,
-        email,
-        profile: UserProfile {
-            given_name: claims
-                .given_name()
-                .and_then(|c| c.get(None))
-                .map(|v| (**v).clone()),
-            family_name: claims
-                .family_name()
-                .and_then(|c| c.get(None))
-                .map(|v| (**v).clone()),
-            display_name: claims
-                .name()
-                .and_then(|c| c.get(None))
-                .map(|v| (**v).clone()),
-        },
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use openidconnect::{Audience, IssuerUrl, StandardClaims, SubjectIdentifier};
-
-    fn claims(sub: &str) -> VerifiedClaims {
-        let now = Utc::now();
-        IdTokenClaims::new(
-            IssuerUrl::new("https://id.example.com".into()).unwrap(),
-            vec![Audience::new("app".into())],
-            now + chrono::Duration::minutes(5),
-            now,
-            StandardClaims::new(SubjectIdentifier::new(sub.into())),
-            ProviderClaims::default(),
-        )
-    }
-
-    fn answer(json: serde_json::Value) -> UserInfo {
-        serde_json::from_value(json).unwrap()
-    }
-
-    fn nobody() -> Identity {
-        Identity {
-            subject: "https://id.example.com 248289761001".into(),
-            email: None,
-            profile: UserProfile::default(),
-        }
-    }
-
-    #[test]
-    fn userinfo_fills_in_what_the_id_token_left_out() {
-        let mut identity = nobody();
-        let info = answer(
-            serde_json::json!({"sub": "248289761001", "email": "jane@example.com",
-            "email_verified": "true", "given_name": "Jane"}),
-        );
-        complete_from_userinfo(&mut identity, &claims("248289761001"), info).unwrap();
-        assert_eq!(identity.email.as_deref(), Some("jane@example.com"));
-        assert_eq!(identity.profile.given_name.as_deref(), Some("Jane"));
-    }
-
-    #[test]
-    fn userinfo_about_someone_else_or_unverified_is_refused() {
-        let other = answer(serde_json::json!({"sub": "someone-else", "email": "boss@example.com"}));
-        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), other);
-        assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
-        let missing = answer(serde_json::json!({"email": "boss@example.com"}));
-        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), missing);
-        assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
-        for flag in [serde_json::json!(false), serde_json::json!("False")] {
-            let info = answer(
-                serde_json::json!({"sub": "248289761001", "email": "jane@example.com", "email_verified": flag}),
-            );
-            let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), info);
-            assert_eq!(refused.unwrap_err().code.as_str(), "email_unverified");
-        }
-    }
 }
