@@ -144,7 +144,7 @@ impl ToSchema for NewIntegration {}
 /// string, 400/413/415/422 from the JSON body, 503 from the database.
 pub struct ExtractorResponses;
 
-fn error_response(operation: &mut Operation, status: &str, description: &str) {
+pub(super) fn error_response(operation: &mut Operation, status: &str, description: &str) {
     operation
         .responses
         .responses
