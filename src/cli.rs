@@ -222,7 +222,11 @@ async fn api_key(store: &Store, command: ApiKeyCommand) -> Result<(), CliError> 
                 "{:<36}  {:<16}  {:<16}  {:<16}  NAME",
                 "ID", "CREATED (UTC)", "LAST USED", "REVOKED"
             );
-            for key in store.api_keys().await.map_err(provisioning::RuleError::from)? {
+            for key in store
+                .api_keys()
+                .await
+                .map_err(provisioning::RuleError::from)?
+            {
                 println!(
                     "{:<36}  {:<16}  {:<16}  {:<16}  {}",
                     key.id,

@@ -99,7 +99,10 @@ pub async fn list_organizations(
         })?),
         None => None,
     };
-    let organizations = state.store.organizations_after(after.as_ref(), limit).await?;
+    let organizations = state
+        .store
+        .organizations_after(after.as_ref(), limit)
+        .await?;
     let next_cursor = (organizations.len() as i64 == limit)
         .then(|| organizations.last().map(|o| o.id.clone()))
         .flatten();

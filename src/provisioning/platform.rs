@@ -8,9 +8,7 @@ use serde_json::json;
 use super::orgs::validate_name;
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
-use crate::secrets::{
-    new_token, token_hash, token_matches, API_KEY_PREFIX, SETUP_LINK_PREFIX,
-};
+use crate::secrets::{new_token, token_hash, token_matches, API_KEY_PREFIX, SETUP_LINK_PREFIX};
 use crate::store::{now_ms, ApiKey, Store};
 
 /// A setup link lives a week unless the product asks otherwise (SPEC).
@@ -197,7 +195,10 @@ mod tests {
         let created = create_api_key(store, " Product ").await.unwrap();
         assert_eq!(created.key.name, "Product");
         assert!(created.api_key.starts_with(API_KEY_PREFIX));
-        let key = verify_api_key(store, &created.api_key).await.unwrap().unwrap();
+        let key = verify_api_key(store, &created.api_key)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(key.id, created.key.id);
         let listed = store.api_keys().await.unwrap();
         assert!(listed[0].last_used_at.is_some());
@@ -211,7 +212,10 @@ mod tests {
             revoke_api_key(store, "nope").await,
             Err(RuleError::NotFound("api key"))
         ));
-        assert!(verify_api_key(store, &created.api_key).await.unwrap().is_none());
+        assert!(verify_api_key(store, &created.api_key)
+            .await
+            .unwrap()
+            .is_none());
         assert!(store.api_keys().await.unwrap()[0].revoked_at.is_some());
         assert!(matches!(
             create_api_key(store, "").await,
@@ -230,7 +234,13 @@ mod tests {
         for bad in [0, 59, SETUP_LINK_MAX_SECONDS + 1, -5] {
             let err = create_setup_link(store, &org.id, Some(bad), &Actor::Cli).await;
             assert!(
-                matches!(err, Err(RuleError::Invalid { field: "expires_in_seconds", .. })),
+                matches!(
+                    err,
+                    Err(RuleError::Invalid {
+                        field: "expires_in_seconds",
+                        ..
+                    })
+                ),
                 "{bad}"
             );
         }
@@ -242,19 +252,27 @@ mod tests {
             .await
             .unwrap();
         let week = link.expires_at - now_ms();
-        assert!((SETUP_LINK_DEFAULT_SECONDS * 1000 - 5_000..=SETUP_LINK_DEFAULT_SECONDS * 1000)
-            .contains(&week));
+        assert!(
+            (SETUP_LINK_DEFAULT_SECONDS * 1000 - 5_000..=SETUP_LINK_DEFAULT_SECONDS * 1000)
+                .contains(&week)
+        );
 
         let used = use_setup_link(store, &link.token).await.unwrap().unwrap();
         assert_eq!(used.org_id, org.id);
         assert_eq!(used.link_id, link.id);
         assert!(store.setup_link_exists(&link.id, &org.id).await.unwrap());
         assert_eq!(
-            use_setup_link(store, &link.token).await.unwrap().unwrap_err(),
+            use_setup_link(store, &link.token)
+                .await
+                .unwrap()
+                .unwrap_err(),
             SetupLinkRefusal::Used
         );
         assert_eq!(
-            use_setup_link(store, "sgw_setup_nope").await.unwrap().unwrap_err(),
+            use_setup_link(store, "sgw_setup_nope")
+                .await
+                .unwrap()
+                .unwrap_err(),
             SetupLinkRefusal::Unknown
         );
 

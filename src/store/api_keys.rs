@@ -82,13 +82,15 @@ impl Tx {
             last_used_at: None,
             revoked_at: None,
         };
-        sqlx::query("INSERT INTO api_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(key_hash)
-            .bind(key.created_at)
-            .execute(&mut **self)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(key_hash)
+        .bind(key.created_at)
+        .execute(&mut **self)
+        .await?;
         Ok(key)
     }
 
