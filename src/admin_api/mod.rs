@@ -20,10 +20,7 @@ use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
-use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::Required;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api_error::ApiError;
@@ -44,7 +41,9 @@ use schema::ExtractorResponses;
         audit::list_audit,
     ),
     modifiers(&BearerAuth, &CallerScopes, &ExtractorResponses),
-    security(("admin_token" = []), ("api_key" = [])),
+    // An organization's routes: its admin token, or the platform API key
+    // together with the header naming the organization.
+    security(("admin_token" = []), ("api_key" = [], "organization_id" = [])),
     tags(
         (name = "platform", description = "The host product's door, with a platform API key (`sso-gateway api-key create`)"),
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
@@ -69,13 +68,22 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(format!(
-                        "A platform API key ({}…). On an organization's routes it needs \
-                         the `{}` header.",
+                        "A platform API key ({}…). On an organization's routes it goes \
+                         with `organization_id`.",
                         crate::secrets::API_KEY_PREFIX,
-                        auth::ORGANIZATION_HEADER
                     )))
                     .build(),
             ),
+        );
+        // Modelled as a credential rather than a parameter: it is part of
+        // how the API key authenticates on an organization's routes.
+        components.add_security_scheme(
+            "organization_id",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                auth::ORGANIZATION_HEADER,
+                "The id of the organization a platform API key acts on. An admin token \
+                 may only name its own organization here.",
+            ))),
         );
         // The API lives under /api/v1; utoipa saw only the in-scope paths.
         openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
@@ -86,26 +94,13 @@ impl Modify for BearerAuth {
 }
 
 /// What each kind of caller meets: a platform route answers an admin token
-/// 403; an organization's route takes `X-Organization-Id` (required with an
-/// API key: 400 without, 404 for an organization the caller cannot reach).
+/// 403; an organization's route answers an API key without
+/// `X-Organization-Id` 400, and 404 when the header names an organization
+/// the caller cannot reach.
 struct CallerScopes;
 
 impl Modify for CallerScopes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let header = ParameterBuilder::new()
-            .name(auth::ORGANIZATION_HEADER)
-            .parameter_in(ParameterIn::Header)
-            .required(Required::False)
-            .description(Some(
-                "The organization a platform API key acts on (required with one). \
-                 With an admin token it may only name the token's own organization.",
-            ))
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::Custom("uuid".into()))),
-            ))
-            .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -128,10 +123,6 @@ impl Modify for CallerScopes {
                     );
                     continue;
                 }
-                operation
-                    .parameters
-                    .get_or_insert_with(Vec::new)
-                    .push(header.clone());
                 schema::error_response(
                     operation,
                     "400",
