@@ -418,6 +418,22 @@ async fn a_setup_link_signs_in_once() {
     let res = browser.get(gw.url("/admin/sso")).send().await.unwrap();
     assert_eq!(res.status(), 200, "the session is an admin session");
     assert!(res.text().await.unwrap().contains("Acme"));
+    // What that session changes is the link's doing.
+    let teams = browser.get(gw.url("/admin/teams")).send().await.unwrap();
+    let teams = teams.text().await.unwrap();
+    let csrf = teams
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let res = browser
+        .post(gw.url("/admin/teams"))
+        .header("origin", gw.url(""))
+        .form(&[("csrf", csrf), ("name", "Engineering")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
 
     // Used: a clear page, in this browser and any other.
     for client in [&browser, &gw.browser()] {
@@ -451,11 +467,12 @@ async fn a_setup_link_signs_in_once() {
     let events = audit["events"].as_array().unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["setup_link.used", "setup_link.created"]);
-    assert_eq!(
-        events[0]["actor"],
-        format!("setup_link:{}", link["id"].as_str().unwrap())
-    );
+    let by_link = format!("setup_link:{}", link["id"].as_str().unwrap());
+    assert_eq!(events[0]["actor"], by_link.as_str());
     assert!(events[1]["actor"].as_str().unwrap().starts_with("api_key:"));
+    let path = "/audit?kind=team.created";
+    let (_, audit) = call(&gw, &key, Some(&org_id), Method::GET, path, None).await;
+    assert_eq!(audit["events"][0]["actor"], by_link.as_str());
 }
 
 #[tokio::test]
