@@ -35,10 +35,12 @@ pub enum AuditKind {
     ScimUserDeleted,
     ScimGroupCreated,
     ScimGroupUpdated,
+    SetupLinkCreated,
+    SetupLinkUsed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 27] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -64,6 +66,8 @@ impl AuditKind {
         AuditKind::ScimUserDeleted,
         AuditKind::ScimGroupCreated,
         AuditKind::ScimGroupUpdated,
+        AuditKind::SetupLinkCreated,
+        AuditKind::SetupLinkUsed,
     ];
 
     /// The stored name: dotted, `area.what`.
@@ -94,6 +98,8 @@ impl AuditKind {
             AuditKind::ScimUserDeleted => "scim.user.deleted",
             AuditKind::ScimGroupCreated => "scim.group.created",
             AuditKind::ScimGroupUpdated => "scim.group.updated",
+            AuditKind::SetupLinkCreated => "setup_link.created",
+            AuditKind::SetupLinkUsed => "setup_link.used",
         }
     }
 
@@ -127,6 +133,8 @@ impl AuditKind {
             AuditKind::ScimUserDeleted => "SCIM: user deleted",
             AuditKind::ScimGroupCreated => "SCIM: group pushed (team created)",
             AuditKind::ScimGroupUpdated => "SCIM: group updated",
+            AuditKind::SetupLinkCreated => "Setup link created",
+            AuditKind::SetupLinkUsed => "Setup link used (admin signed in)",
         }
     }
 
@@ -169,10 +177,14 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     AdminToken(String),
+    /// The host product, with a platform API key (its id).
+    ApiKey(String),
     /// A member with the owner/admin role, in the admin UI (their email).
     AdminUser(String),
     Cli,
     Scim(String),
+    /// Whoever opened a setup link (its id), and their admin session.
+    SetupLink(String),
     Sso(String),
     System,
 }
@@ -182,8 +194,10 @@ impl Actor {
     pub fn label(&self) -> String {
         match self {
             Actor::AdminToken(_) => "Admin token".into(),
+            Actor::ApiKey(id) => format!("Platform API key {}", short(id)),
             Actor::AdminUser(email) => format!("Admin {email}"),
             Actor::Scim(id) => format!("SCIM client of integration {}", short(id)),
+            Actor::SetupLink(id) => format!("Admin via setup link {}", short(id)),
             Actor::Sso(id) => format!("Single sign-on via integration {}", short(id)),
             Actor::Cli => "Command line".into(),
             Actor::System => "The gateway".into(),
@@ -199,9 +213,11 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::AdminToken(id) => write!(f, "admin_token:{id}"),
+            Actor::ApiKey(id) => write!(f, "api_key:{id}"),
             Actor::AdminUser(email) => write!(f, "admin_user:{email}"),
             Actor::Cli => f.write_str("cli"),
             Actor::Scim(integration) => write!(f, "scim:{integration}"),
+            Actor::SetupLink(id) => write!(f, "setup_link:{id}"),
             Actor::Sso(integration) => write!(f, "sso:{integration}"),
             Actor::System => f.write_str("system"),
         }
@@ -215,8 +231,10 @@ impl FromStr for Actor {
     fn from_str(s: &str) -> Result<Self, ()> {
         match s.split_once(':') {
             Some(("admin_token", id)) => Ok(Actor::AdminToken(id.into())),
+            Some(("api_key", id)) => Ok(Actor::ApiKey(id.into())),
             Some(("admin_user", email)) => Ok(Actor::AdminUser(email.into())),
             Some(("scim", id)) => Ok(Actor::Scim(id.into())),
+            Some(("setup_link", id)) => Ok(Actor::SetupLink(id.into())),
             Some(("sso", id)) => Ok(Actor::Sso(id.into())),
             None if s == "cli" => Ok(Actor::Cli),
             None if s == "system" => Ok(Actor::System),
@@ -246,8 +264,10 @@ mod tests {
         for actor in [
             Actor::AdminToken("t1".into()),
             Actor::AdminUser("a@b.c".into()),
+            Actor::ApiKey("0123456789".into()),
             Actor::Cli,
             Actor::Scim("0123456789".into()),
+            Actor::SetupLink("0123456789".into()),
             Actor::Sso("0123456789".into()),
             Actor::System,
         ] {
@@ -260,5 +280,13 @@ mod tests {
             .label()
             .ends_with("01234567"));
         assert_eq!(Actor::Cli.label(), "Command line");
+        assert_eq!(
+            Actor::ApiKey("0123456789".into()).label(),
+            "Platform API key 01234567"
+        );
+        assert_eq!(
+            Actor::SetupLink("0123456789".into()).label(),
+            "Admin via setup link 01234567"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `org create`, `token rotate`.
+//! The command line: `serve`, `migrate`, `org create`, `token rotate`,
+//! `api-key create|list|revoke`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage organization admin tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the host product's platform API keys (deployment-wide).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +66,26 @@ pub enum TokenCommand {
         /// Print exactly one JSON line: {"org_id": "…", "admin_token": "…"}.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a platform API key and print it (shown only this once).
+    Create {
+        /// What the key is for (shown by `api-key list`).
+        #[arg(long)]
+        name: String,
+        /// Print exactly one JSON line: {"id": "…", "api_key": "…"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (never the keys themselves).
+    List,
+    /// Revoke a key: requests made with it are refused from now on.
+    Revoke {
+        /// The key's id (from `api-key list`).
+        id: String,
     },
 }
 
@@ -143,22 +167,82 @@ struct TokenLine<'a> {
 
 fn print_token(org_id: &str, admin_token: &str, as_json: bool, headline: &str) {
     if as_json {
-        let line = TokenLine {
+        print_json_line(&TokenLine {
             org_id,
             admin_token,
-        };
-        match serde_json::to_string(&line) {
-            Ok(json) => println!("{json}"),
-            // Two strings always encode; were that ever not so, say it
-            // rather than print half a line.
-            Err(e) => eprintln!("error: cannot encode the answer as JSON: {e}"),
-        }
+        });
     } else {
         println!("{headline}");
         println!("  org_id:      {org_id}");
         println!("  admin_token: {admin_token}");
         println!("The admin token is shown only now; store it somewhere safe.");
     }
+}
+
+/// Field order is part of the contract: `{"id": …, "api_key": …}`.
+#[derive(serde::Serialize)]
+struct ApiKeyLine<'a> {
+    id: &'a str,
+    api_key: &'a str,
+}
+
+fn print_json_line(line: &impl serde::Serialize) {
+    match serde_json::to_string(line) {
+        Ok(json) => println!("{json}"),
+        // Strings always encode; were that ever not so, say it rather
+        // than print half a line.
+        Err(e) => eprintln!("error: cannot encode the answer as JSON: {e}"),
+    }
+}
+
+/// A stored time for people (UTC, to the minute), or `-`.
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+async fn api_key(store: &Store, command: ApiKeyCommand) -> Result<(), CliError> {
+    match command {
+        ApiKeyCommand::Create { name, json } => {
+            let created = provisioning::create_api_key(store, &name).await?;
+            if json {
+                print_json_line(&ApiKeyLine {
+                    id: &created.key.id,
+                    api_key: &created.api_key,
+                });
+            } else {
+                println!("API key created.");
+                println!("  id:      {}", created.key.id);
+                println!("  api_key: {}", created.api_key);
+                println!("The API key is shown only now; store it somewhere safe.");
+            }
+        }
+        ApiKeyCommand::List => {
+            println!(
+                "{:<36}  {:<16}  {:<16}  {:<16}  NAME",
+                "ID", "CREATED (UTC)", "LAST USED", "REVOKED"
+            );
+            for key in store
+                .api_keys()
+                .await
+                .map_err(provisioning::RuleError::from)?
+            {
+                println!(
+                    "{:<36}  {:<16}  {:<16}  {:<16}  {}",
+                    key.id,
+                    when(Some(key.created_at)),
+                    when(key.last_used_at),
+                    when(key.revoked_at),
+                    key.name
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            provisioning::revoke_api_key(store, &id).await?;
+            println!("API key {id} revoked.");
+        }
+    }
+    Ok(())
 }
 
 async fn run(command: Command, config: Config) -> Result<(), CliError> {
@@ -190,6 +274,12 @@ async fn run(command: Command, config: Config) -> Result<(), CliError> {
                 json,
                 "New admin token issued; all earlier ones are revoked.",
             );
+        }
+        Command::ApiKey(command) => {
+            let store = open_store(&config).await?;
+            let done = api_key(&store, command).await;
+            store.close().await;
+            done?;
         }
     }
     Ok(())

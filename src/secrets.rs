@@ -1,6 +1,6 @@
 //! Secrets at rest.
 //!
-//! Bearer tokens (admin, SCIM) are 256-bit random values: only their SHA-256
+//! Bearer tokens (admin, SCIM, platform API keys, setup links) are 256-bit random values: only their SHA-256
 //! is stored, and comparisons run in constant time. (A slow password hash
 //! buys nothing for values this random and would slow every request.)
 //! Client secrets must be sent to an IdP in clear, so they are sealed with
@@ -21,6 +21,10 @@ use crate::config::SecretsConfig;
 
 pub const ADMIN_TOKEN_PREFIX: &str = "sgw_admin_";
 pub const SCIM_TOKEN_PREFIX: &str = "sgw_scim_";
+/// Deployment-wide platform API keys (`sso-gateway api-key create`).
+pub const API_KEY_PREFIX: &str = "sgw_key_";
+/// The secret part of a setup link's URL.
+pub const SETUP_LINK_PREFIX: &str = "sgw_setup_";
 
 /// A new bearer token: a recognisable prefix (secret scanners can spot a
 /// leaked one) and 32 random bytes.

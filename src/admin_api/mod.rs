@@ -1,12 +1,14 @@
 //! The admin JSON API under `/api/v1`, authenticated by an organization
-//! admin token. Handlers only parse, call the rules (`provisioning`,
-//! `integrations`) and shape the answer.
+//! admin token or the host product's platform API key (`auth`). Handlers
+//! only parse, call the rules (`provisioning`, `integrations`) and shape
+//! the answer.
 
 mod audit;
 pub mod auth;
 mod body;
 mod integrations;
 mod org;
+mod platform;
 mod schema;
 mod teams;
 mod users;
@@ -18,7 +20,7 @@ use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api_error::ApiError;
@@ -26,8 +28,10 @@ use schema::ExtractorResponses;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "sso-gateway admin API", description = "Organizations, teams, integrations, provisioning, members and audit."),
+    info(title = "sso-gateway admin API", description = "Organizations, teams, integrations, provisioning, members and audit; the platform routes of the host product."),
     paths(
+        platform::create_organization, platform::list_organizations, platform::get_organization,
+        platform::update_organization, platform::create_setup_link,
         org::get_organization, org::update_organization, org::rotate_admin_token,
         teams::create_team, teams::list_teams, teams::get_team, teams::update_team, teams::delete_team, teams::restore_team,
         integrations::create_integration, integrations::list_integrations, integrations::get_integration,
@@ -36,9 +40,12 @@ use schema::ExtractorResponses;
         users::list_users, users::get_user, users::update_user, users::remove_user,
         audit::list_audit,
     ),
-    modifiers(&BearerAuth, &ExtractorResponses),
-    security(("admin_token" = [])),
+    modifiers(&BearerAuth, &CallerScopes, &ExtractorResponses),
+    // An organization's routes: its admin token, or the platform API key
+    // together with the header naming the organization.
+    security(("admin_token" = []), ("api_key" = [], "organization_id" = [])),
     tags(
+        (name = "platform", description = "The host product's door, with a platform API key (`sso-gateway api-key create`)"),
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
         (name = "integrations", description = "Identity providers and SCIM provisioning"),
         (name = "users", description = "Members of the organization"), (name = "audit"),
@@ -55,11 +62,81 @@ impl Modify for BearerAuth {
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(format!(
+                        "A platform API key ({}…). On an organization's routes it goes \
+                         with `organization_id`.",
+                        crate::secrets::API_KEY_PREFIX,
+                    )))
+                    .build(),
+            ),
+        );
+        // Modelled as a credential rather than a parameter: it is part of
+        // how the API key authenticates on an organization's routes.
+        components.add_security_scheme(
+            "organization_id",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                auth::ORGANIZATION_HEADER,
+                "The id of the organization a platform API key acts on. An admin token \
+                 may only name its own organization here.",
+            ))),
+        );
         // The API lives under /api/v1; utoipa saw only the in-scope paths.
         openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
             .into_iter()
             .map(|(path, item)| (format!("/api/v1{path}"), item))
             .collect();
+    }
+}
+
+/// What each kind of caller meets: a platform route answers an admin token
+/// 403; an organization's route answers an API key without
+/// `X-Organization-Id` 400, and 404 when the header names an organization
+/// the caller cannot reach.
+struct CallerScopes;
+
+impl Modify for CallerScopes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let is_platform = operation
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|tag| tag == platform::TAG);
+                if is_platform {
+                    schema::error_response(
+                        operation,
+                        "403",
+                        "An organization admin token: platform routes take a platform API key",
+                    );
+                    continue;
+                }
+                schema::error_response(
+                    operation,
+                    "400",
+                    "A platform API key without the `X-Organization-Id` header, or a query \
+                     parameter or body that cannot be read",
+                );
+                schema::error_response(
+                    operation,
+                    "404",
+                    "`X-Organization-Id` names no organization this caller may act on, \
+                     or the record does not exist",
+                );
+            }
+        }
     }
 }
 
@@ -122,6 +199,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
             .service(openapi_json)
+            .service(platform::create_organization)
+            .service(platform::list_organizations)
+            .service(platform::get_organization)
+            .service(platform::update_organization)
+            .service(platform::create_setup_link)
             .service(org::get_organization)
             .service(org::update_organization)
             .service(org::rotate_admin_token)

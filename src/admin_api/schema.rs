@@ -140,11 +140,12 @@ impl PartialSchema for NewIntegration {
 impl ToSchema for NewIntegration {}
 
 /// Adds the answers that come from the extractors rather than the handlers,
-/// so no route can forget them: 401 from the admin token, 400 from the query
-/// string, 400/413/415/422 from the JSON body, 503 from the database.
+/// so no route can forget them: 401 from the admin token or API key, 400
+/// from the query string, 400/413/415/422 from the JSON body, 503 from the
+/// database. (`CallerScopes` in mod.rs adds what each kind of caller meets.)
 pub struct ExtractorResponses;
 
-fn error_response(operation: &mut Operation, status: &str, description: &str) {
+pub(super) fn error_response(operation: &mut Operation, status: &str, description: &str) {
     operation
         .responses
         .responses
@@ -177,7 +178,7 @@ impl Modify for ExtractorResponses {
                 error_response(
                     operation,
                     "401",
-                    "No admin token, or one that is revoked or mistyped",
+                    "No admin token or API key, or one that is revoked or mistyped",
                 );
                 error_response(
                     operation,

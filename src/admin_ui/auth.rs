@@ -4,8 +4,8 @@
 //! SameSite=Strict, path `/admin`), stored in the cache under the SHA-256 of
 //! the id with the organization, how the person signed in, and the CSRF
 //! token every form carries. It is opened by pasting an organization admin
-//! token, or from a member session (SSO sign-in) whose role is owner or
-//! admin. The reason it was granted is checked again on every request: a
+//! token, by opening a setup link the host product handed out, or from a
+//! member session (SSO sign-in) whose role is owner or admin. The reason it was granted is checked again on every request: a
 //! rotated admin token or a lost role ends it at once.
 
 use std::future::Future;
@@ -27,7 +27,7 @@ use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
 use crate::cache::CacheError;
 use crate::pages::html_with_policy;
-use crate::provisioning::Actor;
+use crate::provisioning::{self, Actor, SetupLinkRefusal};
 use crate::session;
 use crate::state::AppState;
 use crate::store::{now_ms, Role};
@@ -45,6 +45,8 @@ enum Grant {
     },
     /// A member session of an owner/admin of the organization.
     Member { user_id: String, email: String },
+    /// A setup link, used up by opening this session.
+    SetupLink { link_id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,6 +252,17 @@ async fn holds(
                 _ => Err(Missing::NotAdmin),
             })
         }
+        Grant::SetupLink { link_id } => {
+            let live = state
+                .store
+                .setup_link_exists(link_id, &session.org_id)
+                .await?;
+            Ok(if live {
+                Ok((Actor::SetupLink(link_id.clone()), "Setup link".to_string()))
+            } else {
+                Err(Missing::Revoked)
+            })
+        }
     }
 }
 
@@ -437,6 +450,53 @@ pub async fn sign_in_with_token(
     let mut response = see_other("/admin/sso");
     let _ = response.add_cookie(&cookie);
     Ok(response)
+}
+
+/// Opening a setup link uses it up and opens an admin session for its
+/// organization. The browser goes on through a page rather than a
+/// redirect: a link opened from a mail or chat is a cross-site navigation,
+/// and the SameSite=Strict cookie set here would not ride a redirect that
+/// continues it.
+#[get("/setup/{token}")]
+pub async fn open_setup_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let used = provisioning::use_setup_link(&state.store, &path)
+        .await?
+        .map_err(refused_setup_link)?;
+    let grant = Grant::SetupLink {
+        link_id: used.link_id,
+    };
+    let (cookie, _, _) = open_session(&state, &used.org_id, grant).await?;
+    let mut response = super::to_identity_provider(
+        "/admin/sso",
+        "the admin pages",
+        "This setup link has signed you in as an administrator of your organization. It cannot be used again.",
+    );
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}
+
+fn refused_setup_link(refusal: SetupLinkRefusal) -> UiError {
+    let ask = "Ask whoever sent it for a new one.";
+    match refusal {
+        SetupLinkRefusal::Used => UiError::new(
+            StatusCode::GONE,
+            "This setup link was already used",
+            format!("A setup link signs in once, and this one has been opened before. {ask}"),
+        ),
+        SetupLinkRefusal::Expired => UiError::new(
+            StatusCode::GONE,
+            "This setup link has expired",
+            format!("A setup link works for a limited time, and this one's has run out. {ask}"),
+        ),
+        SetupLinkRefusal::Unknown => UiError::new(
+            StatusCode::NOT_FOUND,
+            "This setup link is not valid",
+            format!("It may be incomplete: check that the whole link was copied. {ask}"),
+        ),
+    }
 }
 
 #[derive(Deserialize)]

@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(auth::sign_in_page)
             .service(auth::sign_in_with_token)
             .service(auth::sign_in_with_sso)
+            .service(auth::open_setup_link)
             .service(auth::sign_out)
             .service(integrations::list)
             .service(integrations::connect_page)

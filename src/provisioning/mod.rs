@@ -1,7 +1,7 @@
 //! Provisioning rules: the one place that decides who belongs where.
 //!
 //! Every entry point — SAML and OIDC sign-in (JIT), SCIM, the admin API, the
-//! admin UI, the CLI — changes organizations, members and teams only through
+//! admin UI, the CLI, the host product's platform API key — changes organizations, members and teams only through
 //! these functions, so the rules (pre-approved domains, deprovisioning,
 //! restorable team deletion) and their audit trail hold whichever way a
 //! change arrives.
@@ -10,6 +10,7 @@ mod domains;
 pub mod limits;
 mod members;
 mod orgs;
+mod platform;
 mod scim;
 mod teams;
 
@@ -18,6 +19,10 @@ pub use members::{
     admit_on_sign_in, deprovision_member, set_member_role, Admission, Deprovisioned, SignInRefusal,
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
+pub use platform::{
+    create_api_key, create_setup_link, revoke_api_key, use_setup_link, verify_api_key, NewApiKey,
+    NewSetupLink, SetupLinkRefusal, UsedSetupLink, SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
+};
 pub use scim::{
     scim_create_group, scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user,
     scim_update_group, ScimGroupWrite, ScimUserFacts, ScimUserPatch, ScimUserWrite,

@@ -5,6 +5,7 @@
 //! engine differences (connection pragmas, how a write transaction starts)
 //! live in this file.
 
+mod api_keys;
 mod audit;
 mod integrations;
 mod orgs;
@@ -13,6 +14,7 @@ mod teams;
 mod tokens;
 mod users;
 
+pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use integrations::{Integration, Kind};
 pub use orgs::Organization;

@@ -19,6 +19,26 @@ impl Store {
                 .await?,
         )
     }
+
+    /// Organizations oldest first, `limit` of them after the one with id
+    /// `after` (the previous page's last).
+    pub async fn organizations_after(
+        &self,
+        after: Option<&Organization>,
+        limit: i64,
+    ) -> StoreResult<Vec<Organization>> {
+        let (created_at, id) = after.map_or((i64::MIN, ""), |o| (o.created_at, o.id.as_str()));
+        Ok(sqlx::query_as(
+            "SELECT id, name, created_at FROM organizations \
+             WHERE created_at > $1 OR (created_at = $1 AND id > $2) \
+             ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(created_at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
 
 impl Tx {
