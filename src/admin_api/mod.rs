@@ -101,41 +101,32 @@ struct CallerScopes;
 
 impl Modify for CallerScopes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
-                let is_platform = operation
-                    .tags
-                    .iter()
-                    .flatten()
-                    .any(|tag| tag == platform::TAG);
-                if is_platform {
-                    schema::error_response(
-                        operation,
-                        "403",
-                        "An organization admin token: platform routes take a platform API key",
-                    );
-                    continue;
-                }
+        for operation in schema::operations_mut(openapi) {
+            let is_platform = operation
+                .tags
+                .iter()
+                .flatten()
+                .any(|tag| tag == platform::TAG);
+            if is_platform {
                 schema::error_response(
                     operation,
-                    "400",
-                    "A platform API key without the `X-Organization-Id` header, or a query \
-                     parameter or body that cannot be read",
+                    "403",
+                    "An organization admin token: platform routes take a platform API key",
                 );
-                schema::error_response(
-                    operation,
-                    "404",
-                    "`X-Organization-Id` names no organization this caller may act on, \
-                     or the record does not exist",
-                );
+                continue;
             }
+            schema::error_response(
+                operation,
+                "400",
+                "A platform API key without the `X-Organization-Id` header, or a query \
+                     parameter or body that cannot be read",
+            );
+            schema::error_response(
+                operation,
+                "404",
+                "`X-Organization-Id` names no organization this caller may act on, \
+                     or the record does not exist",
+            );
         }
     }
 }

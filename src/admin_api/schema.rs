@@ -164,58 +164,66 @@ pub(super) fn error_response(operation: &mut Operation, status: &str, descriptio
         });
 }
 
+/// Every operation of the document, whatever its method.
+pub(super) fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 impl Modify for ExtractorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+        for operation in operations_mut(openapi) {
+            error_response(
+                operation,
+                "401",
+                "No admin token or API key, or one that is revoked or mistyped",
+            );
+            error_response(
+                operation,
+                "503",
+                "The database is unavailable; retry after `Retry-After` seconds",
+            );
+            let has_query = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.parameter_in == ParameterIn::Query);
+            if has_query {
                 error_response(
                     operation,
-                    "401",
-                    "No admin token or API key, or one that is revoked or mistyped",
+                    "400",
+                    "A query parameter is unknown or out of range",
+                );
+            }
+            if operation.request_body.is_some() {
+                error_response(operation, "400", "The body is not valid JSON");
+                error_response(
+                    operation,
+                    "413",
+                    "The body is larger than `server.max_body_bytes`",
                 );
                 error_response(
                     operation,
-                    "503",
-                    "The database is unavailable; retry after `Retry-After` seconds",
+                    "415",
+                    "The body is not sent as `application/json`",
                 );
-                let has_query = operation
-                    .parameters
-                    .iter()
-                    .flatten()
-                    .any(|p| p.parameter_in == ParameterIn::Query);
-                if has_query {
-                    error_response(
-                        operation,
-                        "400",
-                        "A query parameter is unknown or out of range",
-                    );
-                }
-                if operation.request_body.is_some() {
-                    error_response(operation, "400", "The body is not valid JSON");
-                    error_response(
-                        operation,
-                        "413",
-                        "The body is larger than `server.max_body_bytes`",
-                    );
-                    error_response(
-                        operation,
-                        "415",
-                        "The body is not sent as `application/json`",
-                    );
-                    error_response(
-                        operation,
-                        "422",
-                        "The body does not fit this endpoint, or a field breaks a rule \
+                error_response(
+                    operation,
+                    "422",
+                    "The body does not fit this endpoint, or a field breaks a rule \
                          (`error.field` names it)",
-                    );
-                }
+                );
             }
         }
     }
