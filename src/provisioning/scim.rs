@@ -139,7 +139,7 @@ pub async fn scim_create_user(
         user_id,
         user_name: facts.user_name.clone(),
         external_id: facts.external_id.clone(),
-        active: i64::from(facts.active),
+        active: facts.active,
         resource: resource.to_string(),
         version: 1,
         created_at: now,
@@ -239,7 +239,7 @@ async fn save_locked(
     {
         return Err(taken(&facts.user_name));
     }
-    let was_active = row.active != 0;
+    let was_active = row.active;
     let kind = match (was_active, facts.active) {
         (_, true) => {
             // Without an email now, the existing membership stays as it is.
@@ -266,7 +266,7 @@ async fn save_locked(
     };
     row.user_name = facts.user_name.clone();
     row.external_id = facts.external_id.clone();
-    row.active = i64::from(facts.active);
+    row.active = facts.active;
     row.resource = resource.to_string();
     row.version += 1;
     row.updated_at = now_ms();

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use super::{numbered_parameters, Store, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ScimUserRow {
     pub id: String,
     pub integration_id: String,
@@ -11,11 +11,32 @@ pub struct ScimUserRow {
     pub user_id: Option<String>,
     pub user_name: String,
     pub external_id: Option<String>,
-    pub active: i64,
+    pub active: bool,
     pub resource: String,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// By hand for one column: `active` is an integer in both engines' schema
+/// (0/1), and a bool in the program.
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for ScimUserRow {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(ScimUserRow {
+            id: row.try_get("id")?,
+            integration_id: row.try_get("integration_id")?,
+            org_id: row.try_get("org_id")?,
+            user_id: row.try_get("user_id")?,
+            user_name: row.try_get("user_name")?,
+            external_id: row.try_get("external_id")?,
+            active: row.try_get::<i64, _>("active")? != 0,
+            resource: row.try_get("resource")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, integration_id, org_id, user_id, user_name, external_id, active, resource, version, created_at, updated_at";
@@ -80,7 +101,7 @@ impl Tx {
         .bind(&row.user_name)
         .bind(row.user_name.to_lowercase())
         .bind(&row.external_id)
-        .bind(row.active)
+        .bind(i64::from(row.active))
         .bind(&row.resource)
         .bind(password_hash)
         .bind(row.version)
@@ -110,7 +131,7 @@ impl Tx {
         .bind(&row.user_name)
         .bind(row.user_name.to_lowercase())
         .bind(&row.external_id)
-        .bind(row.active)
+        .bind(i64::from(row.active))
         .bind(&row.resource)
         .bind(password_hash)
         .bind(row.version)
