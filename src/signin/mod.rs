@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::provisioning::{self, SignInRefusal};
 use crate::session::{self, Session};
-use crate::store::{now_ms, Integration, Kind, NewAuditEvent, Store, UserProfile};
+use crate::store::{now_ms, Integration, NewAuditEvent, Store, UserProfile};
 
 /// What finishing a sign-in works with: the directory (admission, audit),
 /// the shared cache (sessions), the settings and the metrics.
@@ -54,10 +54,6 @@ pub struct SignedIn {
     pub return_to: Option<String>,
 }
 
-fn kind_label(integration: &Integration) -> &'static str {
-    integration.kind.as_str()
-}
-
 /// Records a refused attempt: a metric always, an audit row when we know
 /// whose integration it was.
 pub async fn record_refusal(
@@ -67,7 +63,7 @@ pub async fn record_refusal(
     refusal: &Refusal,
     reference: &str,
 ) {
-    let kind = integration.map(kind_label).unwrap_or("unknown");
+    let kind = integration.map_or("unknown", |i| i.kind.as_str());
     let code = refusal.code.as_str();
     services
         .metrics
@@ -100,10 +96,9 @@ pub async fn admit(
     return_to: Option<String>,
     reference: &str,
 ) -> Result<SignedIn, Refusal> {
-    let (subject, admitted) = admit_unrecorded(services, integration, &identity, return_to).await;
-    match admitted {
+    match admit_unrecorded(services, integration, &identity, return_to).await {
         Ok((signed_in, email, joined)) => {
-            let kind = kind_label(integration);
+            let kind = integration.kind.as_str();
             services
                 .metrics
                 .sign_ins
@@ -124,10 +119,12 @@ pub async fn admit(
             Ok(signed_in)
         }
         Err(refusal) => {
+            // The audit row names the person by email when there is one.
+            let subject = usable_email(&identity).unwrap_or(&identity.subject);
             record_refusal(
                 services,
                 Some(integration),
-                Some(&subject),
+                Some(subject),
                 &refusal,
                 reference,
             )
@@ -137,22 +134,25 @@ pub async fn admit(
     }
 }
 
-/// The admission itself: who the attempt is about (for the audit row), and
-/// the session with the member's email and whether they just joined.
+/// The email an attempt is about, when the identity provider sent a usable one.
+fn usable_email(identity: &Identity) -> Option<&str> {
+    identity.email.as_deref().filter(|e| e.contains('@'))
+}
+
+/// The admission itself: the session, with the member's email and whether
+/// they just joined.
 async fn admit_unrecorded(
     services: Services<'_>,
     integration: &Integration,
     identity: &Identity,
     return_to: Option<String>,
-) -> (String, Result<(SignedIn, String, bool), Refusal>) {
-    let Some(email) = identity.email.as_deref().filter(|e| e.contains('@')) else {
-        let refusal = Refusal::new(
+) -> Result<(SignedIn, String, bool), Refusal> {
+    let Some(email) = usable_email(identity) else {
+        return Err(Refusal::new(
             RefusalCode::NoEmail,
             "the identity provider sent no email address (SAML: NameID or email attribute; OIDC: email claim)",
-        );
-        return (identity.subject.clone(), Err(refusal));
+        ));
     };
-    let subject = email.to_string();
     let actor = Actor::Sso(integration.id.clone());
     let admission = match provisioning::admit_on_sign_in(
         services.store,
@@ -170,20 +170,16 @@ async fn admit_unrecorded(
                 _ => "this organization".to_string(),
             };
             let detail = format!("{email} is not a member and no team pre-approves {domain}");
-            return (
-                subject,
-                Err(Refusal::not_admitted(detail, org_name, domain)),
-            );
+            return Err(Refusal::not_admitted(detail, org_name, domain));
         }
         Err(SignInRefusal::NoEmail) => {
-            let refusal = Refusal::new(
+            return Err(Refusal::new(
                 RefusalCode::NoEmail,
                 format!("{email:?} is not a usable email address"),
-            );
-            return (subject, Err(refusal));
+            ));
         }
         Err(SignInRefusal::Store(e)) => {
-            return (subject, Err(Refusal::unavailable(format!("database: {e}"))));
+            return Err(Refusal::unavailable(format!("database: {e}")));
         }
     };
     let session = Session {
@@ -192,25 +188,12 @@ async fn admit_unrecorded(
         integration_id: integration.id.clone(),
         created_at: now_ms(),
     };
-    match session::start(services.cache, services.config, &session).await {
-        Ok(session_id) => {
-            let signed_in = SignedIn {
-                session_id,
-                return_to,
-            };
-            (
-                subject,
-                Ok((signed_in, admission.user.email, admission.joined)),
-            )
-        }
-        Err(e) => (
-            subject,
-            Err(Refusal::unavailable(format!("session store: {e}"))),
-        ),
-    }
-}
-
-/// The kind a sign-in route serves must match the integration's kind.
-pub fn route_matches(route_kind: Kind, integration: &Integration) -> bool {
-    integration.kind == route_kind
+    let session_id = session::start(services.cache, services.config, &session)
+        .await
+        .map_err(|e| Refusal::unavailable(format!("session store: {e}")))?;
+    let signed_in = SignedIn {
+        session_id,
+        return_to,
+    };
+    Ok((signed_in, admission.user.email, admission.joined))
 }

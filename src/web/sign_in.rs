@@ -44,7 +44,7 @@ pub async fn resolve_route(
         return Err(unknown());
     };
     let integration = match state.store.integration(id).await {
-        Ok(Some(i)) if signin::route_matches(route_kind, &i) => i,
+        Ok(Some(i)) if i.kind == route_kind => i,
         Ok(_) => return Err(unknown()),
         Err(e) => return Err((None, Refusal::unavailable(format!("database: {e}")))),
     };
@@ -172,7 +172,11 @@ pub async fn concluded(
     };
     match outcome {
         Ok(signed_in) => signed_in_redirect(&state.config, signed_in),
-        Err(refusal) => refusal_page(&refusal, &reference, retry_url(state, &route.integration)),
+        Err(refusal) => refusal_page(
+            &refusal,
+            &reference,
+            Some(retry_url(state, &route.integration)),
+        ),
     }
 }
 
@@ -196,16 +200,16 @@ pub async fn refused(
 ) -> HttpResponse {
     let reference = request_reference(req);
     signin::record_refusal(state.sign_in(), integration, None, &refusal, &reference).await;
-    let retry = integration.and_then(|i| retry_url(state, i));
+    let retry = integration.map(|i| retry_url(state, i));
     refusal_page(&refusal, &reference, retry)
 }
 
-fn retry_url(state: &AppState, integration: &Integration) -> Option<String> {
-    Some(state.config.external_url(&format!(
+fn retry_url(state: &AppState, integration: &Integration) -> String {
+    state.config.external_url(&format!(
         "/users/sign-in/sso/{}/{}",
         integration.kind.as_str(),
         integration.id
-    )))
+    ))
 }
 
 pub fn status_of(class: Class) -> StatusCode {
@@ -257,8 +261,7 @@ pub fn refusal_page(refusal: &Refusal, reference: &str, retry_url: Option<String
                 .to_string(),
         ),
     };
-    let offers_retry = refusal.not_admitted.is_none()
-        && !matches!(class, Class::UnknownIntegration | Class::NotAdmitted);
+    let offers_retry = !matches!(class, Class::UnknownIntegration | Class::NotAdmitted);
     let page = RefusedPage {
         headline,
         explanation,
