@@ -5,8 +5,9 @@
 //! the id with the organization, how the person signed in, and the CSRF
 //! token every form carries. It is opened by pasting an organization admin
 //! token, by opening a setup link the host product handed out, or from a
-//! member session (SSO sign-in) whose role is owner or admin. The reason it was granted is checked again on every request: a
-//! rotated admin token or a lost role ends it at once.
+//! member session (SSO sign-in) whose role is owner or admin. The reason it
+//! was granted is checked again on every request: a rotated admin token or a
+//! lost role ends it at once.
 
 use std::future::Future;
 use std::pin::Pin;
