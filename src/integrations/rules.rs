@@ -10,7 +10,10 @@ use super::view::scim_tenant_url;
 use super::{IntegrationInput, Kind, ScimCredentials};
 use crate::audit::AuditKind;
 use crate::config::Config;
-use crate::provisioning::{audit_success, invalid, Actor, RuleError, RuleResult};
+use crate::events::EventType;
+use crate::provisioning::{
+    audit_success, integration_changed, invalid, Actor, RuleError, RuleResult,
+};
 use crate::secrets::{new_token, token_hash, SCIM_TOKEN_PREFIX};
 use crate::state::AppState;
 use crate::store::{new_id, now_ms, Integration, Store};
@@ -92,6 +95,7 @@ pub async fn create_with_id(
         }
         other => other?,
     }
+    integration_changed(&mut tx, EventType::IntegrationCreated, &integration, &[]);
     audit_success(
         &mut tx,
         org_id,
@@ -150,6 +154,11 @@ pub async fn update(
     .into_iter()
     .filter_map(|(f, given)| given.then_some(f))
     .collect();
+    let updated = Integration {
+        name: name.clone(),
+        ..current
+    };
+    integration_changed(&mut tx, EventType::IntegrationUpdated, &updated, &changed);
     audit_success(
         &mut tx,
         org_id,
@@ -167,10 +176,15 @@ pub async fn update(
 }
 
 pub async fn delete(store: &Store, org_id: &str, id: &str, actor: &Actor) -> RuleResult<()> {
+    let integration = store
+        .org_integration(org_id, id)
+        .await?
+        .ok_or(RuleError::NotFound("integration"))?;
     let mut tx = store.write_tx().await?;
     if !tx.delete_integration(org_id, id).await? {
         return Err(RuleError::NotFound("integration"));
     }
+    integration_changed(&mut tx, EventType::IntegrationDeleted, &integration, &[]);
     audit_success(
         &mut tx,
         org_id,
@@ -203,6 +217,7 @@ pub async fn enable_provisioning(
     let kind = if current.scim_token_hash.is_some() {
         AuditKind::ProvisioningTokenRotated
     } else {
+        integration_changed(&mut tx, EventType::ProvisioningEnabled, &current, &[]);
         AuditKind::ProvisioningEnabled
     };
     audit_success(&mut tx, org_id, kind, actor, Some(id), json!({})).await?;
@@ -220,9 +235,16 @@ pub async fn disable_provisioning(
     id: &str,
     actor: &Actor,
 ) -> RuleResult<()> {
+    let integration = store
+        .org_integration(org_id, id)
+        .await?
+        .ok_or(RuleError::NotFound("integration"))?;
     let mut tx = store.write_tx().await?;
     if !tx.set_scim_token(org_id, id, None).await? {
         return Err(RuleError::NotFound("integration"));
+    }
+    if integration.scim_token_hash.is_some() {
+        integration_changed(&mut tx, EventType::ProvisioningDisabled, &integration, &[]);
     }
     audit_success(
         &mut tx,

@@ -2,8 +2,12 @@
 
 use serde_json::json;
 
+use super::events::{
+    member_changed, member_removed, member_snapshot, team_membership, team_membership_of,
+};
 use super::{audit_success, email_domain, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
+use crate::events::{EventType, MemberSource, RemovalReason};
 use crate::store::{Role, Store, StoreError, Tx, User, UserProfile};
 
 /// A person let in by a sign-in.
@@ -48,14 +52,7 @@ pub async fn admit_on_sign_in(
     // Most sign-ins are by members whose names have not changed: answer
     // those without taking the database's write lock.
     if let Some(user) = Store::user_by_email(store.pool(), email).await? {
-        let unchanged = [
-            (&profile.given_name, &user.given_name),
-            (&profile.family_name, &user.family_name),
-            (&profile.display_name, &user.display_name),
-        ]
-        .iter()
-        .all(|(new, old)| new.is_none() || new == old);
-        if unchanged
+        if !renames(&user, profile)
             && Store::membership_role(store.pool(), org_id, &user.id)
                 .await?
                 .is_some()
@@ -72,7 +69,7 @@ pub async fn admit_on_sign_in(
             .await?
             .is_some()
         {
-            refresh_profile(&mut tx, &user.id, profile).await?;
+            refresh_profile(&mut tx, org_id, &user, profile).await?;
             tx.commit().await?;
             return Ok(Admission {
                 user,
@@ -88,10 +85,12 @@ pub async fn admit_on_sign_in(
         });
     }
     let (user, _) = tx.ensure_user(email, profile).await?;
-    tx.upsert_membership(org_id, &user.id, Role::Member, false)
+    tx.upsert_membership(org_id, &user.id, Role::Member, MemberSource::Jit)
         .await?;
+    member_changed(&mut tx, org_id, EventType::MemberAdded, &user.id).await?;
     for team_id in &teams {
         tx.add_team_member(team_id, &user.id).await?;
+        joined_team(&mut tx, org_id, team_id, &user.id).await?;
     }
     audit_success(
         &mut tx,
@@ -106,16 +105,44 @@ pub async fn admit_on_sign_in(
     Ok(Admission { user, joined: true })
 }
 
+/// Whether `profile` would change any of the account's names (an absent
+/// name changes nothing).
+fn renames(user: &User, profile: &UserProfile) -> bool {
+    [
+        (&profile.given_name, &user.given_name),
+        (&profile.family_name, &user.family_name),
+        (&profile.display_name, &user.display_name),
+    ]
+    .iter()
+    .any(|(new, old)| new.is_some() && new != old)
+}
+
 /// Names belong to the global account, so an identity provider may change
 /// them only while its organization is the account's sole home: otherwise
-/// one organization's IdP could rename another organization's people.
+/// one organization's IdP could rename another organization's people. A
+/// rename is a `member.updated` for the organization.
 pub(crate) async fn refresh_profile(
     tx: &mut Tx,
-    user_id: &str,
+    org_id: &str,
+    user: &User,
     profile: &UserProfile,
 ) -> Result<(), StoreError> {
-    if tx.membership_count(user_id).await? <= 1 {
-        tx.update_user_profile(user_id, profile).await?;
+    if renames(user, profile) && tx.membership_count(&user.id).await? <= 1 {
+        tx.update_user_profile(&user.id, profile).await?;
+        member_changed(tx, org_id, EventType::MemberUpdated, &user.id).await?;
+    }
+    Ok(())
+}
+
+/// `team.member_added` for one person who just joined a team.
+pub(crate) async fn joined_team(
+    tx: &mut Tx,
+    org_id: &str,
+    team_id: &str,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    if let Some(team) = tx.team_snapshot(org_id, team_id).await? {
+        team_membership_of(tx, org_id, EventType::TeamMemberAdded, &team, &[user_id]).await?;
     }
     Ok(())
 }
@@ -138,7 +165,7 @@ pub async fn deprovision_member(
     actor: &Actor,
 ) -> RuleResult<Deprovisioned> {
     let mut tx = store.write_tx().await?;
-    let outcome = deprovision_in(&mut tx, org_id, user_id)
+    let outcome = deprovision_in(&mut tx, org_id, user_id, RemovalReason::AdminRemoved)
         .await?
         .ok_or(RuleError::NotFound("member"))?;
     audit_deprovisioned(&mut tx, org_id, user_id, outcome, actor).await?;
@@ -147,23 +174,46 @@ pub async fn deprovision_member(
 }
 
 /// The deprovisioning rule inside the caller's transaction; `None` when the
-/// person was not a member.
+/// person was not a member. Emits `team.member_removed` for each live team
+/// they leave, then `member.removed`.
 pub(crate) async fn deprovision_in(
     tx: &mut Tx,
     org_id: &str,
     user_id: &str,
+    reason: RemovalReason,
 ) -> Result<Option<Deprovisioned>, StoreError> {
     // Serializes with any other organization deprovisioning the same
     // account, so the last one out deletes it.
-    if !tx.lock_user(user_id).await? || !tx.remove_from_organization(org_id, user_id).await? {
+    if !tx.lock_user(user_id).await? {
         return Ok(None);
     }
-    if tx.membership_count(user_id).await? == 0 {
-        tx.delete_user(user_id).await?;
-        Ok(Some(Deprovisioned::Deleted))
-    } else {
-        Ok(Some(Deprovisioned::Detached))
+    let Some(member) = member_snapshot(tx, org_id, user_id).await? else {
+        return Ok(None);
+    };
+    let mut teams = Vec::new();
+    for team_id in tx.live_team_ids_of_member(org_id, user_id).await? {
+        teams.extend(tx.team_snapshot(org_id, &team_id).await?);
     }
+    if !tx.remove_from_organization(org_id, user_id).await? {
+        return Ok(None);
+    }
+    for team in &teams {
+        team_membership(
+            tx,
+            org_id,
+            EventType::TeamMemberRemoved,
+            team,
+            std::slice::from_ref(&member),
+        );
+    }
+    let outcome = if tx.membership_count(user_id).await? == 0 {
+        tx.delete_user(user_id).await?;
+        Deprovisioned::Deleted
+    } else {
+        Deprovisioned::Detached
+    };
+    member_removed(tx, org_id, member, reason, outcome == Deprovisioned::Deleted);
+    Ok(Some(outcome))
 }
 
 pub(crate) async fn audit_deprovisioned(
@@ -196,8 +246,14 @@ pub async fn set_member_role(
     actor: &Actor,
 ) -> RuleResult<()> {
     let mut tx = store.write_tx().await?;
+    let before = member_snapshot(&mut tx, org_id, user_id)
+        .await?
+        .ok_or(RuleError::NotFound("member"))?;
     if !tx.set_member_role(org_id, user_id, role).await? {
         return Err(RuleError::NotFound("member"));
+    }
+    if before.role != role.as_str() {
+        member_changed(&mut tx, org_id, EventType::MemberUpdated, user_id).await?;
     }
     audit_success(
         &mut tx,

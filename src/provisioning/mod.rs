@@ -7,6 +7,7 @@
 //! change arrives.
 
 mod domains;
+mod events;
 pub mod limits;
 mod members;
 mod orgs;
@@ -15,6 +16,7 @@ mod scim;
 mod teams;
 
 pub use domains::{email_domain, normalize_domains};
+pub use events::integration_changed;
 pub use members::{
     admit_on_sign_in, deprovision_member, set_member_role, Admission, Deprovisioned, SignInRefusal,
 };

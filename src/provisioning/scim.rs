@@ -4,9 +4,12 @@
 
 use serde_json::json;
 
-use super::members::{audit_deprovisioned, deprovision_in, refresh_profile};
+use super::events::{member_changed, team_changed, team_membership_of};
+use super::members::{audit_deprovisioned, deprovision_in, joined_team, refresh_profile};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
+use crate::events::{EventType, MemberSource, RemovalReason};
+use crate::events::TeamData;
 use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
 
 /// What a SCIM client asserts about a user, read from its resource.
@@ -93,15 +96,25 @@ async fn attach(
         return Ok(None);
     };
     let (user, created) = tx.ensure_user(email, &facts.profile).await?;
+    let mut joined = Vec::new();
     if let Some(scim_id) = scim_id {
         for team_id in tx.teams_of_scim_user(scim_id).await? {
-            tx.add_team_member(&team_id, &user.id).await?;
+            if tx.add_team_member(&team_id, &user.id).await? {
+                joined.push(team_id);
+            }
         }
     }
-    tx.upsert_membership(org_id, &user.id, Role::Member, true)
-        .await?;
+    if tx
+        .upsert_membership(org_id, &user.id, Role::Member, MemberSource::Scim)
+        .await?
+    {
+        member_changed(tx, org_id, EventType::MemberAdded, &user.id).await?;
+    }
     if !created {
-        refresh_profile(tx, &user.id, &facts.profile).await?;
+        refresh_profile(tx, org_id, &user, &facts.profile).await?;
+    }
+    for team_id in &joined {
+        joined_team(tx, org_id, team_id, &user.id).await?;
     }
     Ok(Some(user.id))
 }
@@ -253,8 +266,13 @@ async fn save_locked(
         }
         (true, false) => {
             if let Some(user_id) = row.user_id.take() {
-                if let Some(outcome) =
-                    deprovision_in(&mut tx, &integration.org_id, &user_id).await?
+                if let Some(outcome) = deprovision_in(
+                    &mut tx,
+                    &integration.org_id,
+                    &user_id,
+                    RemovalReason::ScimDeactivated,
+                )
+                .await?
                 {
                     audit_deprovisioned(&mut tx, &integration.org_id, &user_id, outcome, actor)
                         .await?;
@@ -300,7 +318,8 @@ pub async fn scim_delete_user(
         .await?
         .ok_or(RuleError::NotFound("user"))?;
     if let Some(user_id) = &row.user_id {
-        if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id).await? {
+        let reason = RemovalReason::ScimDeleted;
+        if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id, reason).await? {
             audit_deprovisioned(&mut tx, &integration.org_id, user_id, outcome, actor).await?;
         }
     }
@@ -329,13 +348,15 @@ pub struct ScimGroupWrite<'a> {
 }
 
 /// Records the group's SCIM members and makes the team's members exactly
-/// the accounts among them (deactivated or email-less users have none yet).
+/// the accounts among them (deactivated or email-less users have none yet);
+/// returns how many joined and left.
 async fn sync_members(
     tx: &mut Tx,
     integration: &Integration,
-    team_id: &str,
+    team: &TeamData,
     members: &[String],
-) -> Result<(u64, u64), StoreError> {
+) -> Result<(usize, usize), StoreError> {
+    let team_id = team.id.as_str();
     tx.set_scim_group_members(team_id, members).await?;
     // Only the listed users and the team's current members are read, never
     // the integration's whole directory (one group PATCH of a 100k-user
@@ -358,15 +379,20 @@ async fn sync_members(
     let added = tx
         .add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
-    let mut removed: u64 = 0;
+    let mut removed = Vec::new();
     for user_id in current
         .iter()
         .filter(|u| !wanted_set.contains(u) && ours.contains(*u))
     {
-        tx.remove_team_member(team_id, user_id).await?;
-        removed += 1;
+        if tx.remove_team_member(team_id, user_id).await? {
+            removed.push(user_id.as_str());
+        }
     }
-    Ok((added, removed))
+    let org_id = &integration.org_id;
+    let added_ids: Vec<&str> = added.iter().map(String::as_str).collect();
+    team_membership_of(tx, org_id, EventType::TeamMemberAdded, team, &added_ids).await?;
+    team_membership_of(tx, org_id, EventType::TeamMemberRemoved, team, &removed).await?;
+    Ok((added.len(), removed.len()))
 }
 
 fn group_name_taken(name: &str) -> RuleError {
@@ -394,7 +420,10 @@ pub async fn scim_create_group(
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         other => other?,
     };
-    let (added, _) = sync_members(&mut tx, integration, &team_id, write.members).await?;
+    let team = team_changed(&mut tx, &integration.org_id, EventType::TeamCreated, &team_id)
+        .await?
+        .ok_or(RuleError::NotFound("group"))?;
+    let (added, _) = sync_members(&mut tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added });
     audit_success(
         &mut tx,
@@ -418,18 +447,24 @@ pub async fn scim_update_group(
     actor: &Actor,
 ) -> RuleResult<()> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
+    let org_id = &integration.org_id;
     let mut tx = store.write_tx().await?;
-    match tx
-        .update_team(&integration.org_id, team_id, Some(&name), None)
-        .await
-    {
+    let before = tx.team_snapshot(org_id, team_id).await?;
+    match tx.update_team(org_id, team_id, Some(&name), None).await {
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         Ok(false) => return Err(RuleError::NotFound("group")),
         other => other?,
     };
-    tx.set_team_external_id(&integration.org_id, team_id, write.external_id)
+    tx.set_team_external_id(org_id, team_id, write.external_id)
         .await?;
-    let (added, removed) = sync_members(&mut tx, integration, team_id, write.members).await?;
+    let team = tx
+        .team_snapshot(org_id, team_id)
+        .await?
+        .ok_or(RuleError::NotFound("group"))?;
+    if before.as_ref() != Some(&team) {
+        team_changed(&mut tx, org_id, EventType::TeamUpdated, team_id).await?;
+    }
+    let (added, removed) = sync_members(&mut tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
         &mut tx,

@@ -3,9 +3,11 @@
 
 use serde_json::json;
 
+use super::events::{team_changed, team_purged};
 use super::orgs::validate_name;
 use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
+use crate::events::EventType;
 use crate::store::{now_ms, Store, StoreError, Team};
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +36,7 @@ pub async fn create_team(
         Err(StoreError::Conflict) => return Err(name_taken(&name)),
         other => other?,
     };
+    team_changed(&mut tx, org_id, EventType::TeamCreated, &team_id).await?;
     audit_success(
         &mut tx,
         org_id,
@@ -68,6 +71,7 @@ pub async fn update_team(
         .map(normalize_domains)
         .transpose()?;
     let mut tx = store.write_tx().await?;
+    let before = tx.team_snapshot(org_id, team_id).await?;
     let updated = match tx
         .update_team(org_id, team_id, name.as_deref(), domains.as_deref())
         .await
@@ -77,6 +81,9 @@ pub async fn update_team(
     };
     if !updated {
         return Err(RuleError::NotFound("team"));
+    }
+    if before != tx.team_snapshot(org_id, team_id).await? {
+        team_changed(&mut tx, org_id, EventType::TeamUpdated, team_id).await?;
     }
     audit_success(
         &mut tx,
@@ -106,6 +113,7 @@ pub async fn delete_team(
     if !tx.set_team_deleted(org_id, team_id, Some(now_ms())).await? {
         return Err(RuleError::NotFound("team"));
     }
+    team_changed(&mut tx, org_id, EventType::TeamDeleted, team_id).await?;
     audit_success(
         &mut tx,
         org_id,
@@ -137,6 +145,7 @@ pub async fn restore_team(
     if !restored {
         return Err(RuleError::NotFound("deleted team"));
     }
+    team_changed(&mut tx, org_id, EventType::TeamRestored, team_id).await?;
     audit_success(
         &mut tx,
         org_id,
@@ -153,10 +162,29 @@ pub async fn restore_team(
         .ok_or(RuleError::NotFound("team"))
 }
 
-/// Removes for good the teams deleted more than `retention_days` ago.
+/// How many teams one purge transaction removes: short write locks.
+const PURGE_BATCH: i64 = 100;
+
+/// Removes for good the teams deleted more than `retention_days` ago, each
+/// with its `team.purged` event.
 pub async fn purge_expired_teams(store: &Store, retention_days: u32) -> RuleResult<u64> {
     let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
-    Ok(store.purge_teams_deleted_before(cutoff).await?)
+    let mut purged = 0;
+    loop {
+        let mut tx = store.write_tx().await?;
+        let due = tx.teams_deleted_before(cutoff, PURGE_BATCH).await?;
+        for (org_id, team_id) in &due {
+            if let Some(team) = tx.team_snapshot(org_id, team_id).await? {
+                tx.purge_team(team_id).await?;
+                team_purged(&mut tx, org_id, team);
+                purged += 1;
+            }
+        }
+        tx.commit().await?;
+        if i64::try_from(due.len()).unwrap_or(i64::MAX) < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod events;
 mod integrations;
 mod orgs;
 mod scim;
@@ -16,6 +17,7 @@ mod users;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
+pub use events::{Event, EventFilter, NewEvent};
 pub use integrations::{Integration, Kind};
 pub use orgs::Organization;
 pub use scim::ScimUserRow;
@@ -50,6 +52,8 @@ pub struct Store {
     /// Members read recently, each tagged with the `version` it was read
     /// at (see `remember_members`). `None`: every read goes to the database.
     member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
+    /// Counts the events this process commits (`/metrics`), when set.
+    events_recorded: Option<prometheus::IntCounter>,
 }
 
 /// Ids (or rows) bound one parameter each per statement: under every
@@ -67,19 +71,28 @@ fn numbered_parameters(first: usize, count: usize) -> String {
 /// How many members `remember_members` keeps; a miss is one indexed read.
 const MEMBER_VIEWS: u64 = 10_000;
 
-/// A write transaction. Committing it moves the store's version on, which
-/// is how remembered reads learn that the directory changed.
+/// A write transaction. Committing it writes the events it emitted, then
+/// moves the store's version on, which is how remembered reads learn that
+/// the directory changed.
 pub struct Tx {
     inner: Transaction<'static, sqlx::Any>,
     version: Arc<AtomicU64>,
+    /// Lifecycle events of this transaction's changes (`emit`), written
+    /// at commit.
+    events: Vec<NewEvent>,
+    events_recorded: Option<prometheus::IntCounter>,
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let emitted = self.flush_events().await?;
         let result = self.inner.commit().await;
         // Also after a failed commit: whether it reached the database is
         // not known (a connection lost mid-commit may have committed).
         self.version.fetch_add(1, Ordering::AcqRel);
+        if let (Ok(()), Some(counter)) = (&result, &self.events_recorded) {
+            counter.inc_by(emitted);
+        }
         result
     }
 
@@ -194,6 +207,7 @@ impl Store {
             backend,
             version: Arc::new(AtomicU64::new(0)),
             member_views: None,
+            events_recorded: None,
         })
     }
 
@@ -208,6 +222,12 @@ impl Store {
                 .max_capacity(MEMBER_VIEWS)
                 .build(),
         );
+        self
+    }
+
+    /// Counts committed events into `counter`.
+    pub fn count_events(mut self, counter: prometheus::IntCounter) -> Self {
+        self.events_recorded = Some(counter);
         self
     }
 
@@ -236,6 +256,8 @@ impl Store {
         Ok(Tx {
             inner,
             version: self.version.clone(),
+            events: Vec::new(),
+            events_recorded: self.events_recorded.clone(),
         })
     }
 

@@ -58,17 +58,6 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Removes for good the teams deleted before `cutoff` (with their domains
-    /// and memberships, by cascade). Returns how many went.
-    pub async fn purge_teams_deleted_before(&self, cutoff: i64) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM teams WHERE deleted_at IS NOT NULL AND deleted_at < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
-    }
-
     pub async fn teams(&self, org_id: &str, state: TeamState) -> StoreResult<Vec<Team>> {
         let filter = match state {
             TeamState::Live => "deleted_at IS NULL",
@@ -168,6 +157,32 @@ impl Store {
 }
 
 impl Tx {
+    /// Ids and organizations of the teams deleted before `cutoff`, at most
+    /// `limit` of them.
+    pub async fn teams_deleted_before(
+        &mut self,
+        cutoff: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT org_id, id FROM teams WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+
+    /// Removes a deleted team for good (its domains and memberships go by
+    /// cascade).
+    pub async fn purge_team(&mut self, team_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM teams WHERE id = $1 AND deleted_at IS NOT NULL")
+            .bind(team_id)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
     /// Creates a team; `scim` is `Some((integration, externalId))` when a
     /// SCIM group push creates it (the team's id is then also its SCIM id).
     pub async fn insert_team(
@@ -294,41 +309,50 @@ impl Tx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    pub async fn add_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<()> {
-        sqlx::query(
+    /// Returns whether the user was not in the team before.
+    pub async fn add_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(team_id)
         .bind(user_id)
         .execute(&mut **self)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Adds to the team those of `user_ids` who are members of the
     /// organization, a few hundred per statement (a group PATCH adds many at
-    /// once and SQLite's one writer waits for each statement); returns how
-    /// many joined.
+    /// once and SQLite's one writer waits for each statement); returns who
+    /// joined.
     pub async fn add_organization_members_to_team(
         &mut self,
         org_id: &str,
         team_id: &str,
         user_ids: &[&String],
-    ) -> StoreResult<u64> {
-        let mut added = 0;
+    ) -> StoreResult<Vec<String>> {
+        let mut added = Vec::new();
         for chunk in user_ids.chunks(BATCH) {
             // `WHERE` before `ON CONFLICT` also keeps SQLite's parser from
             // reading the upsert as part of the SELECT.
             let sql = format!(
                 "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
-                 WHERE org_id = $2 AND user_id IN ({}) ON CONFLICT DO NOTHING",
+                 WHERE org_id = $2 AND user_id IN ({}) ON CONFLICT DO NOTHING RETURNING user_id",
                 numbered_parameters(3, chunk.len())
             );
-            let mut query = sqlx::query(&sql).bind(team_id).bind(org_id);
+            let mut query = sqlx::query_as::<_, (String,)>(&sql)
+                .bind(team_id)
+                .bind(org_id);
             for user_id in chunk {
                 query = query.bind(*user_id);
             }
-            added += query.execute(&mut **self).await?.rows_affected();
+            added.extend(
+                query
+                    .fetch_all(&mut **self)
+                    .await?
+                    .into_iter()
+                    .map(|(id,)| id),
+            );
         }
         Ok(added)
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::{new_id, now_ms, numbered_parameters, Store, StoreError, StoreResult, Tx, BATCH};
+use crate::events::MemberSource;
 
 /// A global account: one per email, whatever the letter case.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -344,28 +345,41 @@ impl Tx {
         Ok(())
     }
 
-    /// Makes the user a member (keeping an existing role); `scim_managed`
-    /// becomes true once a SCIM client provisions the membership.
+    /// Makes the user a member (keeping an existing membership's role and
+    /// source) and returns whether they were not one before. A membership
+    /// becomes SCIM-managed once a SCIM client provisions it.
     pub async fn upsert_membership(
         &mut self,
         org_id: &str,
         user_id: &str,
         role: Role,
-        scim_managed: bool,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, role, scim_managed, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id, user_id) DO UPDATE SET scim_managed = \
-             CASE WHEN excluded.scim_managed = 1 THEN 1 ELSE memberships.scim_managed END",
+        source: MemberSource,
+    ) -> StoreResult<bool> {
+        let scim_managed = source == MemberSource::Scim;
+        let inserted = sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, user_id) DO NOTHING",
         )
         .bind(org_id)
         .bind(user_id)
         .bind(role.as_str())
         .bind(i64::from(scim_managed))
+        .bind(source.as_str())
         .bind(now_ms())
         .execute(&mut **self)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted && scim_managed {
+            sqlx::query(
+                "UPDATE memberships SET scim_managed = 1 WHERE org_id = $1 AND user_id = $2",
+            )
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(inserted)
     }
 
     pub async fn set_member_role(

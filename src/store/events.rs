@@ -1,0 +1,279 @@
+//! The lifecycle events outbox: buffered on the write transaction, written
+//! just before it commits, read back in id order.
+
+use serde::Serialize;
+
+use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
+
+/// An event a change produces, before it has an id.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub org_id: String,
+    pub kind: EventType,
+    /// The `data` object; built from the typed payloads in `events`.
+    pub data: serde_json::Value,
+}
+
+/// A recorded event. `data` is the stored JSON text, served and signed as
+/// it is: every delivery of one event carries the same bytes.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub org_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub occurred_at: i64,
+    pub data: String,
+}
+
+/// The envelope as JSON; `data` is spliced in verbatim.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    occurred_at: String,
+    organization_id: &'a str,
+    data: &'a serde_json::value::RawValue,
+}
+
+impl Event {
+    pub fn public_id(&self) -> String {
+        format_event_id(self.id)
+    }
+
+    /// `{"id","type","occurred_at","organization_id","data"}`: the exact
+    /// bytes the events API lists and a webhook delivery signs.
+    pub fn envelope_json(&self) -> String {
+        let occurred_at = chrono::DateTime::from_timestamp_millis(self.occurred_at)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        // The stored text was written by serde_json; should a row be damaged
+        // by hand, the envelope still parses, with `data` null.
+        let null = serde_json::value::RawValue::from_string("null".into());
+        let raw: Box<serde_json::value::RawValue> =
+            match serde_json::from_str::<Box<serde_json::value::RawValue>>(&self.data) {
+                Ok(raw) => raw,
+                Err(_) => match null {
+                    Ok(null) => null,
+                    Err(_) => return String::from("{}"),
+                },
+            };
+        serde_json::to_string(&Envelope {
+            id: self.public_id(),
+            kind: &self.kind,
+            occurred_at,
+            organization_id: &self.org_id,
+            data: &raw,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this organization's (always set for an organization's admin).
+    pub org_id: Option<String>,
+    /// Only these types; empty: all.
+    pub types: Vec<EventType>,
+}
+
+impl Tx {
+    /// Records `event` with this transaction: it is written just before the
+    /// commit and vanishes with a rollback.
+    pub fn emit(&mut self, event: NewEvent) {
+        self.events.push(event);
+    }
+
+    /// Writes the buffered events (called by `commit`). Taking the counter's
+    /// row lock here, last, keeps the serialized part of event-emitting
+    /// transactions as short as the inserts.
+    pub(super) async fn flush_events(&mut self) -> Result<u64, sqlx::Error> {
+        if self.events.is_empty() {
+            return Ok(0);
+        }
+        let events = std::mem::take(&mut self.events);
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let (last,): (i64,) = sqlx::query_as(
+            "UPDATE event_sequence SET last_id = last_id + $1 WHERE singleton = 1 RETURNING last_id",
+        )
+        .bind(count)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        let first = last - count + 1;
+        let now = now_ms();
+        let mut next = first;
+        for chunk in events.chunks(BATCH / 5) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", numbered_parameters(i * 5 + 1, 5)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO events (id, org_id, type, occurred_at, data) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                query = query
+                    .bind(next)
+                    .bind(&event.org_id)
+                    .bind(event.kind.as_str())
+                    .bind(now)
+                    .bind(event.data.to_string());
+                next += 1;
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+
+impl Store {
+    /// Events after the sequence number `after`, oldest first.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        filter: &EventFilter,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        let mut sql = String::from(
+            "SELECT id, org_id, type, occurred_at, data FROM events WHERE id > $1",
+        );
+        let mut next = 2;
+        if filter.org_id.is_some() {
+            sql.push_str(&format!(" AND org_id = ${next}"));
+            next += 1;
+        }
+        if !filter.types.is_empty() {
+            sql.push_str(&format!(
+                " AND type IN ({})",
+                numbered_parameters(next, filter.types.len())
+            ));
+            next += filter.types.len();
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${next}"));
+        let mut query = sqlx::query_as::<_, Event>(&sql).bind(after);
+        if let Some(org_id) = &filter.org_id {
+            query = query.bind(org_id);
+        }
+        for kind in &filter.types {
+            query = query.bind(kind.as_str());
+        }
+        Ok(query.bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    /// The newest sequence number handed out (0 before the first event).
+    pub async fn last_event_id(&self) -> StoreResult<i64> {
+        let (last,): (i64,) =
+            sqlx::query_as("SELECT last_id FROM event_sequence WHERE singleton = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(last)
+    }
+
+    /// Drops the events recorded before `cutoff` (retention); returns how
+    /// many went.
+    pub async fn delete_events_before(&self, cutoff: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// What events say about members and teams, read inside the transaction
+/// that changes them (before a removal, after anything else).
+impl Tx {
+    /// The members among `user_ids`, in no particular order.
+    pub async fn member_snapshots(
+        &mut self,
+        org_id: &str,
+        user_ids: &[&str],
+    ) -> StoreResult<Vec<MemberData>> {
+        let mut out = Vec::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.source \
+                 FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.org_id = $1 AND m.user_id IN ({})",
+                numbered_parameters(2, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, MemberSnapshotRow>(&sql).bind(org_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.inner).await? {
+                out.push(MemberData {
+                    source: MemberSource::parse(&row.source).unwrap_or(MemberSource::Jit),
+                    user_id: row.id,
+                    email: row.email,
+                    given_name: row.given_name,
+                    family_name: row.family_name,
+                    display_name: row.display_name,
+                    role: row.role,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One team, live or deleted.
+    pub async fn team_snapshot(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+    ) -> StoreResult<Option<TeamData>> {
+        let team: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT id, name, scim_id, scim_external_id FROM teams WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        let Some((id, name, scim_id, external_id)) = team else {
+            return Ok(None);
+        };
+        let domains: Vec<(String,)> =
+            sqlx::query_as("SELECT domain FROM team_domains WHERE team_id = $1 ORDER BY domain")
+                .bind(&id)
+                .fetch_all(&mut *self.inner)
+                .await?;
+        Ok(Some(TeamData {
+            id,
+            name,
+            scim_id,
+            external_id,
+            preapproved_domains: domains.into_iter().map(|(d,)| d).collect(),
+        }))
+    }
+
+    /// The ids of the live teams the user is in, within the organization.
+    pub async fn live_team_ids_of_member(
+        &mut self,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT t.id FROM team_members m JOIN teams t ON t.id = m.team_id \
+             WHERE m.user_id = $1 AND t.org_id = $2 AND t.deleted_at IS NULL ORDER BY t.name_key",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberSnapshotRow {
+    id: String,
+    email: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    display_name: Option<String>,
+    role: String,
+    source: String,
+}
