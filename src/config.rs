@@ -28,6 +28,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub scim: ScimConfig,
     pub provisioning: ProvisioningConfig,
+    pub events: EventsConfig,
     pub secrets: SecretsConfig,
 }
 
@@ -120,6 +121,12 @@ pub struct ScimConfig {
 pub struct ProvisioningConfig {
     pub deleted_team_retention_days: u32,
     pub purge_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +336,7 @@ mod tests {
         assert!(!c.outbound.allow_private_addresses);
         assert_eq!(c.entra.authority, "https://login.microsoftonline.com");
         assert_eq!(c.provisioning.deleted_team_retention_days, 30);
+        assert_eq!(c.events.retention_days, 30);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! benchmarks can run several in one process.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -15,6 +15,8 @@ pub struct Metrics {
     pub sign_ins: IntCounterVec,
     /// SCIM operations by resource, operation and outcome.
     pub scim_operations: IntCounterVec,
+    /// Lifecycle events this instance committed.
+    pub events_recorded: IntCounter,
 }
 
 impl Metrics {
@@ -53,11 +55,16 @@ impl Metrics {
             ),
             &["resource", "operation", "outcome"],
         )?;
+        let events_recorded = IntCounter::new(
+            "events_recorded_total",
+            "Lifecycle events committed by this instance",
+        )?;
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(sign_ins.clone()),
             Box::new(scim_operations.clone()),
+            Box::new(events_recorded.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -67,6 +74,7 @@ impl Metrics {
             http_duration,
             sign_ins,
             scim_operations,
+            events_recorded,
         })
     }
 

@@ -89,6 +89,8 @@ impl AppState {
                 url: redact_url(&config.cache.url),
                 source,
             })?;
+        let metrics = Arc::new(Metrics::new()?);
+        let store = store.count_events(metrics.events_recorded.clone());
         // The in-process cache means one instance, which sees every write.
         let store = match cache {
             Cache::Memory(_) => store.remember_members(),
@@ -109,7 +111,7 @@ impl AppState {
             store,
             cache,
             secrets,
-            metrics: Arc::new(Metrics::new()?),
+            metrics,
         })
     }
 }

@@ -28,6 +28,13 @@ pub struct PlatformKey {
     pub actor: Actor,
 }
 
+/// How far a reader of deployment-wide streams (events) sees: the platform
+/// key every organization (or the one it names), an admin token its own.
+pub enum Reach {
+    Deployment,
+    Organization(String),
+}
+
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -158,6 +165,34 @@ impl FromRequest for PlatformKey {
                     "an organization admin token cannot use the platform routes; \
                      send a platform API key (`sso-gateway api-key create`)",
                 )),
+            }
+        })
+    }
+}
+
+impl FromRequest for Reach {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let (token, state) = request_parts(req);
+        let named = named_organization(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            match (caller(&state, token).await?, named) {
+                (Caller::AdminToken { org_id, .. }, Some(named)) if named != org_id => {
+                    Err(ApiError::not_found("organization"))
+                }
+                (Caller::AdminToken { org_id, .. }, _) => Ok(Reach::Organization(org_id)),
+                (Caller::ApiKey { .. }, None) => Ok(Reach::Deployment),
+                (Caller::ApiKey { .. }, Some(named)) => {
+                    let org = state
+                        .store
+                        .organization(&named)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("organization"))?;
+                    Ok(Reach::Organization(org.id))
+                }
             }
         })
     }

@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 mod body;
+mod events;
 mod integrations;
 mod org;
 mod platform;
@@ -38,7 +39,7 @@ use schema::ExtractorResponses;
         integrations::update_integration, integrations::delete_integration,
         integrations::enable_provisioning, integrations::disable_provisioning,
         users::list_users, users::get_user, users::update_user, users::remove_user,
-        audit::list_audit,
+        audit::list_audit, events::list_events,
     ),
     modifiers(&BearerAuth, &CallerScopes, &ExtractorResponses),
     // An organization's routes: its admin token, or the platform API key
@@ -49,6 +50,7 @@ use schema::ExtractorResponses;
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
         (name = "integrations", description = "Identity providers and SCIM provisioning"),
         (name = "users", description = "Members of the organization"), (name = "audit"),
+        (name = "events", description = "Lifecycle events: every change of who belongs where, in order"),
     ),
 )]
 pub struct ApiDoc;
@@ -216,6 +218,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(users::update_user)
             .service(users::remove_user)
             .service(audit::list_audit)
+            .service(events::list_events)
             .default_service(web::to(unrouted)),
     );
 }

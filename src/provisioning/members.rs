@@ -212,7 +212,13 @@ pub(crate) async fn deprovision_in(
     } else {
         Deprovisioned::Detached
     };
-    member_removed(tx, org_id, member, reason, outcome == Deprovisioned::Deleted);
+    member_removed(
+        tx,
+        org_id,
+        member,
+        reason,
+        outcome == Deprovisioned::Deleted,
+    );
     Ok(Some(outcome))
 }
 

@@ -8,8 +8,8 @@ use super::events::{member_changed, team_changed, team_membership_of};
 use super::members::{audit_deprovisioned, deprovision_in, joined_team, refresh_profile};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
-use crate::events::{EventType, MemberSource, RemovalReason};
 use crate::events::TeamData;
+use crate::events::{EventType, MemberSource, RemovalReason};
 use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
 
 /// What a SCIM client asserts about a user, read from its resource.
@@ -319,7 +319,8 @@ pub async fn scim_delete_user(
         .ok_or(RuleError::NotFound("user"))?;
     if let Some(user_id) = &row.user_id {
         let reason = RemovalReason::ScimDeleted;
-        if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id, reason).await? {
+        if let Some(outcome) = deprovision_in(&mut tx, &integration.org_id, user_id, reason).await?
+        {
             audit_deprovisioned(&mut tx, &integration.org_id, user_id, outcome, actor).await?;
         }
     }
@@ -420,9 +421,14 @@ pub async fn scim_create_group(
         Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
         other => other?,
     };
-    let team = team_changed(&mut tx, &integration.org_id, EventType::TeamCreated, &team_id)
-        .await?
-        .ok_or(RuleError::NotFound("group"))?;
+    let team = team_changed(
+        &mut tx,
+        &integration.org_id,
+        EventType::TeamCreated,
+        &team_id,
+    )
+    .await?
+    .ok_or(RuleError::NotFound("group"))?;
     let (added, _) = sync_members(&mut tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added });
     audit_success(

@@ -2,6 +2,7 @@
 //! just before it commits, read back in id order.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
@@ -27,15 +28,20 @@ pub struct Event {
     pub data: String,
 }
 
-/// The envelope as JSON; `data` is spliced in verbatim.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: String,
+/// An event as the API lists it and a webhook delivers it; `data` is the
+/// stored text, spliced in verbatim.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Envelope {
+    /// `evt_…`: unique, stable, and ordered across the deployment.
+    pub id: String,
     #[serde(rename = "type")]
-    kind: &'a str,
-    occurred_at: String,
-    organization_id: &'a str,
-    data: &'a serde_json::value::RawValue,
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// RFC 3339.
+    pub occurred_at: String,
+    pub organization_id: String,
+    #[schema(value_type = Object)]
+    pub data: Box<RawValue>,
 }
 
 impl Event {
@@ -43,31 +49,24 @@ impl Event {
         format_event_id(self.id)
     }
 
-    /// `{"id","type","occurred_at","organization_id","data"}`: the exact
-    /// bytes the events API lists and a webhook delivery signs.
-    pub fn envelope_json(&self) -> String {
+    /// Fails only for a row whose `data` is not JSON (written by hand:
+    /// the gateway stores what serde_json wrote).
+    pub fn envelope(&self) -> Result<Envelope, serde_json::Error> {
         let occurred_at = chrono::DateTime::from_timestamp_millis(self.occurred_at)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        // The stored text was written by serde_json; should a row be damaged
-        // by hand, the envelope still parses, with `data` null.
-        let null = serde_json::value::RawValue::from_string("null".into());
-        let raw: Box<serde_json::value::RawValue> =
-            match serde_json::from_str::<Box<serde_json::value::RawValue>>(&self.data) {
-                Ok(raw) => raw,
-                Err(_) => match null {
-                    Ok(null) => null,
-                    Err(_) => return String::from("{}"),
-                },
-            };
-        serde_json::to_string(&Envelope {
+        Ok(Envelope {
             id: self.public_id(),
-            kind: &self.kind,
+            kind: self.kind.clone(),
             occurred_at,
-            organization_id: &self.org_id,
-            data: &raw,
+            organization_id: self.org_id.clone(),
+            data: RawValue::from_string(self.data.clone())?,
         })
-        .unwrap_or_default()
+    }
+
+    /// The envelope's exact bytes: what a webhook delivery sends and signs.
+    pub fn envelope_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&self.envelope()?)
     }
 }
 
@@ -130,17 +129,18 @@ impl Tx {
 }
 
 impl Store {
-    /// Events after the sequence number `after`, oldest first.
+    /// Events with sequence numbers in `(after, until]`, oldest first.
     pub async fn events_after(
         &self,
         after: i64,
+        until: i64,
         filter: &EventFilter,
         limit: i64,
     ) -> StoreResult<Vec<Event>> {
         let mut sql = String::from(
-            "SELECT id, org_id, type, occurred_at, data FROM events WHERE id > $1",
+            "SELECT id, org_id, type, occurred_at, data FROM events WHERE id > $1 AND id <= $2",
         );
-        let mut next = 2;
+        let mut next = 3;
         if filter.org_id.is_some() {
             sql.push_str(&format!(" AND org_id = ${next}"));
             next += 1;
@@ -153,7 +153,7 @@ impl Store {
             next += filter.types.len();
         }
         sql.push_str(&format!(" ORDER BY id LIMIT ${next}"));
-        let mut query = sqlx::query_as::<_, Event>(&sql).bind(after);
+        let mut query = sqlx::query_as::<_, Event>(&sql).bind(after).bind(until);
         if let Some(org_id) = &filter.org_id {
             query = query.bind(org_id);
         }

@@ -17,7 +17,7 @@ mod users;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use events::{Event, EventFilter, NewEvent};
+pub use events::{Envelope, Event, EventFilter, NewEvent};
 pub use integrations::{Integration, Kind};
 pub use orgs::Organization;
 pub use scim::ScimUserRow;

@@ -200,11 +200,13 @@ fn spawn_metadata_refresh_job(state: AppState) {
     });
 }
 
-/// Removes teams whose restore window has passed, on every instance (the
-/// delete is idempotent, so instances need no coordination).
+/// Removes teams whose restore window has passed and events past their
+/// retention, on every instance (both deletes are idempotent, so instances
+/// need no coordination).
 fn spawn_purge_job(state: AppState) {
     let every = Duration::from_secs(state.config.provisioning.purge_interval_seconds);
     let retention = state.config.provisioning.deleted_team_retention_days;
+    let event_retention = state.config.events.retention_days;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -213,6 +215,12 @@ fn spawn_purge_job(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
                 Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
+            }
+            let cutoff = crate::store::now_ms() - i64::from(event_retention) * 86_400_000;
+            match state.store.delete_events_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "dropped events past retention"),
+                Err(e) => tracing::warn!(error = %e, "event retention pass failed; will retry"),
             }
         }
     });
