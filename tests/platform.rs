@@ -10,21 +10,6 @@ use serde_json::{json, Value};
 use sso_gateway::config::DatabaseConfig;
 use sso_gateway::store::Store;
 
-/// `api-key create --json`, returning (key id, key).
-fn create_key(gw: &Gateway, name: &str) -> (String, String) {
-    let out = gw.cli(&["api-key", "create", "--name", name, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        line["id"].as_str().unwrap().into(),
-        line["api_key"].as_str().unwrap().into(),
-    )
-}
-
 /// A call with `key` as bearer and, when given, `X-Organization-Id`.
 async fn call(
     gw: &Gateway,
@@ -142,7 +127,7 @@ async fn api_keys_are_created_listed_and_revoked_from_the_command_line() {
 #[tokio::test]
 async fn the_platform_key_creates_lists_and_renames_organizations() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
 
     let (status, created) = call(
         &gw,
@@ -307,7 +292,7 @@ async fn platform_routes_refuse_admin_tokens_and_bad_keys() {
 #[tokio::test]
 async fn the_key_acts_on_the_organization_it_names() {
     let gw = Gateway::start().await;
-    let (key_id, key) = create_key(&gw, "Product");
+    let (key_id, key) = gw.create_api_key("Product");
     let (a, token_a) = gw.create_org("A");
     let (b, _) = gw.create_org("B");
 
@@ -396,7 +381,7 @@ async fn the_key_acts_on_the_organization_it_names() {
 #[tokio::test]
 async fn a_setup_link_signs_in_once() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
 
     let (status, link) = setup_link(&gw, &key, &org_id, json!({})).await;
@@ -478,7 +463,7 @@ async fn a_setup_link_signs_in_once() {
 #[tokio::test]
 async fn two_concurrent_opens_of_a_link_let_exactly_one_in() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
     for _ in 0..3 {
         let (_, link) = setup_link(&gw, &key, &org_id, json!({"expires_in_seconds": 600})).await;
@@ -494,7 +479,7 @@ async fn two_concurrent_opens_of_a_link_let_exactly_one_in() {
 #[tokio::test]
 async fn setup_link_lifetimes_are_bounded_and_expire() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
     for bad in [
         json!({"expires_in_seconds": 59}),

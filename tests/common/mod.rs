@@ -219,6 +219,21 @@ impl Gateway {
         )
     }
 
+    /// `api-key create --json`, returning (key id, key).
+    pub fn create_api_key(&self, name: &str) -> (String, String) {
+        let out = self.cli(&["api-key", "create", "--name", name, "--json"]);
+        assert!(
+            out.status.success(),
+            "api-key create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            line["id"].as_str().unwrap().into(),
+            line["api_key"].as_str().unwrap().into(),
+        )
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
