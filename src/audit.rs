@@ -37,10 +37,16 @@ pub enum AuditKind {
     ScimGroupUpdated,
     SetupLinkCreated,
     SetupLinkUsed,
+    DomainClaimed,
+    DomainVerified,
+    DomainRecordMissing,
+    DomainUnverified,
+    DomainRemoved,
+    MemberInvited,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 33] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -68,6 +74,12 @@ impl AuditKind {
         AuditKind::ScimGroupUpdated,
         AuditKind::SetupLinkCreated,
         AuditKind::SetupLinkUsed,
+        AuditKind::DomainClaimed,
+        AuditKind::DomainVerified,
+        AuditKind::DomainRecordMissing,
+        AuditKind::DomainUnverified,
+        AuditKind::DomainRemoved,
+        AuditKind::MemberInvited,
     ];
 
     /// The stored name: dotted, `area.what`.
@@ -100,6 +112,12 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "scim.group.updated",
             AuditKind::SetupLinkCreated => "setup_link.created",
             AuditKind::SetupLinkUsed => "setup_link.used",
+            AuditKind::DomainClaimed => "domain.claimed",
+            AuditKind::DomainVerified => "domain.verified",
+            AuditKind::DomainRecordMissing => "domain.record_missing",
+            AuditKind::DomainUnverified => "domain.unverified",
+            AuditKind::DomainRemoved => "domain.removed",
+            AuditKind::MemberInvited => "member.invited",
         }
     }
 
@@ -135,6 +153,14 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "SCIM: group updated",
             AuditKind::SetupLinkCreated => "Setup link created",
             AuditKind::SetupLinkUsed => "Setup link used (admin signed in)",
+            AuditKind::DomainClaimed => "Domain added (awaiting verification)",
+            AuditKind::DomainVerified => "Domain verified (DNS TXT record found)",
+            AuditKind::DomainRecordMissing => {
+                "Domain's TXT record is missing (grace period started)"
+            }
+            AuditKind::DomainUnverified => "Domain lost its verification (TXT record gone)",
+            AuditKind::DomainRemoved => "Domain removed",
+            AuditKind::MemberInvited => "Member invited by an admin",
         }
     }
 

@@ -29,6 +29,7 @@ pub struct Config {
     pub scim: ScimConfig,
     pub provisioning: ProvisioningConfig,
     pub events: EventsConfig,
+    pub dns: DnsConfig,
     pub secrets: SecretsConfig,
 }
 
@@ -131,6 +132,16 @@ pub struct EventsConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// `ip:port` of the nameservers to ask; empty: the system's.
+    pub nameservers: Vec<String>,
+    pub timeout_ms: u64,
+    pub recheck_interval_seconds: u64,
+    pub grace_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
     pub encryption_key: String,
     pub key_file: PathBuf,
@@ -191,6 +202,17 @@ impl Config {
             return Err(invalid(
                 "server.after_sign_in_url",
                 format!("must be a path on this host (\"/app\") or an http(s) URL: {landing:?}"),
+            ));
+        }
+        if let Some(bad) = self
+            .dns
+            .nameservers
+            .iter()
+            .find(|s| s.parse::<std::net::SocketAddr>().is_err())
+        {
+            return Err(invalid(
+                "dns.nameservers",
+                format!("must list ip:port addresses (\"127.0.0.1:53\"), not {bad:?}"),
             ));
         }
         if self.server.max_body_bytes < 1024 {

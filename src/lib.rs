@@ -10,6 +10,7 @@
 //!   `admin_api` — `/api/v1` (errors in `api_error`); `scim` — `/scim/v2`
 //! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
+//! * `dns` — TXT look-ups for domain verification
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
 //! * `metrics`, `state` — shared by the above
 
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod events;
 pub mod integrations;
 pub mod local_path;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// OpenID Connect sign-in (discovered providers and their keys).
     pub oidc: crate::oidc::Oidc,
+    /// TXT look-ups for domain verification.
+    pub dns: crate::dns::Dns,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -107,6 +109,7 @@ impl AppState {
                 cache.clone(),
             ),
             outbound,
+            dns: crate::dns::Dns::new(&config.dns),
             config,
             store,
             cache,

@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 mod body;
+mod domains;
 mod events;
 mod integrations;
 mod org;
@@ -38,7 +39,8 @@ use schema::ExtractorResponses;
         integrations::create_integration, integrations::list_integrations, integrations::get_integration,
         integrations::update_integration, integrations::delete_integration,
         integrations::enable_provisioning, integrations::disable_provisioning,
-        users::list_users, users::get_user, users::update_user, users::remove_user,
+        users::list_users, users::invite_user, users::get_user, users::update_user, users::remove_user,
+        domains::add_domain, domains::list_domains, domains::verify_domain, domains::remove_domain,
         audit::list_audit, events::list_events,
     ),
     modifiers(&BearerAuth, &CallerScopes, &ExtractorResponses),
@@ -50,6 +52,7 @@ use schema::ExtractorResponses;
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
         (name = "integrations", description = "Identity providers and SCIM provisioning"),
         (name = "users", description = "Members of the organization"), (name = "audit"),
+        (name = "domains", description = "Email domains the organization proves it owns (DNS TXT)"),
         (name = "events", description = "Lifecycle events: every change of who belongs where, in order"),
     ),
 )]
@@ -214,6 +217,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(integrations::enable_provisioning)
             .service(integrations::disable_provisioning)
             .service(users::list_users)
+            .service(users::invite_user)
+            .service(domains::add_domain)
+            .service(domains::list_domains)
+            .service(domains::verify_domain)
+            .service(domains::remove_domain)
             .service(users::get_user)
             .service(users::update_user)
             .service(users::remove_user)

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::events::{EventType, IntegrationData, MemberData, RemovalReason, TeamData};
+use crate::events::{DomainData, EventType, IntegrationData, MemberData, RemovalReason, TeamData};
 use crate::store::{Integration, NewEvent, StoreError, Tx};
 
 fn emit(tx: &mut Tx, org_id: &str, kind: EventType, data: impl Serialize) {
@@ -120,6 +120,14 @@ pub(crate) async fn team_membership_of(
     members.sort_by_key(|m| user_ids.iter().position(|id| *id == m.user_id));
     team_membership(tx, org_id, kind, team, &members);
     Ok(())
+}
+
+/// `domain.verified` / `domain.unverified`.
+pub(crate) fn domain_changed(tx: &mut Tx, org_id: &str, kind: EventType, domain: &str) {
+    let data = DomainData {
+        domain: domain.to_string(),
+    };
+    emit(tx, org_id, kind, data);
 }
 
 /// An `integration.*` / `provisioning.*` event: what the integration is

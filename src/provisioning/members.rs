@@ -25,6 +25,8 @@ pub enum SignInRefusal {
     NoEmail,
     #[error("{email} is not a member of this organization, and no team pre-approves the domain {domain}")]
     DomainNotPreapproved { email: String, domain: String },
+    #[error("{email} already belongs to another organization, and this one has neither verified {domain} nor invited them")]
+    AccountElsewhere { email: String, domain: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,7 +86,13 @@ pub async fn admit_on_sign_in(
             domain,
         });
     }
-    let (user, _) = tx.ensure_user(email, profile).await?;
+    let (user, created) = tx.ensure_user(email, profile).await?;
+    if !created && !may_attach(&mut tx, org_id, &user).await? {
+        return Err(SignInRefusal::AccountElsewhere {
+            email: email.to_string(),
+            domain,
+        });
+    }
     tx.upsert_membership(org_id, &user.id, Role::Member, MemberSource::Jit)
         .await?;
     member_changed(&mut tx, org_id, EventType::MemberAdded, &user.id).await?;
@@ -103,6 +111,29 @@ pub async fn admit_on_sign_in(
     .await?;
     tx.commit().await?;
     Ok(Admission { user, joined: true })
+}
+
+/// The rule for attaching an existing account that is not yet a member
+/// here, for every entry point (JIT, SCIM): an account that belongs to no
+/// other organization may be attached; one that does only if this
+/// organization has verified its email domain or had it as a member before
+/// (re-provisioning re-attaches). Invitations need no check: they make the
+/// membership first. Otherwise an IdP could assert `ceo@bigcorp.com` and
+/// take over that global account.
+pub(crate) async fn may_attach(tx: &mut Tx, org_id: &str, user: &User) -> Result<bool, StoreError> {
+    if tx.other_memberships(org_id, &user.id).await? == 0 {
+        return Ok(true);
+    }
+    if let Some(domain) = email_domain(&user.email) {
+        if Store::verified_domain_owner(&mut **tx, &domain)
+            .await?
+            .as_deref()
+            == Some(org_id)
+        {
+            return Ok(true);
+        }
+    }
+    tx.was_member(org_id, &user.email).await
 }
 
 /// Whether `profile` would change any of the account's names (an absent
@@ -197,6 +228,7 @@ pub(crate) async fn deprovision_in(
     if !tx.remove_from_organization(org_id, user_id).await? {
         return Ok(None);
     }
+    tx.remember_former_member(org_id, &member.email).await?;
     for team in &teams {
         team_membership(
             tx,
@@ -242,6 +274,63 @@ pub(crate) async fn audit_deprovisioned(
         json!({ "account": account }),
     )
     .await
+}
+
+/// An admin adds a person by email, with a role and teams: the account is
+/// created if there is none and becomes a member at once (`source:
+/// invite`). This is the admin's word for the person, so it is also what
+/// lets this organization's IdP sign in an account that belongs to another
+/// organization too.
+pub async fn invite_member(
+    store: &Store,
+    org_id: &str,
+    email: &str,
+    role: Role,
+    team_ids: &[String],
+    actor: &Actor,
+) -> RuleResult<User> {
+    let email = super::limits::bounded("email", email.trim(), super::limits::EMAIL)?;
+    if email_domain(email).is_none() || !email.contains('@') {
+        return Err(super::invalid(
+            "email",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    let mut tx = store.write_tx().await?;
+    for team_id in team_ids {
+        if !tx.team_is_live(org_id, team_id).await? {
+            return Err(super::invalid(
+                "teams",
+                format!("{team_id:?} is not a team of this organization"),
+            ));
+        }
+    }
+    let (user, _) = tx.ensure_user(email, &UserProfile::default()).await?;
+    if !tx
+        .upsert_membership(org_id, &user.id, role, MemberSource::Invite)
+        .await?
+    {
+        return Err(RuleError::Conflict(format!(
+            "{email} is already a member of this organization"
+        )));
+    }
+    member_changed(&mut tx, org_id, EventType::MemberAdded, &user.id).await?;
+    for team_id in team_ids {
+        if tx.add_team_member(team_id, &user.id).await? {
+            joined_team(&mut tx, org_id, team_id, &user.id).await?;
+        }
+    }
+    audit_success(
+        &mut tx,
+        org_id,
+        AuditKind::MemberInvited,
+        actor,
+        Some(&user.email),
+        json!({ "role": role, "teams": team_ids }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 pub async fn set_member_role(

@@ -14,11 +14,13 @@ mod orgs;
 mod platform;
 mod scim;
 mod teams;
+mod verified_domains;
 
 pub use domains::{email_domain, normalize_domains};
 pub use events::integration_changed;
 pub use members::{
-    admit_on_sign_in, deprovision_member, set_member_role, Admission, Deprovisioned, SignInRefusal,
+    admit_on_sign_in, deprovision_member, invite_member, set_member_role, Admission, Deprovisioned,
+    SignInRefusal,
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
 pub use platform::{
@@ -31,6 +33,9 @@ pub use scim::{
 };
 pub use teams::{
     create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,
+};
+pub use verified_domains::{
+    claim_domain, is_verified, recheck_verified_domains, remove_domain, txt_record, verify_domain,
 };
 
 pub use crate::audit::Actor;
@@ -48,6 +53,9 @@ pub enum RuleError {
     /// a race); the caller may read again and retry.
     #[error("{0} was changed concurrently; retry")]
     Stale(&'static str),
+    /// The rules do not allow it, whoever asks (not an input mistake).
+    #[error("{0}")]
+    Refused(String),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,

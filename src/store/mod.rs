@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod domains;
 mod events;
 mod integrations;
 mod orgs;
@@ -17,6 +18,7 @@ mod users;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
+pub use domains::OrgDomain;
 pub use events::{Envelope, Event, EventFilter, NewEvent};
 pub use integrations::{Integration, Kind};
 pub use orgs::Organization;

@@ -149,6 +149,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     };
     let state = AppState::open(config).await?;
     spawn_purge_job(state.clone());
+    spawn_domain_recheck_job(state.clone());
     spawn_metadata_refresh_job(state.clone());
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -195,6 +196,33 @@ fn spawn_metadata_refresh_job(state: AppState) {
             tick.tick().await;
             if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
                 tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
+            }
+        }
+    });
+}
+
+/// Looks verified domains up again, on every instance (a domain checked by
+/// one is not due for the others).
+fn spawn_domain_recheck_job(state: AppState) {
+    let every = Duration::from_secs(state.config.dns.recheck_interval_seconds.clamp(1, 300));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::provisioning::recheck_verified_domains(
+                &state.store,
+                &state.dns,
+                &state.config.dns,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    lost = n,
+                    "domains lost their verification (TXT record gone past the grace period)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "domain re-check failed; will retry"),
             }
         }
     });

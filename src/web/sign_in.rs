@@ -238,6 +238,11 @@ struct RefusedPage<'a> {
 pub fn refusal_page(refusal: &Refusal, reference: &str, retry_url: Option<String>) -> HttpResponse {
     let class = refusal.code.class();
     let (headline, explanation, what_to_do) = match (&refusal.not_admitted, class) {
+        (Some(n), _) if refusal.code == RefusalCode::AccountElsewhere => (
+            "Your account can't join this organization yet",
+            format!("You signed in successfully, but your account is already used by another organization, and {} has not proven that it owns {}.", n.org_name, n.domain),
+            format!("Ask an administrator of {} to verify the domain {} in its settings, or to invite you by email.", n.org_name, n.domain),
+        ),
         (Some(n), _) => (
             "You don't have access to this organization yet",
             format!("You signed in successfully, but you are not a member of {}, and addresses at {} are not pre-approved to join.", n.org_name, n.domain),
