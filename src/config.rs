@@ -76,6 +76,9 @@ pub struct SessionConfig {
     pub cookie_name: String,
     /// Lifetime of an admin UI session (`/admin`), counted from sign-in.
     pub admin_lifetime_seconds: u64,
+    /// Email look-ups the sign-in page (`/users/sign-in`) answers per
+    /// client address and minute.
+    pub sign_in_page_rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -481,6 +481,121 @@ mod tests {
         ));
     }
 
+    /// Verifies `domain` for `org_id`, as a found TXT record would.
+    async fn verified(store: &Store, org_id: &str, domain: &str) {
+        let mut tx = store.write_tx().await.unwrap();
+        tx.insert_org_domain(&crate::store::OrgDomain {
+            org_id: org_id.into(),
+            domain: domain.into(),
+            challenge: "c".into(),
+            created_at: 0,
+            verified_at: None,
+            last_checked_at: None,
+            failing_since: None,
+        })
+        .await
+        .unwrap();
+        assert!(tx.set_domain_verified(org_id, domain).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+
+    /// The nOAuth rule: another organization's IdP asserting an email it
+    /// does not own cannot take the existing account.
+    #[tokio::test]
+    async fn an_account_of_another_organization_is_attached_only_when_allowed() {
+        let t = test_store().await;
+        let store = &t.store;
+        let home = create_organization(store, "BigCorp", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let evil = create_organization(store, "Evil", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let friend = create_organization(store, "Friend", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        for org in [&home, &evil, &friend] {
+            create_team(store, &org.id, "All", &["bigcorp.com".into()], &Actor::Cli)
+                .await
+                .unwrap();
+        }
+        let sso = Actor::Sso("i".into());
+        let ceo = admit_on_sign_in(store, &home.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+            .await
+            .unwrap()
+            .user;
+
+        // Pre-approving the domain is not owning it.
+        let taken = admit_on_sign_in(
+            store,
+            &evil.id,
+            "ceo@bigcorp.com",
+            &profile("Mallory"),
+            &sso,
+        )
+        .await;
+        assert!(
+            matches!(taken, Err(SignInRefusal::AccountElsewhere { ref domain, .. }) if domain == "bigcorp.com")
+        );
+        assert!(store.member(&evil.id, &ceo.id).await.unwrap().is_none());
+        let account = Store::user_by_email(store.pool(), "ceo@bigcorp.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            account.given_name.as_deref(),
+            Some("Ceo"),
+            "nothing of the account changed"
+        );
+        // Someone new at the domain is still admitted by JIT.
+        assert!(
+            admit_on_sign_in(store, &evil.id, "new@bigcorp.com", &profile("N"), &sso)
+                .await
+                .is_ok()
+        );
+
+        // The organization that verified the domain may attach it.
+        verified(store, &friend.id, "bigcorp.com").await;
+        let joined = admit_on_sign_in(store, &friend.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+            .await
+            .unwrap();
+        assert!(joined.joined);
+        // A former member is re-attached (re-provisioning), even without it.
+        deprovision_member(store, &friend.id, &ceo.id, &Actor::Cli)
+            .await
+            .unwrap();
+        let mut tx = store.write_tx().await.unwrap();
+        tx.set_domain_unverified(&friend.id, "bigcorp.com")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            admit_on_sign_in(store, &friend.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+                .await
+                .unwrap()
+                .joined
+        );
+        // An invitation lets Evil's IdP sign the person in: the admin vouched.
+        invite_member(
+            store,
+            &evil.id,
+            "ceo@bigcorp.com",
+            Role::Member,
+            &[],
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+        assert!(
+            admit_on_sign_in(store, &evil.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+                .await
+                .is_ok()
+        );
+    }
+
     #[tokio::test]
     async fn deprovisioning_detaches_or_deletes_the_account() {
         let t = test_store().await;
@@ -504,9 +619,18 @@ mod tests {
             .await
             .unwrap()
             .user;
-        admit_on_sign_in(store, &b.id, "carol@corp.com", &profile("Carol"), &sso)
-            .await
-            .unwrap();
+        // Carol's account belongs to A, so B attaches it only by invitation
+        // (or a verified domain, see below).
+        invite_member(
+            store,
+            &b.id,
+            "carol@corp.com",
+            Role::Member,
+            &[],
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
 
         let scim = Actor::Scim("okta".into());
         assert_eq!(

@@ -4,6 +4,7 @@
 //! metric. Outcomes are types ([`SignedIn`], [`Refusal`]); the web layer
 //! alone turns them into responses and pages.
 
+pub mod discovery;
 pub mod pending;
 pub mod refusal;
 

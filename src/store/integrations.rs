@@ -33,6 +33,16 @@ impl Kind {
         }
     }
 
+    /// The identity provider, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Okta => "Okta",
+            Kind::Entra => "Microsoft Entra ID",
+            Kind::Saml => "SAML",
+            Kind::Oidc => "OpenID Connect",
+        }
+    }
+
     pub fn is_saml(self) -> bool {
         matches!(self, Kind::Okta | Kind::Saml)
     }

@@ -7,6 +7,7 @@ mod oidc;
 mod ops;
 mod saml;
 mod sign_in;
+mod sign_in_page;
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::verify)
         .service(account::sign_out)
         .service(account::stylesheet)
+        .service(sign_in_page::page)
+        .service(sign_in_page::submit)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
         .configure(crate::admin_api::configure)
