@@ -94,14 +94,10 @@ impl Dns {
                 })
                 .collect()),
             Err(e) => Err(match e.kind() {
-                ResolveErrorKind::NoRecordsFound { response_code, .. }
-                    if matches!(
-                        response_code,
-                        ResponseCode::NXDomain | ResponseCode::NoError
-                    ) =>
-                {
-                    DnsError::NoRecord(name.to_string())
-                }
+                ResolveErrorKind::NoRecordsFound {
+                    response_code: ResponseCode::NXDomain | ResponseCode::NoError,
+                    ..
+                } => DnsError::NoRecord(name.to_string()),
                 ResolveErrorKind::NoRecordsFound { response_code, .. } => DnsError::Failed {
                     name: name.to_string(),
                     why: response_code.to_string(),

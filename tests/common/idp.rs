@@ -486,3 +486,33 @@ pub fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
     }
     (action, fields)
 }
+
+/// Starts a sign-in at `start` and returns the IdP's auto-post form
+/// (action and fields), as a browser would see it.
+pub async fn idp_form(browser: &reqwest::Client, start: &str) -> (String, Vec<(String, String)>) {
+    let to_idp = browser.get(start).send().await.unwrap();
+    assert_eq!(to_idp.status(), 302, "{}", to_idp.text().await.unwrap());
+    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
+    assert!(idp_url.contains("SAMLRequest="), "{idp_url}");
+    let page = browser
+        .get(&idp_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_form(&page)
+}
+
+/// A whole SP-initiated sign-in through the IdP; returns the gateway's
+/// answer to the posted assertion.
+pub async fn browser_sign_in(
+    gw: &super::Gateway,
+    browser: &reqwest::Client,
+    start: &str,
+) -> reqwest::Response {
+    let (action, fields) = idp_form(browser, start).await;
+    assert!(action.starts_with(&gw.base));
+    browser.post(&action).form(&fields).send().await.unwrap()
+}
