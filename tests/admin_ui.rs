@@ -702,3 +702,84 @@ async fn one_organizations_admin_never_sees_anothers_data() {
     let (_, integration_now) = api_a.get(&format!("/integrations/{integration_id}")).await;
     assert_eq!(integration_now["provisioning"]["enabled"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn domains_are_verified_and_people_invited_in_the_admin_pages() {
+    let dns = common::dns::TestDns::start().await;
+    let nameservers = dns.nameservers();
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__DNS__NAMESERVERS", &nameservers)]).await;
+    let (_, token) = gw.create_org("Acme");
+    gw.api(&token).add_team("Engineering", &["acme.test"]).await;
+    let (http, csrf) = token_session(&gw, &token).await;
+    let post = |path: &str, form: Vec<(&str, &str)>| http.post(gw.url(path)).form(&form).send();
+
+    let res = post(
+        "/admin/domains",
+        vec![("csrf", &csrf), ("domain", "gmail.com")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("public email provider"));
+    let res = post(
+        "/admin/domains",
+        vec![("csrf", &csrf), ("domain", "Acme.test")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = get_page(&gw, &http, "/admin/domains").await;
+    assert!(
+        page.contains("_sso-gateway-challenge.acme.test"),
+        "the record to copy"
+    );
+    assert!(page.contains("Not verified") && page.contains(">Verify</button>"));
+    let value_at = page.find("sso-gateway-domain-verification=").unwrap();
+    let value = &page[value_at..value_at + page[value_at..].find('"').unwrap()];
+
+    let res = post("/admin/domains/acme.test/verify", vec![("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("no TXT record"));
+    dns.set_txt("_sso-gateway-challenge.acme.test", &[value]);
+    let res = post("/admin/domains/acme.test/verify", vec![("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(get_page(&gw, &http, "/admin/domains?done=domain_verified")
+        .await
+        .contains("Domain verified."));
+    let teams = get_page(&gw, &http, "/admin/teams").await;
+    assert!(
+        teams.contains("<code>acme.test</code> <span class=\"badge ok\""),
+        "{teams}"
+    );
+    // Forged forms change nothing.
+    let res = post("/admin/domains/acme.test/remove", vec![("csrf", "forged")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let res = post(
+        "/admin/users",
+        vec![("csrf", &csrf), ("email", "not-an-email")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = post(
+        "/admin/users",
+        vec![
+            ("csrf", &csrf),
+            ("email", "grace@acme.test"),
+            ("role", "admin"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let (_, users) = gw.api(&token).get("/users").await;
+    assert_eq!(users["users"][0]["email"], "grace@acme.test");
+    assert_eq!(users["users"][0]["role"], "admin");
+}

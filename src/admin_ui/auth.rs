@@ -135,6 +135,10 @@ fn notice(code: &str) -> Option<&'static str> {
         "provisioning_off" => "Provisioning turned off. The old token no longer works.",
         "role_saved" => "Role changed.",
         "removed" => "Member removed from the organization.",
+        "invited" => "Person added. They can sign in through single sign-on now.",
+        "domain_added" => "Domain added. Publish the TXT record, then press Verify.",
+        "domain_verified" => "Domain verified.",
+        "domain_removed" => "Domain removed.",
         _ => return None,
     })
 }

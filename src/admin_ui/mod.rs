@@ -8,6 +8,7 @@
 
 mod audit;
 mod auth;
+mod domains;
 mod integrations;
 mod teams;
 mod users;
@@ -56,10 +57,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(teams::delete)
             .service(teams::restore)
             .service(users::list)
+            .service(users::invite)
             .service(users::set_role)
             .service(users::remove_page)
             .service(users::remove)
             .service(audit::list)
+            .service(domains::list)
+            .service(domains::add)
+            .service(domains::verify)
+            .service(domains::remove)
             .default_service(web::to(page_not_found)),
     );
 }
