@@ -18,6 +18,7 @@ pub enum AuditKind {
     IntegrationUpdated,
     IntegrationDeleted,
     IntegrationCertificatesChanged,
+    IntegrationCertificateExpiring,
     ProvisioningEnabled,
     ProvisioningTokenRotated,
     ProvisioningDisabled,
@@ -46,7 +47,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 33] = [
+    pub const ALL: [AuditKind; 34] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -55,6 +56,7 @@ impl AuditKind {
         AuditKind::IntegrationUpdated,
         AuditKind::IntegrationDeleted,
         AuditKind::IntegrationCertificatesChanged,
+        AuditKind::IntegrationCertificateExpiring,
         AuditKind::ProvisioningEnabled,
         AuditKind::ProvisioningTokenRotated,
         AuditKind::ProvisioningDisabled,
@@ -93,6 +95,7 @@ impl AuditKind {
             AuditKind::IntegrationUpdated => "integration.updated",
             AuditKind::IntegrationDeleted => "integration.deleted",
             AuditKind::IntegrationCertificatesChanged => "integration.certificates_changed",
+            AuditKind::IntegrationCertificateExpiring => "integration.certificate_expiring",
             AuditKind::ProvisioningEnabled => "provisioning.enabled",
             AuditKind::ProvisioningTokenRotated => "provisioning.token_rotated",
             AuditKind::ProvisioningDisabled => "provisioning.disabled",
@@ -134,6 +137,7 @@ impl AuditKind {
             AuditKind::IntegrationCertificatesChanged => {
                 "IdP certificates changed (metadata refresh)"
             }
+            AuditKind::IntegrationCertificateExpiring => "IdP signing certificate expires soon",
             AuditKind::ProvisioningEnabled => "Provisioning turned on",
             AuditKind::ProvisioningTokenRotated => "Provisioning token rotated",
             AuditKind::ProvisioningDisabled => "Provisioning turned off",

@@ -88,6 +88,8 @@ pub struct SamlConfig {
     pub allow_idp_initiated: bool,
     pub max_response_bytes: usize,
     pub metadata_refresh_seconds: u64,
+    /// How often IdP signing certificates are checked for expiry.
+    pub certificate_check_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

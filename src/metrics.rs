@@ -4,7 +4,8 @@
 //! benchmarks can run several in one process.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -17,6 +18,9 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     /// Lifecycle events this instance committed.
     pub events_recorded: IntCounter,
+    /// Seconds until each SAML integration's last valid signing
+    /// certificate expires (negative once it has).
+    pub idp_certificate_expiry: GaugeVec,
 }
 
 impl Metrics {
@@ -59,12 +63,20 @@ impl Metrics {
             "events_recorded_total",
             "Lifecycle events committed by this instance",
         )?;
+        let idp_certificate_expiry = GaugeVec::new(
+            Opts::new(
+                "idp_certificate_expiry_seconds",
+                "Seconds until the integration's last valid IdP signing certificate expires",
+            ),
+            &["integration"],
+        )?;
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(sign_ins.clone()),
             Box::new(scim_operations.clone()),
             Box::new(events_recorded.clone()),
+            Box::new(idp_certificate_expiry.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -75,6 +87,7 @@ impl Metrics {
             sign_ins,
             scim_operations,
             events_recorded,
+            idp_certificate_expiry,
         })
     }
 

@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::events::{DomainData, EventType, IntegrationData, MemberData, RemovalReason, TeamData};
 use crate::store::{Integration, NewEvent, StoreError, Tx};
 
-fn emit(tx: &mut Tx, org_id: &str, kind: EventType, data: impl Serialize) {
+/// Buffers an event on `tx`; every helper below goes through here (and the
+/// certificate-expiry pass, whose payload is its own).
+pub fn emit(tx: &mut Tx, org_id: &str, kind: EventType, data: impl Serialize) {
     // Serializing these plain structs cannot fail; should it ever, the
     // event still goes out, with what could be said.
     let data = serde_json::to_value(data).unwrap_or_default();

@@ -17,7 +17,7 @@ mod teams;
 mod verified_domains;
 
 pub use domains::{email_domain, normalize_domains};
-pub use events::integration_changed;
+pub use events::{emit as emit_event, integration_changed};
 pub use members::{
     admit_on_sign_in, deprovision_member, invite_member, set_member_role, Admission, Deprovisioned,
     SignInRefusal,

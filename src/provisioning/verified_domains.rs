@@ -100,7 +100,7 @@ pub async fn verify_domain(
     raw: &str,
     actor: &Actor,
 ) -> RuleResult<OrgDomain> {
-    let domain = normalize_one("domain", raw)?;
+    let domain = claimed_name(raw)?;
     let claim = store
         .org_domain(org_id, &domain)
         .await?
@@ -149,7 +149,7 @@ pub async fn remove_domain(
     raw: &str,
     actor: &Actor,
 ) -> RuleResult<()> {
-    let domain = normalize_one("domain", raw)?;
+    let domain = claimed_name(raw)?;
     let claim = store
         .org_domain(org_id, &domain)
         .await?
@@ -248,4 +248,9 @@ pub async fn recheck_verified_domains(
         tx.commit().await?;
     }
     Ok(lost)
+}
+
+/// A domain named in a path: one that does not even parse names no claim.
+fn claimed_name(raw: &str) -> RuleResult<String> {
+    normalize_one("domain", raw).map_err(|_| RuleError::NotFound("domain"))
 }

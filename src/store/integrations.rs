@@ -204,3 +204,26 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Tx {
+    /// Records that the `threshold_days` warning for a certificate was
+    /// given; `false` if it already had been.
+    pub async fn note_certificate_warning(
+        &mut self,
+        integration_id: &str,
+        fingerprint: &str,
+        threshold_days: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO certificate_warnings (integration_id, fingerprint, threshold_days, warned_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(integration_id)
+        .bind(fingerprint)
+        .bind(threshold_days)
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -153,6 +153,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let state = AppState::open(config).await?;
     spawn_purge_job(state.clone());
     spawn_domain_recheck_job(state.clone());
+    spawn_certificate_expiry_job(state.clone());
     spawn_metadata_refresh_job(state.clone());
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -199,6 +200,24 @@ fn spawn_metadata_refresh_job(state: AppState) {
             tick.tick().await;
             if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
                 tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
+            }
+        }
+    });
+}
+
+/// Warns of IdP certificates about to expire, on every instance (each
+/// warning is recorded once, whichever instance gets there first).
+fn spawn_certificate_expiry_job(state: AppState) {
+    let every = Duration::from_secs(state.config.saml.certificate_check_seconds.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::integrations::warn_expiring_certificates(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(warnings = n, "IdP signing certificates expire soon"),
+                Err(e) => tracing::warn!(error = %e, "certificate expiry check failed; will retry"),
             }
         }
     });

@@ -240,6 +240,14 @@ pub fn signed_xml_with(spec: &Spec, mutate: impl Fn(String) -> String) -> String
 
 /// A fresh self-signed certificate (PEM) and its key, e.g. for a rollover.
 pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
+    new_key_and_certificate_for_days(cn, 20)
+}
+
+/// As [`new_key_and_certificate`], valid for `days` from now.
+pub fn new_key_and_certificate_for_days(
+    cn: &str,
+    days: u32,
+) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let mut builder = X509::builder().unwrap();
@@ -253,7 +261,7 @@ pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::
         .set_not_before(&Asn1Time::days_from_now(0).unwrap())
         .unwrap();
     builder
-        .set_not_after(&Asn1Time::days_from_now(20).unwrap())
+        .set_not_after(&Asn1Time::days_from_now(days).unwrap())
         .unwrap();
     builder.sign(&key, MessageDigest::sha256()).unwrap();
     let pem = String::from_utf8(builder.build().to_pem().unwrap()).unwrap();
