@@ -10,6 +10,7 @@
 //!   `admin_api` — `/api/v1` (errors in `api_error`); `scim` — `/scim/v2`
 //! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
+//! * `op` — the gateway as an OpenID Provider for the product's own apps
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
 //! * `metrics`, `state` — shared by the above
 
@@ -25,6 +26,7 @@ pub mod integrations;
 pub mod local_path;
 pub mod metrics;
 pub mod oidc;
+pub mod op;
 pub mod outbound;
 pub mod pages;
 pub mod provisioning;

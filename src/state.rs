@@ -20,6 +20,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// OpenID Connect sign-in (discovered providers and their keys).
     pub oidc: crate::oidc::Oidc,
+    /// The OpenID Provider's signing keys (ID tokens for the product's apps).
+    pub op_keys: crate::op::Keys,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -45,6 +47,8 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot set up outbound HTTP: {0}")]
     Outbound(#[from] reqwest::Error),
+    #[error("cannot load or create the OpenID Provider signing key: {0}")]
+    OpKeys(#[from] crate::op::OpError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -97,6 +101,7 @@ impl AppState {
             Cache::Redis(_) => store,
         };
         let secrets = SecretBox::load(&config.secrets)?;
+        let op_keys = crate::op::Keys::load(&store, &secrets).await?;
         let config = Arc::new(config);
         let outbound = Outbound::new(&config.outbound)?;
         Ok(AppState {
@@ -107,6 +112,7 @@ impl AppState {
                 cache.clone(),
             ),
             outbound,
+            op_keys,
             config,
             store,
             cache,

@@ -4,6 +4,7 @@
 
 mod account;
 mod oidc;
+mod op;
 mod ops;
 mod saml;
 mod sign_in;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::stylesheet)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
+        .configure(op::configure)
         .configure(crate::admin_api::configure)
         .configure(crate::admin_ui::configure)
         .configure(crate::scim::configure);
