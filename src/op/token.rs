@@ -25,8 +25,8 @@ use crate::store::StoredClient;
 #[derive(Debug)]
 pub enum TokenError {
     InvalidRequest(String),
-    /// 401. `basic`: the client tried HTTP Basic, so the answer carries a
-    /// `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
+    /// Answered 401; `basic`: the client tried HTTP Basic, so the answer
+    /// carries a `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
     InvalidClient {
         description: String,
         basic: bool,

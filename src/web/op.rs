@@ -120,7 +120,7 @@ fn token_error_response(e: &TokenError) -> HttpResponse {
     answer.json(json!({"error": e.code(), "error_description": e.description()}))
 }
 
-fn header_text<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
