@@ -20,8 +20,9 @@ pub struct AppState {
     pub outbound: Outbound,
     /// OpenID Connect sign-in (discovered providers and their keys).
     pub oidc: crate::oidc::Oidc,
-    /// The OpenID Provider's signing keys (ID tokens for the product's apps).
-    pub op_keys: crate::op::Keys,
+    /// The OpenID Provider for the product's apps: its signing keys and
+    /// recently read clients.
+    pub op: crate::op::Provider,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -101,7 +102,7 @@ impl AppState {
             Cache::Redis(_) => store,
         };
         let secrets = SecretBox::load(&config.secrets)?;
-        let op_keys = crate::op::Keys::load(&store, &secrets).await?;
+        let op = crate::op::Provider::load(&store, &secrets).await?;
         let config = Arc::new(config);
         let outbound = Outbound::new(&config.outbound)?;
         Ok(AppState {
@@ -112,7 +113,7 @@ impl AppState {
                 cache.clone(),
             ),
             outbound,
-            op_keys,
+            op,
             config,
             store,
             cache,

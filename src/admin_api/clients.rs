@@ -120,5 +120,6 @@ pub async fn delete_client(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     clients::delete(&state.store, &path).await?;
+    state.op.forget_client(&path);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,6 +6,7 @@
 //! open redirector). Every other problem goes back to the client's
 //! registered URI as `error`, `error_description` and `state`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -139,14 +140,14 @@ fn with_query(services: Services<'_>, uri: &str, pairs: &[(&str, &str)]) -> Stri
 async fn trusted_target(
     services: Services<'_>,
     params: &Params,
-) -> OpResult<Result<(StoredClient, String), Refused>> {
+) -> OpResult<Result<(Arc<StoredClient>, String), Refused>> {
     for name in ["client_id", "redirect_uri"] {
         if params.is_repeated(name) {
             return Ok(Err(Refused::Ambiguous(name)));
         }
     }
     let client = match params.get("client_id") {
-        Some(id) => services.store.op_client(id).await?,
+        Some(id) => services.client(id).await?,
         None => None,
     };
     let Some(client) = client else {
@@ -294,7 +295,7 @@ async fn signed_in(
     else {
         return Ok(None);
     };
-    let Some(org) = services.store.organization(&session.org_id).await? else {
+    let Some(org) = services.organization(&session.org_id).await? else {
         return Ok(None);
     };
     Ok(Some((Person::of(member, &org), session.created_at / 1000)))

@@ -73,7 +73,7 @@ pub async fn end_session(services: Services<'_>, raw: &str) -> OpResult<Logout> 
         return Ok(Logout::SignedOut);
     };
     let client = match &client_id {
-        Some(id) => services.store.op_client(id).await?,
+        Some(id) => services.client(id).await?,
         None => None,
     };
     let Some(client) = client else {

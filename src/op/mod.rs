@@ -17,12 +17,52 @@ pub mod token;
 
 pub use keys::Keys;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::cache::{Cache, CacheError};
 use crate::config::Config;
-use crate::secrets::SecretError;
-use crate::store::{Store, StoreError};
+use crate::secrets::{SecretBox, SecretError};
+use crate::store::{Organization, Store, StoreError, StoredClient};
+
+/// How long a client or organization read from the database is reused. One
+/// sign-in reads each several times (authorize, token, userinfo); a deleted
+/// client or a renamed organization shows on every instance within this.
+const RECENT: Duration = Duration::from_secs(5);
+const RECENT_ENTRIES: u64 = 10_000;
+
+fn recent<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder()
+        .max_capacity(RECENT_ENTRIES)
+        .time_to_live(RECENT)
+        .build()
+}
+
+/// The OP's long-lived parts, shared by every request of an instance.
+#[derive(Clone)]
+pub struct Provider {
+    pub keys: Keys,
+    clients: moka::sync::Cache<String, Arc<StoredClient>>,
+    organizations: moka::sync::Cache<String, Organization>,
+}
+
+impl Provider {
+    /// Loads the signing key (creating the first one if there is none).
+    pub async fn load(store: &Store, secrets: &SecretBox) -> OpResult<Provider> {
+        Ok(Provider {
+            keys: Keys::load(store, secrets).await?,
+            clients: recent(),
+            organizations: recent(),
+        })
+    }
+
+    /// Forgets a client this instance deleted, at once.
+    pub fn forget_client(&self, id: &str) {
+        self.clients.invalidate(id);
+    }
+}
 
 /// What the OP's steps work with.
 #[derive(Clone, Copy)]
@@ -30,7 +70,35 @@ pub struct Services<'a> {
     pub store: &'a Store,
     pub cache: &'a Cache,
     pub config: &'a Config,
-    pub keys: &'a Keys,
+    pub provider: &'a Provider,
+}
+
+impl Services<'_> {
+    /// A registered client, read at most every few seconds.
+    pub async fn client(&self, id: &str) -> OpResult<Option<Arc<StoredClient>>> {
+        if let Some(client) = self.provider.clients.get(id) {
+            return Ok(Some(client));
+        }
+        let found = self.store.op_client(id).await?.map(Arc::new);
+        if let Some(client) = &found {
+            self.provider.clients.insert(id.to_string(), client.clone());
+        }
+        Ok(found)
+    }
+
+    /// An organization, read at most every few seconds.
+    pub async fn organization(&self, id: &str) -> OpResult<Option<Organization>> {
+        if let Some(org) = self.provider.organizations.get(id) {
+            return Ok(Some(org));
+        }
+        let found = self.store.organization(id).await?;
+        if let Some(org) = &found {
+            self.provider
+                .organizations
+                .insert(id.to_string(), org.clone());
+        }
+        Ok(found)
+    }
 }
 
 /// A part the OP depends on failed: the request may be retried.

@@ -6,6 +6,7 @@
 //! long as the access token it bought lives: presented again, it revokes
 //! that token (RFC 6749 §4.1.2: the code was stolen, or the client is broken).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -121,7 +122,7 @@ async fn authenticate(
     services: Services<'_>,
     params: &Params,
     authorization: Option<&str>,
-) -> Result<StoredClient, TokenError> {
+) -> Result<Arc<StoredClient>, TokenError> {
     let basic = match authorization {
         Some(header) => Some(basic_credentials(header).ok_or_else(|| {
             invalid_client(
@@ -153,7 +154,7 @@ async fn authenticate(
             "client_id in the body is not the authenticated client".into(),
         ));
     }
-    let Some(client) = services.store.op_client(client_id).await? else {
+    let Some(client) = services.client(client_id).await? else {
         return Err(invalid_client("unknown client", is_basic));
     };
     match (client.client.public, secret) {
@@ -267,6 +268,7 @@ async fn issue(services: Services<'_>, grant: Grant, code_key: &str) -> Result<T
     let config = &services.config.op;
     let now = chrono::Utc::now().timestamp();
     let id_token = services
+        .provider
         .keys
         .sign(id_token_claims(
             &grant.person,
@@ -336,13 +338,13 @@ pub async fn userinfo(
     };
     let grant: AccessGrant = serde_json::from_str(&stored)
         .map_err(|_| UserinfoError::Invalid("the access token is unreadable"))?;
-    if services.store.op_client(&grant.client_id).await?.is_none() {
+    if services.client(&grant.client_id).await?.is_none() {
         return Err(UserinfoError::Invalid(
             "the client of this token was deleted",
         ));
     }
     let member = services.store.member(&grant.org_id, &grant.user_id).await?;
-    let org = services.store.organization(&grant.org_id).await?;
+    let org = services.organization(&grant.org_id).await?;
     match (member, org) {
         (Some(member), Some(org)) => Ok(Person::of(member, &org)),
         _ => Err(UserinfoError::Invalid(

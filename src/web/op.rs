@@ -21,7 +21,7 @@ fn services(state: &AppState) -> Services<'_> {
         store: &state.store,
         cache: &state.cache,
         config: &state.config,
-        keys: &state.op_keys,
+        provider: &state.op,
     }
 }
 
