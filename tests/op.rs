@@ -625,3 +625,64 @@ async fn clients_are_managed_with_the_platform_key_only() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&id));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_codes_tokens_and_the_signing_key() {
+    if !common::shared_backends() {
+        eprintln!("skipped: needs SSO_GATEWAY_TEST_POSTGRES_URL and SSO_GATEWAY_TEST_REDIS_URL (run scripts/test.sh)");
+        return;
+    }
+    let idp = TestIdp::start("ada@example.com").await;
+    let a = Gateway::start().await;
+    let b = a.start_twin().await;
+    let s = setup(&a, &idp).await;
+    let jwks = |gw: &Gateway| {
+        let url = gw.url("/oauth2/jwks");
+        let http = gw.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // B found A's key rather than making its own: both publish the same one.
+    assert_eq!(jwks(&a).await, jwks(&b).await);
+    assert_eq!(jwks(&a).await["keys"].as_array().unwrap().len(), 1);
+
+    // Code from A, exchanged at B (behind one load balancer either may answer).
+    let (browser, started, callback) = signed_in_browser(&a, &s).await;
+    let code = query_of(&callback)["code"].clone();
+    let (status, tokens) = token_request(
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &started.verifier),
+        ],
+        Some(&s.client),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_status(&a, access).await, 200);
+    // Replayed at A: refused, and the token is revoked everywhere.
+    let (status, _) = token_request(
+        &a,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &started.verifier),
+        ],
+        Some(&s.client),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo_status(&b, access).await, 401);
+    drop(browser);
+}

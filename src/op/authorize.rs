@@ -79,8 +79,6 @@ pub struct Grant {
     pub auth_time: i64,
     /// The person as of this request: the ID token says who signed in.
     pub person: Person,
-    pub user_id: String,
-    pub org_id: String,
 }
 
 pub fn code_key(code: &str) -> String {
@@ -404,8 +402,6 @@ pub async fn authorize(
         nonce: request.nonce.map(str::to_string),
         scope: request.scope.clone(),
         auth_time,
-        user_id: person.sub.clone(),
-        org_id: person.org_id.clone(),
         person,
     };
     services

@@ -277,6 +277,49 @@ mod tests {
         assert_eq!(gens(vec![row(1, 0)]), vec![1]);
     }
 
+    #[tokio::test]
+    async fn instances_starting_together_share_one_key_and_rotation_adds_one() {
+        let t = crate::store::testing::test_store().await;
+        let secrets = SecretBox::load(&crate::config::SecretsConfig {
+            encryption_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            key_file: "unused".into(),
+        })
+        .unwrap();
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, secrets) = (t.store.clone(), secrets.clone());
+                tokio::spawn(async move { Keys::load(&store, &secrets).await.unwrap() })
+            })
+            .collect();
+        let mut generations = Vec::new();
+        for start in starts {
+            generations.push(start.await.unwrap().current().generation);
+        }
+        assert_eq!(generations, vec![1; 4]);
+        let rows = t.store.op_signing_keys().await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(
+            !rows[0].private_key.contains("PRIVATE KEY"),
+            "sealed at rest"
+        );
+
+        let config = OpConfig {
+            code_seconds: 60,
+            id_token_seconds: 3600,
+            access_token_seconds: 3600,
+        };
+        let rotated = rotate(&t.store, &secrets, &config).await.unwrap();
+        assert_eq!((rotated.generation, rotated.removed), (2, 0));
+        let published = jwks(&t.store, &config).await.unwrap();
+        let kids: Vec<&str> = published["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, vec![rotated.kid.as_str(), rows[0].kid.as_str()]);
+    }
+
     #[test]
     fn a_generated_key_signs_tokens_its_public_half_verifies() {
         let (kid, pem, jwk) = generate().unwrap();

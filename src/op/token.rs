@@ -287,8 +287,8 @@ async fn issue(services: Services<'_>, grant: Grant, code_key: &str) -> Result<T
     let lifetime = Duration::from_secs(config.access_token_seconds);
     let record = AccessGrant {
         client_id: grant.client_id,
-        user_id: grant.user_id,
-        org_id: grant.org_id,
+        user_id: grant.person.sub,
+        org_id: grant.person.org_id,
     };
     services
         .cache
