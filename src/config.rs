@@ -30,6 +30,7 @@ pub struct Config {
     pub provisioning: ProvisioningConfig,
     pub events: EventsConfig,
     pub dns: DnsConfig,
+    pub op: OpConfig,
     pub secrets: SecretsConfig,
 }
 
@@ -133,6 +134,16 @@ pub struct ProvisioningConfig {
 #[serde(deny_unknown_fields)]
 pub struct EventsConfig {
     pub retention_days: u32,
+}
+
+/// The gateway as an OpenID Provider for the product's own apps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpConfig {
+    /// How long an authorization code may wait to be exchanged.
+    pub code_seconds: u64,
+    pub id_token_seconds: u64,
+    pub access_token_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +314,18 @@ impl Config {
         if self.scim.rate_limit_per_minute == 0 {
             return Err(invalid("scim.rate_limit_per_minute", "must be at least 1"));
         }
+        // The SPEC's bound: a code lives at most 60 s.
+        if !(1..=60).contains(&self.op.code_seconds) {
+            return Err(invalid("op.code_seconds", "must be between 1 and 60"));
+        }
+        for (key, seconds) in [
+            ("op.id_token_seconds", self.op.id_token_seconds),
+            ("op.access_token_seconds", self.op.access_token_seconds),
+        ] {
+            if !(60..=86_400).contains(&seconds) {
+                return Err(invalid(key, "must be between 60 and 86400 (a day)"));
+            }
+        }
         if self.provisioning.purge_interval_seconds == 0 {
             return Err(invalid(
                 "provisioning.purge_interval_seconds",
@@ -364,6 +387,7 @@ mod tests {
         assert_eq!(c.entra.authority, "https://login.microsoftonline.com");
         assert_eq!(c.provisioning.deleted_team_retention_days, 30);
         assert_eq!(c.events.retention_days, 30);
+        assert_eq!(c.op.code_seconds, 60);
     }
 
     #[test]
@@ -380,6 +404,9 @@ mod tests {
             ("[saml]\nallow_idp_initiated = 3", "allow_idp_initiated"),
             ("[server]\nlog_format = \"xml\"", "log_format"),
             ("[server]\nbogus = 1", "bogus"),
+            ("[op]\ncode_seconds = 61", "op.code_seconds"),
+            ("[op]\ncode_seconds = 0", "op.code_seconds"),
+            ("[op]\nid_token_seconds = 5", "op.id_token_seconds"),
             (
                 "[server]\nafter_sign_in_url = \"javascript:alert(1)\"",
                 "server.after_sign_in_url",

@@ -11,6 +11,7 @@
 //! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
 //! * `dns` — TXT look-ups for domain verification
+//! * `op` — the gateway as an OpenID Provider for the product's own apps
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
 //! * `metrics`, `state` — shared by the above
 
@@ -27,6 +28,7 @@ pub mod integrations;
 pub mod local_path;
 pub mod metrics;
 pub mod oidc;
+pub mod op;
 pub mod outbound;
 pub mod pages;
 pub mod provisioning;

@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 mod body;
 mod domains;
+mod clients;
 mod events;
 mod integrations;
 mod org;
@@ -34,6 +35,7 @@ use schema::ExtractorResponses;
     paths(
         platform::create_organization, platform::list_organizations, platform::get_organization,
         platform::update_organization, platform::create_setup_link,
+        clients::create_client, clients::list_clients, clients::delete_client,
         org::get_organization, org::update_organization, org::rotate_admin_token,
         teams::create_team, teams::list_teams, teams::get_team, teams::update_team, teams::delete_team, teams::restore_team,
         integrations::create_integration, integrations::list_integrations, integrations::get_integration,
@@ -49,6 +51,7 @@ use schema::ExtractorResponses;
     security(("admin_token" = []), ("api_key" = [], "organization_id" = [])),
     tags(
         (name = "platform", description = "The host product's door, with a platform API key (`sso-gateway api-key create`)"),
+        (name = "clients", description = "The product's apps that sign people in with the gateway's OpenID Provider (platform API key)"),
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
         (name = "integrations", description = "Identity providers and SCIM provisioning"),
         (name = "users", description = "Members of the organization"), (name = "audit"),
@@ -200,6 +203,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(platform::get_organization)
             .service(platform::update_organization)
             .service(platform::create_setup_link)
+            .service(clients::create_client)
+            .service(clients::list_clients)
+            .service(clients::delete_client)
             .service(org::get_organization)
             .service(org::update_organization)
             .service(org::rotate_admin_token)

@@ -4,6 +4,7 @@
 
 mod account;
 mod oidc;
+mod op;
 mod ops;
 mod saml;
 mod sign_in;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(sign_in_page::submit)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
+        .configure(op::configure)
         .configure(crate::admin_api::configure)
         .configure(crate::admin_ui::configure)
         .configure(crate::scim::configure);
