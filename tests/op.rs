@@ -686,3 +686,117 @@ async fn two_instances_share_codes_tokens_and_the_signing_key() {
     assert_eq!(userinfo_status(&b, access).await, 401);
     drop(browser);
 }
+
+/// The product's sample app: answers its OpenID callback with a page and
+/// hands the callback URL (with the code) to the test, which lets
+/// openid-client finish the sign-in as the app's back end would.
+async fn sample_app() -> (String, tokio::sync::mpsc::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let origin = base.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 8192];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let _ = tx.send(format!("{origin}{path}")).await;
+            let body =
+                "<!doctype html><title>Sample app</title><h1>Sample app: signing you in…</h1>";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (base, rx)
+}
+
+/// The whole journey in headless chromium: the app sends the person to the
+/// gateway, the sign-in page asks for their work email, the verified domain
+/// leads to their organization's IdP, and they come back signed into the
+/// app — with the ID token checked by openid-client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_types_their_email_and_is_signed_into_the_app_in_a_real_browser() {
+    let dns = common::dns::TestDns::start().await;
+    let nameservers = dns.nameservers();
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__DNS__NAMESERVERS", &nameservers)]).await;
+    let idp = TestIdp::start("ada@example.com").await;
+    let (_, admin_token) = gw.create_org("Acme");
+    let api = gw.api(&admin_token);
+    api.add_team("Engineering", &["example.com"]).await;
+    api.connect_okta(&idp).await;
+    let (_, claim) = api.post("/domains", json!({"domain": "example.com"})).await;
+    dns.set_txt(
+        claim["txt_record"]["name"].as_str().unwrap(),
+        &[claim["txt_record"]["value"].as_str().unwrap()],
+    );
+    let (status, _) = api.post("/domains/example.com/verify", json!({})).await;
+    assert_eq!(status, 200);
+
+    let (app, mut callbacks) = sample_app().await;
+    let callback_uri = format!("{app}/callback");
+    let out = gw.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Sample app",
+        "--redirect-uri",
+        &callback_uri,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client = Client {
+        id: line["client_id"].as_str().unwrap().to_string(),
+        secret: line["client_secret"].as_str().map(str::to_string),
+    };
+    let started = rp(&gw, &client, "start", &[("REDIRECT_URI", &callback_uri)]);
+    let started = Started {
+        url: started["url"].as_str().unwrap().to_string(),
+        verifier: started["code_verifier"].as_str().unwrap().to_string(),
+        state: started["state"].as_str().unwrap().to_string(),
+        nonce: started["nonce"].as_str().unwrap().to_string(),
+    };
+
+    let b = common::browser::Browser::start().await;
+    b.goto(&started.url).await;
+    b.wait_for_text("Enter your work email").await;
+    b.screenshot("op-01-sign-in-page").await;
+    b.fill("#email", "ada@example.com").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("Sample app").await;
+    b.screenshot("op-02-signed-into-the-app").await;
+
+    let callback = tokio::time::timeout(Duration::from_secs(5), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(callback.starts_with(&callback_uri), "{callback}");
+    let done = rp(
+        &gw,
+        &client,
+        "finish",
+        &[
+            ("REDIRECT_URI", &callback_uri),
+            ("CALLBACK_URL", &callback),
+            ("CODE_VERIFIER", &started.verifier),
+            ("STATE", &started.state),
+            ("NONCE", &started.nonce),
+            ("AUTH", "basic"),
+        ],
+    );
+    let claims = &done["claims"];
+    assert_eq!(claims["email"], "ada@example.com", "{done}");
+    assert_eq!(claims["email_verified"], true, "Acme verified example.com");
+    assert_eq!(claims["org_name"], "Acme");
+    assert_eq!(claims["teams"][0], "Engineering");
+    assert_eq!(done["userinfo"]["email_verified"], true);
+}

@@ -6,8 +6,8 @@
 mod audit;
 pub mod auth;
 mod body;
-mod domains;
 mod clients;
+mod domains;
 mod events;
 mod integrations;
 mod org;

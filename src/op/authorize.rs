@@ -21,6 +21,7 @@ use super::claims::Person;
 use super::params::Params;
 use super::{issuer, OpResult, Services, AUTHORIZE_PATH};
 use crate::local_path::safe_return_path;
+use crate::provisioning::vouches_for;
 use crate::session::Session;
 use crate::store::StoredClient;
 
@@ -296,7 +297,11 @@ async fn signed_in(
     let Some(org) = services.organization(&session.org_id).await? else {
         return Ok(None);
     };
-    Ok(Some((Person::of(member, &org), session.created_at / 1000)))
+    let verified = vouches_for(services.store, &org.id, &member.email).await?;
+    Ok(Some((
+        Person::of(member, &org, verified),
+        session.created_at / 1000,
+    )))
 }
 
 /// This request again, as a `return_to` the sign-in routes accept, less

@@ -46,16 +46,10 @@ pub struct Person {
     pub teams: Vec<String>,
 }
 
-/// Whether the organization vouching for this person has proven it owns the
-/// email's domain (SPEC: true only then). Organizations cannot verify
-/// domains yet — issue 14's "Verified domains" adds that — so no
-/// organization vouches for any address, and this says false until it does.
-pub fn email_verified(_org: &Organization, _email: &str) -> bool {
-    false
-}
-
 impl Person {
-    pub fn of(member: Member, org: &Organization) -> Person {
+    /// `email_verified`: whether `org` has verified the email's domain
+    /// (`provisioning::vouches_for`; SPEC: true only then).
+    pub fn of(member: Member, org: &Organization, email_verified: bool) -> Person {
         let name = member.display_name.clone().or_else(|| {
             let parts: Vec<&str> = [&member.given_name, &member.family_name]
                 .into_iter()
@@ -65,7 +59,7 @@ impl Person {
             (!parts.is_empty()).then(|| parts.join(" "))
         });
         Person {
-            email_verified: email_verified(org, &member.email),
+            email_verified,
             sub: member.id,
             email: member.email,
             name,
@@ -145,7 +139,7 @@ mod tests {
             name: "Acme".into(),
             created_at: 0,
         };
-        let person = Person::of(member(None, Some("Ada"), Some("Lovelace")), &org);
+        let person = Person::of(member(None, Some("Ada"), Some("Lovelace")), &org, false);
         assert_eq!(person.name.as_deref(), Some("Ada Lovelace"));
         assert!(!person.email_verified);
         let claims = id_token_claims(
@@ -175,9 +169,9 @@ mod tests {
         }
         assert!(claims.keys().all(|k| SUPPORTED.contains(&k.as_str())));
         // A display name wins; with no name at all there is no `name` claim.
-        let shown = Person::of(member(Some("Countess"), Some("Ada"), None), &org);
+        let shown = Person::of(member(Some("Countess"), Some("Ada"), None), &org, true);
         assert_eq!(shown.name.as_deref(), Some("Countess"));
-        let nameless = Person::of(member(None, None, None), &org);
+        let nameless = Person::of(member(None, None, None), &org, false);
         assert!(!nameless.to_map().contains_key("name"));
     }
 }

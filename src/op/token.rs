@@ -20,6 +20,7 @@ use super::claims::{id_token_claims, IdTokenContext, Person};
 use super::clients::secret_matches;
 use super::params::Params;
 use super::{issuer, OpError, Services};
+use crate::provisioning::vouches_for;
 use crate::store::StoredClient;
 
 /// RFC 6749 §5.2, plus the failure of a part we depend on.
@@ -346,7 +347,10 @@ pub async fn userinfo(
     let member = services.store.member(&grant.org_id, &grant.user_id).await?;
     let org = services.organization(&grant.org_id).await?;
     match (member, org) {
-        (Some(member), Some(org)) => Ok(Person::of(member, &org)),
+        (Some(member), Some(org)) => {
+            let verified = vouches_for(services.store, &org.id, &member.email).await?;
+            Ok(Person::of(member, &org, verified))
+        }
         _ => Err(UserinfoError::Invalid(
             "the person is no longer a member of the organization",
         )),

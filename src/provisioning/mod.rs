@@ -36,6 +36,7 @@ pub use teams::{
 };
 pub use verified_domains::{
     claim_domain, is_verified, recheck_verified_domains, remove_domain, txt_record, verify_domain,
+    vouches_for,
 };
 
 pub use crate::audit::Actor;

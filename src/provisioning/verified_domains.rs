@@ -22,6 +22,18 @@ pub fn txt_record(domain: &OrgDomain) -> (String, String) {
     )
 }
 
+/// Whether `org_id` has verified the domain of `email`: what an ID token's
+/// `email_verified` says for the person it signs in.
+pub async fn vouches_for(store: &Store, org_id: &str, email: &str) -> Result<bool, StoreError> {
+    let Some(domain) = super::email_domain(email) else {
+        return Ok(false);
+    };
+    Ok(Store::verified_domain_owner(store.pool(), &domain)
+        .await?
+        .as_deref()
+        == Some(org_id))
+}
+
 /// Whether the organization holds `domain` verified now.
 pub fn is_verified(domain: &OrgDomain) -> bool {
     domain.verified_at.is_some()

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use url::form_urlencoded;
 
 use crate::local_path::safe_return_path;
-use crate::pages::html;
+use crate::pages::{html, html_with_policy, LEAVING_PAGE_CSP};
 use crate::signin::discovery::{find_door, Door};
 use crate::state::AppState;
 use crate::store::Integration;
@@ -80,15 +80,13 @@ pub async fn submit(
 }
 
 fn form(status: StatusCode, email: &str, return_to: &str, problem: Option<String>) -> HttpResponse {
-    html(
-        status,
-        FormPage {
-            email,
-            return_to,
-            problem,
-        }
-        .render(),
-    )
+    let rendered = FormPage {
+        email,
+        return_to,
+        problem,
+    }
+    .render();
+    html_with_policy(status, rendered, LEAVING_PAGE_CSP)
 }
 
 /// The integration's start route, carrying `return_to`.

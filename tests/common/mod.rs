@@ -7,6 +7,7 @@
 //! `SSO_GATEWAY_TEST_REDIS_URL` is set (else the in-process cache).
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod browser;
 pub mod dns;
 pub mod idp;
 pub mod op;
