@@ -29,6 +29,7 @@ pub struct Config {
     pub scim: ScimConfig,
     pub provisioning: ProvisioningConfig,
     pub events: EventsConfig,
+    pub audit: AuditConfig,
     pub dns: DnsConfig,
     pub op: OpConfig,
     pub secrets: SecretsConfig,
@@ -128,6 +129,12 @@ pub struct ScimConfig {
 pub struct ProvisioningConfig {
     pub deleted_team_retention_days: u32,
     pub purge_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -387,6 +394,7 @@ mod tests {
         assert_eq!(c.entra.authority, "https://login.microsoftonline.com");
         assert_eq!(c.provisioning.deleted_team_retention_days, 30);
         assert_eq!(c.events.retention_days, 30);
+        assert_eq!(c.audit.retention_days, 365);
         assert_eq!(c.op.code_seconds, 60);
     }
 

@@ -252,13 +252,12 @@ fn spawn_domain_recheck_job(state: AppState) {
     });
 }
 
-/// Removes teams whose restore window has passed and events past their
-/// retention, on every instance (both deletes are idempotent, so instances
-/// need no coordination).
+/// Removes teams whose restore window has passed, and audit rows and events
+/// past their retention, on every instance (the deletes are idempotent, so
+/// instances need no coordination).
 fn spawn_purge_job(state: AppState) {
     let every = Duration::from_secs(state.config.provisioning.purge_interval_seconds);
     let retention = state.config.provisioning.deleted_team_retention_days;
-    let event_retention = state.config.events.retention_days;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -268,12 +267,52 @@ fn spawn_purge_job(state: AppState) {
                 Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
                 Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
             }
-            let cutoff = crate::store::now_ms() - i64::from(event_retention) * 86_400_000;
-            match state.store.delete_events_before(cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "dropped events past retention"),
-                Err(e) => tracing::warn!(error = %e, "event retention pass failed; will retry"),
-            }
+            let store = &state.store;
+            let audit_cutoff = days_ago(state.config.audit.retention_days);
+            purge_in_batches("audit rows", |batch| {
+                store.delete_audit_before(audit_cutoff, batch)
+            })
+            .await;
+            let events_cutoff = days_ago(state.config.events.retention_days);
+            purge_in_batches("events", |batch| {
+                store.delete_events_before(events_cutoff, batch)
+            })
+            .await;
         }
     });
+}
+
+fn days_ago(days: u32) -> i64 {
+    crate::store::now_ms() - i64::from(days) * 86_400_000
+}
+
+/// Rows one purge statement removes: short enough that SQLite's writer (and
+/// PostgreSQL's locks) are held for milliseconds, so sign-ins and SCIM
+/// writes slip in between batches.
+const PURGE_BATCH: i64 = 2_000;
+
+async fn purge_in_batches<F, Fut>(what: &str, mut delete: F)
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = crate::store::StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        match delete(PURGE_BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < PURGE_BATCH as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, what, "retention purge failed; will retry");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, what, "dropped rows past retention");
+    }
 }
