@@ -394,8 +394,21 @@ async fn a_setup_link_signs_in_once() {
         "{week}"
     );
 
+    // Opening it (as a mail client's link preview also does) spends nothing:
+    // it says what it does and asks to continue.
     let browser = gw.browser();
-    let res = browser.get(url).send().await.unwrap();
+    for _ in 0..2 {
+        let res = browser.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("set-cookie").is_none());
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains("Set up single sign-on for Acme")
+                && page.contains("Continue to the admin pages"),
+            "{page}"
+        );
+    }
+    let res = browser.post(url).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("set-cookie").is_some());
     let page = res.text().await.unwrap();
@@ -420,15 +433,19 @@ async fn a_setup_link_signs_in_once() {
         .unwrap();
     assert_eq!(res.status(), 303);
 
-    // Used: a clear page, in this browser and any other.
+    // Used: a clear page, in this browser and any other, to look or to use.
     for client in [&browser, &gw.browser()] {
-        let res = client.get(url).send().await.unwrap();
-        assert_eq!(res.status(), 410);
-        let page = res.text().await.unwrap();
-        assert!(
-            page.contains("already used") && page.contains("for a new one"),
-            "{page}"
-        );
+        for res in [
+            client.get(url).send().await.unwrap(),
+            client.post(url).send().await.unwrap(),
+        ] {
+            assert_eq!(res.status(), 410);
+            let page = res.text().await.unwrap();
+            assert!(
+                page.contains("already used") && page.contains("for a new one"),
+                "{page}"
+            );
+        }
     }
     let res = gw
         .browser()
@@ -469,7 +486,7 @@ async fn two_concurrent_opens_of_a_link_let_exactly_one_in() {
         let (_, link) = setup_link(&gw, &key, &org_id, json!({"expires_in_seconds": 600})).await;
         let url = link["url"].as_str().unwrap().to_string();
         let (first, second) = (gw.browser(), gw.browser());
-        let (a, b) = tokio::join!(first.get(&url).send(), second.get(&url).send());
+        let (a, b) = tokio::join!(first.post(&url).send(), second.post(&url).send());
         let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 410]);

@@ -24,8 +24,9 @@ pub use members::{
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
 pub use platform::{
-    create_api_key, create_setup_link, revoke_api_key, use_setup_link, verify_api_key, NewApiKey,
-    NewSetupLink, SetupLinkRefusal, UsedSetupLink, SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
+    check_setup_link, create_api_key, create_setup_link, revoke_api_key, use_setup_link,
+    verify_api_key, NewApiKey, NewSetupLink, SetupLinkRefusal, UsedSetupLink,
+    SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
 };
 pub use scim::{
     scim_create_group, scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user,
