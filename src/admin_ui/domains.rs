@@ -8,7 +8,9 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{field_errors, page, relative, see_other, Admin, Chrome, FieldErrors, UiError};
+use super::{
+    field_errors, page, relative, see_other, Admin, Chrome, DoneQuery, FieldErrors, UiError,
+};
 use crate::provisioning::{self, RuleError};
 use crate::state::AppState;
 use crate::store::OrgDomain;
@@ -48,11 +50,6 @@ struct DomainsPage {
     domains: Vec<DomainRow>,
     new_domain: String,
     errors: FieldErrors,
-}
-
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn domains_page(

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
-use super::{field_errors, given, page, see_other, Admin, Chrome, FieldErrors, UiError};
+use super::{field_errors, given, page, see_other, Admin, Chrome, DoneQuery, FieldErrors, UiError};
 use crate::integrations::{self, IntegrationInput, IntegrationView, Kind, ScimCredentials};
 use crate::session;
 use crate::state::AppState;
@@ -127,11 +127,6 @@ async fn find(state: &AppState, admin: &Admin, id: &str) -> Result<Integration, 
         .org_integration(&admin.org_id, id)
         .await?
         .ok_or_else(|| UiError::not_found("integration"))
-}
-
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 #[derive(Template)]

@@ -91,6 +91,12 @@ async fn page_not_found() -> Result<HttpResponse, UiError> {
     Err(UiError::not_found("page"))
 }
 
+/// A page reached after a change: `?done=` names the notice to show.
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
 /// What the layout shows around every signed-in page.
 pub struct Chrome {
     pub org_name: String,

@@ -6,7 +6,9 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{field_errors, page, relative, see_other, Admin, Chrome, FieldErrors, UiError};
+use super::{
+    field_errors, page, relative, see_other, Admin, Chrome, DoneQuery, FieldErrors, UiError,
+};
 use crate::provisioning::{self, TeamChanges};
 use crate::state::AppState;
 use crate::store::{Member, Team, TeamState};
@@ -38,11 +40,6 @@ struct TeamsPage {
     errors: FieldErrors,
     /// The organization's verified domains, to mark pre-approved ones.
     verified: Vec<String>,
-}
-
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn teams_page(
