@@ -10,6 +10,7 @@ mod domains;
 mod events;
 pub mod limits;
 mod members;
+mod membership;
 mod orgs;
 mod platform;
 mod scim;
@@ -18,10 +19,8 @@ mod verified_domains;
 
 pub use domains::{email_domain, normalize_domains};
 pub use events::{emit as emit_event, integration_changed};
-pub use members::{
-    admit_on_sign_in, deprovision_member, invite_member, set_member_role, Admission, Deprovisioned,
-    SignInRefusal,
-};
+pub use members::{admit_on_sign_in, Admission, SignInRefusal};
+pub use membership::{deprovision_member, invite_member, set_member_role, Deprovisioned};
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
 pub use platform::{
     check_setup_link, create_api_key, create_setup_link, revoke_api_key, use_setup_link,

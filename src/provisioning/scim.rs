@@ -5,9 +5,8 @@
 use serde_json::json;
 
 use super::events::{member_changed, team_changed, team_membership_of};
-use super::members::{
-    audit_deprovisioned, deprovision_in, joined_team, may_attach, refresh_profile,
-};
+use super::members::{joined_team, may_attach, refresh_profile};
+use super::membership::{audit_deprovisioned, deprovision_in};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::{AuditKind, Outcome};
 use crate::events::TeamData;
