@@ -9,6 +9,7 @@
 //! was granted is checked again on every request: a rotated admin token or a
 //! lost role ends it at once.
 
+use crate::config::Config;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -160,20 +161,33 @@ fn random_value() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The admin cookie's name: `__Host-` on https, so a sibling subdomain can
+/// neither set nor shadow it.
+fn admin_cookie_name(config: &Config) -> String {
+    crate::session::host_only_name(config, ADMIN_COOKIE)
+}
+
 /// A browser-session cookie: the lifetime is enforced by the cache entry,
 /// so a browser still holding the cookie learns that the session expired
-/// (rather than silently looking signed out).
-fn admin_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build(ADMIN_COOKIE, value)
-        .path("/admin")
+/// (rather than silently looking signed out). On http it is scoped to
+/// `/admin`; a `__Host-` cookie must have Path=/ (it is HttpOnly and
+/// SameSite=Strict either way).
+fn admin_cookie(config: &Config, value: String) -> Cookie<'static> {
+    let path = if config.public_url_is_https() {
+        "/"
+    } else {
+        "/admin"
+    };
+    Cookie::build(admin_cookie_name(config), value)
+        .path(path)
         .http_only(true)
-        .secure(state.config.public_url_is_https())
+        .secure(config.public_url_is_https())
         .same_site(SameSite::Strict)
         .finish()
 }
 
 fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie = admin_cookie(state, String::new());
+    let mut cookie = admin_cookie(&state.config, String::new());
     cookie.make_removal();
     cookie
 }
@@ -193,7 +207,7 @@ async fn open_session(
     let value = serde_json::to_string(&session).map_err(CacheError::from)?;
     let key = cache_key(&id);
     state.cache.put(&key, &value, lifetime(state)).await?;
-    Ok((admin_cookie(state, id), session, key))
+    Ok((admin_cookie(&state.config, id), session, key))
 }
 
 fn may_administer(role: Role) -> bool {
@@ -273,7 +287,9 @@ async fn holds(
 
 async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiError> {
     let mut missing = Missing::None;
-    let cookie = req.cookie(ADMIN_COOKIE).map(|c| c.value().to_string());
+    let cookie = req
+        .cookie(&admin_cookie_name(&state.config))
+        .map(|c| c.value().to_string());
     let mut found: Option<(AdminSession, String, Option<Cookie<'static>>)> = None;
     if let Some(id) = cookie.filter(|id| id.len() == 43) {
         let key = cache_key(&id);
@@ -609,6 +625,24 @@ pub async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_cookie_is_host_only_on_https() {
+        let mut config = Config::load(None).unwrap();
+        config.server.public_url = "https://sso.example.com".into();
+        let cookie = admin_cookie(&config, "v".into());
+        assert_eq!(cookie.name(), "__Host-sso_gateway_admin");
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.domain(), None);
+        assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+        config.server.public_url = "http://127.0.0.1:8080".into();
+        let cookie = admin_cookie(&config, "v".into());
+        assert_eq!(
+            (cookie.name(), cookie.path()),
+            ("sso_gateway_admin", Some("/admin"))
+        );
+    }
 
     #[test]
     fn integration_id_alone_or_in_a_sign_in_url() {
