@@ -37,10 +37,14 @@ pub enum AuditKind {
     ScimGroupUpdated,
     SetupLinkCreated,
     SetupLinkUsed,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedeliveryQueued,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -68,6 +72,10 @@ impl AuditKind {
         AuditKind::ScimGroupUpdated,
         AuditKind::SetupLinkCreated,
         AuditKind::SetupLinkUsed,
+        AuditKind::WebhookCreated,
+        AuditKind::WebhookDeleted,
+        AuditKind::WebhookSecretRotated,
+        AuditKind::WebhookRedeliveryQueued,
     ];
 
     /// The stored name: dotted, `area.what`.
@@ -100,6 +108,10 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "scim.group.updated",
             AuditKind::SetupLinkCreated => "setup_link.created",
             AuditKind::SetupLinkUsed => "setup_link.used",
+            AuditKind::WebhookCreated => "webhook.created",
+            AuditKind::WebhookDeleted => "webhook.deleted",
+            AuditKind::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditKind::WebhookRedeliveryQueued => "webhook.redelivery_queued",
         }
     }
 
@@ -135,6 +147,10 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "SCIM: group updated",
             AuditKind::SetupLinkCreated => "Setup link created",
             AuditKind::SetupLinkUsed => "Setup link used (admin signed in)",
+            AuditKind::WebhookCreated => "Webhook endpoint registered",
+            AuditKind::WebhookDeleted => "Webhook endpoint deleted",
+            AuditKind::WebhookSecretRotated => "Webhook signing secret rotated",
+            AuditKind::WebhookRedeliveryQueued => "Webhook event queued for redelivery",
         }
     }
 

@@ -11,6 +11,7 @@
 //! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
+//! * `webhooks` — the events pushed to the product's endpoints (Standard Webhooks), and their workers
 //! * `metrics`, `state` — shared by the above
 
 pub mod admin_api;
@@ -36,3 +37,4 @@ pub mod signin;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;

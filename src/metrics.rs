@@ -4,7 +4,8 @@
 //! benchmarks can run several in one process.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -17,6 +18,11 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     /// Lifecycle events this instance committed.
     pub events_recorded: IntCounter,
+    /// Webhook delivery attempts this instance made, by outcome.
+    pub webhook_deliveries: IntCounterVec,
+    /// Per endpoint this instance works: seconds since the oldest event it
+    /// has not yet delivered occurred (0 when caught up).
+    pub webhook_oldest_undelivered: IntGaugeVec,
 }
 
 impl Metrics {
@@ -59,12 +65,29 @@ impl Metrics {
             "events_recorded_total",
             "Lifecycle events committed by this instance",
         )?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, retrying, failed, disabled)",
+            ),
+            &["outcome"],
+        )?;
+        let webhook_oldest_undelivered = IntGaugeVec::new(
+            Opts::new(
+                "webhook_oldest_undelivered_event_age_seconds",
+                "Age of the oldest event not yet delivered to the endpoint, as of this \
+                 instance's last batch for it",
+            ),
+            &["endpoint"],
+        )?;
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(sign_ins.clone()),
             Box::new(scim_operations.clone()),
             Box::new(events_recorded.clone()),
+            Box::new(webhook_deliveries.clone()),
+            Box::new(webhook_oldest_undelivered.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -75,6 +98,8 @@ impl Metrics {
             sign_ins,
             scim_operations,
             events_recorded,
+            webhook_deliveries,
+            webhook_oldest_undelivered,
         })
     }
 

@@ -147,7 +147,9 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let state = AppState::open(config).await?;
+    let mut state = AppState::open(config).await?;
+    // First: it makes the store wake the webhook worker on every commit.
+    crate::webhooks::spawn_workers(&mut state);
     spawn_purge_job(state.clone());
     spawn_metadata_refresh_job(state.clone());
     let app_state = state.clone();
