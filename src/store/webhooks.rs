@@ -489,7 +489,13 @@ mod tests {
         };
         let mut tx = store.write_tx().await.unwrap();
         assert!(!tx
-            .settle_webhook_batch(&endpoint.id, "b", now, &progress(1), &[attempt.clone()])
+            .settle_webhook_batch(
+                &endpoint.id,
+                "b",
+                now,
+                &progress(1),
+                std::slice::from_ref(&attempt)
+            )
             .await
             .unwrap());
         tx.rollback().await.unwrap();
