@@ -856,3 +856,47 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         .iter()
         .all(|d| d["attempt"] == 1 && d["outcome"] == "delivered"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_declares_every_webhook_answer() {
+    let gw = gateway(&[]).await;
+    let doc: Value = gw
+        .http
+        .get(gw.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method, ok) in [
+        ("/api/v1/webhooks", "post", "201"),
+        ("/api/v1/webhooks", "get", "200"),
+        ("/api/v1/webhooks/{id}", "get", "200"),
+        ("/api/v1/webhooks/{id}", "delete", "204"),
+        ("/api/v1/webhooks/{id}/rotate-secret", "post", "200"),
+        ("/api/v1/webhooks/{id}/deliveries", "get", "200"),
+        (
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            "post",
+            "202",
+        ),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["tags"], json!(["webhooks"]), "{method} {path}");
+        assert_eq!(op["security"], json!([{"api_key": []}]), "{method} {path}");
+        for status in [ok, "401", "403", "503"] {
+            assert!(
+                op["responses"][status].is_object(),
+                "{method} {path} {status}"
+            );
+        }
+        if path != "/api/v1/webhooks" {
+            assert!(op["responses"]["404"].is_object(), "{method} {path} 404");
+        }
+    }
+    let created = &doc["components"]["schemas"]["CreatedWebhook"];
+    assert!(created.to_string().contains("secret"), "{created}");
+    let view = &doc["components"]["schemas"]["WebhookView"];
+    assert!(!view.to_string().contains("\"secret\""), "{view}");
+}
