@@ -422,8 +422,8 @@ async fn with_webhooks(backend: Backend, shape: &Shape, without: &SyncResult) ->
     let events = usize::try_from(store.last_event_id().await.unwrap() - first).unwrap();
     let limit = Duration::from_secs(600);
     let mut lines = vec![format!(
-        "{name}: sync objects/s with a webhook / without: {} (goal >= 0.90); {events} events",
-        ratio(r.objects_per_s(), Some(without.objects_per_s()))
+        "{name}: sync objects/s with a webhook / without: {:.2} (goal >= 0.90); {events} events",
+        r.objects_per_s() / without.objects_per_s()
     )];
     if !receiver.wait_accepted("/live", events, limit).await {
         lines.push(format!(

@@ -34,6 +34,10 @@ const FIRST_RETRY_CEILING_MS: i64 = 10_000;
 const MIN_RETRY_MS: i64 = 1_000;
 /// After the worker woke, a moment to let a burst of commits coalesce.
 const COALESCE: Duration = Duration::from_millis(20);
+/// After a batch that was not full, the pause before the next one: while
+/// events trickle in, batches grow and settling writes stay few, which
+/// matters to the writers of those events on SQLite (one writer at a time).
+const TRICKLE_PAUSE: Duration = Duration::from_millis(50);
 
 /// Starts this instance's worker and makes the store wake it whenever this
 /// process commits events.
@@ -73,9 +77,13 @@ enum Answer {
     Unsendable(String),
 }
 
-/// Whether the endpoint has more to do right away.
+/// What the endpoint has left to do.
 enum Step {
+    /// A full batch went out: more is likely waiting.
     More,
+    /// Some went out: more may come soon.
+    Some,
+    /// Nothing to do now (or this instance may not do it).
     Idle,
 }
 
@@ -164,6 +172,7 @@ impl Worker {
         loop {
             match self.batch(id).await {
                 Ok(Step::More) => {}
+                Ok(Step::Some) => tokio::time::sleep(TRICKLE_PAUSE).await,
                 Ok(Step::Idle) => return,
                 Err(e) => {
                     tracing::warn!(endpoint = %id, error = %e, "webhook delivery pass failed; will retry");
@@ -225,7 +234,8 @@ impl Worker {
                 if event.is_empty() {
                     // Past retention: nothing left to send.
                     progress.redeliveries_done.push(queued);
-                    return self.settle(&endpoint, &progress, &[]).await;
+                    let held = self.settle(&endpoint, &progress, &[]).await?;
+                    return Ok(if held { Step::More } else { Step::Idle });
                 }
                 (event, Some(queued))
             }
@@ -369,19 +379,22 @@ impl Worker {
             .webhook_oldest_undelivered
             .with_label_values(&[endpoint.id.as_str()])
             .set(oldest_pending.map_or(0, |e| (now_ms() - e.occurred_at) / 1000));
-        match self.settle(&endpoint, &progress, &attempts).await? {
-            Step::More if !stopped && !events.is_empty() => Ok(Step::More),
-            _ => Ok(Step::Idle),
-        }
+        let held = self.settle(&endpoint, &progress, &attempts).await?;
+        Ok(match (held, stopped || events.is_empty(), caught_up) {
+            (false, _, _) | (true, true, _) => Step::Idle,
+            (true, false, true) => Step::Some,
+            (true, false, false) => Step::More,
+        })
     }
 
-    /// Writes the batch, if this instance still holds the lease.
+    /// Writes the batch, if this instance still holds the lease (false:
+    /// it does not, and nothing was written).
     async fn settle(
         &self,
         endpoint: &WebhookEndpoint,
         progress: &WebhookProgress,
         attempts: &[WebhookDelivery],
-    ) -> StoreResult<Step> {
+    ) -> StoreResult<bool> {
         let mut tx = self.state.store.write_tx().await?;
         let held = tx
             .settle_webhook_batch(
@@ -398,10 +411,10 @@ impl Worker {
                 endpoint = %endpoint.id,
                 "lost the webhook lease (endpoint deleted, or another instance took over)"
             );
-            return Ok(Step::Idle);
+            return Ok(false);
         }
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(Step::More)
+        Ok(true)
     }
 
     /// One POST of the event to the endpoint, under the outbound policy and
