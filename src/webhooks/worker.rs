@@ -24,8 +24,11 @@ use crate::store::{
     WebhookProgress, STATE_ACTIVE,
 };
 
-/// Events read, delivered and settled per transaction.
+/// Events read, delivered and settled per transaction …
 const BATCH: i64 = 100;
+/// … or fewer, when sending them takes longer than this (a slow receiver):
+/// what a killed instance leaves to send again stays small.
+const SETTLE_AFTER: Duration = Duration::from_secs(2);
 /// How much of a receiver's answer the log keeps.
 const RESPONSE_KEPT: usize = 4096;
 /// The back-off's first ceiling: the first retry comes within 10 s.
@@ -262,6 +265,7 @@ impl Worker {
 
         let mut attempts = Vec::with_capacity(events.len());
         let mut stopped = false;
+        let batch_started = Instant::now();
         for event in &events {
             let (number, first_at) = match progress.head_event_id {
                 Some(head) if head == event.id => (
@@ -359,11 +363,13 @@ impl Worker {
                 .with_label_values(&[record.outcome.as_str()])
                 .inc();
             attempts.push(record);
-            if stopped {
+            if stopped || batch_started.elapsed() > SETTLE_AFTER {
                 break;
             }
         }
-        let caught_up = !stopped && redelivery.is_none() && (events.len() as i64) < BATCH;
+        let cut_short = !stopped && attempts.len() < events.len();
+        let caught_up =
+            !stopped && !cut_short && redelivery.is_none() && (events.len() as i64) < BATCH;
         if caught_up {
             // The events between the last one sent and the stream's end are
             // not this endpoint's types.
@@ -372,7 +378,7 @@ impl Worker {
         let oldest_pending = match (stopped, caught_up) {
             (true, _) => events.get(attempts.len().saturating_sub(1)),
             (false, true) => None,
-            (false, false) => events.last(),
+            (false, false) => events.get(attempts.len()).or(events.last()),
         };
         self.state
             .metrics
