@@ -808,22 +808,40 @@ async fn bad_input_and_the_wrong_caller_get_clear_errors() {
 }
 
 /// Two gateways on one PostgreSQL database: every event is delivered by
-/// one of them, once (the receiver always answers 204, so the log has no
-/// retries).
+/// one of them, once (the receiver answers 204, so the log has no
+/// retries); one killed mid-delivery is taken over by exactly one other.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_on_postgres_deliver_each_event_once() {
     if std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL").is_err() {
         eprintln!("skipped: two instances need SSO_GATEWAY_TEST_POSTGRES_URL");
         return;
     }
-    let Some(python) = receiver_python() else {
-        return;
-    };
-    let receiver = Receiver::start(&python);
-    let a = gateway(&[]).await;
+    if let Some(python) = receiver_python() {
+        each_event_once_across_two_instances(&python).await;
+    }
+}
+
+/// The same on two processes sharing one SQLite file. Not a deployment the
+/// SPEC offers (SQLite means one instance), but the lease is the same code
+/// and this runs where no PostgreSQL is.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_on_one_sqlite_file_take_turns_by_lease() {
+    if std::env::var("SSO_GATEWAY_TEST_POSTGRES_URL").is_ok() {
+        return; // the PostgreSQL test above runs instead
+    }
+    if let Some(python) = receiver_python() {
+        each_event_once_across_two_instances(&python).await;
+    }
+}
+
+async fn each_event_once_across_two_instances(python: &str) {
+    let receiver = Receiver::start(python);
+    let limits = [("SSO_GATEWAY__WEBHOOKS__TIMEOUT_SECONDS", "20")];
+    let mut a = gateway(&limits).await;
     let b = a.start_twin().await;
     let key = api_key(&a);
     let hook = register(&a, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
     receiver.control(json!({"secrets": [hook["secret"]]})).await;
     let idp = TestIdp::start("x@example.com").await;
     let (_, scim_a) = tenant(&a, &idp, "Acme").await;
@@ -850,11 +868,45 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
     seen.dedup();
     assert_eq!(seen.len(), USERS, "each event once: {got:#?}");
     assert_eq!(got.len(), USERS);
-    let log = deliveries(&a, &key, hook["id"].as_str().unwrap()).await;
+    let log = deliveries(&a, &key, &hook_id).await;
     assert_eq!(log.len(), USERS, "one attempt per event: {log:#?}");
     assert!(log
         .iter()
         .all(|d| d["attempt"] == 1 && d["outcome"] == "delivered"));
+
+    // The next delivery hangs; whichever instance makes it, kill -9 one of
+    // them (restarted at once). If the killed one was sending, another
+    // sends the event again once the lease ran out; if the survivor was,
+    // its attempt completes. Either way it is logged once, never sent by
+    // both.
+    receiver
+        .control(json!({"answers": [{"status": 204, "sleep": 12}]}))
+        .await;
+    add_user(&scim_b, "late@example.com").await;
+    let got = receiver
+        .wait_for("the hanging attempt", |got| got.len() > USERS)
+        .await;
+    let late = got[USERS]["webhook_id"].as_str().unwrap().to_string();
+    a.kill_and_restart().await;
+    wait_for_log(&b, &key, &hook_id, "the late event logged", |log| {
+        log.len() > USERS
+    })
+    .await;
+    // Past the hanging answer: nothing more arrives, nothing more is logged.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let got = receiver.received().await;
+    let sends = got[USERS..]
+        .iter()
+        .filter(|r| r["webhook_id"] == late.as_str())
+        .count();
+    assert!(
+        got.len() == USERS + sends && (1..=2).contains(&sends),
+        "{got:#?}"
+    );
+    let log = deliveries(&b, &key, &hook_id).await;
+    assert_eq!(log.len(), USERS + 1, "{log:#?}");
+    assert_eq!(log[0]["event_id"], late.as_str());
+    assert_eq!(log[0]["outcome"], "delivered");
 }
 
 #[tokio::test(flavor = "multi_thread")]
