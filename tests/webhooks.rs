@@ -802,6 +802,17 @@ async fn bad_input_and_the_wrong_caller_get_clear_errors() {
     .await;
     assert_eq!(status, 201, "{created}");
     let path = format!("/webhooks/{}", created["id"].as_str().unwrap());
+    for cursor in ["nope", ""] {
+        let (status, err) = call(
+            &gw,
+            &key,
+            Method::GET,
+            &format!("{path}/deliveries?cursor={cursor}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{cursor:?}: {err}");
+    }
     assert_eq!(call(&gw, &key, Method::DELETE, &path, None).await.0, 204);
     assert_eq!(call(&gw, &key, Method::GET, &path, None).await.0, 404);
     assert_eq!(call(&gw, &key, Method::DELETE, &path, None).await.0, 404);

@@ -4,13 +4,15 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{SchemaType, Type};
+use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::PlatformKey;
 use super::body::Object;
 use super::users::page_limit;
 use crate::api_error::{ApiError, ErrorBody};
-use crate::events::format_event_id;
+use crate::events::{format_event_id, EventType};
 use crate::state::AppState;
 use crate::store::{WebhookDelivery, WebhookEndpoint};
 use crate::webhooks;
@@ -18,16 +20,29 @@ use crate::webhooks;
 /// The tag of these routes; like `platform`, an admin token gets 403.
 pub const TAG: &str = "webhooks";
 
+/// `types`: known event type names, at least one; `null` or absent for all.
+fn event_types() -> Schema {
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(EventType::ALL.map(EventType::as_str)));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(name)
+        .min_items(Some(1))
+        .description(Some("Only these event types; absent or null: every type."))
+        .into()
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// Where events are POSTed: https (http only with
-    /// `outbound.allow_http`), not a private address under the default
-    /// outbound policy.
-    #[schema(max_length = 2048)]
+    /// `outbound.allow_http`). A well-formed URL may still be refused (422)
+    /// when its host resolves to a private address under the default
+    /// outbound policy, or does not resolve.
+    #[schema(max_length = 2048, pattern = "^https?://")]
     pub url: String,
-    /// Only these event types (`member.added`, …); absent: every type.
-    #[schema(min_items = 1)]
+    #[schema(schema_with = event_types)]
     pub types: Option<Vec<String>>,
 }
 
@@ -92,7 +107,8 @@ pub struct DeliveryListQuery {
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: deliveries older than that one.
+    #[param(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
 }
 
@@ -230,15 +246,16 @@ pub async fn list_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit, 100)?;
     let endpoint = endpoint(&state, &path).await?;
+    // Any delivery id pages (the log is ordered by id), one of this log or
+    // not: only the form is checked.
     if let Some(cursor) = &query.cursor {
-        if state
-            .store
-            .webhook_delivery(&endpoint.id, cursor)
-            .await?
-            .is_none()
+        if uuid::Uuid::parse_str(cursor)
+            .map(|u| u.to_string())
+            .as_ref()
+            != Ok(cursor)
         {
             return Err(ApiError::bad_request(
-                "cursor must be the `next_cursor` of a previous page",
+                "cursor must be the `next_cursor` of a previous page (a delivery id)",
             ));
         }
     }
