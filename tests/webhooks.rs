@@ -473,6 +473,40 @@ async fn a_failing_or_slow_receiver_gets_the_event_later_with_the_same_id_and_in
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn past_the_retry_window_a_delivery_fails_and_the_endpoint_moves_on() {
+    let Some(python) = receiver_python() else {
+        return;
+    };
+    let receiver = Receiver::start(&python);
+    // A window of 0 hours: the first failure is already past it.
+    let gw = gateway(&[("SSO_GATEWAY__WEBHOOKS__RETRY_HOURS", "0")]).await;
+    let key = api_key(&gw);
+    let idp = TestIdp::start("x@example.com").await;
+    let (_, scim) = tenant(&gw, &idp, "Acme").await;
+    let hook = register(&gw, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
+    receiver
+        .control(json!({"secrets": [hook["secret"]], "answers": [{"status": 500}]}))
+        .await;
+    add_user(&scim, "ada@example.com").await;
+    add_user(&scim, "grace@example.com").await;
+    let log = wait_for_log(
+        &gw,
+        &key,
+        hook["id"].as_str().unwrap(),
+        "both settled",
+        |log| log.len() == 2,
+    )
+    .await;
+    assert_eq!(log[1]["outcome"], "failed", "{log:#?}");
+    assert_eq!(log[1]["status"], 500);
+    assert_eq!(log[1]["next_retry_at"], Value::Null);
+    assert_eq!(log[0]["outcome"], "delivered");
+    assert!(log[0]["event_id"].as_str() > log[1]["event_id"].as_str());
+    let got = receiver.received().await;
+    assert_eq!(got.len(), 2, "the failed event is not sent again: {got:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn gone_disables_the_endpoint_and_a_redelivery_is_sent_again() {
     let Some(python) = receiver_python() else {
         return;

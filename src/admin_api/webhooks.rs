@@ -219,6 +219,11 @@ pub async fn delete_webhook(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     webhooks::delete_webhook(&state.store, &path, &key.actor).await?;
+    // Absent when this instance never worked the endpoint.
+    let _ = state
+        .metrics
+        .webhook_oldest_undelivered
+        .remove_label_values(&[path.as_str()]);
     Ok(HttpResponse::NoContent().finish())
 }
 

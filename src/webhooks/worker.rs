@@ -206,6 +206,11 @@ impl Worker {
     async fn batch(&self, id: &str) -> StoreResult<Step> {
         let store = &self.state.store;
         let Some(endpoint) = store.webhook_endpoint(id).await? else {
+            let _ = self
+                .state
+                .metrics
+                .webhook_oldest_undelivered
+                .remove_label_values(&[id]);
             return Ok(Step::Idle);
         };
         let now = now_ms();
