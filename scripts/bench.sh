@@ -13,7 +13,7 @@
 #      to target/bench-results/<bench>.txt.
 #
 # Usage:
-#   scripts/bench.sh                 # every bench: saml scim verify
+#   scripts/bench.sh                 # every bench: saml scim verify op
 #   scripts/bench.sh scim verify     # some of them
 # Environment knobs are listed at the top of each benches/*.rs (USERS, SECONDS, ...).
 set -euo pipefail
@@ -35,7 +35,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 BENCHES=("$@")
-[[ ${#BENCHES[@]} -eq 0 ]] && BENCHES=(saml scim verify)
+[[ ${#BENCHES[@]} -eq 0 ]] && BENCHES=(saml scim verify op)
 
 # Only what is missing is installed: python3-venv/nodejs/npm may come from elsewhere.
 apt_wanted=()
@@ -75,7 +75,8 @@ for b in "${BENCHES[@]}"; do
     saml) target=saml_signin ;;
     scim) target=scim_sync ;;
     verify) target=verify_rss ;;
-    *) die "unknown bench '$b' (saml, scim, verify)" ;;
+    op) target=op_roundtrip ;;
+    *) die "unknown bench '$b' (saml, scim, verify, op)" ;;
     esac
     log "cargo bench --bench $target"
     cargo bench --bench "$target" 2>&1 | tee "$REPO_ROOT/target/bench-results/$target.txt"

@@ -4,7 +4,8 @@
 # What it does, stopping at the first failure:
 #   1. installs missing build/test dependencies via apt (see TEST_APT_PACKAGES) and the
 #      rustfmt/clippy rustup components if missing; `npm ci` in tests/oidc-provider
-#      (the certified OpenID provider tests/oidc_interop.rs runs; needs Node.js >= 20);
+#      (the certified OpenID provider tests/oidc_interop.rs runs) and tests/op-client
+#      (the certified relying party openid-client tests/op.rs runs; both need Node.js >= 20);
 #   2. starts a throw-away PostgreSQL cluster and redis-server on free loopback ports
 #      (everything lives in a mktemp -d directory that is removed on exit);
 #   3. cargo fmt --check, cargo clippy -D warnings;
@@ -124,8 +125,9 @@ install_apt_packages() {
     bash "$REPO_ROOT/scripts/apt-install.sh" $TEST_APT_PACKAGES
 }
 
-# tests/oidc_interop.rs runs the certified npm oidc-provider under Node; install its
-# locked packages up front (the test would otherwise run `npm ci` itself).
+# tests/oidc_interop.rs runs the certified npm oidc-provider under Node, tests/op.rs the
+# certified relying party openid-client; install their locked packages up front (the
+# tests would otherwise run `npm ci` themselves).
 install_node_packages() {
     local dir="$REPO_ROOT/tests/oidc-provider"
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -135,6 +137,7 @@ install_node_packages() {
     major=$(node -p 'process.versions.node.split(".")[0]')
     [[ $major -ge 20 ]] || die "Node.js >= 20 is needed for tests/oidc_interop.rs (found $(node --version))"
     npm ci --prefix "$dir" --no-audit --no-fund --silent
+    npm ci --prefix "$REPO_ROOT/tests/op-client" --no-audit --no-fund --silent
 }
 
 # tests/webhooks.rs verifies every delivery with the reference Standard Webhooks

@@ -149,6 +149,7 @@ impl From<RuleError> for ApiError {
                     format!("{field}: {message}"),
                 )
             },
+            RuleError::Refused(message) => Self::new(StatusCode::FORBIDDEN, "refused", message),
             RuleError::Store(s) => s.into(),
         }
     }

@@ -18,6 +18,7 @@ pub enum AuditKind {
     IntegrationUpdated,
     IntegrationDeleted,
     IntegrationCertificatesChanged,
+    IntegrationCertificateExpiring,
     ProvisioningEnabled,
     ProvisioningTokenRotated,
     ProvisioningDisabled,
@@ -41,10 +42,16 @@ pub enum AuditKind {
     WebhookDeleted,
     WebhookSecretRotated,
     WebhookRedeliveryQueued,
+    DomainClaimed,
+    DomainVerified,
+    DomainRecordMissing,
+    DomainUnverified,
+    DomainRemoved,
+    MemberInvited,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 38] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -53,6 +60,7 @@ impl AuditKind {
         AuditKind::IntegrationUpdated,
         AuditKind::IntegrationDeleted,
         AuditKind::IntegrationCertificatesChanged,
+        AuditKind::IntegrationCertificateExpiring,
         AuditKind::ProvisioningEnabled,
         AuditKind::ProvisioningTokenRotated,
         AuditKind::ProvisioningDisabled,
@@ -76,6 +84,12 @@ impl AuditKind {
         AuditKind::WebhookDeleted,
         AuditKind::WebhookSecretRotated,
         AuditKind::WebhookRedeliveryQueued,
+        AuditKind::DomainClaimed,
+        AuditKind::DomainVerified,
+        AuditKind::DomainRecordMissing,
+        AuditKind::DomainUnverified,
+        AuditKind::DomainRemoved,
+        AuditKind::MemberInvited,
     ];
 
     /// The stored name: dotted, `area.what`.
@@ -89,6 +103,7 @@ impl AuditKind {
             AuditKind::IntegrationUpdated => "integration.updated",
             AuditKind::IntegrationDeleted => "integration.deleted",
             AuditKind::IntegrationCertificatesChanged => "integration.certificates_changed",
+            AuditKind::IntegrationCertificateExpiring => "integration.certificate_expiring",
             AuditKind::ProvisioningEnabled => "provisioning.enabled",
             AuditKind::ProvisioningTokenRotated => "provisioning.token_rotated",
             AuditKind::ProvisioningDisabled => "provisioning.disabled",
@@ -112,6 +127,12 @@ impl AuditKind {
             AuditKind::WebhookDeleted => "webhook.deleted",
             AuditKind::WebhookSecretRotated => "webhook.secret_rotated",
             AuditKind::WebhookRedeliveryQueued => "webhook.redelivery_queued",
+            AuditKind::DomainClaimed => "domain.claimed",
+            AuditKind::DomainVerified => "domain.verified",
+            AuditKind::DomainRecordMissing => "domain.record_missing",
+            AuditKind::DomainUnverified => "domain.unverified",
+            AuditKind::DomainRemoved => "domain.removed",
+            AuditKind::MemberInvited => "member.invited",
         }
     }
 
@@ -128,6 +149,7 @@ impl AuditKind {
             AuditKind::IntegrationCertificatesChanged => {
                 "IdP certificates changed (metadata refresh)"
             }
+            AuditKind::IntegrationCertificateExpiring => "IdP signing certificate expires soon",
             AuditKind::ProvisioningEnabled => "Provisioning turned on",
             AuditKind::ProvisioningTokenRotated => "Provisioning token rotated",
             AuditKind::ProvisioningDisabled => "Provisioning turned off",
@@ -151,6 +173,14 @@ impl AuditKind {
             AuditKind::WebhookDeleted => "Webhook endpoint deleted",
             AuditKind::WebhookSecretRotated => "Webhook signing secret rotated",
             AuditKind::WebhookRedeliveryQueued => "Webhook event queued for redelivery",
+            AuditKind::DomainClaimed => "Domain added (awaiting verification)",
+            AuditKind::DomainVerified => "Domain verified (DNS TXT record found)",
+            AuditKind::DomainRecordMissing => {
+                "Domain's TXT record is missing (grace period started)"
+            }
+            AuditKind::DomainUnverified => "Domain lost its verification (TXT record gone)",
+            AuditKind::DomainRemoved => "Domain removed",
+            AuditKind::MemberInvited => "Member invited by an admin",
         }
     }
 

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `org create`, `token rotate`,
-//! `api-key create|list|revoke`.
+//! `api-key create|list|revoke`, `client create|list|delete`, `op-keys rotate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,12 @@ pub enum Command {
     /// Manage the host product's platform API keys (deployment-wide).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage the apps that sign people in with the gateway's OpenID Provider.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the OpenID Provider's ID-token signing keys.
+    #[command(subcommand)]
+    OpKeys(OpKeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,12 +95,50 @@ pub enum ApiKeyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an app and print its client_id and secret (shown only this once).
+    Create {
+        /// What the app is (shown by `client list`).
+        #[arg(long)]
+        name: String,
+        /// Where codes may be sent (exact match); repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI", required = true, num_args = 1..)]
+        redirect_uris: Vec<String>,
+        /// Where sign-out may send the person back to; repeat for several.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
+        post_logout_redirect_uris: Vec<String>,
+        /// A browser or native app without a secret: it must use PKCE S256.
+        #[arg(long)]
+        public: bool,
+        /// Print exactly one JSON line: {"client_id": "…", "client_secret": "…"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the apps (never their secrets).
+    List,
+    /// Delete an app: its codes and access tokens stop working.
+    Delete {
+        /// The client_id (from `client list`).
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpKeysCommand {
+    /// Make a new signing key current; the previous one stays published in
+    /// /oauth2/jwks until the ID tokens it signed have expired.
+    Rotate,
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error("{0}")]
     Rule(#[from] provisioning::RuleError),
+    #[error("{0}")]
+    Op(#[from] crate::op::OpError),
 }
 
 pub fn main() -> ExitCode {
@@ -245,6 +289,98 @@ async fn api_key(store: &Store, command: ApiKeyCommand) -> Result<(), CliError> 
     Ok(())
 }
 
+/// Field order is part of the contract: `{"client_id": …, "client_secret": …}`
+/// (`null` for a public client).
+#[derive(serde::Serialize)]
+struct ClientLine<'a> {
+    client_id: &'a str,
+    client_secret: Option<&'a str>,
+}
+
+async fn client(store: &Store, command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            json,
+        } => {
+            let created = crate::op::clients::create(
+                store,
+                &crate::op::clients::NewClient {
+                    name: &name,
+                    redirect_uris: &redirect_uris,
+                    post_logout_redirect_uris: &post_logout_redirect_uris,
+                    public,
+                },
+            )
+            .await?;
+            let secret = created.client_secret.as_deref();
+            if json {
+                print_json_line(&ClientLine {
+                    client_id: &created.client.id,
+                    client_secret: secret,
+                });
+            } else {
+                println!("Client created.");
+                println!("  client_id:     {}", created.client.id);
+                match secret {
+                    Some(secret) => {
+                        println!("  client_secret: {secret}");
+                        println!("The client secret is shown only now; store it somewhere safe.");
+                    }
+                    None => println!("A public client: no secret; it must use PKCE (S256)."),
+                }
+            }
+        }
+        ClientCommand::List => {
+            println!(
+                "{:<36}  {:<16}  {:<12}  {:<24}  REDIRECT URIS",
+                "CLIENT ID", "CREATED (UTC)", "TYPE", "NAME"
+            );
+            for c in store
+                .op_clients()
+                .await
+                .map_err(provisioning::RuleError::from)?
+            {
+                println!(
+                    "{:<36}  {:<16}  {:<12}  {:<24}  {}",
+                    c.id,
+                    when(Some(c.created_at)),
+                    if c.public { "public" } else { "confidential" },
+                    c.name,
+                    c.redirect_uris.join(" ")
+                );
+            }
+        }
+        ClientCommand::Delete { client_id } => {
+            crate::op::clients::delete(store, &client_id).await?;
+            println!("Client {client_id} deleted.");
+        }
+    }
+    Ok(())
+}
+
+async fn op_keys(store: &Store, config: &Config, command: OpKeysCommand) -> Result<(), CliError> {
+    match command {
+        OpKeysCommand::Rotate => {
+            let secrets =
+                crate::secrets::SecretBox::load(&config.secrets).map_err(StartupError::from)?;
+            let rotated = crate::op::keys::rotate(store, &secrets, &config.op).await?;
+            println!(
+                "New OP signing key {} (generation {}) is current; running instances take it up within 30 s.",
+                rotated.kid, rotated.generation
+            );
+            println!(
+                "The previous key stays in /oauth2/jwks until its ID tokens have expired ({} retired key(s) removed).",
+                rotated.removed
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn run(command: Command, config: Config) -> Result<(), CliError> {
     match command {
         Command::Serve => crate::web::serve(config).await?,
@@ -278,6 +414,18 @@ async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::ApiKey(command) => {
             let store = open_store(&config).await?;
             let done = api_key(&store, command).await;
+            store.close().await;
+            done?;
+        }
+        Command::Client(command) => {
+            let store = open_store(&config).await?;
+            let done = client(&store, command).await;
+            store.close().await;
+            done?;
+        }
+        Command::OpKeys(command) => {
+            let store = open_store(&config).await?;
+            let done = op_keys(&store, &config, command).await;
             store.close().await;
             done?;
         }

@@ -30,6 +30,9 @@ pub struct Config {
     pub provisioning: ProvisioningConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
+    pub audit: AuditConfig,
+    pub dns: DnsConfig,
+    pub op: OpConfig,
     pub secrets: SecretsConfig,
 }
 
@@ -76,6 +79,9 @@ pub struct SessionConfig {
     pub cookie_name: String,
     /// Lifetime of an admin UI session (`/admin`), counted from sign-in.
     pub admin_lifetime_seconds: u64,
+    /// Email look-ups the sign-in page (`/users/sign-in`) answers per
+    /// client address and minute.
+    pub sign_in_page_rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +91,8 @@ pub struct SamlConfig {
     pub allow_idp_initiated: bool,
     pub max_response_bytes: usize,
     pub metadata_refresh_seconds: u64,
+    /// How often IdP signing certificates are checked for expiry.
+    pub certificate_check_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,8 +134,34 @@ pub struct ProvisioningConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventsConfig {
     pub retention_days: u32,
+}
+
+/// The gateway as an OpenID Provider for the product's own apps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpConfig {
+    /// How long an authorization code may wait to be exchanged.
+    pub code_seconds: u64,
+    pub id_token_seconds: u64,
+    pub access_token_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// `ip:port` of the nameservers to ask; empty: the system's.
+    pub nameservers: Vec<String>,
+    pub timeout_ms: u64,
+    pub recheck_interval_seconds: u64,
+    pub grace_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +237,17 @@ impl Config {
             return Err(invalid(
                 "server.after_sign_in_url",
                 format!("must be a path on this host (\"/app\") or an http(s) URL: {landing:?}"),
+            ));
+        }
+        if let Some(bad) = self
+            .dns
+            .nameservers
+            .iter()
+            .find(|s| s.parse::<std::net::SocketAddr>().is_err())
+        {
+            return Err(invalid(
+                "dns.nameservers",
+                format!("must list ip:port addresses (\"127.0.0.1:53\"), not {bad:?}"),
             ));
         }
         if self.server.max_body_bytes < 1024 {
@@ -305,6 +350,18 @@ impl Config {
         if hooks.lease_seconds < 3 {
             return Err(invalid("webhooks.lease_seconds", "must be at least 3"));
         }
+        // The SPEC's bound: a code lives at most 60 s.
+        if !(1..=60).contains(&self.op.code_seconds) {
+            return Err(invalid("op.code_seconds", "must be between 1 and 60"));
+        }
+        for (key, seconds) in [
+            ("op.id_token_seconds", self.op.id_token_seconds),
+            ("op.access_token_seconds", self.op.access_token_seconds),
+        ] {
+            if !(60..=86_400).contains(&seconds) {
+                return Err(invalid(key, "must be between 60 and 86400 (a day)"));
+            }
+        }
         if self.provisioning.purge_interval_seconds == 0 {
             return Err(invalid(
                 "provisioning.purge_interval_seconds",
@@ -368,6 +425,8 @@ mod tests {
         assert_eq!(c.events.retention_days, 30);
         assert_eq!(c.webhooks.retry_hours, 72);
         assert_eq!(c.webhooks.secret_overlap_hours, 24);
+        assert_eq!(c.audit.retention_days, 365);
+        assert_eq!(c.op.code_seconds, 60);
     }
 
     #[test]
@@ -384,6 +443,9 @@ mod tests {
             ("[saml]\nallow_idp_initiated = 3", "allow_idp_initiated"),
             ("[server]\nlog_format = \"xml\"", "log_format"),
             ("[server]\nbogus = 1", "bogus"),
+            ("[op]\ncode_seconds = 61", "op.code_seconds"),
+            ("[op]\ncode_seconds = 0", "op.code_seconds"),
+            ("[op]\nid_token_seconds = 5", "op.id_token_seconds"),
             (
                 "[server]\nafter_sign_in_url = \"javascript:alert(1)\"",
                 "server.after_sign_in_url",

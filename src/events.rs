@@ -30,10 +30,11 @@ pub enum EventType {
     ProvisioningEnabled,
     ProvisioningDisabled,
     DomainVerified,
+    DomainUnverified,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         EventType::MemberAdded,
         EventType::MemberUpdated,
         EventType::MemberRemoved,
@@ -51,6 +52,7 @@ impl EventType {
         EventType::ProvisioningEnabled,
         EventType::ProvisioningDisabled,
         EventType::DomainVerified,
+        EventType::DomainUnverified,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl EventType {
             EventType::ProvisioningEnabled => "provisioning.enabled",
             EventType::ProvisioningDisabled => "provisioning.disabled",
             EventType::DomainVerified => "domain.verified",
+            EventType::DomainUnverified => "domain.unverified",
         }
     }
 
@@ -188,6 +191,12 @@ pub struct IntegrationData {
     /// For `integration.updated`: the names of the settings changed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
+}
+
+/// A domain as events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainData {
+    pub domain: String,
 }
 
 #[cfg(test)]

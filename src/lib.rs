@@ -10,6 +10,8 @@
 //!   `admin_api` — `/api/v1` (errors in `api_error`); `scim` — `/scim/v2`
 //! * `saml` — SAML metadata and validation; `oidc` — OpenID Connect sign-in; `signin`, `session` — what every
 //!   sign-in path shares; `outbound` — SSRF-safe HTTP to admin-chosen URLs
+//! * `dns` — TXT look-ups for domain verification
+//! * `op` — the gateway as an OpenID Provider for the product's own apps
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
 //! * `webhooks` — the events pushed to the product's endpoints (Standard Webhooks), and their workers
 //! * `metrics`, `state` — shared by the above
@@ -21,11 +23,13 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod events;
 pub mod integrations;
 pub mod local_path;
 pub mod metrics;
 pub mod oidc;
+pub mod op;
 pub mod outbound;
 pub mod pages;
 pub mod provisioning;

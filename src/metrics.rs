@@ -4,8 +4,8 @@
 //! benchmarks can run several in one process.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -23,6 +23,9 @@ pub struct Metrics {
     /// Per endpoint this instance works: seconds since the oldest event it
     /// has not yet delivered occurred (0 when caught up).
     pub webhook_oldest_undelivered: IntGaugeVec,
+    /// Seconds until each SAML integration's last valid signing
+    /// certificate expires (negative once it has).
+    pub idp_certificate_expiry: GaugeVec,
 }
 
 impl Metrics {
@@ -80,6 +83,13 @@ impl Metrics {
             ),
             &["endpoint"],
         )?;
+        let idp_certificate_expiry = GaugeVec::new(
+            Opts::new(
+                "idp_certificate_expiry_seconds",
+                "Seconds until the integration's last valid IdP signing certificate expires",
+            ),
+            &["integration"],
+        )?;
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -88,6 +98,7 @@ impl Metrics {
             Box::new(events_recorded.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(webhook_oldest_undelivered.clone()),
+            Box::new(idp_certificate_expiry.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -100,6 +111,7 @@ impl Metrics {
             events_recorded,
             webhook_deliveries,
             webhook_oldest_undelivered,
+            idp_certificate_expiry,
         })
     }
 

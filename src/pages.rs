@@ -7,6 +7,11 @@ use actix_web::HttpResponse;
 /// The policy for pages we render: our own stylesheet, nothing else.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// For a page whose form sends the person on to another site: the
+/// sign-in page's answer redirects through our start route to the IdP, and
+/// browsers hold every redirect after a form submission to `form-action`.
+pub const LEAVING_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action *; frame-ancestors 'none'; base-uri 'none'";
+
 pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> HttpResponse {
     html_with_policy(status, rendered, PAGE_CSP)
 }

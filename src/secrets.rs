@@ -4,7 +4,9 @@
 //! is stored, and comparisons run in constant time. (A slow password hash
 //! buys nothing for values this random and would slow every request.)
 //! Client secrets must be sent to an IdP in clear, so they are sealed with
-//! AES-256-GCM under a key from configuration or a key file.
+//! AES-256-GCM under a key from configuration or a key file. Values handed to
+//! browsers that must come back unforged carry an HMAC under a key derived
+//! from the same one, so every instance of a deployment accepts them.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +15,7 @@ use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -64,7 +67,12 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// HMAC keyed for [`SecretBox::mac`] with a key derived from the
+    /// sealing key (never the sealing key itself).
+    mac: HmacSha256,
 }
+
+type HmacSha256 = Hmac<Sha256>;
 
 const SEALED_PREFIX: &str = "v1:";
 
@@ -77,9 +85,37 @@ impl SecretBox {
         } else {
             read_or_create_key_file(&config.key_file)?
         };
+        // HMAC takes keys of any length: these cannot fail.
+        let mut derive =
+            <HmacSha256 as Mac>::new_from_slice(&key).map_err(|_| SecretError::BadKey)?;
+        derive.update(b"sso-gateway mac key v1");
+        let mac = <HmacSha256 as Mac>::new_from_slice(&derive.finalize().into_bytes())
+            .map_err(|_| SecretError::BadKey)?;
         Ok(SecretBox {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+            mac,
         })
+    }
+
+    fn mac_of(&self, purpose: &str, message: &str) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        // The purpose keeps a MAC minted for one use from passing as another.
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(message.as_bytes());
+        mac
+    }
+
+    /// A URL-safe tag only this deployment can compute for `message`.
+    pub fn mac(&self, purpose: &str, message: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac_of(purpose, message).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`SecretBox::mac`] of `message`, in constant time.
+    pub fn mac_matches(&self, purpose: &str, message: &str, tag: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(tag)
+            .is_ok_and(|tag| self.mac_of(purpose, message).verify_slice(&tag).is_ok())
     }
 
     pub fn seal(&self, plaintext: &str) -> Result<String, SecretError> {
@@ -198,6 +234,33 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn macs_bind_key_purpose_and_message() {
+        let key = |k: &str| {
+            SecretBox::load(&SecretsConfig {
+                encryption_key: k.into(),
+                key_file: "unused".into(),
+            })
+            .unwrap()
+        };
+        let sb = key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        let tag = sb.mac("purpose", "message");
+        assert_eq!(tag.len(), 43);
+        assert!(sb.mac_matches("purpose", "message", &tag));
+        // Another instance with the same key agrees.
+        let twin = key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        assert!(twin.mac_matches("purpose", "message", &tag));
+        assert!(!sb.mac_matches("purpose", "messagf", &tag));
+        assert!(!sb.mac_matches("other purpose", "message", &tag));
+        // Purpose and message are not just concatenated.
+        assert!(!sb.mac_matches("purposem", "essage", &tag));
+        let other = key("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=");
+        assert!(!other.mac_matches("purpose", "message", &tag));
+        for garbage in ["", "!!!", &tag[..42], &format!("{tag}A")] {
+            assert!(!sb.mac_matches("purpose", "message", garbage), "{garbage}");
         }
     }
 

@@ -3,6 +3,10 @@
 //!
 //! Only the SHA-256 of the id is used as the cache key: a leaked cache dump
 //! holds no usable session.
+//!
+//! On https the cookie is named `__Host-…`: browsers accept such a cookie
+//! only from this exact host, Secure, with Path=/ and no Domain, so a
+//! sibling subdomain can neither plant nor overwrite it.
 
 use std::time::Duration;
 
@@ -26,6 +30,23 @@ pub struct Session {
     pub org_id: String,
     pub integration_id: String,
     pub created_at: i64,
+}
+
+const HOST_PREFIX: &str = "__Host-";
+
+/// `name` as this deployment sets it: `__Host-` prefixed on https (unless
+/// the configured name already is). The cookie must then be Secure, Path=/
+/// and without Domain.
+pub fn host_only_name(config: &Config, name: &str) -> String {
+    if config.public_url_is_https() && !name.starts_with(HOST_PREFIX) {
+        format!("{HOST_PREFIX}{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn cookie_name(config: &Config) -> String {
+    host_only_name(config, &config.session.cookie_name)
 }
 
 fn cache_key(id: &str) -> String {
@@ -53,7 +74,7 @@ pub async fn current(
     req: &HttpRequest,
 ) -> CacheResult<Option<(String, Session)>> {
     let Some(id) = req
-        .cookie(&config.session.cookie_name)
+        .cookie(&cookie_name(config))
         .map(|c| c.value().to_string())
     else {
         return Ok(None);
@@ -77,7 +98,7 @@ pub fn cookie(config: &Config, id: String) -> Cookie<'static> {
 }
 
 fn cookie_with_age(config: &Config, value: String, max_age: Duration) -> Cookie<'static> {
-    Cookie::build(config.session.cookie_name.clone(), value)
+    Cookie::build(cookie_name(config), value)
         .path("/")
         .http_only(true)
         .secure(config.public_url_is_https())
@@ -119,5 +140,65 @@ pub fn is_cross_site(config: &Config, req: &HttpRequest) -> bool {
                 .unwrap_or_default();
             origin != ours
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn config(public_url: &str) -> Config {
+        let mut config = Config::load(None).unwrap();
+        config.server.public_url = public_url.into();
+        config
+    }
+
+    #[test]
+    fn on_https_the_session_cookie_is_host_only() {
+        let config = config("https://sso.example.com");
+        let set = cookie(&config, "id".into());
+        assert_eq!(set.name(), "__Host-sso_gateway_session");
+        assert_eq!(set.secure(), Some(true));
+        assert_eq!(set.path(), Some("/"));
+        assert_eq!(set.domain(), None);
+        assert_eq!(removal_cookie(&config).name(), set.name());
+    }
+
+    #[test]
+    fn on_http_the_session_cookie_keeps_its_configured_name() {
+        let config = config("http://127.0.0.1:9100");
+        let set = cookie(&config, "id".into());
+        assert_eq!(set.name(), "sso_gateway_session");
+        assert_eq!(set.secure(), Some(false));
+        assert_eq!(set.path(), Some("/"));
+    }
+
+    #[test]
+    fn a_configured_host_prefix_is_not_doubled() {
+        let config = config("https://sso.example.com");
+        assert_eq!(host_only_name(&config, "__Host-mine"), "__Host-mine");
+    }
+
+    #[tokio::test]
+    async fn on_https_an_unprefixed_session_cookie_is_not_read() {
+        let config = config("https://sso.example.com");
+        let cache = Cache::Memory(crate::cache::MemoryCache::new(100));
+        let session = Session {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            integration_id: "i".into(),
+            created_at: 0,
+        };
+        let id = start(&cache, &config, &session).await.unwrap();
+        let planted = TestRequest::default()
+            .cookie(Cookie::new("sso_gateway_session", id.clone()))
+            .to_http_request();
+        assert!(current(&cache, &config, &planted).await.unwrap().is_none());
+        let ours = TestRequest::default()
+            .cookie(cookie(&config, id))
+            .to_http_request();
+        let (_, found) = current(&cache, &config, &ours).await.unwrap().unwrap();
+        assert_eq!(found.user_id, "u");
     }
 }

@@ -20,6 +20,11 @@ pub struct AppState {
     pub outbound: Outbound,
     /// OpenID Connect sign-in (discovered providers and their keys).
     pub oidc: crate::oidc::Oidc,
+    /// TXT look-ups for domain verification.
+    pub dns: crate::dns::Dns,
+    /// The OpenID Provider for the product's apps: its signing keys and
+    /// recently read clients.
+    pub op: crate::op::Provider,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -45,6 +50,8 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot set up outbound HTTP: {0}")]
     Outbound(#[from] reqwest::Error),
+    #[error("cannot load or create the OpenID Provider signing key: {0}")]
+    OpKeys(#[from] crate::op::OpError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -97,6 +104,7 @@ impl AppState {
             Cache::Redis(_) => store,
         };
         let secrets = SecretBox::load(&config.secrets)?;
+        let op = crate::op::Provider::load(&store, &secrets).await?;
         let config = Arc::new(config);
         let outbound = Outbound::new(&config.outbound)?;
         Ok(AppState {
@@ -107,6 +115,8 @@ impl AppState {
                 cache.clone(),
             ),
             outbound,
+            dns: crate::dns::Dns::new(&config.dns),
+            op,
             config,
             store,
             cache,

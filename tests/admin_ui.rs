@@ -8,206 +8,14 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::browser::Browser;
 use common::idp::TestIdp;
 use common::op::{TestOp, CLIENT_ID, CLIENT_SECRET, TENANT};
-use common::{free_port, Gateway};
-use fantoccini::{Client, ClientBuilder, Locator};
+use common::Gateway;
+use fantoccini::Locator;
 use serde_json::json;
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// A headless chromium driven over WebDriver; chromedriver is ours to stop.
-struct Browser {
-    client: Client,
-    driver: Child,
-    shots: PathBuf,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        assert!(
-            std::path::Path::new(CHROMEDRIVER).exists(),
-            "{CHROMEDRIVER} is missing: install the Debian packages chromium and chromium-driver (scripts/test.sh does)"
-        );
-        let port = free_port();
-        // Its own process group, so the chromium it starts goes down with it.
-        let driver = Command::new(CHROMEDRIVER)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                // Tests may run as root (no sandbox then) and without a display.
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,1400", "--lang=en-US"],
-                "binary": "/usr/bin/chromium",
-            }),
-        );
-        // fantoccini's and reqwest's rustls features enable two crypto
-        // providers; rustls then wants one chosen explicitly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = ClientBuilder::rustls()
-            .expect("rustls connector")
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a chromium session");
-        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
-        Browser {
-            client,
-            driver,
-            shots,
-        }
-    }
-
-    async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap();
-    }
-
-    async fn path(&self) -> String {
-        let url = self.client.current_url().await.unwrap();
-        match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        }
-    }
-
-    async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn fill(&self, css: &str, value: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap();
-        // WebDriver's clear() leaves an invalid type=url value in place in
-        // chromium; emptying it by script works for every input.
-        let element = serde_json::to_value(&field).unwrap();
-        self.client
-            .execute("arguments[0].value = '';", vec![element])
-            .await
-            .unwrap();
-        field.send_keys(value).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap();
-    }
-
-    async fn value(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .unwrap_or_default()
-    }
-
-    /// Asks `probe` every 100 ms until it answers `Ok`; after 15 s fails
-    /// with its last `Err` (what the page showed instead).
-    async fn poll<T, F, Fut>(mut probe: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, String>>,
-    {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match probe().await {
-                Ok(found) => return found,
-                Err(last) => assert!(Instant::now() < deadline, "{last}"),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits for the page to show `needle` (navigation through the IdP's
-    /// auto-posting form takes a moment).
-    async fn wait_for_text(&self, needle: &str) -> String {
-        Self::poll(|| async {
-            let body = self.client.find(Locator::Css("body")).await;
-            match body {
-                Ok(body) => match body.text().await {
-                    Ok(text) if text.contains(needle) => Ok(text),
-                    Ok(text) => Err(format!("page never showed {needle:?}; it shows:\n{text}")),
-                    Err(e) => Err(format!("page never showed {needle:?}: {e}")),
-                },
-                Err(e) => Err(format!("page never showed {needle:?}: {e}")),
-            }
-        })
-        .await
-    }
-
-    /// Waits for the address bar to contain `needle`: a GET form's submit
-    /// may return before the new page loads, and the old page can already
-    /// hold the text the test looks for.
-    async fn wait_for_path(&self, needle: &str) {
-        Self::poll(|| async {
-            let path = self.path().await;
-            match path.contains(needle) {
-                true => Ok(()),
-                false => Err(format!(
-                    "the address never contained {needle:?}; it is {path}"
-                )),
-            }
-        })
-        .await
-    }
-
-    /// Waits for an element: the page that holds it may still be loading.
-    async fn wait_for_element(&self, css: &str) {
-        Self::poll(|| async {
-            self.client
-                .find(Locator::Css(css))
-                .await
-                .map(drop)
-                .map_err(|e| format!("the page never showed {css}: {e}"))
-        })
-        .await
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
-    }
-}
-
-impl Drop for Browser {
-    /// Also on a failed test: chromedriver and every chromium process it
-    /// started (the whole process group).
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.driver.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_journey_in_a_real_browser() {
@@ -701,4 +509,85 @@ async fn one_organizations_admin_never_sees_anothers_data() {
     assert_eq!(team_now["name"], "Alpha Secret Team");
     let (_, integration_now) = api_a.get(&format!("/integrations/{integration_id}")).await;
     assert_eq!(integration_now["provisioning"]["enabled"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn domains_are_verified_and_people_invited_in_the_admin_pages() {
+    let dns = common::dns::TestDns::start().await;
+    let nameservers = dns.nameservers();
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__DNS__NAMESERVERS", &nameservers)]).await;
+    let (_, token) = gw.create_org("Acme");
+    gw.api(&token).add_team("Engineering", &["acme.test"]).await;
+    let (http, csrf) = token_session(&gw, &token).await;
+    let post = |path: &str, form: Vec<(&str, &str)>| http.post(gw.url(path)).form(&form).send();
+
+    let res = post(
+        "/admin/domains",
+        vec![("csrf", &csrf), ("domain", "gmail.com")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("public email provider"));
+    let res = post(
+        "/admin/domains",
+        vec![("csrf", &csrf), ("domain", "Acme.test")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = get_page(&gw, &http, "/admin/domains").await;
+    assert!(
+        page.contains("_sso-gateway-challenge.acme.test"),
+        "the record to copy"
+    );
+    assert!(page.contains("Not verified") && page.contains(">Verify</button>"));
+    let value_at = page.find("sso-gateway-domain-verification=").unwrap();
+    let value = &page[value_at..value_at + page[value_at..].find('"').unwrap()];
+
+    let res = post("/admin/domains/acme.test/verify", vec![("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("no TXT record"));
+    dns.set_txt("_sso-gateway-challenge.acme.test", &[value]);
+    let res = post("/admin/domains/acme.test/verify", vec![("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(get_page(&gw, &http, "/admin/domains?done=domain_verified")
+        .await
+        .contains("Domain verified."));
+    let teams = get_page(&gw, &http, "/admin/teams").await;
+    assert!(
+        teams.contains("<code>acme.test</code> <span class=\"badge ok\""),
+        "{teams}"
+    );
+    // Forged forms change nothing.
+    let res = post("/admin/domains/acme.test/remove", vec![("csrf", "forged")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let res = post(
+        "/admin/users",
+        vec![("csrf", &csrf), ("email", "not-an-email")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = post(
+        "/admin/users",
+        vec![
+            ("csrf", &csrf),
+            ("email", "grace@acme.test"),
+            ("role", "admin"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let (_, users) = gw.api(&token).get("/users").await;
+    assert_eq!(users["users"][0]["email"], "grace@acme.test");
+    assert_eq!(users["users"][0]["role"], "admin");
 }

@@ -464,8 +464,17 @@ async fn a_provider_vouches_only_inside_its_own_organization() {
     let trip = round_trip(&browser, &start).await;
     assert_refused(&gw, &fabrikam, &browser, trip.answer, "not_preapproved").await;
 
-    // Once Fabrikam admits example.com, her session is Fabrikam's only.
+    // Pre-approving example.com is not owning it: her account belongs to
+    // Contoso, so Fabrikam's IdP cannot attach it (the nOAuth rule).
     fabrikam.add_team("Guests", &["example.com"]).await;
+    let trip = round_trip(&browser, &start).await;
+    assert_refused(&gw, &fabrikam, &browser, trip.answer, "account_elsewhere").await;
+
+    // Once Fabrikam's admin invites her, her session is Fabrikam's only.
+    let (status, _) = fabrikam
+        .post("/users", json!({"email": "grace@example.com"}))
+        .await;
+    assert_eq!(status, 201);
     let trip = round_trip(&browser, &start).await;
     assert_eq!(trip.answer.status(), 303);
     let (_, user) = me(&gw, &browser).await;

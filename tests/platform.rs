@@ -10,21 +10,6 @@ use serde_json::{json, Value};
 use sso_gateway::config::DatabaseConfig;
 use sso_gateway::store::Store;
 
-/// `api-key create --json`, returning (key id, key).
-fn create_key(gw: &Gateway, name: &str) -> (String, String) {
-    let out = gw.cli(&["api-key", "create", "--name", name, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        line["id"].as_str().unwrap().into(),
-        line["api_key"].as_str().unwrap().into(),
-    )
-}
-
 /// A call with `key` as bearer and, when given, `X-Organization-Id`.
 async fn call(
     gw: &Gateway,
@@ -142,7 +127,7 @@ async fn api_keys_are_created_listed_and_revoked_from_the_command_line() {
 #[tokio::test]
 async fn the_platform_key_creates_lists_and_renames_organizations() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
 
     let (status, created) = call(
         &gw,
@@ -307,7 +292,7 @@ async fn platform_routes_refuse_admin_tokens_and_bad_keys() {
 #[tokio::test]
 async fn the_key_acts_on_the_organization_it_names() {
     let gw = Gateway::start().await;
-    let (key_id, key) = create_key(&gw, "Product");
+    let (key_id, key) = gw.create_api_key("Product");
     let (a, token_a) = gw.create_org("A");
     let (b, _) = gw.create_org("B");
 
@@ -396,7 +381,7 @@ async fn the_key_acts_on_the_organization_it_names() {
 #[tokio::test]
 async fn a_setup_link_signs_in_once() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
 
     let (status, link) = setup_link(&gw, &key, &org_id, json!({})).await;
@@ -409,8 +394,21 @@ async fn a_setup_link_signs_in_once() {
         "{week}"
     );
 
+    // Opening it (as a mail client's link preview also does) spends nothing:
+    // it says what it does and asks to continue.
     let browser = gw.browser();
-    let res = browser.get(url).send().await.unwrap();
+    for _ in 0..2 {
+        let res = browser.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("set-cookie").is_none());
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains("Set up single sign-on for Acme")
+                && page.contains("Continue to the admin pages"),
+            "{page}"
+        );
+    }
+    let res = browser.post(url).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("set-cookie").is_some());
     let page = res.text().await.unwrap();
@@ -435,15 +433,19 @@ async fn a_setup_link_signs_in_once() {
         .unwrap();
     assert_eq!(res.status(), 303);
 
-    // Used: a clear page, in this browser and any other.
+    // Used: a clear page, in this browser and any other, to look or to use.
     for client in [&browser, &gw.browser()] {
-        let res = client.get(url).send().await.unwrap();
-        assert_eq!(res.status(), 410);
-        let page = res.text().await.unwrap();
-        assert!(
-            page.contains("already used") && page.contains("for a new one"),
-            "{page}"
-        );
+        for res in [
+            client.get(url).send().await.unwrap(),
+            client.post(url).send().await.unwrap(),
+        ] {
+            assert_eq!(res.status(), 410);
+            let page = res.text().await.unwrap();
+            assert!(
+                page.contains("already used") && page.contains("for a new one"),
+                "{page}"
+            );
+        }
     }
     let res = gw
         .browser()
@@ -478,13 +480,13 @@ async fn a_setup_link_signs_in_once() {
 #[tokio::test]
 async fn two_concurrent_opens_of_a_link_let_exactly_one_in() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
     for _ in 0..3 {
         let (_, link) = setup_link(&gw, &key, &org_id, json!({"expires_in_seconds": 600})).await;
         let url = link["url"].as_str().unwrap().to_string();
         let (first, second) = (gw.browser(), gw.browser());
-        let (a, b) = tokio::join!(first.get(&url).send(), second.get(&url).send());
+        let (a, b) = tokio::join!(first.post(&url).send(), second.post(&url).send());
         let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 410]);
@@ -494,7 +496,7 @@ async fn two_concurrent_opens_of_a_link_let_exactly_one_in() {
 #[tokio::test]
 async fn setup_link_lifetimes_are_bounded_and_expire() {
     let gw = Gateway::start().await;
-    let (_, key) = create_key(&gw, "Product");
+    let (_, key) = gw.create_api_key("Product");
     let (org_id, _) = gw.create_org("Acme");
     for bad in [
         json!({"expires_in_seconds": 59}),

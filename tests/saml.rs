@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::idp::{self, Signing, TestIdp};
+use common::idp::{self, browser_sign_in, idp_form, Signing, TestIdp};
 use common::Gateway;
 use serde_json::{json, Value};
 
@@ -20,33 +20,6 @@ async fn okta_setup(gw: &Gateway, idp: &TestIdp) -> (String, String) {
 
 /// A browser starts SP-initiated sign-in and lets the IdP answer: returns
 /// the IdP's auto-post form (action, fields) as the browser would submit it.
-async fn idp_form(browser: &reqwest::Client, start: &str) -> (String, Vec<(String, String)>) {
-    let to_idp = browser.get(start).send().await.unwrap();
-    assert_eq!(to_idp.status(), 302, "{}", to_idp.text().await.unwrap());
-    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
-    assert!(idp_url.contains("SAMLRequest="), "{idp_url}");
-    let page = browser
-        .get(&idp_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    idp::parse_form(&page)
-}
-
-/// A browser's SP-initiated round trip: sign-in URL → IdP → auto-post form → ACS.
-async fn browser_sign_in(
-    gw: &Gateway,
-    browser: &reqwest::Client,
-    start: &str,
-) -> reqwest::Response {
-    let (action, fields) = idp_form(browser, start).await;
-    assert!(action.starts_with(&gw.base));
-    browser.post(&action).form(&fields).send().await.unwrap()
-}
-
 async fn last_sign_in(api: &common::Api<'_>) -> Value {
     api.get("/audit?kind=sign_in&limit=1").await.1["events"][0].clone()
 }

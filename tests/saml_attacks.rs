@@ -504,3 +504,66 @@ async fn unsolicited_responses_are_refused_when_idp_initiated_is_off() {
     )
     .await;
 }
+
+/// libxmlsec's own `func=xmlSec…` lines never reach stderr (they bypassed
+/// `log_format`): a refused signature is one structured line with its
+/// request id, and xmlsec's diagnostics, when debug is on for samael, are
+/// structured events in the same request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_signature_is_logged_as_structured_lines_only() {
+    let user = "ada@example.com";
+    let idp = TestIdp::start(user).await;
+    let gw = Gateway::start_capturing_stderr(&[
+        ("SSO_GATEWAY__SERVER__LOG_FORMAT", "json"),
+        (
+            "SSO_GATEWAY__SERVER__LOG_LEVEL",
+            "warn,sso_gateway=info,samael=debug",
+        ),
+    ])
+    .await;
+    let t = acme_with_okta(&gw, &idp).await;
+    let tampered = idp::signed_xml(&idp.spec(&t.acs, user)).replace(user, "boss@example.com");
+    t.refused("altered after signing", &tampered, "signature_invalid")
+        .await;
+
+    let log = gw.stderr_log();
+    assert!(!log.contains("func=xmlSec"), "raw xmlsec output: {log}");
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("unstructured line: {line}"))
+        })
+        .collect();
+    let message = |e: &serde_json::Value| {
+        e["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let refusals: Vec<_> = events
+        .iter()
+        .filter(|e| message(e) == "sign-in refused")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{log}");
+    assert_eq!(refusals[0]["fields"]["code"], "signature_invalid");
+    let request_id = refusals[0]["span"]["request_id"].as_str().expect(&log);
+    let xmlsec: Vec<_> = events
+        .iter()
+        .filter(|e| message(e).starts_with("xmlsec: "))
+        .collect();
+    assert!(
+        !xmlsec.is_empty(),
+        "xmlsec's diagnostics were not routed: {log}"
+    );
+    for event in xmlsec {
+        assert_eq!(event["level"], "DEBUG", "{event}");
+        assert!(
+            event["fields"]["func"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("xmlSec"),
+            "{event}"
+        );
+        assert_eq!(event["span"]["request_id"], request_id, "{event}");
+    }
+}

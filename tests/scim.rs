@@ -227,6 +227,25 @@ async fn deprovisioning_across_two_organizations() {
     let (token_a, a) = tenant(&gw, &idp, "A").await;
     let (token_b, b) = tenant(&gw, &idp, "B").await;
     let (_, in_a) = a.post("/Users", okta_user("carol@shared.example")).await;
+    // Carol's account belongs to A: B's SCIM client may attach it only once
+    // B has verified the domain or invited her, and nothing is written before.
+    let (status, refused) = b.post("/Users", okta_user("carol@shared.example")).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["detail"]
+        .as_str()
+        .unwrap()
+        .contains("another organization"));
+    assert_eq!(b.get("/Users").await.1["totalResults"], 0);
+    let (_, audit) = gw.api(&token_b).get("/audit?outcome=failure").await;
+    assert!(audit["events"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("account_elsewhere"));
+    let (status, _) = gw
+        .api(&token_b)
+        .post("/users", json!({"email": "carol@shared.example"}))
+        .await;
+    assert_eq!(status, 201);
     let (_, in_b) = b.post("/Users", okta_user("carol@shared.example")).await;
     // Deleting in A detaches: B still has her, same account.
     assert_eq!(
@@ -547,10 +566,18 @@ async fn one_organization_cannot_rename_anothers_people() {
     let idp = TestIdp::start("x@example.com").await;
     let gw = Gateway::start().await;
     let (token_a, a) = tenant(&gw, &idp, "A").await;
-    let (_, b) = tenant(&gw, &idp, "B").await;
+    let (token_b, b) = tenant(&gw, &idp, "B").await;
     a.post("/Users", okta_user("bob@shared.example")).await;
     let mut mallory = okta_user("bob@shared.example");
     mallory["name"]["givenName"] = json!("Mallory");
+    // Bob's account is A's: B cannot provision it at all ...
+    assert_eq!(b.post("/Users", mallory.clone()).await.0, 403);
+    // ... and once B's admin invites him, B's write still renames nothing.
+    let (status, _) = gw
+        .api(&token_b)
+        .post("/users", json!({"email": "bob@shared.example"}))
+        .await;
+    assert_eq!(status, 201);
     assert_eq!(b.post("/Users", mallory).await.0, 201);
     let (_, users) = gw.api(&token_a).get("/users").await;
     assert_eq!(

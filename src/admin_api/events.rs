@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Reach;
 use super::users::page_limit;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorBody};
 use crate::events::{format_event_id, parse_event_id, EventType};
 use crate::state::AppState;
 use crate::store::{Envelope, EventFilter};
@@ -16,7 +16,8 @@ use crate::store::{Envelope, EventFilter};
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Only events after this id: the `next_cursor` of the previous page
-    /// (absent: from the oldest event kept).
+    /// (absent or empty: from the oldest event kept).
+    #[param(pattern = "^(evt_[0-9]{1,18})?$")]
     pub after: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -37,7 +38,7 @@ pub struct EventPage {
     next_cursor: String,
 }
 
-#[utoipa::path(params(EventQuery), responses((status = 200, body = EventPage)), tag = "events")]
+#[utoipa::path(params(EventQuery), responses((status = 200, body = EventPage), (status = 404, body = ErrorBody, description = "An organization this caller may not read")), tag = "events")]
 #[get("/events")]
 pub async fn list_events(
     state: web::Data<AppState>,
@@ -63,7 +64,7 @@ pub async fn list_events(
     // Read first: every id up to it is committed (event ids are handed out
     // in commit order), so an empty or short page may move the cursor here.
     let stream_end = state.store.last_event_id().await?;
-    let after = match query.after.as_deref() {
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         None => 0,
         Some(raw) => match parse_event_id(raw) {
             Some(after) if after <= stream_end => after,

@@ -6,6 +6,8 @@
 mod audit;
 pub mod auth;
 mod body;
+mod clients;
+mod domains;
 mod events;
 mod integrations;
 mod org;
@@ -34,12 +36,14 @@ use schema::ExtractorResponses;
     paths(
         platform::create_organization, platform::list_organizations, platform::get_organization,
         platform::update_organization, platform::create_setup_link,
+        clients::create_client, clients::list_clients, clients::delete_client,
         org::get_organization, org::update_organization, org::rotate_admin_token,
         teams::create_team, teams::list_teams, teams::get_team, teams::update_team, teams::delete_team, teams::restore_team,
         integrations::create_integration, integrations::list_integrations, integrations::get_integration,
         integrations::update_integration, integrations::delete_integration,
         integrations::enable_provisioning, integrations::disable_provisioning,
-        users::list_users, users::get_user, users::update_user, users::remove_user,
+        users::list_users, users::invite_user, users::get_user, users::update_user, users::remove_user,
+        domains::add_domain, domains::list_domains, domains::verify_domain, domains::remove_domain,
         audit::list_audit, events::list_events,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
         webhooks::delete_webhook, webhooks::rotate_secret, webhooks::list_deliveries,
@@ -51,9 +55,11 @@ use schema::ExtractorResponses;
     security(("admin_token" = []), ("api_key" = [], "organization_id" = [])),
     tags(
         (name = "platform", description = "The host product's door, with a platform API key (`sso-gateway api-key create`)"),
+        (name = "clients", description = "The product's apps that sign people in with the gateway's OpenID Provider (platform API key)"),
         (name = "organization"), (name = "teams", description = "Teams and their pre-approved domains"),
         (name = "integrations", description = "Identity providers and SCIM provisioning"),
         (name = "users", description = "Members of the organization"), (name = "audit"),
+        (name = "domains", description = "Email domains the organization proves it owns (DNS TXT)"),
         (name = "events", description = "Lifecycle events: every change of who belongs where, in order"),
         (name = "webhooks", description = "The lifecycle events pushed to the product (Standard Webhooks), with a platform API key"),
     ),
@@ -202,6 +208,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(platform::get_organization)
             .service(platform::update_organization)
             .service(platform::create_setup_link)
+            .service(clients::create_client)
+            .service(clients::list_clients)
+            .service(clients::delete_client)
             .service(org::get_organization)
             .service(org::update_organization)
             .service(org::rotate_admin_token)
@@ -219,6 +228,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(integrations::enable_provisioning)
             .service(integrations::disable_provisioning)
             .service(users::list_users)
+            .service(users::invite_user)
+            .service(domains::add_domain)
+            .service(domains::list_domains)
+            .service(domains::verify_domain)
+            .service(domains::remove_domain)
             .service(users::get_user)
             .service(users::update_user)
             .service(users::remove_user)

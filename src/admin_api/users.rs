@@ -1,4 +1,4 @@
-use actix_web::{delete, get, patch, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -30,6 +30,46 @@ pub struct UserList {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     pub role: Role,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteMember {
+    #[schema(max_length = 320)]
+    pub email: String,
+    /// Default `member`.
+    pub role: Option<Role>,
+    /// Ids of live teams to put them in.
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+/// Adds a person by email (an invitation): they are a member at once, and
+/// this organization's IdP may sign them in even if their account also
+/// belongs to another organization.
+#[utoipa::path(request_body = InviteMember, responses((status = 201, body = Member), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "users")]
+#[post("/users")]
+pub async fn invite_user(
+    state: web::Data<AppState>,
+    admin: OrgAdmin,
+    body: web::Json<Object<InviteMember>>,
+) -> Result<HttpResponse, ApiError> {
+    let Object(body) = body.into_inner();
+    let user = provisioning::invite_member(
+        &state.store,
+        &admin.org_id,
+        &body.email,
+        body.role.unwrap_or(Role::Member),
+        &body.teams,
+        &admin.actor,
+    )
+    .await?;
+    let member = state
+        .store
+        .member(&admin.org_id, &user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok(HttpResponse::Created().json(member))
 }
 
 pub(super) fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {

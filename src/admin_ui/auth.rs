@@ -135,6 +135,10 @@ fn notice(code: &str) -> Option<&'static str> {
         "provisioning_off" => "Provisioning turned off. The old token no longer works.",
         "role_saved" => "Role changed.",
         "removed" => "Member removed from the organization.",
+        "invited" => "Person added. They can sign in through single sign-on now.",
+        "domain_added" => "Domain added. Publish the TXT record, then press Verify.",
+        "domain_verified" => "Domain verified.",
+        "domain_removed" => "Domain removed.",
         _ => return None,
     })
 }
@@ -453,13 +457,44 @@ pub async fn sign_in_with_token(
     Ok(response)
 }
 
-/// Opening a setup link uses it up and opens an admin session for its
-/// organization. The browser goes on through a page rather than a
-/// redirect: a link opened from a mail or chat is a cross-site navigation,
-/// and the SameSite=Strict cookie set here would not ride a redirect that
-/// continues it.
+#[derive(Template)]
+#[template(path = "admin/setup_link.html")]
+struct SetupLinkPage<'a> {
+    org_name: &'a str,
+    token: &'a str,
+}
+
+/// Opening the link shows what it does and spends nothing: mail and chat
+/// clients fetch links to preview them, and would use a link up on GET.
 #[get("/setup/{token}")]
-pub async fn open_setup_link(
+pub async fn show_setup_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let org_id = provisioning::check_setup_link(&state.store, &path)
+        .await?
+        .map_err(refused_setup_link)?;
+    let org = state
+        .store
+        .organization(&org_id)
+        .await?
+        .ok_or_else(|| refused_setup_link(SetupLinkRefusal::Unknown))?;
+    let page = SetupLinkPage {
+        org_name: &org.name,
+        token: &path,
+    };
+    Ok(html_with_policy(
+        StatusCode::OK,
+        page.render(),
+        ADMIN_PAGE_CSP,
+    ))
+}
+
+/// "Continue": uses the link up and opens an admin session for its
+/// organization. The browser goes on through a page rather than a
+/// redirect, so the SameSite=Strict cookie set here rides the next request.
+#[post("/setup/{token}")]
+pub async fn use_setup_link(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {

@@ -81,8 +81,16 @@ async fn card(state: &AppState, admin: &Admin, integration: &Integration) -> Res
                     &cert.not_after[..10]
                 ));
             } else if cert.expires_in_days < CERT_WARNING_DAYS {
+                let rollover = if saml.metadata_url.is_some() {
+                    format!(
+                        "This integration re-reads its metadata link every {} hours, so the identity provider's next certificate arrives here by itself once the IdP publishes it (Okta: Sign On → SAML Signing Certificates → Generate new certificate; activate it after the next refresh).",
+                        state.config.saml.metadata_refresh_seconds / 3600
+                    )
+                } else {
+                    "Enter the identity provider's next certificate in Settings before then, or connect by metadata link so rollovers arrive by themselves.".to_string()
+                };
                 warnings.push(format!(
-                    "A signing certificate expires in {} days ({}). Make sure the identity provider's next certificate reaches this integration before then.",
+                    "A signing certificate expires in {} days ({}). {rollover}",
                     cert.expires_in_days,
                     &cert.not_after[..10]
                 ));

@@ -8,6 +8,7 @@
 
 mod audit;
 mod auth;
+mod domains;
 mod integrations;
 mod teams;
 mod users;
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(auth::sign_in_page)
             .service(auth::sign_in_with_token)
             .service(auth::sign_in_with_sso)
-            .service(auth::open_setup_link)
+            .service(auth::show_setup_link)
+            .service(auth::use_setup_link)
             .service(auth::sign_out)
             .service(integrations::list)
             .service(integrations::connect_page)
@@ -56,10 +58,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(teams::delete)
             .service(teams::restore)
             .service(users::list)
+            .service(users::invite)
             .service(users::set_role)
             .service(users::remove_page)
             .service(users::remove)
             .service(audit::list)
+            .service(domains::list)
+            .service(domains::add)
+            .service(domains::verify)
+            .service(domains::remove)
             .default_service(web::to(page_not_found)),
     );
 }

@@ -36,6 +36,8 @@ struct TeamsPage {
     name: String,
     domains: String,
     errors: FieldErrors,
+    /// The organization's verified domains, to mark pre-approved ones.
+    verified: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,10 +73,19 @@ async fn teams_page(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let verified = state
+        .store
+        .org_domains(&admin.org_id)
+        .await?
+        .into_iter()
+        .filter(provisioning::is_verified)
+        .map(|d| d.domain)
+        .collect();
     let page_ = TeamsPage {
         chrome: admin.chrome("teams", done),
         teams,
         deleted,
+        verified,
         name: form.and_then(|f| f.name.clone()).unwrap_or_default(),
         domains: form
             .and_then(|f| f.preapproved_domains.clone())

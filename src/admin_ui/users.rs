@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{page, see_other, when, Admin, Chrome, UiError};
+use super::{field_errors, page, see_other, when, Admin, Chrome, FieldErrors, UiError};
 use crate::provisioning;
 use crate::state::AppState;
 use crate::store::{email_key, Member, Role};
@@ -24,6 +24,9 @@ struct UsersPage {
     chrome: Chrome,
     members: Vec<Member>,
     next: Option<String>,
+    /// The invitation form as typed, when it is shown again.
+    invite_email: String,
+    errors: FieldErrors,
 }
 
 impl UsersPage {
@@ -32,11 +35,12 @@ impl UsersPage {
     }
 }
 
-#[get("/users")]
-pub async fn list(
-    state: web::Data<AppState>,
-    admin: Admin,
-    query: web::Query<UsersQuery>,
+async fn users_page(
+    state: &AppState,
+    admin: &Admin,
+    query: &UsersQuery,
+    invite_email: &str,
+    errors: FieldErrors,
 ) -> Result<HttpResponse, UiError> {
     let members = state
         .store
@@ -45,12 +49,65 @@ pub async fn list(
     let next = (members.len() as i64 == PAGE_SIZE)
         .then(|| members.last().map(|m| email_key(&m.email)))
         .flatten();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let page_ = UsersPage {
         chrome: admin.chrome("users", query.done.as_deref()),
         members,
         next,
+        invite_email: invite_email.to_string(),
+        errors,
     };
-    Ok(page(&admin, StatusCode::OK, page_.render()))
+    Ok(page(admin, status, page_.render()))
+}
+
+#[get("/users")]
+pub async fn list(
+    state: web::Data<AppState>,
+    admin: Admin,
+    query: web::Query<UsersQuery>,
+) -> Result<HttpResponse, UiError> {
+    users_page(&state, &admin, &query, "", FieldErrors::default()).await
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    email: Option<String>,
+    role: Option<String>,
+}
+
+/// Adds a person by email (an invitation), as `POST /api/v1/users` does.
+#[post("/users")]
+pub async fn invite(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let form: InviteForm = admin.form(&body)?;
+    let email = form.email.unwrap_or_default();
+    let role: Role = form
+        .role
+        .as_deref()
+        .unwrap_or("member")
+        .parse()
+        .map_err(|_| UiError::bad_form("role must be owner, admin or member"))?;
+    let invited =
+        provisioning::invite_member(&state.store, &admin.org_id, &email, role, &[], &admin.actor)
+            .await;
+    match invited {
+        Ok(_) => Ok(see_other("/admin/users?done=invited")),
+        Err(e) => {
+            let errors = field_errors(e, "email")?;
+            let query = UsersQuery {
+                done: None,
+                after: None,
+            };
+            users_page(&state, &admin, &query, &email, errors).await
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 //! it is validated, how it is stored (client secrets sealed) and how it is
 //! shown back (never a secret) — and the SCIM provisioning toggle.
 
+mod expiry;
 mod fields;
 mod metadata;
 mod rules;
@@ -13,6 +14,7 @@ mod view;
 mod wire;
 
 pub use crate::store::Kind;
+pub use expiry::{warn_expiring_certificates, WARNING_DAYS};
 pub use fields::parse_certificates;
 pub use metadata::refresh_due_metadata;
 pub use rules::{

@@ -12,7 +12,9 @@ use crate::oidc::provider::entra_issuer;
 use crate::provisioning::RuleResult;
 use crate::store::Integration;
 
-fn certificate_view(b64: &str) -> Option<CertificateView> {
+/// What is shown of a stored (base64 DER) certificate; `None` if it does
+/// not parse.
+pub fn certificate_view(b64: &str) -> Option<CertificateView> {
     let der = STANDARD.decode(b64).ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     let not_after = chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)?;

@@ -49,6 +49,11 @@ pub fn normalize_domains(raw: &[String]) -> RuleResult<Vec<String>> {
     Ok(out)
 }
 
+/// One domain, as `field` of a request.
+pub(crate) fn normalize_one(field: &'static str, raw: &str) -> RuleResult<String> {
+    normalize_domain(raw).map_err(|why| invalid(field, format!("{raw:?} {why}")))
+}
+
 fn normalize_domain(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim().trim_start_matches('@').trim_end_matches('.');
     if trimmed.is_empty() {

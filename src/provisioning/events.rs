@@ -4,10 +4,12 @@
 
 use serde::Serialize;
 
-use crate::events::{EventType, IntegrationData, MemberData, RemovalReason, TeamData};
+use crate::events::{DomainData, EventType, IntegrationData, MemberData, RemovalReason, TeamData};
 use crate::store::{Integration, NewEvent, StoreError, Tx};
 
-fn emit(tx: &mut Tx, org_id: &str, kind: EventType, data: impl Serialize) {
+/// Buffers an event on `tx`; every helper below goes through here (and the
+/// certificate-expiry pass, whose payload is its own).
+pub fn emit(tx: &mut Tx, org_id: &str, kind: EventType, data: impl Serialize) {
     // Serializing these plain structs cannot fail; should it ever, the
     // event still goes out, with what could be said.
     let data = serde_json::to_value(data).unwrap_or_default();
@@ -122,6 +124,14 @@ pub(crate) async fn team_membership_of(
     Ok(())
 }
 
+/// `domain.verified` / `domain.unverified`.
+pub(crate) fn domain_changed(tx: &mut Tx, org_id: &str, kind: EventType, domain: &str) {
+    let data = DomainData {
+        domain: domain.to_string(),
+    };
+    emit(tx, org_id, kind, data);
+}
+
 /// An `integration.*` / `provisioning.*` event: what the integration is
 /// and which settings changed (`changed`, names only), never their values.
 pub fn integration_changed(
@@ -137,4 +147,148 @@ pub fn integration_changed(
         changed: changed.iter().map(|c| c.to_string()).collect(),
     };
     emit(tx, &integration.org_id, kind, data);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::audit::Actor;
+    use crate::provisioning::{
+        admit_on_sign_in, create_organization, create_team, deprovision_member, set_member_role,
+        RuleError,
+    };
+    use crate::store::testing::test_store;
+    use crate::store::{EventFilter, Role, Store, UserProfile};
+
+    async fn stream(store: &Store) -> Vec<(String, Value)> {
+        let end = store.last_event_id().await.unwrap();
+        store
+            .events_after(0, end, &EventFilter::default(), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, serde_json::from_str(&e.data).unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sign_in_and_removal_tell_the_whole_story_in_order() {
+        let t = test_store().await;
+        let store = &t.store;
+        let org = create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        create_team(store, &org.id, "Eng", &["acme.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let profile = UserProfile {
+            given_name: Some("Ada".into()),
+            ..Default::default()
+        };
+        let sso = Actor::Sso("i".into());
+        let user = admit_on_sign_in(store, &org.id, "ada@acme.com", &profile, &sso)
+            .await
+            .unwrap()
+            .user;
+        // A second sign-in with the same names is no change: no event.
+        admit_on_sign_in(store, &org.id, "ada@acme.com", &profile, &sso)
+            .await
+            .unwrap();
+        set_member_role(store, &org.id, &user.id, Role::Admin, &Actor::Cli)
+            .await
+            .unwrap();
+        set_member_role(store, &org.id, &user.id, Role::Admin, &Actor::Cli)
+            .await
+            .unwrap();
+        deprovision_member(store, &org.id, &user.id, &Actor::Cli)
+            .await
+            .unwrap();
+
+        let events = stream(store).await;
+        let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "team.created",
+                "member.added",
+                "team.member_added",
+                "member.updated",
+                "team.member_removed",
+                "member.removed"
+            ]
+        );
+        let added = &events[1].1;
+        assert_eq!(added["email"], "ada@acme.com");
+        assert_eq!(added["given_name"], "Ada");
+        assert_eq!(added["source"], "jit");
+        assert_eq!(added["role"], "member");
+        assert_eq!(events[2].1["team"]["name"], "Eng");
+        assert_eq!(events[2].1["team"]["preapproved_domains"][0], "acme.com");
+        assert_eq!(events[2].1["member"]["user_id"], user.id.as_str());
+        assert_eq!(events[3].1["role"], "admin");
+        let removed = &events[5].1;
+        assert_eq!(removed["reason"], "admin_removed");
+        assert_eq!(removed["account_deleted"], true);
+        assert_eq!(removed["email"], "ada@acme.com");
+    }
+
+    #[tokio::test]
+    async fn a_refused_or_rolled_back_change_emits_nothing() {
+        let t = test_store().await;
+        let store = &t.store;
+        let org = create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        create_team(store, &org.id, "Eng", &[], &Actor::Cli)
+            .await
+            .unwrap();
+        let before = store.last_event_id().await.unwrap();
+        let dup = create_team(store, &org.id, "eng", &[], &Actor::Cli).await;
+        assert!(matches!(dup, Err(RuleError::Conflict(_))));
+        let mut tx = store.write_tx().await.unwrap();
+        tx.insert_team(&org.id, "Ops", &[], None).await.unwrap();
+        tx.emit(crate::store::NewEvent {
+            org_id: org.id.clone(),
+            kind: crate::events::EventType::TeamCreated,
+            data: serde_json::json!({}),
+        });
+        tx.rollback().await.unwrap();
+        assert_eq!(store.last_event_id().await.unwrap(), before);
+        assert_eq!(stream(store).await.len(), 1);
+    }
+
+    /// Ids are handed out in commit order: concurrent writers leave no gap
+    /// and no event appears below one already readable.
+    #[tokio::test]
+    async fn concurrent_writers_get_contiguous_ids() {
+        let t = test_store().await;
+        let store = t.store.clone();
+        let org = create_organization(&store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let (store, org_id) = (store.clone(), org.id.clone());
+                tokio::spawn(async move {
+                    create_team(&store, &org_id, &format!("T{i}"), &[], &Actor::Cli).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let end = store.last_event_id().await.unwrap();
+        let ids: Vec<i64> = store
+            .events_after(0, end, &EventFilter::default(), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, (1..=12).collect::<Vec<_>>());
+    }
 }

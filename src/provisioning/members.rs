@@ -25,6 +25,8 @@ pub enum SignInRefusal {
     NoEmail,
     #[error("{email} is not a member of this organization, and no team pre-approves the domain {domain}")]
     DomainNotPreapproved { email: String, domain: String },
+    #[error("{email} already belongs to another organization, and this one has neither verified {domain} nor invited them")]
+    AccountElsewhere { email: String, domain: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,7 +86,13 @@ pub async fn admit_on_sign_in(
             domain,
         });
     }
-    let (user, _) = tx.ensure_user(email, profile).await?;
+    let (user, created) = tx.ensure_user(email, profile).await?;
+    if !created && !may_attach(&mut tx, org_id, &user).await? {
+        return Err(SignInRefusal::AccountElsewhere {
+            email: email.to_string(),
+            domain,
+        });
+    }
     tx.upsert_membership(org_id, &user.id, Role::Member, MemberSource::Jit)
         .await?;
     member_changed(&mut tx, org_id, EventType::MemberAdded, &user.id).await?;
@@ -103,6 +111,29 @@ pub async fn admit_on_sign_in(
     .await?;
     tx.commit().await?;
     Ok(Admission { user, joined: true })
+}
+
+/// The rule for attaching an existing account that is not yet a member
+/// here, for every entry point (JIT, SCIM): an account that belongs to no
+/// other organization may be attached; one that does only if this
+/// organization has verified its email domain or had it as a member before
+/// (re-provisioning re-attaches). Invitations need no check: they make the
+/// membership first. Otherwise an IdP could assert `ceo@bigcorp.com` and
+/// take over that global account.
+pub(crate) async fn may_attach(tx: &mut Tx, org_id: &str, user: &User) -> Result<bool, StoreError> {
+    if tx.other_memberships(org_id, &user.id).await? == 0 {
+        return Ok(true);
+    }
+    if let Some(domain) = email_domain(&user.email) {
+        if Store::verified_domain_owner(&mut **tx, &domain)
+            .await?
+            .as_deref()
+            == Some(org_id)
+        {
+            return Ok(true);
+        }
+    }
+    tx.was_member(org_id, &user.email).await
 }
 
 /// Whether `profile` would change any of the account's names (an absent
@@ -197,6 +228,7 @@ pub(crate) async fn deprovision_in(
     if !tx.remove_from_organization(org_id, user_id).await? {
         return Ok(None);
     }
+    tx.remember_former_member(org_id, &member.email).await?;
     for team in &teams {
         team_membership(
             tx,
@@ -242,6 +274,63 @@ pub(crate) async fn audit_deprovisioned(
         json!({ "account": account }),
     )
     .await
+}
+
+/// An admin adds a person by email, with a role and teams: the account is
+/// created if there is none and becomes a member at once (`source:
+/// invite`). This is the admin's word for the person, so it is also what
+/// lets this organization's IdP sign in an account that belongs to another
+/// organization too.
+pub async fn invite_member(
+    store: &Store,
+    org_id: &str,
+    email: &str,
+    role: Role,
+    team_ids: &[String],
+    actor: &Actor,
+) -> RuleResult<User> {
+    let email = super::limits::bounded("email", email.trim(), super::limits::EMAIL)?;
+    if email_domain(email).is_none() || !email.contains('@') {
+        return Err(super::invalid(
+            "email",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    let mut tx = store.write_tx().await?;
+    for team_id in team_ids {
+        if !tx.team_is_live(org_id, team_id).await? {
+            return Err(super::invalid(
+                "teams",
+                format!("{team_id:?} is not a team of this organization"),
+            ));
+        }
+    }
+    let (user, _) = tx.ensure_user(email, &UserProfile::default()).await?;
+    if !tx
+        .upsert_membership(org_id, &user.id, role, MemberSource::Invite)
+        .await?
+    {
+        return Err(RuleError::Conflict(format!(
+            "{email} is already a member of this organization"
+        )));
+    }
+    member_changed(&mut tx, org_id, EventType::MemberAdded, &user.id).await?;
+    for team_id in team_ids {
+        if tx.add_team_member(team_id, &user.id).await? {
+            joined_team(&mut tx, org_id, team_id, &user.id).await?;
+        }
+    }
+    audit_success(
+        &mut tx,
+        org_id,
+        AuditKind::MemberInvited,
+        actor,
+        Some(&user.email),
+        json!({ "role": role, "teams": team_ids }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 pub async fn set_member_role(
@@ -392,6 +481,121 @@ mod tests {
         ));
     }
 
+    /// Verifies `domain` for `org_id`, as a found TXT record would.
+    async fn verified(store: &Store, org_id: &str, domain: &str) {
+        let mut tx = store.write_tx().await.unwrap();
+        tx.insert_org_domain(&crate::store::OrgDomain {
+            org_id: org_id.into(),
+            domain: domain.into(),
+            challenge: "c".into(),
+            created_at: 0,
+            verified_at: None,
+            last_checked_at: None,
+            failing_since: None,
+        })
+        .await
+        .unwrap();
+        assert!(tx.set_domain_verified(org_id, domain).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+
+    /// The nOAuth rule: another organization's IdP asserting an email it
+    /// does not own cannot take the existing account.
+    #[tokio::test]
+    async fn an_account_of_another_organization_is_attached_only_when_allowed() {
+        let t = test_store().await;
+        let store = &t.store;
+        let home = create_organization(store, "BigCorp", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let evil = create_organization(store, "Evil", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let friend = create_organization(store, "Friend", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        for org in [&home, &evil, &friend] {
+            create_team(store, &org.id, "All", &["bigcorp.com".into()], &Actor::Cli)
+                .await
+                .unwrap();
+        }
+        let sso = Actor::Sso("i".into());
+        let ceo = admit_on_sign_in(store, &home.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+            .await
+            .unwrap()
+            .user;
+
+        // Pre-approving the domain is not owning it.
+        let taken = admit_on_sign_in(
+            store,
+            &evil.id,
+            "ceo@bigcorp.com",
+            &profile("Mallory"),
+            &sso,
+        )
+        .await;
+        assert!(
+            matches!(taken, Err(SignInRefusal::AccountElsewhere { ref domain, .. }) if domain == "bigcorp.com")
+        );
+        assert!(store.member(&evil.id, &ceo.id).await.unwrap().is_none());
+        let account = Store::user_by_email(store.pool(), "ceo@bigcorp.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            account.given_name.as_deref(),
+            Some("Ceo"),
+            "nothing of the account changed"
+        );
+        // Someone new at the domain is still admitted by JIT.
+        assert!(
+            admit_on_sign_in(store, &evil.id, "new@bigcorp.com", &profile("N"), &sso)
+                .await
+                .is_ok()
+        );
+
+        // The organization that verified the domain may attach it.
+        verified(store, &friend.id, "bigcorp.com").await;
+        let joined = admit_on_sign_in(store, &friend.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+            .await
+            .unwrap();
+        assert!(joined.joined);
+        // A former member is re-attached (re-provisioning), even without it.
+        deprovision_member(store, &friend.id, &ceo.id, &Actor::Cli)
+            .await
+            .unwrap();
+        let mut tx = store.write_tx().await.unwrap();
+        tx.set_domain_unverified(&friend.id, "bigcorp.com")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            admit_on_sign_in(store, &friend.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+                .await
+                .unwrap()
+                .joined
+        );
+        // An invitation lets Evil's IdP sign the person in: the admin vouched.
+        invite_member(
+            store,
+            &evil.id,
+            "ceo@bigcorp.com",
+            Role::Member,
+            &[],
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+        assert!(
+            admit_on_sign_in(store, &evil.id, "ceo@bigcorp.com", &profile("Ceo"), &sso)
+                .await
+                .is_ok()
+        );
+    }
+
     #[tokio::test]
     async fn deprovisioning_detaches_or_deletes_the_account() {
         let t = test_store().await;
@@ -415,9 +619,18 @@ mod tests {
             .await
             .unwrap()
             .user;
-        admit_on_sign_in(store, &b.id, "carol@corp.com", &profile("Carol"), &sso)
-            .await
-            .unwrap();
+        // Carol's account belongs to A, so B attaches it only by invitation
+        // (or a verified domain, see below).
+        invite_member(
+            store,
+            &b.id,
+            "carol@corp.com",
+            Role::Member,
+            &[],
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
 
         let scim = Actor::Scim("okta".into());
         assert_eq!(

@@ -14,16 +14,19 @@ mod orgs;
 mod platform;
 mod scim;
 mod teams;
+mod verified_domains;
 
 pub use domains::{email_domain, normalize_domains};
-pub use events::integration_changed;
+pub use events::{emit as emit_event, integration_changed};
 pub use members::{
-    admit_on_sign_in, deprovision_member, set_member_role, Admission, Deprovisioned, SignInRefusal,
+    admit_on_sign_in, deprovision_member, invite_member, set_member_role, Admission, Deprovisioned,
+    SignInRefusal,
 };
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
 pub use platform::{
-    create_api_key, create_setup_link, revoke_api_key, use_setup_link, verify_api_key, NewApiKey,
-    NewSetupLink, SetupLinkRefusal, UsedSetupLink, SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
+    check_setup_link, create_api_key, create_setup_link, revoke_api_key, use_setup_link,
+    verify_api_key, NewApiKey, NewSetupLink, SetupLinkRefusal, UsedSetupLink,
+    SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
 };
 pub use scim::{
     scim_create_group, scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user,
@@ -31,6 +34,10 @@ pub use scim::{
 };
 pub use teams::{
     create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,
+};
+pub use verified_domains::{
+    claim_domain, is_verified, recheck_verified_domains, remove_domain, txt_record, verify_domain,
+    vouches_for,
 };
 
 pub use crate::audit::Actor;
@@ -48,6 +55,9 @@ pub enum RuleError {
     /// a race); the caller may read again and retry.
     #[error("{0} was changed concurrently; retry")]
     Stale(&'static str),
+    /// The rules do not allow it, whoever asks (not an input mistake).
+    #[error("{0}")]
+    Refused(String),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,

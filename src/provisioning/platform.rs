@@ -9,7 +9,7 @@ use super::orgs::validate_name;
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
 use crate::secrets::{new_token, token_hash, token_matches, API_KEY_PREFIX, SETUP_LINK_PREFIX};
-use crate::store::{now_ms, ApiKey, Store};
+use crate::store::{now_ms, ApiKey, SetupLink, Store};
 
 /// A setup link lives a week unless the product asks otherwise (SPEC).
 pub const SETUP_LINK_DEFAULT_SECONDS: i64 = 7 * 86_400;
@@ -139,6 +139,31 @@ pub struct UsedSetupLink {
     pub org_id: String,
 }
 
+/// The link `token` names if it can still be used now.
+fn usable(link: Option<SetupLink>, token: &str, now: i64) -> Result<SetupLink, SetupLinkRefusal> {
+    let link = link
+        .filter(|link| token_matches(token, &link.token_hash))
+        .ok_or(SetupLinkRefusal::Unknown)?;
+    if link.used_at.is_some() {
+        return Err(SetupLinkRefusal::Used);
+    }
+    if link.expires_at <= now {
+        return Err(SetupLinkRefusal::Expired);
+    }
+    Ok(link)
+}
+
+/// Whether a setup link could be used, without using it: the page that
+/// asks the person to continue (a link previewer in a mail or chat client
+/// fetches the link too, and must not spend it). Returns its organization.
+pub async fn check_setup_link(
+    store: &Store,
+    token: &str,
+) -> RuleResult<Result<String, SetupLinkRefusal>> {
+    let link = Store::setup_link_by_hash(store.pool(), &token_hash(token)).await?;
+    Ok(usable(link, token, now_ms()).map(|link| link.org_id))
+}
+
 /// Uses a setup link up: of any number of concurrent uses exactly one gets
 /// `Ok`, and that use is audited in the link's organization.
 pub async fn use_setup_link(
@@ -146,20 +171,12 @@ pub async fn use_setup_link(
     token: &str,
 ) -> RuleResult<Result<UsedSetupLink, SetupLinkRefusal>> {
     let mut tx = store.write_tx().await?;
-    let link = tx
-        .setup_link_by_hash(&token_hash(token))
-        .await?
-        .filter(|link| token_matches(token, &link.token_hash));
-    let Some(link) = link else {
-        return Ok(Err(SetupLinkRefusal::Unknown));
-    };
     let now = now_ms();
-    if link.used_at.is_some() {
-        return Ok(Err(SetupLinkRefusal::Used));
-    }
-    if link.expires_at <= now {
-        return Ok(Err(SetupLinkRefusal::Expired));
-    }
+    let link = Store::setup_link_by_hash(&mut *tx, &token_hash(token)).await?;
+    let link = match usable(link, token, now) {
+        Ok(link) => link,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     // Another use may have committed since the read above (PostgreSQL
     // does not lock on read): the conditional update decides.
     if !tx.consume_setup_link(&link.id, now).await? {

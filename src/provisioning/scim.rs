@@ -5,12 +5,16 @@
 use serde_json::json;
 
 use super::events::{member_changed, team_changed, team_membership_of};
-use super::members::{audit_deprovisioned, deprovision_in, joined_team, refresh_profile};
+use super::members::{
+    audit_deprovisioned, deprovision_in, joined_team, may_attach, refresh_profile,
+};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
-use crate::audit::AuditKind;
+use crate::audit::{AuditKind, Outcome};
 use crate::events::TeamData;
 use crate::events::{EventType, MemberSource, RemovalReason};
-use crate::store::{now_ms, Integration, Role, ScimUserRow, Store, StoreError, Tx, UserProfile};
+use crate::store::{
+    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Tx, UserProfile,
+};
 
 /// What a SCIM client asserts about a user, read from its resource.
 #[derive(Debug, Clone)]
@@ -91,11 +95,23 @@ async fn attach(
     org_id: &str,
     scim_id: Option<&str>,
     facts: &ScimUserFacts,
-) -> Result<Option<String>, StoreError> {
+) -> RuleResult<Option<String>> {
     let Some(email) = facts.email.as_deref().filter(|_| facts.active) else {
         return Ok(None);
     };
     let (user, created) = tx.ensure_user(email, &facts.profile).await?;
+    if !created
+        && Store::membership_role(&mut **tx, org_id, &user.id)
+            .await?
+            .is_none()
+        && !may_attach(tx, org_id, &user).await?
+    {
+        let domain = super::email_domain(email).unwrap_or_default();
+        return Err(RuleError::Refused(format!(
+            "{email} already belongs to another organization; this organization may provision that account \
+             only once it has verified {domain} (admin: Domains), or an admin has invited {email}"
+        )));
+    }
     let mut joined = Vec::new();
     if let Some(scim_id) = scim_id {
         for team_id in tx.teams_of_scim_user(scim_id).await? {
@@ -117,6 +133,36 @@ async fn attach(
         joined_team(tx, org_id, team_id, &user.id).await?;
     }
     Ok(Some(user.id))
+}
+
+/// Audits a SCIM write the attach rule refused (its transaction already
+/// rolled back) and returns the refusal for the SCIM answer.
+async fn refused(
+    store: &Store,
+    integration: &Integration,
+    kind: AuditKind,
+    actor: &Actor,
+    facts: &ScimUserFacts,
+    why: String,
+) -> RuleError {
+    let event = NewAuditEvent {
+        org_id: integration.org_id.clone(),
+        kind,
+        outcome: Outcome::Failure,
+        actor: actor.clone(),
+        subject: Some(
+            facts
+                .email
+                .clone()
+                .unwrap_or_else(|| facts.user_name.clone()),
+        ),
+        reason: Some(format!("account_elsewhere: {why}")),
+        details: json!({ "integration": integration.id }),
+    };
+    if let Err(e) = store.record_audit_alone(&event).await {
+        tracing::warn!(error = %e, "could not audit a refused SCIM write");
+    }
+    RuleError::Refused(why)
 }
 
 fn taken(user_name: &str) -> RuleError {
@@ -143,7 +189,14 @@ pub async fn scim_create_user(
     {
         return Err(taken(&facts.user_name));
     }
-    let user_id = attach(&mut tx, &integration.org_id, None, facts).await?;
+    let user_id = match attach(&mut tx, &integration.org_id, None, facts).await {
+        Err(RuleError::Refused(why)) => {
+            tx.rollback().await?;
+            let kind = AuditKind::ScimUserCreated;
+            return Err(refused(store, integration, kind, actor, facts, why).await);
+        }
+        other => other?,
+    };
     let now = now_ms();
     let row = ScimUserRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -189,7 +242,7 @@ pub async fn scim_replace_user(
     let row = Store::scim_user(&mut *tx, &integration.id, id)
         .await?
         .ok_or(RuleError::NotFound("user"))?;
-    save_locked(tx, integration, row, write, actor).await
+    save_locked(store, tx, integration, row, write, actor).await
 }
 
 /// PATCH: applies `patch` to the stored resource and saves the result. The
@@ -222,7 +275,7 @@ pub async fn scim_patch_user<P: ScimUserPatch>(
             .await
             .map_err(RuleError::from)?;
         if unchanged {
-            return Ok(save_locked(tx, integration, row, &write, actor).await?);
+            return Ok(save_locked(store, tx, integration, row, &write, actor).await?);
         }
     }
     Err(RuleError::Stale("user").into())
@@ -232,6 +285,7 @@ pub async fn scim_patch_user<P: ScimUserPatch>(
 /// any change of `active`: false deprovisions, true re-attaches. Returns the
 /// row as stored.
 async fn save_locked(
+    store: &Store,
     mut tx: Tx,
     integration: &Integration,
     mut row: ScimUserRow,
@@ -256,7 +310,14 @@ async fn save_locked(
     let kind = match (was_active, facts.active) {
         (_, true) => {
             // Without an email now, the existing membership stays as it is.
-            let attached = attach(&mut tx, &integration.org_id, Some(&row.id), facts).await?;
+            let attached = match attach(&mut tx, &integration.org_id, Some(&row.id), facts).await {
+                Err(RuleError::Refused(why)) => {
+                    tx.rollback().await?;
+                    let kind = AuditKind::ScimUserUpdated;
+                    return Err(refused(store, integration, kind, actor, facts, why).await);
+                }
+                other => other?,
+            };
             row.user_id = attached.or(row.user_id.take());
             if was_active {
                 AuditKind::ScimUserUpdated

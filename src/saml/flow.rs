@@ -105,7 +105,10 @@ pub async fn consume(
     );
     let skew = chrono::Duration::seconds(config.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
+    // The request's span goes along, so xmlsec's diagnostics carry its id.
+    let span = tracing::Span::current();
     let validated = tokio::task::spawn_blocking(move || {
+        let _request = span.enter();
         let expectations = Expectations {
             sp_url: &sp,
             idp_entity_id: entity_id.as_deref(),

@@ -115,6 +115,7 @@ impl From<RuleError> for ScimError {
             RuleError::Invalid { field, message } => {
                 Self::bad("invalidValue", format!("{field}: {message}"))
             }
+            RuleError::Refused(message) => Self::new(StatusCode::FORBIDDEN, None, message),
             RuleError::Store(s) => s.into(),
         }
     }

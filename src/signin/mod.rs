@@ -4,6 +4,7 @@
 //! metric. Outcomes are types ([`SignedIn`], [`Refusal`]); the web layer
 //! alone turns them into responses and pages.
 
+pub mod discovery;
 pub mod pending;
 pub mod refusal;
 
@@ -134,6 +135,14 @@ pub async fn admit(
     }
 }
 
+/// The organization's name for a person-facing page.
+async fn org_name(services: Services<'_>, org_id: &str) -> String {
+    match services.store.organization(org_id).await {
+        Ok(Some(org)) => org.name,
+        _ => "this organization".to_string(),
+    }
+}
+
 /// The email an attempt is about, when the identity provider sent a usable one.
 fn usable_email(identity: &Identity) -> Option<&str> {
     identity.email.as_deref().filter(|e| e.contains('@'))
@@ -165,12 +174,16 @@ async fn admit_unrecorded(
     {
         Ok(a) => a,
         Err(SignInRefusal::DomainNotPreapproved { domain, .. }) => {
-            let org_name = match services.store.organization(&integration.org_id).await {
-                Ok(Some(org)) => org.name,
-                _ => "this organization".to_string(),
-            };
+            let org_name = org_name(services, &integration.org_id).await;
             let detail = format!("{email} is not a member and no team pre-approves {domain}");
             return Err(Refusal::not_admitted(detail, org_name, domain));
+        }
+        Err(SignInRefusal::AccountElsewhere { domain, .. }) => {
+            let org_name = org_name(services, &integration.org_id).await;
+            let detail = format!(
+                "{email} belongs to another organization; {domain} is not verified here, and {email} was neither invited nor a member before"
+            );
+            return Err(Refusal::account_elsewhere(detail, org_name, domain));
         }
         Err(SignInRefusal::NoEmail) => {
             return Err(Refusal::new(

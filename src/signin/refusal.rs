@@ -25,6 +25,9 @@ pub enum Class {
 /// Every reason a sign-in can be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalCode {
+    /// The account belongs to another organization and nothing here
+    /// (verified domain, invitation, former membership) lets this one attach it.
+    AccountElsewhere,
     AlgorithmRefused,
     AssertionCount,
     AudienceMismatch,
@@ -91,7 +94,8 @@ pub enum RefusalCode {
 }
 
 impl RefusalCode {
-    pub const ALL: [RefusalCode; 63] = [
+    pub const ALL: [RefusalCode; 64] = [
+        RefusalCode::AccountElsewhere,
         RefusalCode::AlgorithmRefused,
         RefusalCode::AssertionCount,
         RefusalCode::AudienceMismatch,
@@ -177,6 +181,7 @@ impl RefusalCode {
             RefusalCode::EmailUnverified => "email_unverified",
             RefusalCode::EncodingRefused => "encoding_refused",
             RefusalCode::EncryptedRefused => "encrypted_refused",
+            RefusalCode::AccountElsewhere => "account_elsewhere",
             RefusalCode::Expired => "expired",
             RefusalCode::InResponseToMismatch => "in_response_to_mismatch",
             RefusalCode::InResponseToUnknown => "in_response_to_unknown",
@@ -251,7 +256,7 @@ impl RefusalCode {
             | RefusalCode::XmlMalformed => Class::Malformed,
             RefusalCode::TooLarge => Class::TooLarge,
             RefusalCode::DiscoveryFailed | RefusalCode::ProviderUnreachable => Class::ProviderDown,
-            RefusalCode::NotPreapproved => Class::NotAdmitted,
+            RefusalCode::NotPreapproved | RefusalCode::AccountElsewhere => Class::NotAdmitted,
             RefusalCode::Unavailable => Class::Unavailable,
             RefusalCode::UnknownIntegration => Class::UnknownIntegration,
             _ => Class::Verification,
@@ -285,6 +290,9 @@ impl RefusalCode {
             RefusalCode::NotPreapproved => {
                 "The identity provider vouched for the person, but they are not a member and no team pre-approves their email domain. Add the domain to a team (Teams → ⋯ → Configure) or provision them by SCIM."
             }
+            RefusalCode::AccountElsewhere => {
+                "The person's account already belongs to another organization. This organization's identity provider may attach it only once this organization has verified the email domain (Domains), or an admin has invited the person, or they were a member here before."
+            }
             RefusalCode::Replayed => {
                 "This exact response had already been used once; a copy was refused."
             }
@@ -317,7 +325,7 @@ pub struct NotAdmitted {
 pub struct Refusal {
     pub code: RefusalCode,
     pub detail: String,
-    /// Set for [`RefusalCode::NotPreapproved`]: what the page names.
+    /// Set for the [`Class::NotAdmitted`] codes: what the page names.
     pub not_admitted: Option<NotAdmitted>,
 }
 
@@ -339,6 +347,15 @@ impl Refusal {
         Refusal {
             not_admitted: Some(NotAdmitted { org_name, domain }),
             ..Refusal::new(RefusalCode::NotPreapproved, detail)
+        }
+    }
+
+    /// The account belongs to another organization (see
+    /// [`RefusalCode::AccountElsewhere`]).
+    pub fn account_elsewhere(detail: impl Into<String>, org_name: String, domain: String) -> Self {
+        Refusal {
+            not_admitted: Some(NotAdmitted { org_name, domain }),
+            ..Refusal::new(RefusalCode::AccountElsewhere, detail)
         }
     }
 

@@ -62,6 +62,20 @@ impl Store {
 
     /// Whether the setup link `id` (which opened an admin session) still
     /// belongs to `org_id`.
+    /// The link with this token hash, on the pool or inside a transaction.
+    pub async fn setup_link_by_hash<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        token_hash: &str,
+    ) -> StoreResult<Option<SetupLink>> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, token_hash, expires_at, used_at FROM setup_links \
+             WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(executor)
+        .await?)
+    }
+
     pub async fn setup_link_exists(&self, id: &str, org_id: &str) -> StoreResult<bool> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT id FROM setup_links WHERE id = $1 AND org_id = $2")
@@ -134,16 +148,6 @@ impl Tx {
         .execute(&mut **self)
         .await?;
         Ok(id)
-    }
-
-    pub async fn setup_link_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<SetupLink>> {
-        Ok(sqlx::query_as(
-            "SELECT id, org_id, token_hash, expires_at, used_at FROM setup_links \
-             WHERE token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut **self)
-        .await?)
     }
 
     /// Marks a live link used; false when it was used (or expired) first.

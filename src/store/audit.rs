@@ -58,6 +58,27 @@ pub struct AuditFilter {
 }
 
 impl Store {
+    /// Deletes at most `batch` audit rows recorded before `cutoff` (unix ms)
+    /// and returns how many went. Audit ids are UUIDv7, whose text sorts by
+    /// time, so the oldest rows are found through the primary key alone.
+    pub async fn delete_audit_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        let cutoff = cutoff.max(0) as u64;
+        let first_id_at_cutoff = format!(
+            "{:08x}-{:04x}-0000-0000-000000000000",
+            cutoff >> 16,
+            cutoff & 0xffff
+        );
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE id < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(first_id_at_cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Writes an event that accompanies no change (a refused sign-in).
     pub async fn record_audit_alone(&self, event: &NewAuditEvent) -> StoreResult<()> {
         Self::insert_audit(&self.pool, event).await
@@ -154,4 +175,51 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::test_store;
+
+    /// The cutoff id falls between UUIDv7 ids by their time alone.
+    #[tokio::test]
+    async fn retention_deletes_only_rows_older_than_the_cutoff_in_batches() {
+        let t = test_store().await;
+        let store = &t.store;
+        let org = crate::provisioning::create_organization(store, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let event = NewAuditEvent {
+            org_id: org.id.clone(),
+            kind: AuditKind::SignIn,
+            outcome: Outcome::Failure,
+            actor: Actor::System,
+            subject: None,
+            reason: None,
+            details: serde_json::json!({}),
+        };
+        for _ in 0..3 {
+            store.record_audit_alone(&event).await.unwrap();
+        }
+        let all = |s: &Store| {
+            let s = s.clone();
+            let org = org.id.clone();
+            async move {
+                let filter = AuditFilter {
+                    limit: 100,
+                    ..Default::default()
+                };
+                s.audit_events(&org, &filter).await.unwrap().len()
+            }
+        };
+        assert_eq!(all(store).await, 4, "3 + the organization's creation");
+        let an_hour_ago = now_ms() - 3_600_000;
+        assert_eq!(store.delete_audit_before(an_hour_ago, 2).await.unwrap(), 0);
+        let later = now_ms() + 1_000;
+        assert_eq!(store.delete_audit_before(later, 3).await.unwrap(), 3);
+        assert_eq!(store.delete_audit_before(later, 3).await.unwrap(), 1);
+        assert_eq!(all(store).await, 0);
+    }
 }

@@ -172,13 +172,17 @@ impl Store {
         Ok(last)
     }
 
-    /// Drops the events recorded before `cutoff` (retention); returns how
-    /// many went.
-    pub async fn delete_events_before(&self, cutoff: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
+    /// Drops at most `batch` of the events recorded before `cutoff`
+    /// (retention); returns how many went.
+    pub async fn delete_events_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM events WHERE id IN \
+             (SELECT id FROM events WHERE occurred_at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -33,6 +33,16 @@ impl Kind {
         }
     }
 
+    /// The identity provider, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Okta => "Okta",
+            Kind::Entra => "Microsoft Entra ID",
+            Kind::Saml => "SAML",
+            Kind::Oidc => "OpenID Connect",
+        }
+    }
+
     pub fn is_saml(self) -> bool {
         matches!(self, Kind::Okta | Kind::Saml)
     }
@@ -188,6 +198,29 @@ impl Tx {
         .bind(id)
         .bind(token_hash)
         .bind(enabled_at)
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Tx {
+    /// Records that the `threshold_days` warning for a certificate was
+    /// given; `false` if it already had been.
+    pub async fn note_certificate_warning(
+        &mut self,
+        integration_id: &str,
+        fingerprint: &str,
+        threshold_days: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO certificate_warnings (integration_id, fingerprint, threshold_days, warned_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(integration_id)
+        .bind(fingerprint)
+        .bind(threshold_days)
         .bind(now_ms())
         .execute(&mut **self)
         .await?;

@@ -7,8 +7,10 @@
 
 mod api_keys;
 mod audit;
+mod domains;
 mod events;
 mod integrations;
+mod op;
 mod orgs;
 mod scim;
 mod teams;
@@ -18,8 +20,10 @@ mod webhooks;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
+pub use domains::OrgDomain;
 pub use events::{Envelope, Event, EventFilter, NewEvent};
 pub use integrations::{Integration, Kind};
+pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
 pub use scim::ScimUserRow;
 pub use teams::{Team, TeamState};

@@ -309,6 +309,17 @@ impl Tx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    pub async fn team_is_live(&mut self, org_id: &str, team_id: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM teams WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Returns whether the user was not in the team before.
     pub async fn add_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query(

@@ -4,9 +4,11 @@
 
 mod account;
 mod oidc;
+mod op;
 mod ops;
 mod saml;
 mod sign_in;
+mod sign_in_page;
 
 use std::time::{Duration, Instant};
 
@@ -48,8 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(account::verify)
         .service(account::sign_out)
         .service(account::stylesheet)
+        .service(sign_in_page::page)
+        .service(sign_in_page::submit)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
+        .configure(op::configure)
         .configure(crate::admin_api::configure)
         .configure(crate::admin_ui::configure)
         .configure(crate::scim::configure);
@@ -151,6 +156,8 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     // First: it makes the store wake the webhook worker on every commit.
     crate::webhooks::spawn_workers(&mut state);
     spawn_purge_job(state.clone());
+    spawn_domain_recheck_job(state.clone());
+    spawn_certificate_expiry_job(state.clone());
     spawn_metadata_refresh_job(state.clone());
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -202,13 +209,57 @@ fn spawn_metadata_refresh_job(state: AppState) {
     });
 }
 
-/// Removes teams whose restore window has passed and events past their
-/// retention, on every instance (both deletes are idempotent, so instances
-/// need no coordination).
+/// Warns of IdP certificates about to expire, on every instance (each
+/// warning is recorded once, whichever instance gets there first).
+fn spawn_certificate_expiry_job(state: AppState) {
+    let every = Duration::from_secs(state.config.saml.certificate_check_seconds.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::integrations::warn_expiring_certificates(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(warnings = n, "IdP signing certificates expire soon"),
+                Err(e) => tracing::warn!(error = %e, "certificate expiry check failed; will retry"),
+            }
+        }
+    });
+}
+
+/// Looks verified domains up again, on every instance (a domain checked by
+/// one is not due for the others).
+fn spawn_domain_recheck_job(state: AppState) {
+    let every = Duration::from_secs(state.config.dns.recheck_interval_seconds.clamp(1, 300));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::provisioning::recheck_verified_domains(
+                &state.store,
+                &state.dns,
+                &state.config.dns,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    lost = n,
+                    "domains lost their verification (TXT record gone past the grace period)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "domain re-check failed; will retry"),
+            }
+        }
+    });
+}
+
+/// Removes teams whose restore window has passed, and audit rows and events
+/// past their retention, on every instance (the deletes are idempotent, so
+/// instances need no coordination).
 fn spawn_purge_job(state: AppState) {
     let every = Duration::from_secs(state.config.provisioning.purge_interval_seconds);
     let retention = state.config.provisioning.deleted_team_retention_days;
-    let event_retention = state.config.events.retention_days;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -218,12 +269,52 @@ fn spawn_purge_job(state: AppState) {
                 Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
                 Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
             }
-            let cutoff = crate::store::now_ms() - i64::from(event_retention) * 86_400_000;
-            match state.store.delete_events_before(cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "dropped events past retention"),
-                Err(e) => tracing::warn!(error = %e, "event retention pass failed; will retry"),
-            }
+            let store = &state.store;
+            let audit_cutoff = days_ago(state.config.audit.retention_days);
+            purge_in_batches("audit rows", |batch| {
+                store.delete_audit_before(audit_cutoff, batch)
+            })
+            .await;
+            let events_cutoff = days_ago(state.config.events.retention_days);
+            purge_in_batches("events", |batch| {
+                store.delete_events_before(events_cutoff, batch)
+            })
+            .await;
         }
     });
+}
+
+fn days_ago(days: u32) -> i64 {
+    crate::store::now_ms() - i64::from(days) * 86_400_000
+}
+
+/// Rows one purge statement removes: short enough that SQLite's writer (and
+/// PostgreSQL's locks) are held for milliseconds, so sign-ins and SCIM
+/// writes slip in between batches.
+const PURGE_BATCH: i64 = 2_000;
+
+async fn purge_in_batches<F, Fut>(what: &str, mut delete: F)
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = crate::store::StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        match delete(PURGE_BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < PURGE_BATCH as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, what, "retention purge failed; will retry");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, what, "dropped rows past retention");
+    }
 }

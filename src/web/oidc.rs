@@ -56,7 +56,7 @@ pub async fn start(
         &settings,
         &redirect_uri,
         query.return_to.as_deref(),
-        sign_in::browser_of(&req).as_deref(),
+        sign_in::browser_of(&state, &req).as_deref(),
     )
     .await;
     sign_in::started(&state, &req, &route, attempt).await
@@ -83,7 +83,7 @@ pub async fn callback(
         &settings,
         &redirect_uri,
         callback,
-        sign_in::browser_of(&req).as_deref(),
+        sign_in::browser_of(&state, &req).as_deref(),
     )
     .await;
     sign_in::concluded(&state, &req, &route, attempt).await

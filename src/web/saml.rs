@@ -56,7 +56,7 @@ pub async fn start(
             sp_url: &route.url,
         },
         query.return_to.as_deref(),
-        sign_in::browser_of(&req).as_deref(),
+        sign_in::browser_of(&state, &req).as_deref(),
     )
     .await;
     sign_in::started(&state, &req, &route, attempt).await
@@ -85,7 +85,7 @@ pub async fn acs(
         },
         &form.saml_response,
         form.relay_state.as_deref(),
-        sign_in::browser_of(&req).as_deref(),
+        sign_in::browser_of(&state, &req).as_deref(),
     )
     .await;
     sign_in::concluded(&state, &req, &route, attempt).await

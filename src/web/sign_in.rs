@@ -2,6 +2,11 @@
 //! route names, the browser-binding cookie, and turning a sign-in's typed
 //! outcome (`signin::Started`, `SignedIn`, `Refusal`) into the answer —
 //! the one place sign-in speaks HTTP.
+//!
+//! The browser-binding cookie carries `{token}.{mac}`: only a value this
+//! deployment issued is read back, so a cookie planted from a sibling
+//! subdomain (login CSRF) counts as no binding at all. On https it is also
+//! `__Host-` named, which such a sibling cannot set.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
@@ -11,6 +16,7 @@ use askama::Template;
 use crate::config::Config;
 use crate::integrations::{self, Settings};
 use crate::pages::html;
+use crate::secrets::SecretBox;
 use crate::session;
 use crate::signin::pending::{BROWSER_COOKIE, LIFETIME};
 use crate::signin::{self, Class, Identity, Refusal, RefusalCode, SignedIn, Started};
@@ -93,17 +99,32 @@ pub async fn route_or_page<T>(
     }
 }
 
-pub fn browser_of(req: &HttpRequest) -> Option<String> {
-    req.cookie(BROWSER_COOKIE).map(|c| c.value().to_string())
+/// What [`SecretBox::mac`] of a binding token is for.
+const BINDING_PURPOSE: &str = "browser binding";
+
+/// The browser's binding token, if its cookie holds one this deployment
+/// issued; anything else is treated as no cookie.
+pub fn browser_of(state: &AppState, req: &HttpRequest) -> Option<String> {
+    let cookie = req.cookie(&session::host_only_name(&state.config, BROWSER_COOKIE))?;
+    issued_token(&state.secrets, cookie.value()).map(str::to_string)
 }
 
-/// The browser-binding cookie. A SAML IdP posts back cross-site, so on
-/// https it must be SameSite=None (and Secure); on plain http (development,
-/// tests) browsers refuse None without Secure, so Lax is used.
-fn browser_cookie(config: &Config, value: String) -> Cookie<'static> {
+fn issued_token<'a>(secrets: &SecretBox, value: &'a str) -> Option<&'a str> {
+    let (token, mac) = value.split_once('.')?;
+    secrets
+        .mac_matches(BINDING_PURPOSE, token, mac)
+        .then_some(token)
+}
+
+/// The browser-binding cookie for `token`. A SAML IdP posts back
+/// cross-site, so on https it must be SameSite=None (and Secure, and, being
+/// `__Host-`, Path=/); on plain http (development, tests) browsers refuse
+/// None without Secure, so Lax is used.
+fn browser_cookie(config: &Config, secrets: &SecretBox, token: String) -> Cookie<'static> {
     let https = config.public_url_is_https();
-    Cookie::build(BROWSER_COOKIE, value)
-        .path("/users/sign-in/sso/")
+    let value = format!("{token}.{}", secrets.mac(BINDING_PURPOSE, &token));
+    Cookie::build(session::host_only_name(config, BROWSER_COOKIE), value)
+        .path(if https { "/" } else { "/users/sign-in/sso/" })
         .http_only(true)
         .secure(https)
         .same_site(if https { SameSite::None } else { SameSite::Lax })
@@ -133,7 +154,11 @@ pub async fn started(
         Ok(started) => HttpResponse::Found()
             .insert_header((header::LOCATION, started.redirect_url))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .cookie(browser_cookie(&state.config, started.browser))
+            .cookie(browser_cookie(
+                &state.config,
+                &state.secrets,
+                started.browser,
+            ))
             .finish(),
         Err(refusal) => refused(state, req, Some(&route.integration), refusal).await,
     }
@@ -238,6 +263,11 @@ struct RefusedPage<'a> {
 pub fn refusal_page(refusal: &Refusal, reference: &str, retry_url: Option<String>) -> HttpResponse {
     let class = refusal.code.class();
     let (headline, explanation, what_to_do) = match (&refusal.not_admitted, class) {
+        (Some(n), _) if refusal.code == RefusalCode::AccountElsewhere => (
+            "Your account can't join this organization yet",
+            format!("You signed in successfully, but your account is already used by another organization, and {} has not proven that it owns {}.", n.org_name, n.domain),
+            format!("Ask an administrator of {} to verify the domain {} in its settings, or to invite you by email.", n.org_name, n.domain),
+        ),
         (Some(n), _) => (
             "You don't have access to this organization yet",
             format!("You signed in successfully, but you are not a member of {}, and addresses at {} are not pre-approved to join.", n.org_name, n.domain),
@@ -270,4 +300,80 @@ pub fn refusal_page(refusal: &Refusal, reference: &str, retry_url: Option<String
         retry_url: retry_url.filter(|_| offers_retry),
     };
     html(status_of(class), page.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretsConfig;
+
+    fn config(public_url: &str) -> Config {
+        let mut config = Config::load(None).unwrap();
+        config.server.public_url = public_url.into();
+        config
+    }
+
+    fn secrets(key: &str) -> SecretBox {
+        SecretBox::load(&SecretsConfig {
+            encryption_key: key.into(),
+            key_file: "unused".into(),
+        })
+        .unwrap()
+    }
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const OTHER_KEY: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+    #[test]
+    fn on_https_the_binding_cookie_is_host_only_and_cross_site() {
+        let c = browser_cookie(
+            &config("https://sso.example.com"),
+            &secrets(KEY),
+            "t".into(),
+        );
+        assert_eq!(c.name(), "__Host-sso_gateway_signin");
+        assert_eq!(c.secure(), Some(true));
+        assert_eq!(c.path(), Some("/"));
+        assert_eq!(c.domain(), None);
+        assert_eq!(c.same_site(), Some(SameSite::None));
+    }
+
+    #[test]
+    fn on_http_the_binding_cookie_keeps_its_name_and_path() {
+        let c = browser_cookie(&config("http://127.0.0.1:9100"), &secrets(KEY), "t".into());
+        assert_eq!(c.name(), BROWSER_COOKIE);
+        assert_eq!(c.secure(), Some(false));
+        assert_eq!(c.path(), Some("/users/sign-in/sso/"));
+        assert_eq!(c.same_site(), Some(SameSite::Lax));
+    }
+
+    #[test]
+    fn only_a_binding_this_deployment_issued_is_read_back() {
+        let config = config("http://127.0.0.1:9100");
+        let ours = secrets(KEY);
+        let token = crate::signin::pending::random_token();
+        let issued = browser_cookie(&config, &ours, token.clone());
+        assert_eq!(issued_token(&ours, issued.value()), Some(token.as_str()));
+        // Every instance shares the key.
+        assert_eq!(
+            issued_token(&secrets(KEY), issued.value()),
+            Some(token.as_str())
+        );
+
+        let foreign = browser_cookie(&config, &secrets(OTHER_KEY), token.clone());
+        let (_, mac) = issued.value().split_once('.').unwrap();
+        let planted = [
+            // What the first release issued: a bare token.
+            token.clone(),
+            foreign.value().to_string(),
+            format!("{}.{mac}", crate::signin::pending::random_token()),
+            format!("{token}."),
+            format!("{token}.{}", &mac[1..]),
+            format!(".{mac}"),
+            String::new(),
+        ];
+        for value in &planted {
+            assert_eq!(issued_token(&ours, value), None, "{value} was accepted");
+        }
+    }
 }

@@ -240,6 +240,14 @@ pub fn signed_xml_with(spec: &Spec, mutate: impl Fn(String) -> String) -> String
 
 /// A fresh self-signed certificate (PEM) and its key, e.g. for a rollover.
 pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
+    new_key_and_certificate_for_days(cn, 20)
+}
+
+/// As [`new_key_and_certificate`], valid for `days` from now.
+pub fn new_key_and_certificate_for_days(
+    cn: &str,
+    days: u32,
+) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let mut builder = X509::builder().unwrap();
@@ -253,7 +261,7 @@ pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::
         .set_not_before(&Asn1Time::days_from_now(0).unwrap())
         .unwrap();
     builder
-        .set_not_after(&Asn1Time::days_from_now(20).unwrap())
+        .set_not_after(&Asn1Time::days_from_now(days).unwrap())
         .unwrap();
     builder.sign(&key, MessageDigest::sha256()).unwrap();
     let pem = String::from_utf8(builder.build().to_pem().unwrap()).unwrap();
@@ -485,4 +493,34 @@ pub fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
         ));
     }
     (action, fields)
+}
+
+/// Starts a sign-in at `start` and returns the IdP's auto-post form
+/// (action and fields), as a browser would see it.
+pub async fn idp_form(browser: &reqwest::Client, start: &str) -> (String, Vec<(String, String)>) {
+    let to_idp = browser.get(start).send().await.unwrap();
+    assert_eq!(to_idp.status(), 302, "{}", to_idp.text().await.unwrap());
+    let idp_url = to_idp.headers()["location"].to_str().unwrap().to_string();
+    assert!(idp_url.contains("SAMLRequest="), "{idp_url}");
+    let page = browser
+        .get(&idp_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_form(&page)
+}
+
+/// A whole SP-initiated sign-in through the IdP; returns the gateway's
+/// answer to the posted assertion.
+pub async fn browser_sign_in(
+    gw: &super::Gateway,
+    browser: &reqwest::Client,
+    start: &str,
+) -> reqwest::Response {
+    let (action, fields) = idp_form(browser, start).await;
+    assert!(action.starts_with(&gw.base));
+    browser.post(&action).form(&fields).send().await.unwrap()
 }

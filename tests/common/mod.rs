@@ -7,6 +7,8 @@
 //! `SSO_GATEWAY_TEST_REDIS_URL` is set (else the in-process cache).
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod browser;
+pub mod dns;
 pub mod idp;
 pub mod op;
 pub mod scim;
@@ -26,6 +28,8 @@ pub struct Gateway {
     pub env: Vec<(String, String)>,
     child: Child,
     pub http: reqwest::Client,
+    /// Whether the serving process's stderr goes to `stderr_log()`.
+    capture_stderr: bool,
 }
 
 pub fn free_port() -> u16 {
@@ -61,16 +65,28 @@ pub fn is_sqlite(gw: &Gateway) -> bool {
         .any(|(k, v)| k == "SSO_GATEWAY__DATABASE__URL" && v.starts_with("sqlite:"))
 }
 
-fn spawn_serve(dir: &Path, env: &[(String, String)]) -> Child {
+fn spawn_serve(dir: &Path, env: &[(String, String)], capture_stderr: bool) -> Child {
+    let stderr = if capture_stderr {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(STDERR_LOG))
+            .unwrap();
+        Stdio::from(log)
+    } else {
+        Stdio::inherit()
+    };
     Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
+
+const STDERR_LOG: &str = "stderr.log";
 
 /// Waits for `/healthz`; false if the process exited first (its port was
 /// taken) or it never answered.
@@ -97,6 +113,7 @@ async fn serve_on_a_free_port(
     dir: &Path,
     mut env: Vec<(String, String)>,
     set_public_url: bool,
+    capture_stderr: bool,
     http: &reqwest::Client,
 ) -> (Child, String, Vec<(String, String)>) {
     for _ in 0..5 {
@@ -113,7 +130,7 @@ async fn serve_on_a_free_port(
         if set_public_url {
             env.push(("SSO_GATEWAY__SERVER__PUBLIC_URL".into(), base.clone()));
         }
-        let mut child = spawn_serve(dir, &env);
+        let mut child = spawn_serve(dir, &env, capture_stderr);
         if wait_until_up(&mut child, http, &base).await {
             return (child, base, env);
         }
@@ -130,6 +147,15 @@ impl Gateway {
 
     /// Starts a gateway; `extra` env pairs override the defaults here.
     pub async fn start_with(extra: &[(&str, &str)]) -> Gateway {
+        Self::start_inner(extra, false).await
+    }
+
+    /// Like `start_with`, with the process's stderr kept for `stderr_log()`.
+    pub async fn start_capturing_stderr(extra: &[(&str, &str)]) -> Gateway {
+        Self::start_inner(extra, true).await
+    }
+
+    async fn start_inner(extra: &[(&str, &str)], capture_stderr: bool) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = vec![
             ("SSO_GATEWAY__SERVER__WORKERS".into(), "2".into()),
@@ -158,27 +184,36 @@ impl Gateway {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let (child, base, env) = serve_on_a_free_port(dir.path(), env, true, &http).await;
+        let (child, base, env) =
+            serve_on_a_free_port(dir.path(), env, true, capture_stderr, &http).await;
         Gateway {
             base,
             dir,
             env,
             child,
             http,
+            capture_stderr,
         }
     }
 
     /// A second instance behind the same (imaginary) load balancer: same
     /// database, cache, public URL and secret key, its own port.
     pub async fn start_twin(&self) -> Gateway {
-        let (child, base, env) =
-            serve_on_a_free_port(self.dir.path(), self.env.clone(), false, &self.http).await;
+        let (child, base, env) = serve_on_a_free_port(
+            self.dir.path(),
+            self.env.clone(),
+            false,
+            self.capture_stderr,
+            &self.http,
+        )
+        .await;
         Gateway {
             base,
             dir: tempfile::tempdir().unwrap(),
             env,
             child,
             http: self.http.clone(),
+            capture_stderr: self.capture_stderr,
         }
     }
 
@@ -219,6 +254,26 @@ impl Gateway {
         )
     }
 
+    /// `api-key create --json`, returning (key id, key).
+    pub fn create_api_key(&self, name: &str) -> (String, String) {
+        let out = self.cli(&["api-key", "create", "--name", name, "--json"]);
+        assert!(
+            out.status.success(),
+            "api-key create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            line["id"].as_str().unwrap().into(),
+            line["api_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// What the process wrote to stderr so far (`start_capturing_stderr`).
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(STDERR_LOG)).unwrap_or_default()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -250,7 +305,7 @@ impl Gateway {
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        self.child = spawn_serve(self.dir.path(), &self.env);
+        self.child = spawn_serve(self.dir.path(), &self.env, self.capture_stderr);
         self.wait_until_up().await;
     }
 }

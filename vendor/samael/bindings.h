@@ -10,3 +10,4 @@
 #include <xmlsec/list.h>
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
+#include <xmlsec/errors.h>

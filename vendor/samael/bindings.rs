@@ -46,6 +46,13 @@ fn main() {
             .probe("xmlsec1")
             .expect("Could not find xmlsec1 using pkg-config");
 
+        // sso-gateway patch (vendor/README.md): the variadic shim that routes
+        // libxml2's generic errors into `tracing`.
+        println!("cargo:rerun-if-changed=src/crypto/xmlsec/wrapper/generic_error.c");
+        cc::Build::new()
+            .file("src/crypto/xmlsec/wrapper/generic_error.c")
+            .compile("samael_generic_error");
+
         let bindbuild = BindgenBuilder::default()
             .header("bindings.h")
             .clang_args(cflags)

@@ -56,9 +56,13 @@ impl EncryptedAssertion {
                 plaintext.truncate(i);
                 let s =
                     String::from_utf8(plaintext).map_err(|_| Error::EncryptedAssertionInvalid)?;
-                let fi = s.find("<").unwrap();
-                let li = s.rfind(">").unwrap();
-                s[fi..li + 1].to_owned()
+                // sso-gateway patch (vendor/README.md): garbage plaintext
+                // (no element, or '>' before '<') is an error, not a panic.
+                let fi = s.find('<').ok_or(Error::EncryptedAssertionInvalid)?;
+                let li = s.rfind('>').ok_or(Error::EncryptedAssertionInvalid)?;
+                s.get(fi..=li)
+                    .ok_or(Error::EncryptedAssertionInvalid)?
+                    .to_owned()
             }
         };
         quick_xml::de::from_str(&assertion_string).map_err(|_e| Error::FailedToDecryptAssertion)
@@ -361,15 +365,97 @@ impl TryFrom<&EncryptedKey> for Event<'_> {
 
 #[cfg(test)]
 mod test {
-    use crate::schema::Response;
+    use super::EncryptedAssertion;
+    use crate::crypto::{Crypto, CryptoProvider};
+    use crate::schema::{CipherValue, Response};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Padding;
+    use openssl::symm::{Cipher, Crypter, Mode};
+    use openssl::x509::X509;
+
+    const CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc";
+    const GCM: &str = "http://www.w3.org/2009/xmlenc11#aes128-gcm";
+    const OAEP: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
+
+    fn response_xml() -> &'static str {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/test_vectors/response_encrypted.xml",
+        ))
+    }
+
+    fn sp_key() -> PKey<Private> {
+        PKey::private_key_from_pem(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/test_vectors/sp_private.pem"
+        )))
+        .unwrap()
+    }
+
+    fn cipher(value: &[u8]) -> CipherValue {
+        CipherValue {
+            value: STANDARD.encode(value),
+        }
+    }
+
+    /// The test vector's EncryptedAssertion with its EncryptedKey and
+    /// EncryptedData CipherValues replaced (base64 text as given).
+    fn with_cipher_values(key: Option<&str>, data: Option<&str>) -> EncryptedAssertion {
+        let xml = response_xml();
+        let (key_start, key_end) = cipher_value_span(xml, 0);
+        let (data_start, data_end) = cipher_value_span(xml, key_end);
+        let xml = format!(
+            "{}{}{}{}{}",
+            &xml[..key_start],
+            key.unwrap_or(&xml[key_start..key_end]),
+            &xml[key_end..data_start],
+            data.unwrap_or(&xml[data_start..data_end]),
+            &xml[data_end..]
+        );
+        let response: Response = xml.parse().unwrap();
+        response.encrypted_assertion.unwrap()
+    }
+
+    /// Where the text of the first CipherValue at or after `from` is.
+    fn cipher_value_span(xml: &str, from: usize) -> (usize, usize) {
+        let open = "<xenc:CipherValue>";
+        let start = xml[from..].find(open).unwrap() + from + open.len();
+        let end = xml[start..].find("</xenc:CipherValue>").unwrap() + start;
+        (start, end)
+    }
+
+    /// An AES key wrapped for the test SP, as an IdP would send it.
+    fn wrapped_key(aes_key: &[u8]) -> String {
+        let cert = X509::from_pem(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/test_vectors/sp_cert.pem"
+        )))
+        .unwrap();
+        let rsa = cert.public_key().unwrap().rsa().unwrap();
+        let mut out = vec![0u8; rsa.size() as usize];
+        let n = rsa
+            .public_encrypt(aes_key, &mut out, Padding::PKCS1_OAEP)
+            .unwrap();
+        STANDARD.encode(&out[..n])
+    }
+
+    /// IV followed by the AES-128-CBC ciphertext of `plaintext` (a whole
+    /// number of blocks, so no padding is added).
+    fn cbc_value(aes_key: &[u8], iv: &[u8], plaintext: &[u8]) -> String {
+        let mut crypter =
+            Crypter::new(Cipher::aes_128_cbc(), Mode::Encrypt, aes_key, Some(iv)).unwrap();
+        crypter.pad(false);
+        let mut out = vec![0u8; plaintext.len() + 16];
+        let n = crypter.update(plaintext, &mut out).unwrap();
+        let m = crypter.finalize(&mut out[n..]).unwrap();
+        STANDARD.encode([iv, &out[..n + m]].concat())
+    }
 
     #[test]
     fn test_encrypted_assertion_key_info() {
-        let response_xml = include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/test_vectors/response_encrypted.xml",
-        ));
-        let response: Response = response_xml
+        let response: Response = response_xml()
             .parse()
             .expect("failed to parse response_encrypted.xml");
 
@@ -381,5 +467,113 @@ mod test {
         let key_info_exists = key_info.is_some();
 
         assert!(key_info_exists, "KeyInfo missing on EncryptedAssertion");
+    }
+
+    #[test]
+    fn the_untouched_vector_decrypts() {
+        assert!(with_cipher_values(None, None).decrypt(&sp_key()).is_ok());
+    }
+
+    #[test]
+    fn short_or_garbage_encrypted_keys_are_errors() {
+        let (start, end) = cipher_value_span(response_xml(), 0);
+        let valid = &response_xml()[start..end];
+        let raw = STANDARD.decode(valid).unwrap();
+        // (An empty CipherValue does not even parse; the provider-level
+        // tests cover empty input.)
+        let truncated = [
+            STANDARD.encode(&raw[..1]),
+            STANDARD.encode(&raw[..raw.len() / 2]),
+            STANDARD.encode(&raw[..raw.len() - 1]),
+            STANDARD.encode([raw.as_slice(), &[0]].concat()),
+            "not base64 at all!".to_string(),
+        ];
+        for key in &truncated {
+            let result = with_cipher_values(Some(key), None).decrypt(&sp_key());
+            assert!(result.is_err(), "EncryptedKey {key:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn short_cipher_values_are_errors_for_every_content_algorithm() {
+        let aes_key = [7u8; 16];
+        for method in [CBC, GCM] {
+            // Shorter than the IV, exactly the IV, and (GCM) shorter than
+            // IV + tag; and a CBC body that is not a whole block.
+            for len in [0usize, 1, 11, 12, 15, 16, 17, 27, 28, 31] {
+                let result = Crypto::decrypt_assertion_value_info(
+                    &cipher(&vec![0u8; len]),
+                    method,
+                    &aes_key,
+                );
+                if let Ok(plaintext) = &result {
+                    // Only an empty CBC body "decrypts", to nothing.
+                    assert!(
+                        method == CBC && len == 16 && plaintext.is_empty(),
+                        "{method} with {len} bytes gave {plaintext:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_length_content_key_is_an_error() {
+        for key_len in [0usize, 1, 15, 17, 64] {
+            let result =
+                Crypto::decrypt_assertion_value_info(&cipher(&[0u8; 48]), CBC, &vec![1u8; key_len]);
+            assert!(result.is_err(), "a {key_len}-byte AES-128 key was used");
+        }
+    }
+
+    #[test]
+    fn short_rsa_input_is_an_error() {
+        for len in [0usize, 1, 64] {
+            let result =
+                Crypto::decrypt_assertion_key_info(&cipher(&vec![1u8; len]), OAEP, &sp_key());
+            assert!(result.is_err(), "a {len}-byte EncryptedKey was accepted");
+        }
+    }
+
+    #[test]
+    fn truncated_encrypted_data_is_an_error() {
+        let (start, end) =
+            cipher_value_span(response_xml(), cipher_value_span(response_xml(), 0).1);
+        let raw = STANDARD
+            .decode(
+                response_xml()[start..end]
+                    .split_whitespace()
+                    .collect::<String>(),
+            )
+            .unwrap();
+        for len in [1usize, 15, 16, 17, raw.len() - 1] {
+            let data = STANDARD.encode(&raw[..len]);
+            let result = with_cipher_values(None, Some(&data)).decrypt(&sp_key());
+            assert!(
+                result.is_err(),
+                "EncryptedData cut to {len} bytes was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn plaintext_without_an_element_is_an_error() {
+        let aes_key = [9u8; 16];
+        let iv = [3u8; 16];
+        // Invalid UTF-8 takes the lenient path that looks for '<' … '>'.
+        for plaintext in [
+            [0xffu8; 16],
+            *b"no element\xff\xff\xff\xff\xff\xff",
+            *b"> backwards <\xff\xff\xff",
+        ] {
+            let assertion = with_cipher_values(
+                Some(&wrapped_key(&aes_key)),
+                Some(&cbc_value(&aes_key, &iv, &plaintext)),
+            );
+            assert!(
+                assertion.decrypt(&sp_key()).is_err(),
+                "plaintext {plaintext:?} was accepted"
+            );
+        }
     }
 }

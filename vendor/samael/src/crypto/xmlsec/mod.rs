@@ -70,6 +70,9 @@ pub enum XmlSecProviderError {
     #[error("verified pre-digest fragment could not be matched back to the source document")]
     XmlPredigestFragmentInvalid,
 
+    #[error("the encrypted CipherValue is too short for its algorithm")]
+    CipherValueTooShort,
+
     #[error("OpenSSL error stack: {}", error)]
     OpenSSLError {
         #[from]
@@ -374,30 +377,24 @@ impl super::CryptoProvider for XmlSec {
         let encoded_value =
             openssl::base64::decode_block(&cipher_value.value.lines().collect::<String>())?;
 
+        // sso-gateway patch (vendor/README.md): the CipherValue is
+        // attacker-controlled, so every split is checked; short input is an
+        // error, never a slice panic.
         let plaintext = match method {
             "http://www.w3.org/2001/04/xmlenc#aes128-cbc" => {
                 let cipher = Cipher::aes_128_cbc();
-                let iv_len = cipher.iv_len().unwrap();
-                decrypt(
-                    cipher,
-                    decryption_key,
-                    Some(&encoded_value[0..iv_len]),
-                    &encoded_value[iv_len..],
-                )?
+                let (iv, data) = split_iv(&encoded_value, cipher)?;
+                decrypt(cipher, decryption_key, Some(iv), data)?
             }
             "http://www.w3.org/2009/xmlenc11#aes128-gcm" => {
                 let cipher = Cipher::aes_128_gcm();
-                let iv_len = cipher.iv_len().unwrap();
-                let tag_len = 16usize;
-                let data_end = encoded_value.len() - tag_len;
-                decrypt_aead(
-                    cipher,
-                    decryption_key,
-                    Some(&encoded_value[0..iv_len]),
-                    &[],
-                    &encoded_value[iv_len..data_end],
-                    &encoded_value[data_end..],
-                )?
+                let (iv, rest) = split_iv(&encoded_value, cipher)?;
+                let data_len = rest
+                    .len()
+                    .checked_sub(GCM_TAG_LEN)
+                    .ok_or(XmlSecProviderError::CipherValueTooShort)?;
+                let (data, tag) = rest.split_at(data_len);
+                decrypt_aead(cipher, decryption_key, Some(iv), &[], data, tag)?
             }
             _ => {
                 return Err(CryptoError::EncryptedAssertionValueMethodUnsupported {
@@ -1429,6 +1426,16 @@ fn prune_unsigned_attributes(
     }
 
     Ok(())
+}
+
+/// XML Encryption's AES-GCM tag length (xmlenc-core1 §5.2.4).
+const GCM_TAG_LEN: usize = 16;
+
+/// Splits the IV off the front of a CipherValue (xmlenc-core1 §5.2).
+fn split_iv(value: &[u8], cipher: Cipher) -> Result<(&[u8], &[u8]), XmlSecProviderError> {
+    value
+        .split_at_checked(cipher.iv_len().unwrap_or(0))
+        .ok_or(XmlSecProviderError::CipherValueTooShort)
 }
 
 fn decrypt(

@@ -16,6 +16,7 @@ mod backend;
 mod bindings;
 mod error;
 mod keys;
+mod logging;
 mod xmldsig;
 mod xmlsec_internal;
 

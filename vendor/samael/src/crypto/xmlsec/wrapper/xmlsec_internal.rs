@@ -7,6 +7,7 @@ use lazy_static::lazy_static;
 
 use super::backend;
 use super::error::XmlSecError;
+use super::logging;
 use super::XmlSecResult;
 use std::convert::TryInto;
 use std::ptr::null;
@@ -24,7 +25,11 @@ pub fn guarantee_xmlsec_init() -> XmlSecResult<()> {
     if inner.is_none() {
         *inner = Some(XmlSecContext::new()?);
     }
+    drop(inner);
 
+    // sso-gateway patch (vendor/README.md): every thread that verifies or
+    // signs passes here first.
+    logging::route_errors_to_tracing();
     Ok(())
 }
 
