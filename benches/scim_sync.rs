@@ -10,6 +10,12 @@
 //!    scripts/bench.sh gives one), and the peers in the same run.
 //! 2. Filter GETs/s: `GET /Users?filter=userName eq "…"` for random synced
 //!    users, driven by wrk from its own process, p50/p99.
+//! 3. Webhooks: the same sync again on a gateway with a webhook registered
+//!    to a loopback receiver (delivering while the sync runs), reported as
+//!    the ratio to the sync without (goal: at least 0.9). A second endpoint
+//!    held back (503 + Retry-After) during that sync is then released: how
+//!    fast it drains the backlog of every sync event is the delivery
+//!    throughput (goal: 2,000 events/s). `WEBHOOK_BENCH=0` skips this.
 //!
 //! Run: `scripts/bench.sh scim` or `cargo bench --bench scim_sync`.
 //! Peers (started when their environment variable is set, as
@@ -372,6 +378,76 @@ async fn gateway_target(gw: &Gateway) -> Target {
     }
 }
 
+/// Registers a webhook for every event type to `url` with `key`.
+async fn register_webhook(gw: &Gateway, key: &str, url: &str) {
+    let res = support::http()
+        .post(gw.api("/webhooks"))
+        .bearer_auth(key)
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201, "{:?}", res.text().await);
+}
+
+/// The sync once more, with a live webhook and a held one (see the top of
+/// this file); returns the report lines.
+async fn with_webhooks(backend: Backend, shape: &Shape, without: &SyncResult) -> Vec<String> {
+    let receiver = support::Receiver::start().await;
+    receiver.hold("/drain", true);
+    let gw = Gateway::start(
+        backend,
+        &[
+            ("SSO_GATEWAY__OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+            ("SSO_GATEWAY__OUTBOUND__ALLOW_HTTP", "true"),
+        ],
+    )
+    .await;
+    let target = gateway_target(&gw).await;
+    let key = gw.api_key();
+    register_webhook(&gw, &key, &receiver.url("/live")).await;
+    register_webhook(&gw, &key, &receiver.url("/drain")).await;
+    let store = sso_gateway::store::Store::connect(&sso_gateway::config::DatabaseConfig {
+        url: gw.db_url.clone(),
+        max_connections: 1,
+        acquire_timeout_seconds: 10,
+    })
+    .await
+    .unwrap();
+    let first = store.last_event_id().await.unwrap();
+    let r = entra_sync(&target, shape, Duration::from_secs(24 * 3600)).await;
+    check_group(&target, shape).await;
+    let name = format!("sso-gateway ({backend:?}, webhook)");
+    report(&name, &r);
+    let events = usize::try_from(store.last_event_id().await.unwrap() - first).unwrap();
+    let limit = Duration::from_secs(600);
+    let mut lines = vec![format!(
+        "{name}: sync objects/s with a webhook / without: {:.2} (goal >= 0.90); {events} events",
+        r.objects_per_s() / without.objects_per_s()
+    )];
+    if !receiver.wait_accepted("/live", events, limit).await {
+        lines.push(format!(
+            "{name}: live endpoint got {} of {events} events within {limit:?}",
+            receiver.count("/live").accepted
+        ));
+    }
+    receiver.hold("/drain", false);
+    let drained = receiver.wait_accepted("/drain", events, limit).await;
+    let count = receiver.count("/drain");
+    let seconds = match (count.first_accepted, count.last_accepted) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-3),
+        _ => f64::NAN,
+    };
+    let per_s = count.accepted.saturating_sub(1) as f64 / seconds;
+    lines.push(format!(
+        "{name}: delivery drained {} of {events} queued events in {seconds:.2} s = {per_s:.0} events/s; ratio to the 2,000/s goal {:.2}{}",
+        count.accepted,
+        per_s / 2000.0,
+        if drained { "" } else { " (NOT all within the limit)" }
+    ));
+    lines
+}
+
 /// PyPI scim2-server's own command (in-memory storage, threaded WSGI).
 async fn start_scim2_server() -> Option<(Process, Target)> {
     let bin = std::env::var("SCIM2_SERVER_BIN").ok()?;
@@ -456,6 +532,7 @@ async fn main() {
             println!("sso-gateway (PostgreSQL): not run: no SSO_GATEWAY_BENCH_POSTGRES_URL");
         }
     }
+    let mut webhook_lines = Vec::new();
     for backend in backends {
         let gw = Gateway::start(backend, &[]).await;
         let target = gateway_target(&gw).await;
@@ -464,7 +541,17 @@ async fn main() {
         let name = format!("sso-gateway ({backend:?})");
         report(&name, &r);
         let gets = filter_gets(&target, shape.users, seconds).await;
+        drop(gw);
+        if std::env::var("WEBHOOK_BENCH").as_deref() != Ok("0") {
+            webhook_lines.extend(with_webhooks(backend, &shape, &r).await);
+        }
         results.push((name, r, gets));
+    }
+    if !webhook_lines.is_empty() {
+        println!("\nwebhooks:");
+        for line in &webhook_lines {
+            println!("{line}");
+        }
     }
     if smoke() {
         println!("smoke mode: peers and wrk skipped (cargo bench runs them)");

@@ -29,6 +29,9 @@
 #   SSO_GATEWAY_TEST_POSTGRES_URL=postgres://sso@127.0.0.1:<port>/postgres  (superuser, trust auth)
 #   SSO_GATEWAY_TEST_REDIS_URL=redis://127.0.0.1:<port>
 #   SSO_GATEWAY_TEST_POSTGRES_RESTART=<shell command restarting that cluster>
+# Exported to both suites:
+#   SSO_GATEWAY_TEST_WEBHOOK_PYTHON=<python of a venv under target/ with PyPI standardwebhooks>
+#     (tests/webhooks.rs runs tests/webhook-receiver/receiver.py with it)
 #
 # PostgreSQL refuses to run as root: when run as root, the cluster is run as the system user
 # `ssogwtest` (created with useradd if absent) via `runuser`.
@@ -137,6 +140,18 @@ install_node_packages() {
     npm ci --prefix "$REPO_ROOT/tests/op-client" --no-audit --no-fund --silent
 }
 
+# tests/webhooks.rs verifies every delivery with the reference Standard Webhooks
+# library: PyPI standardwebhooks in a virtualenv under target/, as schemathesis.sh does.
+STANDARDWEBHOOKS_VERSION=1.1.0
+WEBHOOK_VENV="$REPO_ROOT/target/webhook-receiver-venv"
+install_webhook_receiver() {
+    if ! "$WEBHOOK_VENV/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
+        python3 -m venv "$WEBHOOK_VENV"
+        "$WEBHOOK_VENV/bin/pip" install -q --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+    fi
+    export SSO_GATEWAY_TEST_WEBHOOK_PYTHON="$WEBHOOK_VENV/bin/python"
+}
+
 install_rust_components() {
     local comps=()
     cargo fmt --version >/dev/null 2>&1 || comps+=(rustfmt)
@@ -189,6 +204,7 @@ fi
 
 run_step rust-components install_rust_components
 run_step node-packages install_node_packages
+run_step webhook-receiver install_webhook_receiver
 run_step services start_services
 
 run_step fmt cargo fmt --all -- --check

@@ -38,6 +38,10 @@ pub enum AuditKind {
     ScimGroupUpdated,
     SetupLinkCreated,
     SetupLinkUsed,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedeliveryQueued,
     DomainClaimed,
     DomainVerified,
     DomainRecordMissing,
@@ -47,7 +51,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 34] = [
+    pub const ALL: [AuditKind; 38] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -76,6 +80,10 @@ impl AuditKind {
         AuditKind::ScimGroupUpdated,
         AuditKind::SetupLinkCreated,
         AuditKind::SetupLinkUsed,
+        AuditKind::WebhookCreated,
+        AuditKind::WebhookDeleted,
+        AuditKind::WebhookSecretRotated,
+        AuditKind::WebhookRedeliveryQueued,
         AuditKind::DomainClaimed,
         AuditKind::DomainVerified,
         AuditKind::DomainRecordMissing,
@@ -115,6 +123,10 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "scim.group.updated",
             AuditKind::SetupLinkCreated => "setup_link.created",
             AuditKind::SetupLinkUsed => "setup_link.used",
+            AuditKind::WebhookCreated => "webhook.created",
+            AuditKind::WebhookDeleted => "webhook.deleted",
+            AuditKind::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditKind::WebhookRedeliveryQueued => "webhook.redelivery_queued",
             AuditKind::DomainClaimed => "domain.claimed",
             AuditKind::DomainVerified => "domain.verified",
             AuditKind::DomainRecordMissing => "domain.record_missing",
@@ -157,6 +169,10 @@ impl AuditKind {
             AuditKind::ScimGroupUpdated => "SCIM: group updated",
             AuditKind::SetupLinkCreated => "Setup link created",
             AuditKind::SetupLinkUsed => "Setup link used (admin signed in)",
+            AuditKind::WebhookCreated => "Webhook endpoint registered",
+            AuditKind::WebhookDeleted => "Webhook endpoint deleted",
+            AuditKind::WebhookSecretRotated => "Webhook signing secret rotated",
+            AuditKind::WebhookRedeliveryQueued => "Webhook event queued for redelivery",
             AuditKind::DomainClaimed => "Domain added (awaiting verification)",
             AuditKind::DomainVerified => "Domain verified (DNS TXT record found)",
             AuditKind::DomainRecordMissing => {

@@ -29,6 +29,7 @@ pub struct Config {
     pub scim: ScimConfig,
     pub provisioning: ProvisioningConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub audit: AuditConfig,
     pub dns: DnsConfig,
     pub op: OpConfig,
@@ -161,6 +162,17 @@ pub struct DnsConfig {
     pub timeout_ms: u64,
     pub recheck_interval_seconds: u64,
     pub grace_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub retry_hours: u32,
+    pub timeout_seconds: u64,
+    pub lease_seconds: u64,
+    pub poll_interval_ms: u64,
+    pub secret_overlap_hours: u32,
+    pub max_retry_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +333,23 @@ impl Config {
         if self.scim.rate_limit_per_minute == 0 {
             return Err(invalid("scim.rate_limit_per_minute", "must be at least 1"));
         }
+        let hooks = &self.webhooks;
+        for (key, value) in [
+            ("webhooks.timeout_seconds", hooks.timeout_seconds),
+            ("webhooks.poll_interval_ms", hooks.poll_interval_ms),
+            (
+                "webhooks.max_retry_interval_seconds",
+                hooks.max_retry_interval_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        // Renewed every third of it: at least once a second.
+        if hooks.lease_seconds < 3 {
+            return Err(invalid("webhooks.lease_seconds", "must be at least 3"));
+        }
         // The SPEC's bound: a code lives at most 60 s.
         if !(1..=60).contains(&self.op.code_seconds) {
             return Err(invalid("op.code_seconds", "must be between 1 and 60"));
@@ -394,6 +423,8 @@ mod tests {
         assert_eq!(c.entra.authority, "https://login.microsoftonline.com");
         assert_eq!(c.provisioning.deleted_team_retention_days, 30);
         assert_eq!(c.events.retention_days, 30);
+        assert_eq!(c.webhooks.retry_hours, 72);
+        assert_eq!(c.webhooks.secret_overlap_hours, 24);
         assert_eq!(c.audit.retention_days, 365);
         assert_eq!(c.op.code_seconds, 60);
     }

@@ -13,6 +13,7 @@
 //! * `dns` — TXT look-ups for domain verification
 //! * `op` — the gateway as an OpenID Provider for the product's own apps
 //! * `events` — the lifecycle events' vocabulary (written by `provisioning`, through `store`)
+//! * `webhooks` — the events pushed to the product's endpoints (Standard Webhooks), and their workers
 //! * `metrics`, `state` — shared by the above
 
 pub mod admin_api;
@@ -40,3 +41,4 @@ pub mod signin;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;

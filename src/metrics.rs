@@ -4,8 +4,8 @@
 //! benchmarks can run several in one process.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -18,6 +18,11 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     /// Lifecycle events this instance committed.
     pub events_recorded: IntCounter,
+    /// Webhook delivery attempts this instance made, by outcome.
+    pub webhook_deliveries: IntCounterVec,
+    /// Per endpoint this instance works: seconds since the oldest event it
+    /// has not yet delivered occurred (0 when caught up).
+    pub webhook_oldest_undelivered: IntGaugeVec,
     /// Seconds until each SAML integration's last valid signing
     /// certificate expires (negative once it has).
     pub idp_certificate_expiry: GaugeVec,
@@ -63,6 +68,21 @@ impl Metrics {
             "events_recorded_total",
             "Lifecycle events committed by this instance",
         )?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, retrying, failed, disabled)",
+            ),
+            &["outcome"],
+        )?;
+        let webhook_oldest_undelivered = IntGaugeVec::new(
+            Opts::new(
+                "webhook_oldest_undelivered_event_age_seconds",
+                "Age of the oldest event not yet delivered to the endpoint, as of this \
+                 instance's last batch for it",
+            ),
+            &["endpoint"],
+        )?;
         let idp_certificate_expiry = GaugeVec::new(
             Opts::new(
                 "idp_certificate_expiry_seconds",
@@ -76,6 +96,8 @@ impl Metrics {
             Box::new(sign_ins.clone()),
             Box::new(scim_operations.clone()),
             Box::new(events_recorded.clone()),
+            Box::new(webhook_deliveries.clone()),
+            Box::new(webhook_oldest_undelivered.clone()),
             Box::new(idp_certificate_expiry.clone()),
         ] {
             registry.register(collector)?;
@@ -87,6 +109,8 @@ impl Metrics {
             sign_ins,
             scim_operations,
             events_recorded,
+            webhook_deliveries,
+            webhook_oldest_undelivered,
             idp_certificate_expiry,
         })
     }

@@ -110,6 +110,8 @@ pub struct Gateway {
     pub token: String,
     pub db_url: String,
     pub dir: tempfile::TempDir,
+    /// The environment `serve` got, for CLI commands on the same database.
+    pub env: Vec<(String, String)>,
     child: Child,
 }
 
@@ -167,7 +169,7 @@ impl Gateway {
         let child = Command::new(bin)
             .arg("serve")
             .current_dir(dir.path())
-            .envs(env)
+            .envs(env.clone())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -176,6 +178,7 @@ impl Gateway {
             token,
             db_url,
             dir,
+            env,
             child,
         };
         wait_http(&http(), &format!("{}/healthz", gw.base)).await;
@@ -184,6 +187,25 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A platform API key (`api-key create --json`).
+    pub fn api_key(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_sso-gateway"))
+            .args(["api-key", "create", "--name", "Bench", "--json"])
+            .current_dir(self.dir.path())
+            .envs(self.env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "api-key create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -389,5 +411,122 @@ pub fn ratio(ours: f64, peer: Option<f64>) -> String {
     match peer {
         Some(p) if p > 0.0 => format!("{:.1}×", ours / p),
         _ => "n/a".into(),
+    }
+}
+
+/// What a [`Receiver`] path has seen.
+#[derive(Default, Clone, Copy)]
+pub struct PathCount {
+    /// Requests answered 204.
+    pub accepted: usize,
+    pub first_accepted: Option<Instant>,
+    pub last_accepted: Option<Instant>,
+    /// Answer 503 + `Retry-After: 1` instead, while set.
+    pub hold: bool,
+}
+
+type Paths = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, PathCount>>>;
+
+/// A webhook receiver on loopback for throughput: HTTP/1.1 keep-alive,
+/// counts requests per path, answers 204 (or 503 on a held path). It does
+/// not verify signatures; tests/webhooks.rs does that with the reference
+/// library.
+pub struct Receiver {
+    pub base: String,
+    paths: Paths,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let paths = Paths::default();
+        let shared = paths.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve_receiver_connection(socket, shared.clone()));
+            }
+        });
+        Receiver { base, paths }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn hold(&self, path: &str, hold: bool) {
+        self.paths
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_default()
+            .hold = hold;
+    }
+
+    pub fn count(&self, path: &str) -> PathCount {
+        self.paths
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `path` accepted `n` requests; false after `limit`.
+    pub async fn wait_accepted(&self, path: &str, n: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.count(path).accepted < n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+async fn serve_receiver_connection(mut socket: tokio::net::TcpStream, paths: Paths) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        // Answer every complete request buffered so far.
+        while let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let length = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() < head_end + 4 + length {
+                break;
+            }
+            buf.drain(..head_end + 4 + length);
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let held = {
+                let mut paths = paths.lock().unwrap();
+                let count = paths.entry(path).or_default();
+                if !count.hold {
+                    let now = Instant::now();
+                    count.accepted += 1;
+                    count.first_accepted.get_or_insert(now);
+                    count.last_accepted = Some(now);
+                }
+                count.hold
+            };
+            let answer: &[u8] = if held {
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+            } else {
+                b"HTTP/1.1 204 No Content\r\n\r\n"
+            };
+            if socket.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
 }

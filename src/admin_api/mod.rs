@@ -15,6 +15,7 @@ mod platform;
 mod schema;
 mod teams;
 mod users;
+mod webhooks;
 
 use std::sync::LazyLock;
 
@@ -44,6 +45,9 @@ use schema::ExtractorResponses;
         users::list_users, users::invite_user, users::get_user, users::update_user, users::remove_user,
         domains::add_domain, domains::list_domains, domains::verify_domain, domains::remove_domain,
         audit::list_audit, events::list_events,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
+        webhooks::delete_webhook, webhooks::rotate_secret, webhooks::list_deliveries,
+        webhooks::redeliver,
     ),
     modifiers(&BearerAuth, &CallerScopes, &ExtractorResponses),
     // An organization's routes: its admin token, or the platform API key
@@ -57,6 +61,7 @@ use schema::ExtractorResponses;
         (name = "users", description = "Members of the organization"), (name = "audit"),
         (name = "domains", description = "Email domains the organization proves it owns (DNS TXT)"),
         (name = "events", description = "Lifecycle events: every change of who belongs where, in order"),
+        (name = "webhooks", description = "The lifecycle events pushed to the product (Standard Webhooks), with a platform API key"),
     ),
 )]
 pub struct ApiDoc;
@@ -114,7 +119,7 @@ impl Modify for CallerScopes {
                 .tags
                 .iter()
                 .flatten()
-                .any(|tag| tag == platform::TAG);
+                .any(|tag| tag == platform::TAG || tag == webhooks::TAG);
             if is_platform {
                 schema::error_response(
                     operation,
@@ -233,6 +238,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(users::remove_user)
             .service(audit::list_audit)
             .service(events::list_events)
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::get_webhook)
+            .service(webhooks::delete_webhook)
+            .service(webhooks::rotate_secret)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::redeliver)
             .default_service(web::to(unrouted)),
     );
 }

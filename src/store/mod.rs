@@ -16,6 +16,7 @@ mod scim;
 mod teams;
 mod tokens;
 mod users;
+mod webhooks;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
@@ -27,6 +28,10 @@ pub use orgs::Organization;
 pub use scim::ScimUserRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
+pub use webhooks::{
+    NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookProgress, STATE_ACTIVE,
+    STATE_DISABLED,
+};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +63,8 @@ pub struct Store {
     member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
     /// Counts the events this process commits (`/metrics`), when set.
     events_recorded: Option<prometheus::IntCounter>,
+    /// Woken after this process commits events (the webhook worker).
+    events_committed: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Ids (or rows) bound one parameter each per statement: under every
@@ -85,6 +92,7 @@ pub struct Tx {
     /// at commit.
     events: Vec<NewEvent>,
     events_recorded: Option<prometheus::IntCounter>,
+    events_committed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Tx {
@@ -96,6 +104,9 @@ impl Tx {
         self.version.fetch_add(1, Ordering::AcqRel);
         if let (Ok(()), Some(counter)) = (&result, &self.events_recorded) {
             counter.inc_by(emitted);
+        }
+        if let (Ok(()), true, Some(notify)) = (&result, emitted > 0, &self.events_committed) {
+            notify.notify_one();
         }
         result
     }
@@ -212,6 +223,7 @@ impl Store {
             version: Arc::new(AtomicU64::new(0)),
             member_views: None,
             events_recorded: None,
+            events_committed: None,
         })
     }
 
@@ -232,6 +244,13 @@ impl Store {
     /// Counts committed events into `counter`.
     pub fn count_events(mut self, counter: prometheus::IntCounter) -> Self {
         self.events_recorded = Some(counter);
+        self
+    }
+
+    /// Wakes `notify` (one waiter, or the next to wait) after every commit
+    /// that recorded events.
+    pub fn notify_events(mut self, notify: Arc<tokio::sync::Notify>) -> Self {
+        self.events_committed = Some(notify);
         self
     }
 
@@ -262,6 +281,7 @@ impl Store {
             version: self.version.clone(),
             events: Vec::new(),
             events_recorded: self.events_recorded.clone(),
+            events_committed: self.events_committed.clone(),
         })
     }
 

@@ -152,7 +152,9 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let state = AppState::open(config).await?;
+    let mut state = AppState::open(config).await?;
+    // First: it makes the store wake the webhook worker on every commit.
+    crate::webhooks::spawn_workers(&mut state);
     spawn_purge_job(state.clone());
     spawn_domain_recheck_job(state.clone());
     spawn_certificate_expiry_job(state.clone());
