@@ -591,3 +591,115 @@ async fn domains_are_verified_and_people_invited_in_the_admin_pages() {
     assert_eq!(users["users"][0]["email"], "grace@acme.test");
     assert_eq!(users["users"][0]["role"], "admin");
 }
+
+/// The platform operator's pages: signed in with the API key, the webhook
+/// endpoints, one's deliveries log and its Redeliver button; nothing of
+/// them for an organization's admin; gone with the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_platform_key_opens_the_webhook_deliveries_pages() {
+    let gw = Gateway::start_with(&[("SSO_GATEWAY__WEBHOOKS__POLL_INTERVAL_MS", "100")]).await;
+    let (key_id, key) = gw.create_api_key("Product");
+    let (_, token) = gw.create_org("Acme");
+    // Nothing listens on port 9: every attempt is a refused connection.
+    let res = gw
+        .http
+        .post(gw.url("/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let hook: serde_json::Value = res.json().await.unwrap();
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    gw.api(&token).add_team("Engineering", &[]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let log: serde_json::Value = gw
+            .http
+            .get(gw.url(&format!("/api/v1/webhooks/{hook_id}/deliveries")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !log["deliveries"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt was logged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // An organization's admin session does not reach the platform pages.
+    let (admin_http, _) = token_session(&gw, &token).await;
+    let res = admin_http
+        .get(gw.url("/admin/platform/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    let http = gw.browser();
+    let res = http
+        .post(gw.url("/admin/sign-in"))
+        .form(&[("token", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/admin/platform/webhooks");
+    let list = get_page(&gw, &http, "/admin/platform/webhooks").await;
+    assert!(
+        list.contains("http://127.0.0.1:9/hook") && list.contains("every type"),
+        "{list}"
+    );
+    let log = get_page(&gw, &http, &format!("/admin/platform/webhooks/{hook_id}")).await;
+    assert!(
+        log.contains("evt_") && log.contains(">Redeliver</button>"),
+        "{log}"
+    );
+    assert!(
+        log.contains("retrying"),
+        "a refused connection is retried: {log}"
+    );
+    // The organization's admin pages stay closed to the platform session.
+    let res = http.get(gw.url("/admin/sso")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+
+    let csrf = csrf_of(&log);
+    let at = log.find("/deliveries/").unwrap() + "/deliveries/".len();
+    let delivery_id = &log[at..at + 36];
+    let redeliver =
+        format!("/admin/platform/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver");
+    let res = http
+        .post(gw.url(&redeliver))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = http
+        .post(gw.url(&redeliver))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let done = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(get_page(&gw, &http, &done).await.contains("Queued"));
+
+    // Revoking the key ends the session.
+    assert!(gw.cli(&["api-key", "revoke", &key_id]).status.success());
+    let res = http
+        .get(gw.url("/admin/platform/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/admin/sign-in?reason=revoked");
+}

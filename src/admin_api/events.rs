@@ -38,7 +38,7 @@ pub struct EventPage {
     next_cursor: String,
 }
 
-#[utoipa::path(params(EventQuery), responses((status = 200, body = EventPage), (status = 404, body = ErrorBody, description = "An organization this caller may not read")), tag = "events")]
+#[utoipa::path(params(EventQuery), responses((status = 200, body = EventPage), (status = 400, body = ErrorBody, description = "A cursor this API did not hand out, an unknown event type or a bad limit"), (status = 404, body = ErrorBody, description = "An organization this caller may not read")), tag = "events")]
 #[get("/events")]
 pub async fn list_events(
     state: web::Data<AppState>,

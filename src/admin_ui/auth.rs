@@ -455,6 +455,22 @@ pub async fn sign_in_with_token(
             String::new(),
         ));
     };
+    // The platform API key opens the operator's pages (webhooks), not an
+    // organization's.
+    if token.starts_with(crate::secrets::API_KEY_PREFIX) {
+        return match provisioning::verify_api_key(&state.store, &token).await? {
+            Some(key) => super::platform::open_session(&state, &key, &token).await,
+            None => Ok(render_sign_in(
+                StatusCode::UNAUTHORIZED,
+                None,
+                FieldErrors::one(
+                    "token",
+                    "This platform API key is not valid. It may have been revoked, or mistyped.",
+                ),
+                String::new(),
+            )),
+        };
+    }
     let Some((token_id, org_id)) = verify_admin_token(&state.store, &token).await? else {
         return Ok(render_sign_in(
             StatusCode::UNAUTHORIZED,

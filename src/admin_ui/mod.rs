@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod domains;
 mod integrations;
+mod platform;
 mod teams;
 mod users;
 
@@ -67,6 +68,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(domains::add)
             .service(domains::verify)
             .service(domains::remove)
+            .service(platform::endpoints)
+            .service(platform::deliveries)
+            .service(platform::redeliver)
+            .service(platform::sign_out)
             .default_service(web::to(page_not_found)),
     );
 }
