@@ -192,19 +192,32 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// Runs `pass` on `state` every `period` (the first at once), in the
+/// background; a pass that overruns delays the next instead of bunching
+/// them. Each job logs its own outcome.
+fn spawn_every<F, Fut>(period: Duration, state: AppState, pass: F)
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            pass(state.clone()).await;
+        }
+    });
+}
+
 /// Keeps URL-connected IdP metadata fresh (certificate rollover). Checks
 /// every few seconds which integrations are due; each is fetched at most
 /// once per `saml.metadata_refresh_seconds`.
 fn spawn_metadata_refresh_job(state: AppState) {
     let every = Duration::from_secs(state.config.saml.metadata_refresh_seconds.clamp(1, 30));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
-                tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
-            }
+    spawn_every(every, state, |state| async move {
+        if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
+            tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
         }
     });
 }
@@ -213,16 +226,11 @@ fn spawn_metadata_refresh_job(state: AppState) {
 /// warning is recorded once, whichever instance gets there first).
 fn spawn_certificate_expiry_job(state: AppState) {
     let every = Duration::from_secs(state.config.saml.certificate_check_seconds.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match crate::integrations::warn_expiring_certificates(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(warnings = n, "IdP signing certificates expire soon"),
-                Err(e) => tracing::warn!(error = %e, "certificate expiry check failed; will retry"),
-            }
+    spawn_every(every, state, |state| async move {
+        match crate::integrations::warn_expiring_certificates(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(warnings = n, "IdP signing certificates expire soon"),
+            Err(e) => tracing::warn!(error = %e, "certificate expiry check failed; will retry"),
         }
     });
 }
@@ -231,25 +239,15 @@ fn spawn_certificate_expiry_job(state: AppState) {
 /// one is not due for the others).
 fn spawn_domain_recheck_job(state: AppState) {
     let every = Duration::from_secs(state.config.dns.recheck_interval_seconds.clamp(1, 300));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match crate::provisioning::recheck_verified_domains(
-                &state.store,
-                &state.dns,
-                &state.config.dns,
-            )
-            .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    lost = n,
-                    "domains lost their verification (TXT record gone past the grace period)"
-                ),
-                Err(e) => tracing::warn!(error = %e, "domain re-check failed; will retry"),
-            }
+    spawn_every(every, state, |state| async move {
+        let dns = &state.config.dns;
+        match crate::provisioning::recheck_verified_domains(&state.store, &state.dns, dns).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                lost = n,
+                "domains lost their verification (TXT record gone past the grace period)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "domain re-check failed; will retry"),
         }
     });
 }
@@ -259,28 +257,24 @@ fn spawn_domain_recheck_job(state: AppState) {
 /// instances need no coordination).
 fn spawn_purge_job(state: AppState) {
     let every = Duration::from_secs(state.config.provisioning.purge_interval_seconds);
-    let retention = state.config.provisioning.deleted_team_retention_days;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match crate::provisioning::purge_expired_teams(&state.store, retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
-                Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
-            }
-            let store = &state.store;
-            let audit_cutoff = days_ago(state.config.audit.retention_days);
-            purge_in_batches("audit rows", |batch| {
-                store.delete_audit_before(audit_cutoff, batch)
-            })
-            .await;
-            let events_cutoff = days_ago(state.config.events.retention_days);
-            purge_in_batches("events", |batch| {
-                store.delete_events_before(events_cutoff, batch)
-            })
-            .await;
+    spawn_every(every, state, |state| async move {
+        let retention = state.config.provisioning.deleted_team_retention_days;
+        match crate::provisioning::purge_expired_teams(&state.store, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged deleted teams past retention"),
+            Err(e) => tracing::warn!(error = %e, "team purge failed; will retry"),
         }
+        let store = &state.store;
+        let audit_cutoff = days_ago(state.config.audit.retention_days);
+        purge_in_batches("audit rows", |batch| {
+            store.delete_audit_before(audit_cutoff, batch)
+        })
+        .await;
+        let events_cutoff = days_ago(state.config.events.retention_days);
+        purge_in_batches("events", |batch| {
+            store.delete_events_before(events_cutoff, batch)
+        })
+        .await;
     });
 }
 
