@@ -82,8 +82,7 @@ struct CsrfField {
 impl Admin {
     /// The posted form, once its CSRF token is found to be this session's.
     pub fn form<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, UiError> {
-        let field: CsrfField = parse_form(body)?;
-        self.check_csrf(field.csrf.as_deref())?;
+        check_form_csrf(&self.csrf, body)?;
         parse_form(body)
     }
 
@@ -94,15 +93,7 @@ impl Admin {
 
     /// Refuses a form whose CSRF token is not this session's (constant time).
     pub fn check_csrf(&self, presented: Option<&str>) -> Result<(), UiError> {
-        let presented = presented.unwrap_or_default();
-        if bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
-            return Ok(());
-        }
-        Err(UiError::new(
-            StatusCode::FORBIDDEN,
-            "This form was refused",
-            "The form did not carry this session's security token, so it may not have come from this page (or your session was renewed since you opened it). Nothing was changed. Go back, reload the page and submit it again.",
-        ))
+        csrf_matches(&self.csrf, presented)
     }
 
     pub fn attach_cookie(&self, mut response: HttpResponse) -> HttpResponse {
@@ -121,6 +112,26 @@ impl Admin {
             notice: done.and_then(notice),
         }
     }
+}
+
+/// Refuses a form whose CSRF token is not `expected` (constant time): the
+/// one check of every session's forms (admin and platform pages).
+pub(super) fn csrf_matches(expected: &str, presented: Option<&str>) -> Result<(), UiError> {
+    let presented = presented.unwrap_or_default();
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
+    }
+    Err(UiError::new(
+        StatusCode::FORBIDDEN,
+        "This form was refused",
+        "The form did not carry this session's security token, so it may not have come from this page (or your session was renewed since you opened it). Nothing was changed. Go back, reload the page and submit it again.",
+    ))
+}
+
+/// The CSRF token a posted form carries, checked against `expected`.
+pub(super) fn check_form_csrf(expected: &str, body: &[u8]) -> Result<(), UiError> {
+    let field: CsrfField = parse_form(body)?;
+    csrf_matches(expected, field.csrf.as_deref())
 }
 
 /// The fixed confirmation shown after a change; unknown codes show nothing.
@@ -155,35 +166,35 @@ fn lifetime(state: &AppState) -> Duration {
     Duration::from_secs(state.config.session.admin_lifetime_seconds)
 }
 
-fn random_value() -> String {
+pub(super) fn random_value() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The admin cookie's name: `__Host-` on https, so a sibling subdomain can
-/// neither set nor shadow it.
-fn admin_cookie_name(config: &Config) -> String {
-    crate::session::host_only_name(config, ADMIN_COOKIE)
-}
-
-/// A browser-session cookie: the lifetime is enforced by the cache entry,
-/// so a browser still holding the cookie learns that the session expired
-/// (rather than silently looking signed out). On http it is scoped to
-/// `/admin`; a `__Host-` cookie must have Path=/ (it is HttpOnly and
-/// SameSite=Strict either way).
-fn admin_cookie(config: &Config, value: String) -> Cookie<'static> {
-    let path = if config.public_url_is_https() {
-        "/"
-    } else {
-        "/admin"
-    };
-    Cookie::build(admin_cookie_name(config), value)
-        .path(path)
+/// A session cookie of the admin pages: HttpOnly, SameSite=Strict, the
+/// lifetime enforced by its cache entry (so a browser still holding it
+/// learns that the session expired, rather than silently looking signed
+/// out). On https it takes the `__Host-` name, which must have Path=/ and
+/// lets no sibling subdomain set or shadow it; on http it is scoped to
+/// `http_path`.
+pub(super) fn strict_cookie(
+    config: &Config,
+    name: &str,
+    http_path: &'static str,
+    value: String,
+) -> Cookie<'static> {
+    let https = config.public_url_is_https();
+    Cookie::build(crate::session::host_only_name(config, name), value)
+        .path(if https { "/" } else { http_path })
         .http_only(true)
-        .secure(config.public_url_is_https())
+        .secure(https)
         .same_site(SameSite::Strict)
         .finish()
+}
+
+fn admin_cookie(config: &Config, value: String) -> Cookie<'static> {
+    strict_cookie(config, ADMIN_COOKIE, "/admin", value)
 }
 
 fn removal_cookie(state: &AppState) -> Cookie<'static> {
@@ -288,7 +299,7 @@ async fn holds(
 async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiError> {
     let mut missing = Missing::None;
     let cookie = req
-        .cookie(&admin_cookie_name(&state.config))
+        .cookie(&crate::session::host_only_name(&state.config, ADMIN_COOKIE))
         .map(|c| c.value().to_string());
     let mut found: Option<(AdminSession, String, Option<Cookie<'static>>)> = None;
     if let Some(id) = cookie.filter(|id| id.len() == 43) {
@@ -351,17 +362,31 @@ async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiE
     })
 }
 
+/// What the admin pages' session extractors return.
+pub(super) type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, UiError>>>>;
+
+/// Runs `find` with the app state for a session extractor.
+pub(super) fn with_state<T, F, Fut>(req: &HttpRequest, find: F) -> Extracted<T>
+where
+    F: FnOnce(web::Data<AppState>, HttpRequest) -> Fut + 'static,
+    Fut: Future<Output = Result<T, UiError>> + 'static,
+{
+    let req = req.clone();
+    Box::pin(async move {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| UiError::from(crate::api_error::ApiError::internal()))?;
+        find(state, req).await
+    })
+}
+
 impl FromRequest for Admin {
     type Error = UiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| UiError::from(crate::api_error::ApiError::internal()))?;
+        with_state(req, |state, req| async move {
             current_admin(&state, &req).await
         })
     }

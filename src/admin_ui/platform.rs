@@ -5,20 +5,17 @@
 //! pages stand apart from an organization's admin pages: their own session,
 //! their own cookie, and no organization in them.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::{parse_form, see_other, when, UiError, ADMIN_PAGE_CSP};
+use super::auth::{check_form_csrf, random_value, strict_cookie, with_state, Extracted};
+use super::{see_other, when, UiError, ADMIN_PAGE_CSP};
 use crate::audit::Actor;
 use crate::config::Config;
 use crate::events::format_event_id;
@@ -38,20 +35,8 @@ struct PlatformSession {
     csrf: String,
 }
 
-fn cookie_name(config: &Config) -> String {
-    crate::session::host_only_name(config, PLATFORM_COOKIE)
-}
-
-/// Scoped to `/admin/platform` on http; a `__Host-` cookie (https) must
-/// have Path=/.
 fn cookie(config: &Config, value: String) -> Cookie<'static> {
-    let https = config.public_url_is_https();
-    Cookie::build(cookie_name(config), value)
-        .path(if https { "/" } else { "/admin/platform" })
-        .http_only(true)
-        .secure(https)
-        .same_site(SameSite::Strict)
-        .finish()
+    strict_cookie(config, PLATFORM_COOKIE, "/admin/platform", value)
 }
 
 fn cache_key(id: &str) -> String {
@@ -59,14 +44,6 @@ fn cache_key(id: &str) -> String {
         "platform_session:{}",
         hex::encode(Sha256::digest(id.as_bytes()))
     )
-}
-
-fn random_value() -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Opens an operator session for a verified platform key (`raw` is the key
@@ -98,28 +75,17 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Refuses a form whose CSRF token is not this session's.
     fn check_form(&self, body: &[u8]) -> Result<(), UiError> {
-        #[derive(Deserialize)]
-        struct CsrfField {
-            csrf: Option<String>,
-        }
-        let field: CsrfField = parse_form(body)?;
-        let presented = field.csrf.unwrap_or_default();
-        if bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
-            return Ok(());
-        }
-        Err(UiError::new(
-            StatusCode::FORBIDDEN,
-            "This form was refused",
-            "The form did not carry this session's security token, so nothing was changed. Reload the page and try again.",
-        ))
+        check_form_csrf(&self.csrf, body)
     }
 }
 
 async fn current_operator(state: &AppState, req: &HttpRequest) -> Result<Operator, UiError> {
     let Some(id) = req
-        .cookie(&cookie_name(&state.config))
+        .cookie(&crate::session::host_only_name(
+            &state.config,
+            PLATFORM_COOKIE,
+        ))
         .map(|c| c.value().to_string())
     else {
         return Err(UiError::redirect("/admin/sign-in"));
@@ -144,15 +110,10 @@ async fn current_operator(state: &AppState, req: &HttpRequest) -> Result<Operato
 
 impl FromRequest for Operator {
     type Error = UiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, UiError>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| UiError::from(crate::api_error::ApiError::internal()))?;
+        with_state(req, |state, req| async move {
             current_operator(&state, &req).await
         })
     }
