@@ -128,18 +128,7 @@ async fn gateway(extra: &[(&str, &str)]) -> Gateway {
     Gateway::start_with(&env).await
 }
 
-/// `api-key create --json`, returning the key.
-fn api_key(gw: &Gateway) -> String {
-    let out = gw.cli(&["api-key", "create", "--name", "Product", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    line["api_key"].as_str().unwrap().to_string()
-}
-
+/// One admin API call with `token` (a platform key or an admin token).
 async fn call(
     gw: &Gateway,
     token: &str,
@@ -147,20 +136,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = gw
-        .http
-        .request(method, gw.url(&format!("/api/v1{path}")))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    gw.api(token).call(method, path, body).await
 }
 
 /// Registers `url` (201 required) and returns the created view.
@@ -260,7 +236,7 @@ async fn scim_changes_reach_the_product_in_order_signed_and_filtered_by_type() {
     };
     let receiver = Receiver::start(&python);
     let gw = gateway(&[]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let all = register(&gw, &key, &receiver.url("/all"), None).await;
     let teams = register(&gw, &key, &receiver.url("/teams"), Some(&["team.created"])).await;
     assert!(all["secret"].as_str().unwrap().starts_with("whsec_"));
@@ -384,7 +360,7 @@ async fn a_failing_or_slow_receiver_gets_the_event_later_with_the_same_id_and_in
     };
     let receiver = Receiver::start(&python);
     let gw = gateway(&[]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let idp = TestIdp::start("x@example.com").await;
     let (_, scim) = tenant(&gw, &idp, "Acme").await;
     let hook = register(&gw, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
@@ -480,7 +456,7 @@ async fn past_the_retry_window_a_delivery_fails_and_the_endpoint_moves_on() {
     let receiver = Receiver::start(&python);
     // A window of 0 hours: the first failure is already past it.
     let gw = gateway(&[("SSO_GATEWAY__WEBHOOKS__RETRY_HOURS", "0")]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let idp = TestIdp::start("x@example.com").await;
     let (_, scim) = tenant(&gw, &idp, "Acme").await;
     let hook = register(&gw, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
@@ -513,7 +489,7 @@ async fn gone_disables_the_endpoint_and_a_redelivery_is_sent_again() {
     };
     let receiver = Receiver::start(&python);
     let gw = gateway(&[]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let idp = TestIdp::start("x@example.com").await;
     let (_, scim) = tenant(&gw, &idp, "Acme").await;
     let kept = register(&gw, &key, &receiver.url("/kept"), Some(&["member.added"])).await;
@@ -611,7 +587,7 @@ async fn a_receiver_that_is_down_gets_the_event_once_it_is_up() {
     };
     let port = free_port();
     let gw = gateway(&[]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let hook = register(&gw, &key, &format!("http://127.0.0.1:{port}/hook"), None).await;
     let hook_id = hook["id"].as_str().unwrap();
     let idp = TestIdp::start("x@example.com").await;
@@ -655,7 +631,7 @@ async fn kill_9_mid_delivery_then_restart_delivers() {
     };
     let receiver = Receiver::start(&python);
     let mut gw = gateway(&[("SSO_GATEWAY__WEBHOOKS__TIMEOUT_SECONDS", "20")]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let idp = TestIdp::start("x@example.com").await;
     let (_, scim) = tenant(&gw, &idp, "Acme").await;
     let hook = register(&gw, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
@@ -700,7 +676,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_during_the_overlap() {
     };
     let receiver = Receiver::start(&python);
     let gw = gateway(&[]).await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     let hook = register(&gw, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
     let hook_id = hook["id"].as_str().unwrap();
     let (status, rotated) = call(
@@ -745,7 +721,7 @@ async fn bad_input_and_the_wrong_caller_get_clear_errors() {
         ("SSO_GATEWAY__OUTBOUND__ALLOW_HTTP", "false"),
     ])
     .await;
-    let key = api_key(&gw);
+    let (_, key) = gw.create_api_key("Product");
     for (body, field, says) in [
         (json!({"url": "not a url"}), "url", "absolute"),
         (json!({"url": "ftp://example.com/hook"}), "url", "http"),
@@ -884,7 +860,7 @@ async fn each_event_once_across_two_instances(python: &str) {
     let limits = [("SSO_GATEWAY__WEBHOOKS__TIMEOUT_SECONDS", "20")];
     let mut a = gateway(&limits).await;
     let b = a.start_twin().await;
-    let key = api_key(&a);
+    let (_, key) = a.create_api_key("Product");
     let hook = register(&a, &key, &receiver.url("/hook"), Some(&["member.added"])).await;
     let hook_id = hook["id"].as_str().unwrap().to_string();
     receiver.control(json!({"secrets": [hook["secret"]]})).await;

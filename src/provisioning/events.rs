@@ -77,14 +77,15 @@ pub(crate) async fn team_changed(
 ) -> Result<Option<TeamData>, StoreError> {
     let team = tx.team_snapshot(org_id, team_id).await?;
     if let Some(team) = &team {
-        emit(tx, org_id, kind, team);
+        team_event(tx, org_id, kind, team);
     }
     Ok(team)
 }
 
-/// `team.purged`: the team is gone, so it was read just before.
-pub(crate) fn team_purged(tx: &mut Tx, org_id: &str, team: TeamData) {
-    emit(tx, org_id, EventType::TeamPurged, team);
+/// A `team.*` event with the team as the caller already read it (after an
+/// update; `team.purged`: just before it went).
+pub(crate) fn team_event(tx: &mut Tx, org_id: &str, kind: EventType, team: &TeamData) {
+    emit(tx, org_id, kind, team);
 }
 
 #[derive(Serialize)]

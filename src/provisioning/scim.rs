@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::events::{member_changed, team_changed, team_membership_of};
+use super::events::{member_changed, team_changed, team_event, team_membership_of};
 use super::members::{joined_team, may_attach, refresh_profile};
 use super::membership::{audit_deprovisioned, deprovision_in};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
@@ -528,7 +528,7 @@ pub async fn scim_update_group(
         .await?
         .ok_or(RuleError::NotFound("group"))?;
     if before.as_ref() != Some(&team) {
-        team_changed(&mut tx, org_id, EventType::TeamUpdated, team_id).await?;
+        team_event(&mut tx, org_id, EventType::TeamUpdated, &team);
     }
     let (added, removed) = sync_members(&mut tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });

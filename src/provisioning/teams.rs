@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::events::{team_changed, team_purged};
+use super::events::{team_changed, team_event};
 use super::orgs::validate_name;
 use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
@@ -82,8 +82,12 @@ pub async fn update_team(
     if !updated {
         return Err(RuleError::NotFound("team"));
     }
-    if before != tx.team_snapshot(org_id, team_id).await? {
-        team_changed(&mut tx, org_id, EventType::TeamUpdated, team_id).await?;
+    let after = tx.team_snapshot(org_id, team_id).await?;
+    if let Some(team) = after
+        .as_ref()
+        .filter(|after| before.as_ref() != Some(*after))
+    {
+        team_event(&mut tx, org_id, EventType::TeamUpdated, team);
     }
     audit_success(
         &mut tx,
@@ -176,7 +180,7 @@ pub async fn purge_expired_teams(store: &Store, retention_days: u32) -> RuleResu
         for (org_id, team_id) in &due {
             if let Some(team) = tx.team_snapshot(org_id, team_id).await? {
                 tx.purge_team(team_id).await?;
-                team_purged(&mut tx, org_id, team);
+                team_event(&mut tx, org_id, EventType::TeamPurged, &team);
                 purged += 1;
             }
         }
