@@ -123,7 +123,7 @@ pub async fn invite_member(
     actor: &Actor,
 ) -> RuleResult<User> {
     let email = super::limits::bounded("email", email.trim(), super::limits::EMAIL)?;
-    if email_domain(email).is_none() || !email.contains('@') {
+    if email_domain(email).is_none() {
         return Err(super::invalid(
             "email",
             format!("{email:?} is not an email address"),

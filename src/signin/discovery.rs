@@ -23,7 +23,7 @@ pub enum Door {
 
 pub async fn find_door(store: &Store, email: &str) -> StoreResult<Door> {
     let email = email.trim();
-    let Some(domain) = email_domain(email).filter(|_| email.contains('@')) else {
+    let Some(domain) = email_domain(email) else {
         return Ok(Door::NotAnEmail);
     };
     let Some(org_id) = Store::verified_domain_owner(store.pool(), &domain).await? else {
