@@ -39,7 +39,8 @@ set -euo pipefail
 
 # apt packages needed to build and test. Add new ones here (e.g. chromium).
 # chromium + chromium-driver: the admin UI journey in tests/admin_ui.rs runs in a real browser.
-TEST_APT_PACKAGES="postgresql redis-server pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 chromium chromium-driver"
+# simplesamlphp + php-*: the third-party SAML IdP of tests/simplesamlphp.rs (run with `php -S`).
+TEST_APT_PACKAGES="postgresql redis-server pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 chromium chromium-driver simplesamlphp php-cli php-xml php-mbstring php-curl"
 PG_OS_USER=ssogwtest
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
