@@ -86,6 +86,20 @@ impl Cache {
         }
     }
 
+    /// Appends one line to the value under `key` (creating it), atomically
+    /// even between instances, and sets its life to `ttl` (callers append entries of one lifetime, so the
+    /// newest outlives the rest): an index that
+    /// concurrent writers add to without losing each other's entries.
+    pub async fn append_line(&self, key: &str, line: &str, ttl: Duration) -> CacheResult<()> {
+        match self {
+            Cache::Memory(m) => {
+                m.append_line(key, line, ttl);
+                Ok(())
+            }
+            Cache::Redis(r) => r.append_line(key, line, ttl).await,
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> CacheResult<()> {
         match self {
             Cache::Memory(m) => {
@@ -200,6 +214,20 @@ impl MemoryCache {
                 }
             });
         stored
+    }
+
+    fn append_line(&self, key: &str, line: &str, ttl: Duration) {
+        self.entries
+            .entry(key.to_string())
+            .and_compute_with(|current| {
+                let mut value = current
+                    .and_then(|e| e.into_value().live())
+                    .map(|e| e.value.to_string())
+                    .unwrap_or_default();
+                value.push_str(line);
+                value.push('\n');
+                moka::ops::compute::Op::Put(Entry::new(&value, ttl))
+            });
     }
 
     fn increment(&self, key: &str, window: Duration) -> u64 {
@@ -321,6 +349,23 @@ impl RedisCache {
             .map_err(redis_err)
     }
 
+    async fn append_line(&self, key: &str, line: &str, ttl: Duration) -> CacheResult<()> {
+        let mut con = self.connection.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("APPEND")
+            .arg(Self::key(key))
+            .arg(format!("{line}\n"))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(Self::key(key))
+            .arg(ttl_ms(ttl))
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
     async fn delete(&self, key: &str) -> CacheResult<()> {
         let mut con = self.connection.clone();
         redis::cmd("DEL")
@@ -360,6 +405,34 @@ mod tests {
 
     fn unique(name: &str) -> String {
         format!("test:{name}:{}", uuid::Uuid::new_v4())
+    }
+
+    #[tokio::test]
+    async fn appended_lines_are_all_kept_when_writers_race() {
+        for cache in engines().await {
+            let key = unique("append");
+            let writers: Vec<_> = (0..20)
+                .map(|i| {
+                    let (cache, key) = (cache.clone(), key.clone());
+                    tokio::spawn(async move {
+                        cache
+                            .append_line(&key, &format!("line-{i}"), Duration::from_secs(5))
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.await.unwrap();
+            }
+            let stored = cache.take(&key).await.unwrap().unwrap();
+            let mut lines: Vec<&str> = stored.lines().collect();
+            lines.sort_unstable();
+            let mut expected: Vec<String> = (0..20).map(|i| format!("line-{i}")).collect();
+            expected.sort_unstable();
+            assert_eq!(lines, expected, "{}", cache.engine());
+            assert_eq!(cache.get(&key).await.unwrap(), None);
+        }
     }
 
     #[tokio::test]

@@ -30,6 +30,20 @@ pub struct Session {
     pub org_id: String,
     pub integration_id: String,
     pub created_at: i64,
+    /// Set for a SAML sign-in: what Single Logout needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlLogin>,
+}
+
+/// Whom the IdP said signed in, as a LogoutRequest names them (both an
+/// IdP's, to find the sessions it ends, and ours, sent to the IdP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlLogin {
+    pub name_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_id_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_index: Option<String>,
 }
 
 const HOST_PREFIX: &str = "__Host-";
@@ -49,8 +63,23 @@ fn cookie_name(config: &Config) -> String {
     host_only_name(config, &config.session.cookie_name)
 }
 
+fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
 fn cache_key(id: &str) -> String {
-    format!("session:{}", hex::encode(Sha256::digest(id.as_bytes())))
+    key_of_hash(&sha256_hex(id))
+}
+
+fn key_of_hash(id_hash: &str) -> String {
+    format!("session:{id_hash}")
+}
+
+/// The sessions one IdP login (integration + NameID) opened, one line per
+/// session: its id's hash and the SessionIndex. Hashes only, like the
+/// session keys themselves.
+fn logout_index_key(integration_id: &str, name_id: &str) -> String {
+    format!("saml-logins:{integration_id}:{}", sha256_hex(name_id))
 }
 
 fn lifetime(config: &Config) -> Duration {
@@ -64,7 +93,47 @@ pub async fn start(cache: &Cache, config: &Config, session: &Session) -> CacheRe
     let id = URL_SAFE_NO_PAD.encode(bytes);
     let value = serde_json::to_string(session)?;
     cache.put(&cache_key(&id), &value, lifetime(config)).await?;
+    if let Some(saml) = &session.saml {
+        let line = format!(
+            "{}\t{}",
+            sha256_hex(&id),
+            saml.session_index.as_deref().unwrap_or_default()
+        );
+        let index = logout_index_key(&session.integration_id, &saml.name_id);
+        cache.append_line(&index, &line, lifetime(config)).await?;
+    }
     Ok(id)
+}
+
+/// Ends what an IdP's LogoutRequest names: the sessions this integration
+/// opened for `name_id`, only those with one of `session_indexes` when it
+/// lists any. Returns how many live sessions ended.
+pub async fn end_idp_logins(
+    cache: &Cache,
+    config: &Config,
+    integration_id: &str,
+    name_id: &str,
+    session_indexes: &[String],
+) -> CacheResult<usize> {
+    let index = logout_index_key(integration_id, name_id);
+    let Some(lines) = cache.take(&index).await? else {
+        return Ok(0);
+    };
+    let mut ended = 0;
+    for line in lines.lines() {
+        let (id_hash, session_index) = line.split_once('\t').unwrap_or((line, ""));
+        let named =
+            session_indexes.is_empty() || session_indexes.iter().any(|s| s == session_index);
+        if named {
+            if cache.take(&key_of_hash(id_hash)).await?.is_some() {
+                ended += 1;
+            }
+        } else if cache.get(&key_of_hash(id_hash)).await?.is_some() {
+            // Still live and not named: back into the index.
+            cache.append_line(&index, line, lifetime(config)).await?;
+        }
+    }
+    Ok(ended)
 }
 
 /// The session of this request, with its id, if it has a live one.
@@ -180,6 +249,74 @@ mod tests {
         assert_eq!(host_only_name(&config, "__Host-mine"), "__Host-mine");
     }
 
+    fn saml_session(integration_id: &str, name_id: &str, index: &str) -> Session {
+        Session {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            integration_id: integration_id.into(),
+            created_at: 0,
+            saml: Some(SamlLogin {
+                name_id: name_id.into(),
+                name_id_format: None,
+                session_index: Some(index.into()),
+            }),
+        }
+    }
+
+    async fn live(cache: &Cache, id: &str) -> bool {
+        cache.get(&cache_key(id)).await.unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn an_idp_logout_ends_the_named_sessions_of_that_integration_only() {
+        let config = config("http://127.0.0.1:9100");
+        let cache = Cache::Memory(crate::cache::MemoryCache::new(100));
+        let first = start(
+            &cache,
+            &config,
+            &saml_session("okta", "ada@example.com", "s1"),
+        )
+        .await
+        .unwrap();
+        let second = start(
+            &cache,
+            &config,
+            &saml_session("okta", "ada@example.com", "s2"),
+        )
+        .await
+        .unwrap();
+        let elsewhere = start(
+            &cache,
+            &config,
+            &saml_session("other", "ada@example.com", "s1"),
+        )
+        .await
+        .unwrap();
+
+        let ended = end_idp_logins(&cache, &config, "okta", "ada@example.com", &["s1".into()])
+            .await
+            .unwrap();
+        assert_eq!(ended, 1);
+        assert!(!live(&cache, &first).await);
+        assert!(live(&cache, &second).await, "another SessionIndex stays");
+        assert!(
+            live(&cache, &elsewhere).await,
+            "another integration's session stays"
+        );
+
+        // No SessionIndex: every session of that login, and only once.
+        let ended = end_idp_logins(&cache, &config, "okta", "ada@example.com", &[])
+            .await
+            .unwrap();
+        assert_eq!(ended, 1);
+        assert!(!live(&cache, &second).await);
+        let again = end_idp_logins(&cache, &config, "okta", "ada@example.com", &[])
+            .await
+            .unwrap();
+        assert_eq!(again, 0);
+        assert!(live(&cache, &elsewhere).await);
+    }
+
     #[tokio::test]
     async fn on_https_an_unprefixed_session_cookie_is_not_read() {
         let config = config("https://sso.example.com");
@@ -189,6 +326,7 @@ mod tests {
             org_id: "o".into(),
             integration_id: "i".into(),
             created_at: 0,
+            saml: None,
         };
         let id = start(&cache, &config, &session).await.unwrap();
         let planted = TestRequest::default()

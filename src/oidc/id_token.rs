@@ -223,5 +223,6 @@ pub(super) fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<I
                 .and_then(|c| c.get(None))
                 .map(|v| (**v).clone()),
         },
+        saml: None,
     })
 }

@@ -125,6 +125,7 @@ mod tests {
             subject: "https://id.example.com 248289761001".into(),
             email: None,
             profile: UserProfile::default(),
+            saml: None,
         }
     }
 

@@ -12,3 +12,4 @@ pub mod validate;
 
 pub use metadata::{parse_idp_metadata, sp_metadata_xml, IdpDescriptor, MetadataError};
 pub mod flow;
+pub mod logout;

@@ -14,6 +14,7 @@ use samael::crypto::{
 use samael::schema::{Assertion, Response};
 
 use super::prefilter;
+use crate::session::SamlLogin;
 use crate::signin::{Identity, Refusal, RefusalCode};
 use crate::store::UserProfile;
 
@@ -385,6 +386,17 @@ const DISPLAY_NAME_ATTRIBUTES: &[&str] = &[
     "urn:oid:2.16.840.1.113730.3.1.241",
 ];
 
+/// The SessionIndex the IdP gave this login (its first AuthnStatement's).
+fn session_index(assertion: &Assertion) -> Option<String> {
+    assertion
+        .authn_statements
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|s| s.session_index.clone())
+        .filter(|s| !s.is_empty())
+}
+
 fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
     let name_id = assertion.subject.as_ref().and_then(|s| s.name_id.as_ref());
     let subject = name_id
@@ -402,6 +414,11 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
             "the assertion names nobody (no NameID, no email)",
         )
     })?;
+    let saml = SamlLogin {
+        name_id: subject.clone(),
+        name_id_format: name_id.and_then(|n| n.format.clone()),
+        session_index: session_index(assertion),
+    };
     Ok(Identity {
         subject,
         email,
@@ -410,6 +427,7 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
             family_name: first_attribute(assertion, FAMILY_NAME_ATTRIBUTES),
             display_name: first_attribute(assertion, DISPLAY_NAME_ATTRIBUTES),
         },
+        saml: Some(saml),
     })
 }
 

@@ -18,7 +18,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::provisioning::{self, SignInRefusal};
-use crate::session::{self, Session};
+use crate::session::{self, SamlLogin, Session};
 use crate::store::{now_ms, Integration, NewAuditEvent, Store, UserProfile};
 
 /// What finishing a sign-in works with: the directory (admission, audit),
@@ -38,6 +38,8 @@ pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
     pub profile: UserProfile,
+    /// SAML only: the NameID and SessionIndex Single Logout refers to.
+    pub saml: Option<SamlLogin>,
 }
 
 /// A sign-in we sent to the identity provider: where the browser goes, and
@@ -200,6 +202,7 @@ async fn admit_unrecorded(
         org_id: integration.org_id.clone(),
         integration_id: integration.id.clone(),
         created_at: now_ms(),
+        saml: identity.saml.clone(),
     };
     let session_id = session::start(services.cache, services.config, &session)
         .await
