@@ -54,7 +54,7 @@ fn openssl_error(e: openssl::error::ErrorStack) -> SpKeyError {
 pub type SpKeyResult<T> = Result<T, SpKeyError>;
 
 /// What a key is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Signing,
     Encryption,
@@ -135,11 +135,14 @@ impl KeySet {
             .collect()
     }
 
+    /// The keys in `wanted` states, in the order of `wanted` (IdPs that
+    /// read one encryption key take the first: the current one).
     fn in_states(&self, purpose: Purpose, now: i64, wanted: &[KeyState]) -> Vec<Arc<SpKey>> {
-        self.states(purpose, now)
-            .into_iter()
-            .filter(|(state, _)| wanted.contains(state))
-            .map(|(_, k)| k.clone())
+        let states = self.states(purpose, now);
+        wanted
+            .iter()
+            .flat_map(|w| states.iter().filter(move |(state, _)| state == w))
+            .map(|(_, k)| (*k).clone())
             .collect()
     }
 
@@ -525,5 +528,151 @@ pub(crate) mod testing {
 
     pub fn key() -> SpKey {
         key_with_certificate().0
+    }
+
+    fn of(purpose: Purpose, generation: i64, active_from: i64) -> Arc<SpKey> {
+        let (key, _) = key_with_certificate();
+        Arc::new(SpKey {
+            purpose,
+            generation,
+            active_from,
+            ..key
+        })
+    }
+
+    /// Signing: next (gen 2) and current (1); encryption: next (4),
+    /// current (3), previous (2), retired (1).
+    pub fn key_set() -> KeySet {
+        let later = now_ms() + 3_600_000;
+        KeySet {
+            keys: vec![
+                of(Purpose::Encryption, 4, later),
+                of(Purpose::Encryption, 3, 2),
+                of(Purpose::Encryption, 2, 1),
+                of(Purpose::Encryption, 1, 0),
+                of(Purpose::Signing, 2, later),
+                of(Purpose::Signing, 1, 0),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::key_set;
+    use super::*;
+
+    #[test]
+    fn states_follow_generations_and_the_clock() {
+        let set = key_set();
+        let now = now_ms();
+        let states = |p| -> Vec<(&str, i64)> {
+            set.states(p, now)
+                .iter()
+                .map(|(s, k)| (s.as_str(), k.generation))
+                .collect()
+        };
+        assert_eq!(
+            states(Purpose::Encryption),
+            [("next", 4), ("current", 3), ("previous", 2), ("retired", 1)]
+        );
+        assert_eq!(states(Purpose::Signing), [("next", 2), ("current", 1)]);
+        assert_eq!(set.signing(now).unwrap().generation, 1);
+        let generations = |keys: Vec<Arc<SpKey>>| keys.iter().map(|k| k.generation).collect::<Vec<_>>();
+        // Current first, then next (and previous for encryption).
+        assert_eq!(generations(set.published(Purpose::Signing, now)), [1, 2]);
+        assert_eq!(generations(set.published(Purpose::Encryption, now)), [3, 4, 2]);
+        assert_eq!(set.decryption_keys(now).len(), 3);
+        // Once the overlap has passed, next is current everywhere at once.
+        let later = now + 7_200_000;
+        assert_eq!(set.signing(later).unwrap().generation, 2);
+        assert_eq!(generations(set.published(Purpose::Signing, later)), [2]);
+        assert_eq!(generations(set.published(Purpose::Encryption, later)), [4, 3]);
+    }
+
+    fn secrets() -> SecretBox {
+        SecretBox::load(&crate::config::SecretsConfig {
+            encryption_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            key_file: "unused".into(),
+        })
+        .unwrap()
+    }
+
+    fn listed(rows: &[Listed]) -> Vec<(&'static str, &'static str, i64)> {
+        rows.iter()
+            .map(|l| (l.purpose.as_str(), l.state.as_str(), l.generation))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn instances_starting_together_share_one_pair_and_rotation_overlaps() {
+        let t = crate::store::testing::test_store().await;
+        let secrets = secrets();
+        let starts: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, secrets) = (t.store.clone(), secrets.clone());
+                tokio::spawn(async move { SpKeys::load(&store, &secrets, "sso.example.com").await.unwrap() })
+            })
+            .collect();
+        let mut fingerprints = Vec::new();
+        for start in starts {
+            let keys = start.await.unwrap();
+            fingerprints.push(keys.signing().await.unwrap().fingerprint.clone());
+        }
+        assert!(fingerprints.windows(2).all(|w| w[0] == w[1]), "{fingerprints:?}");
+        let rows = t.store.sp_keys().await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| !r.private_key.contains("PRIVATE KEY")), "sealed at rest");
+        let der = STANDARD.decode(&rows[0].certificate).unwrap();
+        let cert = X509::from_der(&der).unwrap();
+        let subject = format!("{:?}", cert.subject_name().entries().map(|e| e.data().to_string()).collect::<Vec<_>>());
+        assert!(subject.contains("sso.example.com"), "{subject}");
+        assert!(rows[0].not_after > now_ms() + 4 * 365 * DAY_MS);
+
+        let rotate = |purposes: &'static [Purpose], now: bool| {
+            let (store, secrets) = (t.store.clone(), secrets.clone());
+            async move {
+                rotate(
+                    &store,
+                    &secrets,
+                    &Rotation {
+                        purposes,
+                        now,
+                        overlap_hours: 48,
+                        host: "sso.example.com",
+                    },
+                )
+                .await
+            }
+        };
+        // Staged: published as next, not used.
+        let done = rotate(&[Purpose::Signing], false).await.unwrap();
+        assert!(matches!(done[..], [Rotated::Staged { generation: 2, removed: 0, .. }]));
+        assert_eq!(
+            listed(&list(&t.store).await.unwrap()),
+            [("signing", "next", 2), ("signing", "current", 1), ("encryption", "current", 1)]
+        );
+        // A second rotation while one is staged: refused, clearly.
+        let refused = rotate(&[Purpose::Signing], false).await.unwrap_err().to_string();
+        assert!(refused.contains("already staged") && refused.contains("--now"), "{refused}");
+        // --now promotes the staged key; the former current is previous.
+        let done = rotate(&[Purpose::Signing], true).await.unwrap();
+        assert!(matches!(done[..], [Rotated::Promoted { generation: 2, .. }]));
+        // Both purposes at once, now: encryption 2 current, 1 previous;
+        // signing 3 current, 2 previous, 1 removed.
+        rotate(&Purpose::ALL, true).await.unwrap();
+        assert_eq!(
+            listed(&list(&t.store).await.unwrap()),
+            [
+                ("signing", "current", 3),
+                ("signing", "previous", 2),
+                ("encryption", "current", 2),
+                ("encryption", "previous", 1)
+            ]
+        );
+        // A fresh instance signs with the new key and decrypts with both.
+        let keys = SpKeys::load(&t.store, &secrets, "sso.example.com").await.unwrap();
+        assert_eq!(keys.signing().await.unwrap().generation, 3);
+        assert_eq!(keys.keys().await.decryption_keys(now_ms()).len(), 2);
     }
 }
