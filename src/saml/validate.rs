@@ -542,7 +542,10 @@ fn verify_encrypted(xml: &str, shape: &prefilter::Shape, ex: &Expectations) -> R
                 let document = decrypted_document(&signed, ex)?;
                 // The decrypted assertion passes the same gate (DOCTYPE,
                 // comments, one assertion …) as one that came plain.
-                prefilter::check(&document).map_err(|_| undecryptable())?;
+                let shape = prefilter::structure(&document).map_err(|_| undecryptable())?;
+                if shape.encrypted {
+                    return Err(undecryptable());
+                }
                 let response: Response = document.parse().map_err(|_| undecryptable())?;
                 check_response(&response, ex)?;
                 let assertion = response.assertion.ok_or_else(undecryptable)?;

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod idp;
 pub mod op;
 pub mod scim;
+pub mod xmlenc;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
