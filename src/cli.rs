@@ -459,7 +459,7 @@ async fn sp_keys(store: &Store, config: &Config, command: SpKeysCommand) -> Resu
                 "{:<10}  {:<8}  {:>3}  {:<64}  {:<20}  ACTIVE FROM",
                 "PURPOSE", "STATE", "GEN", "SHA-256 FINGERPRINT", "NOT AFTER"
             );
-            for key in keys::list(store).await? {
+            for key in keys::list(store).await.map_err(keys::SpKeyError::from)? {
                 println!(
                     "{:<10}  {:<8}  {:>3}  {:<64}  {:<20}  {}",
                     key.purpose.as_str(),

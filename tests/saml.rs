@@ -647,3 +647,67 @@ async fn sp_keys_are_listed_and_rotated_from_the_command_line() {
         ["signing current 1", "encryption current 2", "encryption previous 1"]
     );
 }
+
+/// The integration page lists our SP keys (purpose, state, fingerprint,
+/// expiry) and its form sets the two SAML switches, unticked meaning off.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let http = gw.browser();
+    let res = http
+        .post(gw.url("/admin/sign-in"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = http
+        .get(gw.url(&format!("/admin/sso/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys_at = page.find("Our SP keys").expect("the SP keys section");
+    let section = &page[keys_at..keys_at + page[keys_at..].find("</section>").unwrap()];
+    let list = String::from_utf8(gw.cli(&["sp-keys", "list"]).stdout).unwrap();
+    for line in list.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(section.contains(&format!("<td>{}</td>", fields[0])), "{section}");
+        assert!(section.contains(&fields[3][..20]), "fingerprint {}: {section}", fields[3]);
+        assert!(section.contains(fields[4]), "expiry {}: {section}", fields[4]);
+    }
+    assert_eq!(section.matches(">current</span>").count(), 2, "{section}");
+    assert!(!section.contains("PRIVATE"));
+
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
+    let save = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.to_string()), ("switches", "1".into())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        let (http, url) = (http.clone(), gw.url(&format!("/admin/sso/{id}")));
+        async move { http.post(url).form(&form).send().await.unwrap().status() }
+    };
+    assert_eq!(save(vec![("sign_requests", "on"), ("require_encrypted_assertions", "on")]).await, 303);
+    let api = gw.api(&token);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["sign_requests"], true);
+    assert_eq!(view["saml"]["require_encrypted_assertions"], true);
+    assert_eq!(save(vec![("sign_requests", "on")]).await, 303);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["sign_requests"], true);
+    assert_eq!(view["saml"]["require_encrypted_assertions"], false, "unticked is off");
+    let page = http
+        .get(gw.url(&format!("/admin/sso/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"sign_requests\" checked"), "shown as stored");
+    assert!(page.contains("name=\"require_encrypted_assertions\">"), "shown as stored");
+}

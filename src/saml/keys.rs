@@ -481,9 +481,20 @@ pub struct Listed {
     pub active_from: i64,
 }
 
+impl Listed {
+    /// Whole days until the certificate expires (negative once expired).
+    pub fn expires_in_days(&self) -> i64 {
+        (self.not_after - now_ms()).div_euclid(DAY_MS)
+    }
+
+    pub fn expires(&self) -> String {
+        when(self.not_after)
+    }
+}
+
 /// Every stored key with its state now (`sp-keys list`, the admin UI).
 /// Reads rows only: listing needs no secrets key.
-pub async fn list(store: &Store) -> SpKeyResult<Vec<Listed>> {
+pub async fn list(store: &Store) -> Result<Vec<Listed>, StoreError> {
     let rows = store.sp_keys().await?;
     let now = now_ms();
     let mut listed = Vec::new();
