@@ -15,6 +15,9 @@
 #[allow(dead_code)]
 #[path = "../tests/common/idp.rs"]
 mod idp;
+#[allow(dead_code)]
+#[path = "../tests/common/xmlenc.rs"]
+mod xmlenc;
 mod support;
 
 use std::process::Command;

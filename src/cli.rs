@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `org create`, `token rotate`,
-//! `api-key create|list|revoke`, `client create|list|delete`, `op-keys rotate`.
+//! `api-key create|list|revoke`, `client create|list|delete`, `op-keys rotate`,
+//! `sp-keys rotate|list`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Manage the OpenID Provider's ID-token signing keys.
     #[command(subcommand)]
     OpKeys(OpKeysCommand),
+    /// Manage the SAML service provider's signing and encryption keys.
+    #[command(subcommand)]
+    SpKeys(SpKeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +135,30 @@ pub enum OpKeysCommand {
     Rotate,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SpKeysCommand {
+    /// Stage a next key: published in SP metadata at once, used after
+    /// saml.sp_key_overlap_hours (or at once with --now); the current key
+    /// becomes previous and stays usable for decryption.
+    Rotate {
+        #[arg(long, value_enum, default_value = "both")]
+        purpose: SpKeyPurpose,
+        /// Make the new key (or one already staged) current at once.
+        #[arg(long)]
+        now: bool,
+    },
+    /// List the keys: purpose, state, generation, fingerprint, expiry
+    /// (never a private key).
+    List,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SpKeyPurpose {
+    Signing,
+    Encryption,
+    Both,
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
@@ -139,6 +167,8 @@ enum CliError {
     Rule(#[from] provisioning::RuleError),
     #[error("{0}")]
     Op(#[from] crate::op::OpError),
+    #[error("{0}")]
+    SpKeys(#[from] crate::saml::keys::SpKeyError),
 }
 
 pub fn main() -> ExitCode {
@@ -381,6 +411,70 @@ async fn op_keys(store: &Store, config: &Config, command: OpKeysCommand) -> Resu
     Ok(())
 }
 
+async fn sp_keys(store: &Store, config: &Config, command: SpKeysCommand) -> Result<(), CliError> {
+    use crate::saml::keys::{self, Purpose, Rotated, Rotation};
+    match command {
+        SpKeysCommand::Rotate { purpose, now } => {
+            let secrets =
+                crate::secrets::SecretBox::load(&config.secrets).map_err(StartupError::from)?;
+            let purposes: &[Purpose] = match purpose {
+                SpKeyPurpose::Signing => &[Purpose::Signing],
+                SpKeyPurpose::Encryption => &[Purpose::Encryption],
+                SpKeyPurpose::Both => &Purpose::ALL,
+            };
+            let host = keys::subject_host(config);
+            let rotation = Rotation {
+                purposes,
+                now,
+                overlap_hours: config.saml.sp_key_overlap_hours,
+                host: &host,
+            };
+            for done in keys::rotate(store, &secrets, &rotation).await? {
+                match done {
+                    Rotated::Staged {
+                        purpose,
+                        generation,
+                        fingerprint,
+                        active_from,
+                        removed,
+                    } => println!(
+                        "New SP {} key (generation {generation}, SHA-256 {fingerprint}) is published now and current from {}; {removed} retired key(s) removed.",
+                        purpose.as_str(),
+                        keys::when(active_from)
+                    ),
+                    Rotated::Promoted {
+                        purpose,
+                        generation,
+                        removed,
+                    } => println!(
+                        "The staged SP {} key (generation {generation}) is current now; {removed} retired key(s) removed.",
+                        purpose.as_str()
+                    ),
+                }
+            }
+            println!("Running instances take the change up within 30 s.");
+        }
+        SpKeysCommand::List => {
+            println!(
+                "{:<10}  {:<8}  {:>3}  {:<64}  {:<20}  ACTIVE FROM",
+                "PURPOSE", "STATE", "GEN", "SHA-256 FINGERPRINT", "NOT AFTER"
+            );
+            for key in keys::list(store).await.map_err(keys::SpKeyError::from)? {
+                println!(
+                    "{:<10}  {:<8}  {:>3}  {:<64}  {:<20}  {}",
+                    key.purpose.as_str(),
+                    key.state.as_str(),
+                    key.generation,
+                    key.fingerprint,
+                    keys::when(key.not_after),
+                    keys::when(key.active_from)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn run(command: Command, config: Config) -> Result<(), CliError> {
     match command {
         Command::Serve => crate::web::serve(config).await?,
@@ -426,6 +520,12 @@ async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::OpKeys(command) => {
             let store = open_store(&config).await?;
             let done = op_keys(&store, &config, command).await;
+            store.close().await;
+            done?;
+        }
+        Command::SpKeys(command) => {
+            let store = open_store(&config).await?;
+            let done = sp_keys(&store, &config, command).await;
             store.close().await;
             done?;
         }

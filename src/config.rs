@@ -93,6 +93,9 @@ pub struct SamlConfig {
     pub metadata_refresh_seconds: u64,
     /// How often IdP signing certificates are checked for expiry.
     pub certificate_check_seconds: u64,
+    /// How long a key staged by `sp-keys rotate` is published before it
+    /// is used.
+    pub sp_key_overlap_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

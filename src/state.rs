@@ -25,6 +25,9 @@ pub struct AppState {
     /// The OpenID Provider for the product's apps: its signing keys and
     /// recently read clients.
     pub op: crate::op::Provider,
+    /// The SAML SP's signing and encryption keys (an `Arc` inside: any
+    /// handler can sign, e.g. `sp_keys.signing().await`).
+    pub sp_keys: crate::saml::SpKeys,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -52,6 +55,8 @@ pub enum StartupError {
     Outbound(#[from] reqwest::Error),
     #[error("cannot load or create the OpenID Provider signing key: {0}")]
     OpKeys(#[from] crate::op::OpError),
+    #[error("cannot load or create the SAML SP keys: {0}")]
+    SpKeys(#[from] crate::saml::keys::SpKeyError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -105,6 +110,9 @@ impl AppState {
         };
         let secrets = SecretBox::load(&config.secrets)?;
         let op = crate::op::Provider::load(&store, &secrets).await?;
+        let sp_keys =
+            crate::saml::SpKeys::load(&store, &secrets, &crate::saml::keys::subject_host(&config))
+                .await?;
         let config = Arc::new(config);
         let outbound = Outbound::new(&config.outbound)?;
         Ok(AppState {
@@ -117,6 +125,7 @@ impl AppState {
             outbound,
             dns: crate::dns::Dns::new(&config.dns),
             op,
+            sp_keys,
             config,
             store,
             cache,

@@ -517,3 +517,197 @@ async fn a_request_is_bound_to_its_browser_and_return_to_stays_local() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
 }
+
+/// SP keys end to end: the IdP reads our SP metadata (both keys, each with
+/// its use), gets signed AuthnRequests once `sign_requests` is on, and
+/// encrypts assertions to our encryption certificate — signed assertion,
+/// signed response over the ciphertext, or both — which sign people in
+/// exactly as plain ones do, also with `require_encrypted_assertions`.
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_assertions_and_signed_requests_sign_people_in() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let api = gw.api(&token);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["sign_requests"], false);
+    assert_eq!(view["saml"]["want_authn_requests_signed"], false);
+    assert_eq!(view["saml"]["require_encrypted_assertions"], false);
+
+    let metadata_url = view["sp_metadata_url"].as_str().unwrap();
+    let metadata = reqwest::get(metadata_url).await.unwrap().text().await.unwrap();
+    assert!(metadata.contains("AuthnRequestsSigned=\"true\""), "{metadata}");
+    assert!(metadata.contains("WantAssertionsSigned=\"true\""), "{metadata}");
+    assert_ne!(
+        idp::sp_certificate(&metadata, "signing"),
+        idp::sp_certificate(&metadata, "encryption"),
+        "two key pairs"
+    );
+    idp.trust_sp(metadata_url).await;
+    let start = view["sign_in_url"].as_str().unwrap().to_string();
+
+    // The IdP's metadata does not ask for signed requests: unsigned.
+    let done = browser_sign_in(&gw, &gw.browser(), &start).await;
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(idp.sp.lock().unwrap().last_request_signature, None);
+
+    let (status, changed) = api
+        .patch(
+            &format!("/integrations/{id}"),
+            json!({"sign_requests": true, "require_encrypted_assertions": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["saml"]["sign_requests"], true);
+    assert_eq!(changed["saml"]["require_encrypted_assertions"], true);
+    // A change of something else keeps them.
+    let (_, renamed) = api
+        .patch(&format!("/integrations/{id}"), json!({"name": "Okta prod"}))
+        .await;
+    assert_eq!(renamed["saml"]["sign_requests"], true);
+    assert_eq!(renamed["saml"]["require_encrypted_assertions"], true);
+
+    for signing in [Signing::Both, Signing::Response, Signing::Assertion] {
+        idp.set_account("ada@example.com", signing);
+        let browser = gw.browser();
+        let done = browser_sign_in(&gw, &browser, &format!("{start}?return_to=/x")).await;
+        assert_eq!(done.status(), 303, "{signing:?}: {}", done.text().await.unwrap());
+        assert_eq!(done.headers()["location"], "/x");
+        assert_eq!(
+            idp.sp.lock().unwrap().last_request_signature,
+            Some(true),
+            "the AuthnRequest was signed with the key our metadata publishes"
+        );
+        let me: Value = browser
+            .get(gw.url("/users/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], "ada@example.com", "{signing:?}");
+        assert_eq!(me["given_name"], "Ada");
+    }
+    assert_eq!(last_sign_in(&api).await["outcome"], "success");
+
+    // Non-boolean switches are a clear 4xx, never stored.
+    let (status, _) = api
+        .patch(&format!("/integrations/{id}"), json!({"sign_requests": "yes"}))
+        .await;
+    assert!((400..500).contains(&status), "{status}");
+}
+
+/// `sp-keys list` shows both keys and never a private one; `rotate` stages
+/// a next key that SP metadata publishes; bad input is a clear error.
+#[tokio::test(flavor = "multi_thread")]
+async fn sp_keys_are_listed_and_rotated_from_the_command_line() {
+    let gw = Gateway::start().await;
+    // (purpose, state, generation) of each listed key.
+    let list = || -> Vec<String> {
+        let out = gw.cli(&["sp-keys", "list"]);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains("PRIVATE"), "{text}");
+        text.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(list(), ["signing current 1", "encryption current 1"]);
+
+    let rotated = gw.cli(&["sp-keys", "rotate", "--purpose", "encryption"]);
+    let out = String::from_utf8(rotated.stdout).unwrap();
+    assert!(rotated.status.success(), "{out}");
+    assert!(out.contains("New SP encryption key (generation 2"), "{out}");
+    assert_eq!(
+        list(),
+        ["signing current 1", "encryption next 2", "encryption current 1"]
+    );
+
+    // Staged once already: a second plain rotation says what to do.
+    let again = gw.cli(&["sp-keys", "rotate", "--purpose", "encryption"]);
+    assert!(!again.status.success());
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(err.contains("already staged") && err.contains("--now"), "{err}");
+    for bad in [
+        &["sp-keys", "rotate", "--purpose", "decryption"][..],
+        &["sp-keys", "rotate", "--purpose"],
+        &["sp-keys", "spin"],
+    ] {
+        let out = gw.cli(bad);
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked") && !err.is_empty(), "{bad:?}: {err}");
+    }
+    let promoted = gw.cli(&["sp-keys", "rotate", "--purpose", "encryption", "--now"]);
+    assert!(promoted.status.success());
+    assert_eq!(
+        list(),
+        ["signing current 1", "encryption current 2", "encryption previous 1"]
+    );
+}
+
+/// The integration page lists our SP keys (purpose, state, fingerprint,
+/// expiry) and its form sets the two SAML switches, unticked meaning off.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, id) = okta_setup(&gw, &idp).await;
+    let http = gw.browser();
+    let res = http
+        .post(gw.url("/admin/sign-in"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = http
+        .get(gw.url(&format!("/admin/sso/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys_at = page.find("Our SP keys").expect("the SP keys section");
+    let section = &page[keys_at..keys_at + page[keys_at..].find("</section>").unwrap()];
+    let list = String::from_utf8(gw.cli(&["sp-keys", "list"]).stdout).unwrap();
+    for line in list.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(section.contains(&format!("<td>{}</td>", fields[0])), "{section}");
+        assert!(section.contains(&fields[3][..20]), "fingerprint {}: {section}", fields[3]);
+        assert!(section.contains(fields[4]), "expiry {}: {section}", fields[4]);
+    }
+    assert_eq!(section.matches(">current</span>").count(), 2, "{section}");
+    assert!(!section.contains("PRIVATE"));
+
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
+    let save = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.to_string()), ("switches", "1".into())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        let (http, url) = (http.clone(), gw.url(&format!("/admin/sso/{id}")));
+        async move { http.post(url).form(&form).send().await.unwrap().status() }
+    };
+    assert_eq!(save(vec![("sign_requests", "on"), ("require_encrypted_assertions", "on")]).await, 303);
+    let api = gw.api(&token);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["sign_requests"], true);
+    assert_eq!(view["saml"]["require_encrypted_assertions"], true);
+    assert_eq!(save(vec![("sign_requests", "on")]).await, 303);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["saml"]["sign_requests"], true);
+    assert_eq!(view["saml"]["require_encrypted_assertions"], false, "unticked is off");
+    let page = http
+        .get(gw.url(&format!("/admin/sso/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"sign_requests\" checked"), "shown as stored");
+    assert!(page.contains("name=\"require_encrypted_assertions\">"), "shown as stored");
+}

@@ -204,6 +204,11 @@ struct SettingsForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     issuer: Option<String>,
+    /// SAML: the form carries the two switches below (an unticked box
+    /// sends nothing, so this tells "off" from "not on this form").
+    switches: Option<String>,
+    sign_requests: Option<String>,
+    require_encrypted_assertions: Option<String>,
 }
 
 /// What the form re-shows after an error (never the client secret).
@@ -218,6 +223,8 @@ pub struct SettingsValues {
     pub tenant: String,
     pub client_id: String,
     pub issuer: String,
+    pub sign_requests: bool,
+    pub require_encrypted_assertions: bool,
 }
 
 impl SettingsForm {
@@ -233,6 +240,8 @@ impl SettingsForm {
             tenant: v(&self.tenant),
             client_id: v(&self.client_id),
             issuer: v(&self.issuer),
+            sign_requests: self.sign_requests.is_some(),
+            require_encrypted_assertions: self.require_encrypted_assertions.is_some(),
         }
     }
 
@@ -264,6 +273,10 @@ impl SettingsForm {
                 input.client_id = given(&self.client_id);
                 input.client_secret = given(&self.client_secret);
             }
+        }
+        if kind.is_saml() && self.switches.is_some() {
+            input.sign_requests = Some(self.sign_requests.is_some());
+            input.require_encrypted_assertions = Some(self.require_encrypted_assertions.is_some());
         }
         input
     }
@@ -399,6 +412,8 @@ struct DetailPage {
     recent: Vec<SignInSummary>,
     values: SettingsValues,
     errors: FieldErrors,
+    /// SAML: our SP keys, as SP metadata publishes them (read-only).
+    sp_keys: Vec<crate::saml::keys::Listed>,
 }
 
 async fn detail_page(
@@ -456,7 +471,18 @@ async fn detail_page(
                 .map(|o| o.issuer.clone())
                 .unwrap_or_default(),
             certificate_pem: String::new(),
+            sign_requests: card.view.saml.as_ref().is_some_and(|s| s.sign_requests),
+            require_encrypted_assertions: card
+                .view
+                .saml
+                .as_ref()
+                .is_some_and(|s| s.require_encrypted_assertions),
         },
+    };
+    let sp_keys = if integration.kind.is_saml() {
+        crate::saml::keys::list(&state.store).await?
+    } else {
+        Vec::new()
     };
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -469,6 +495,7 @@ async fn detail_page(
         recent,
         values,
         errors,
+        sp_keys,
     };
     Ok(page(admin, status, page_.render()))
 }

@@ -102,6 +102,11 @@ pub(super) fn refuse_foreign_fields(kind: Kind, input: &IntegrationInput) -> Rul
         ("sso_url", input.sso_url.is_some()),
         ("certificate_pem", input.certificate_pem.is_some()),
         ("idp_entity_id", input.idp_entity_id.is_some()),
+        ("sign_requests", input.sign_requests.is_some()),
+        (
+            "require_encrypted_assertions",
+            input.require_encrypted_assertions.is_some(),
+        ),
     ];
     let oidc_fields = [
         ("client_id", input.client_id.is_some()),

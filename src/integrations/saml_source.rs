@@ -22,6 +22,28 @@ pub struct SamlSettings {
     pub metadata_fetched_at: Option<i64>,
     /// Why the last refresh failed, if it did.
     pub metadata_error: Option<String>,
+    /// Sign AuthnRequests even when the IdP metadata does not ask for it.
+    #[serde(default)]
+    pub sign_requests: bool,
+    /// Refuse assertions that arrive unencrypted.
+    #[serde(default)]
+    pub require_encrypted_assertions: bool,
+}
+
+impl SamlSettings {
+    /// The SAML switches (`sign_requests`, `require_encrypted_assertions`):
+    /// as given, else as they were, else off.
+    pub(super) fn with_switches(mut self, input: &IntegrationInput, kept: Option<&SamlSettings>) -> Self {
+        self.sign_requests = input
+            .sign_requests
+            .or(kept.map(|k| k.sign_requests))
+            .unwrap_or(false);
+        self.require_encrypted_assertions = input
+            .require_encrypted_assertions
+            .or(kept.map(|k| k.require_encrypted_assertions))
+            .unwrap_or(false);
+        self
+    }
 }
 
 /// Where the IdP's description came from.
@@ -69,6 +91,8 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: Some(now_ms()),
             metadata_error: None,
+            sign_requests: false,
+            require_encrypted_assertions: false,
         }));
     }
     if let Some(xml) = &input.metadata_xml {
@@ -79,6 +103,8 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: None,
             metadata_error: None,
+            sign_requests: false,
+            require_encrypted_assertions: false,
         }));
     }
     let sso_url = outbound_url(
@@ -100,9 +126,13 @@ pub(super) async fn saml_settings(
             entity_id,
             sso_url,
             certificates: parse_certificates(&pem)?,
+            // Manual set-up has no metadata to ask; `sign_requests` can.
+            want_authn_requests_signed: false,
         },
         metadata_fetched_at: None,
         metadata_error: None,
+        sign_requests: false,
+        require_encrypted_assertions: false,
     }))
 }
 

@@ -36,14 +36,21 @@ pub(super) async fn build_settings(
 ) -> RuleResult<Settings> {
     refuse_foreign_fields(kind, input)?;
     if kind.is_saml() {
-        return match (saml_settings(config, outbound, input).await?, current) {
-            (Some(settings), _) => Ok(Settings::Saml(settings)),
-            (None, Some(Settings::Saml(kept))) => Ok(Settings::Saml(kept)),
-            (None, _) => Err(invalid(
-                "metadata_url",
-                "give metadata_url, metadata_xml, or sso_url + certificate_pem",
-            )),
+        let kept = match current {
+            Some(Settings::Saml(kept)) => Some(kept),
+            _ => None,
         };
+        let settings = match (saml_settings(config, outbound, input).await?, &kept) {
+            (Some(settings), _) => settings,
+            (None, Some(kept)) => kept.clone(),
+            (None, None) => {
+                return Err(invalid(
+                    "metadata_url",
+                    "give metadata_url, metadata_xml, or sso_url + certificate_pem",
+                ))
+            }
+        };
+        return Ok(Settings::Saml(settings.with_switches(input, kept.as_ref())));
     }
     let current = match current {
         Some(Settings::Oidc(o)) => Some(o),

@@ -45,6 +45,9 @@ pub fn view(config: &Config, integration: &Integration) -> RuleResult<Integratio
             let view = SamlView {
                 source: source.to_string(),
                 metadata_url,
+                sign_requests: s.sign_requests,
+                want_authn_requests_signed: s.idp.want_authn_requests_signed,
+                require_encrypted_assertions: s.require_encrypted_assertions,
                 sso_url: s.idp.sso_url,
                 idp_entity_id: s.idp.entity_id,
                 certificates: s

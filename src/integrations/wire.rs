@@ -26,6 +26,11 @@ pub struct IntegrationInput {
     pub certificate_pem: Option<String>,
     /// okta/saml, manual set-up: the IdP's entity ID (Issuer), if known.
     pub idp_entity_id: Option<String>,
+    /// okta/saml: sign AuthnRequests even if the IdP metadata does not ask
+    /// (`WantAuthnRequestsSigned`); kept when not given.
+    pub sign_requests: Option<bool>,
+    /// okta/saml: refuse assertions the IdP did not encrypt; kept when not given.
+    pub require_encrypted_assertions: Option<bool>,
     /// entra: the directory (tenant) id or a verified domain.
     pub tenant: Option<String>,
     /// entra/oidc.
@@ -81,6 +86,11 @@ pub struct SamlView {
     pub metadata_fetched_at: Option<i64>,
     /// Why the last metadata refresh failed (the last good copy stays in use).
     pub metadata_error: Option<String>,
+    /// Whether AuthnRequests are signed: the integration's `sign_requests`
+    /// or the IdP metadata's `WantAuthnRequestsSigned`.
+    pub sign_requests: bool,
+    pub want_authn_requests_signed: bool,
+    pub require_encrypted_assertions: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -37,9 +37,53 @@ pub struct Keys {
     store: Store,
     secrets: SecretBox,
     current: Arc<RwLock<Arc<Current>>>,
-    /// Unix ms after which the next signer asks the database for a newer
-    /// generation; whoever moves it on does the look-up, the rest sign on.
-    next_check: Arc<AtomicI64>,
+    reload: Arc<ReloadGate>,
+}
+
+/// When a process looks in the database for keys another instance or the
+/// CLI rotated in: at most every 30 s, by the one caller that moves the
+/// gate on (the rest carry on with the keys in hand). Shared by the OP's
+/// keys and the SAML SP's (`saml::keys`).
+pub(crate) struct ReloadGate {
+    /// Unix ms after which the next caller looks.
+    next_check: AtomicI64,
+}
+
+impl ReloadGate {
+    pub(crate) fn new() -> Self {
+        ReloadGate {
+            next_check: AtomicI64::new(now_ms() + RELOAD_MS),
+        }
+    }
+
+    /// True for exactly one caller once the interval has passed.
+    pub(crate) fn due(&self) -> bool {
+        let now = now_ms();
+        let due = self.next_check.load(Ordering::Acquire);
+        now >= due
+            && self
+                .next_check
+                .compare_exchange(due, now + RELOAD_MS, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+}
+
+/// Fills a value behind a lock, whatever a panicking writer left (the
+/// value is replaced whole, so it is never half-written).
+pub(crate) fn replace<T>(lock: &RwLock<Arc<T>>, value: T) {
+    let mut guard = match lock.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *guard = Arc::new(value);
+}
+
+/// The value behind a lock, as [`replace`] left it.
+pub(crate) fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    match lock.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
 }
 
 fn jose(e: josekit::JoseError) -> OpError {
@@ -96,27 +140,17 @@ impl Keys {
             current: Arc::new(RwLock::new(Arc::new(open(secrets, &row)?))),
             store: store.clone(),
             secrets: secrets.clone(),
-            next_check: Arc::new(AtomicI64::new(now_ms() + RELOAD_MS)),
+            reload: Arc::new(ReloadGate::new()),
         })
     }
 
     fn current(&self) -> Arc<Current> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.current)
     }
 
     /// Takes up a newer generation if one was stored since the last look.
     async fn refresh(&self) {
-        let now = now_ms();
-        let due = self.next_check.load(Ordering::Acquire);
-        if now < due
-            || self
-                .next_check
-                .compare_exchange(due, now + RELOAD_MS, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if !self.reload.due() {
             return;
         }
         let newer = match self.store.op_current_signing_key().await {
@@ -129,13 +163,7 @@ impl Keys {
             }
         };
         match open(&self.secrets, &newer) {
-            Ok(current) => {
-                let mut guard = match self.current.write() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                *guard = Arc::new(current);
-            }
+            Ok(current) => replace(&self.current, current),
             Err(e) => tracing::error!(error = %e, "a newer OP signing key cannot be opened"),
         }
     }

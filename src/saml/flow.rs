@@ -6,25 +6,33 @@ use std::time::Duration;
 
 use rand::RngCore;
 use samael::service_provider::ServiceProviderBuilder;
+use samael::traits::ToXml;
 
+use super::keys::KeySet;
+use super::redirect::{redirect_url, RedirectParam};
 use super::validate::{self, Expectations};
 use super::IdpDescriptor;
 use crate::cache::Cache;
 use crate::config::SamlConfig;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{safe_return_path, Identity, Refusal, RefusalCode, Started};
-use crate::store::Integration;
+use crate::store::{now_ms, Integration};
 
 fn request_key(request_id: &str) -> String {
     format!("saml:request:{request_id}")
 }
 
 /// Whom a SAML exchange is between: our integration (and its URL, both
-/// entity ID and ACS) and the IdP it trusts.
+/// entity ID and ACS), the IdP it trusts, and our SP keys.
 pub struct Target<'a> {
     pub integration: &'a Integration,
     pub idp: &'a IdpDescriptor,
     pub sp_url: &'a str,
+    pub keys: &'a KeySet,
+    /// Sign AuthnRequests even if the IdP metadata does not ask for it.
+    pub sign_requests: bool,
+    /// Refuse plain (unencrypted) assertions.
+    pub require_encrypted: bool,
 }
 
 /// SP-initiated sign-in: remembers a fresh AuthnRequest and returns where
@@ -66,21 +74,42 @@ pub async fn start(
             )
         })?;
     request.id = request_id;
-    let url = request
-        .redirect(return_to.as_deref().unwrap_or(""))
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::RequestFailed,
-                format!(
-                    "the IdP's sign-on URL {:?} is not usable",
-                    target.idp.sso_url
-                ),
-            )
-        })?;
+    let failed = |e: &dyn std::fmt::Display| {
+        Refusal::new(
+            RefusalCode::RequestFailed,
+            format!("cannot build the AuthnRequest: {e}"),
+        )
+    };
+    let xml = request.to_string().map_err(|e| failed(&e))?;
+    let signer = if target.sign_requests || target.idp.want_authn_requests_signed {
+        Some(
+            target
+                .keys
+                .signing(now_ms())
+                .ok_or_else(|| failed(&"there is no current SP signing key"))?,
+        )
+    } else {
+        None
+    };
+    if url::Url::parse(&target.idp.sso_url).is_err() {
+        return Err(Refusal::new(
+            RefusalCode::RequestFailed,
+            format!(
+                "the IdP's sign-on URL {:?} is not usable",
+                target.idp.sso_url
+            ),
+        ));
+    }
+    let url = redirect_url(
+        &target.idp.sso_url,
+        RedirectParam::Request,
+        &xml,
+        return_to.as_deref(),
+        signer.as_deref(),
+    )
+    .map_err(|e| failed(&e))?;
     Ok(Started {
-        redirect_url: url.to_string(),
+        redirect_url: url,
         browser,
     })
 }
@@ -103,6 +132,8 @@ pub async fn consume(
         target.idp.entity_id.clone(),
         target.sp_url.to_string(),
     );
+    let (decryption_keys, require_encrypted) =
+        (target.keys.decryption_keys(now_ms()), target.require_encrypted);
     let skew = chrono::Duration::seconds(config.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
     // The request's span goes along, so xmlsec's diagnostics carry its id.
@@ -116,6 +147,8 @@ pub async fn consume(
             clock_skew: skew,
             max_bytes,
             now: chrono::Utc::now(),
+            decryption_keys: &decryption_keys,
+            require_encrypted,
         };
         validate::validate(&xml, &expectations)
     })

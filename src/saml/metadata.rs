@@ -2,10 +2,15 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
+use samael::key_info::{KeyInfo, X509Data};
+use samael::metadata::{EncryptionMethod, EntityDescriptor, KeyDescriptor, HTTP_REDIRECT_BINDING};
 use samael::service_provider::ServiceProviderBuilder;
 use samael::traits::ToXml;
 use serde::{Deserialize, Serialize};
+
+use super::decrypt::{CONTENT_ALGORITHMS, KEY_TRANSPORT_ALGORITHMS};
+use super::keys::{KeySet, Purpose, SpKey};
+use crate::store::now_ms;
 
 /// What we keep of an identity provider: enough to send people there and to
 /// check what comes back.
@@ -18,6 +23,10 @@ pub struct IdpDescriptor {
     pub sso_url: String,
     /// Every signing certificate (several during a rollover), base64 DER.
     pub certificates: Vec<String>,
+    /// The metadata's `WantAuthnRequestsSigned="true"` (descriptors stored
+    /// before this was read have none: false).
+    #[serde(default)]
+    pub want_authn_requests_signed: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -93,12 +102,31 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpDescriptor, MetadataError> {
         entity_id: descriptor.entity_id.filter(|e| !e.trim().is_empty()),
         sso_url,
         certificates,
+        want_authn_requests_signed: idps.iter().any(|d| d.want_authn_requests_signed == Some(true)),
     })
 }
 
+fn key_descriptor(key_use: &str, key: &SpKey, methods: Option<Vec<EncryptionMethod>>) -> KeyDescriptor {
+    KeyDescriptor {
+        key_use: Some(key_use.to_string()),
+        key_info: KeyInfo {
+            id: None,
+            x509_data: Some(X509Data {
+                certificates: vec![key.certificate.clone()],
+            }),
+        },
+        encryption_methods: methods,
+    }
+}
+
 /// Our metadata for the IdP: entity ID and ACS URL are both the
-/// integration's sign-in URL (SPEC).
-pub fn sp_metadata_xml(sp_url: &str) -> Result<String, String> {
+/// integration's sign-in URL (SPEC). It publishes our signing keys
+/// (current and next) and encryption keys (current, next, previous) each
+/// with its `use`, the encryption algorithms we accept, and that our
+/// AuthnRequests are signed and assertions must be. The KeyDescriptors
+/// are ours, not samael's (its builder marks an encryption key
+/// `use="signing"` and has one certificate only).
+pub fn sp_metadata_xml(sp_url: &str, keys: &KeySet) -> Result<String, String> {
     let sp = ServiceProviderBuilder::default()
         .entity_id(sp_url.to_string())
         .acs_url(sp_url.to_string())
@@ -106,7 +134,30 @@ pub fn sp_metadata_xml(sp_url: &str) -> Result<String, String> {
         .metadata_valid_duration(Some(chrono::Duration::days(365)))
         .build()
         .map_err(|e| e.to_string())?;
-    let metadata = sp.metadata().map_err(|e| e.to_string())?;
+    let mut metadata = sp.metadata().map_err(|e| e.to_string())?;
+    let now = now_ms();
+    let methods: Vec<EncryptionMethod> = CONTENT_ALGORITHMS
+        .iter()
+        .chain(KEY_TRANSPORT_ALGORITHMS)
+        .map(|a| EncryptionMethod {
+            algorithm: a.to_string(),
+        })
+        .collect();
+    let descriptors: Vec<KeyDescriptor> = keys
+        .published(Purpose::Signing, now)
+        .iter()
+        .map(|k| key_descriptor("signing", k, None))
+        .chain(
+            keys.published(Purpose::Encryption, now)
+                .iter()
+                .map(|k| key_descriptor("encryption", k, Some(methods.clone()))),
+        )
+        .collect();
+    for descriptor in metadata.sp_sso_descriptors.iter_mut().flatten() {
+        descriptor.key_descriptors = Some(descriptors.clone());
+        descriptor.authn_requests_signed = Some(true);
+        descriptor.want_assertions_signed = Some(true);
+    }
     metadata.to_string().map_err(|e| e.to_string())
 }
 
@@ -208,9 +259,66 @@ mod tests {
 
     #[test]
     fn sp_metadata_names_entity_and_acs() {
-        let xml = sp_metadata_xml("https://sso.example.com/users/sign-in/sso/okta/abc").unwrap();
+        let set = crate::saml::keys::testing::key_set();
+        let xml =
+            sp_metadata_xml("https://sso.example.com/users/sign-in/sso/okta/abc", &set).unwrap();
         assert!(xml.contains("entityID=\"https://sso.example.com/users/sign-in/sso/okta/abc\""));
         assert!(xml.contains("AssertionConsumerService"));
         assert!(xml.contains("Location=\"https://sso.example.com/users/sign-in/sso/okta/abc\""));
+        assert!(xml.contains("AuthnRequestsSigned=\"true\""), "{xml}");
+        assert!(xml.contains("WantAssertionsSigned=\"true\""), "{xml}");
+        assert!(xml.contains("SingleLogoutService"), "{xml}");
+        // Read back as an IdP would: signing current+next, encryption
+        // current+next+previous (current first), each with its use.
+        let parsed: EntityDescriptor = xml.parse().unwrap();
+        let sp = &parsed.sp_sso_descriptors.as_ref().unwrap()[0];
+        let descriptors = sp.key_descriptors.as_ref().unwrap();
+        let published = |usage: &str| -> Vec<String> {
+            descriptors
+                .iter()
+                .filter(|k| k.key_use.as_deref() == Some(usage))
+                .map(|k| k.key_info.x509_data.as_ref().unwrap().certificates[0].clone())
+                .collect()
+        };
+        let expected = |purpose| -> Vec<String> {
+            set.published(purpose, now_ms())
+                .iter()
+                .map(|k| k.certificate.clone())
+                .collect()
+        };
+        assert_eq!(published("signing"), expected(Purpose::Signing));
+        assert_eq!(published("encryption"), expected(Purpose::Encryption));
+        assert_eq!(
+            (published("signing").len(), published("encryption").len()),
+            (2, 3)
+        );
+        assert_eq!(descriptors.len(), 5, "no key without a use");
+        for k in descriptors
+            .iter()
+            .filter(|k| k.key_use.as_deref() == Some("encryption"))
+        {
+            let methods: Vec<&str> = k
+                .encryption_methods
+                .iter()
+                .flatten()
+                .map(|m| m.algorithm.as_str())
+                .collect();
+            assert!(methods.contains(&"http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+            assert!(methods.contains(&"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"));
+            assert!(!methods.iter().any(|m| m.contains("rsa-1_5")));
+        }
+    }
+
+    #[test]
+    fn want_authn_requests_signed_is_read_and_old_descriptors_still_load() {
+        let signed = metadata(&key("", &cert_b64()), SSO)
+            .replace("<md:IDPSSODescriptor ", "<md:IDPSSODescriptor WantAuthnRequestsSigned=\"true\" ");
+        assert!(parse_idp_metadata(&signed).unwrap().want_authn_requests_signed);
+        let plain = parse_idp_metadata(&metadata(&key("", &cert_b64()), SSO)).unwrap();
+        assert!(!plain.want_authn_requests_signed);
+        // Stored before the field existed.
+        let stored = r#"{"entity_id":null,"sso_url":"https://i/s","certificates":[]}"#;
+        let old: IdpDescriptor = serde_json::from_str(stored).unwrap();
+        assert!(!old.want_authn_requests_signed);
     }
 }

@@ -6,10 +6,14 @@
 //! transforms, SHA-1, unsigned responses, audience, InResponseTo, replay,
 //! future IssueInstant — is closed here.
 
+mod decrypt;
+pub mod keys;
 pub mod metadata;
 mod prefilter;
+pub mod redirect;
 pub mod validate;
 
+pub use keys::{SpKey, SpKeys, SpSigningKey};
 pub use metadata::{parse_idp_metadata, sp_metadata_xml, IdpDescriptor, MetadataError};
 pub mod flow;
 pub mod logout;

@@ -6,8 +6,12 @@
 //! honours DOCTYPEs and exotic encodings, and c14n drops comments (the
 //! CVE-2017-11427 family). samael enables none of xmlsec's restrictions, so
 //! this gate allows only the shapes real IdPs send: one Response holding
-//! exactly one Assertion, at most two enveloped signatures with same-document
-//! references, the canonicalization transforms, and SHA-2 algorithms.
+//! exactly one Assertion or one EncryptedAssertion, at most two enveloped
+//! signatures with same-document references, the canonicalization
+//! transforms, and SHA-2 algorithms. Inside an EncryptedAssertion the
+//! encryption's own DigestMethod (OAEP, SHA-1 by default) and
+//! RetrievalMethod (to a sibling EncryptedKey, never dereferenced) are
+//! `decrypt`'s to judge; the decrypted document passes this gate again.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -40,6 +44,8 @@ const ALLOWED_DIGESTS: &[&str] = &[
 #[derive(Debug, Default)]
 pub struct Shape {
     pub signatures: usize,
+    /// The assertion is an EncryptedAssertion.
+    pub encrypted: bool,
 }
 
 fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, Refusal> {
@@ -75,12 +81,31 @@ fn same_document_reference(uri: &str) -> bool {
     })
 }
 
+/// The gate, refusing a message in which nothing is signed.
 pub fn check(xml: &str) -> Result<Shape, Refusal> {
+    let shape = structure(xml)?;
+    // An encrypted assertion may carry its signature inside: the
+    // decrypted document passes this gate again.
+    if shape.signatures == 0 && !shape.encrypted {
+        return Err(Refusal::new(
+            RefusalCode::Unsigned,
+            "neither the response nor the assertion is signed",
+        ));
+    }
+    Ok(shape)
+}
+
+/// The gate without the signature count: for what a verified signature
+/// already covers (samael's reduction drops the signature element itself).
+pub fn structure(xml: &str) -> Result<Shape, Refusal> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut shape = Shape::default();
     let (mut assertions, mut signed_infos, mut depth) = (0usize, 0usize, 0usize);
     let mut seen_root = false;
+    // The depth at which the EncryptedAssertion, and an EncryptionMethod
+    // in it, were opened.
+    let (mut encrypted_at, mut method_at): (Option<usize>, Option<usize>) = (None, None);
     loop {
         let event = reader.read_event().map_err(|e| {
             Refusal::new(
@@ -122,6 +147,12 @@ pub fn check(xml: &str) -> Result<Shape, Refusal> {
             Event::Empty(e) => (e, false),
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
+                if encrypted_at == Some(depth) {
+                    encrypted_at = None;
+                }
+                if method_at == Some(depth) {
+                    method_at = None;
+                }
                 continue;
             }
             Event::Eof => break,
@@ -139,9 +170,19 @@ pub fn check(xml: &str) -> Result<Shape, Refusal> {
         }
         match name.as_ref() {
             b"Assertion" => assertions += 1,
+            b"EncryptedAssertion" if encrypted_at.is_none() => {
+                shape.encrypted = true;
+                assertions += 1;
+                if opens {
+                    encrypted_at = Some(depth);
+                }
+            }
+            b"EncryptionMethod" if encrypted_at.is_some() && opens => method_at = Some(depth),
+            b"DigestMethod" if method_at.is_some() => {}
+            b"RetrievalMethod" if encrypted_at.is_some() => {}
             b"EncryptedAssertion" | b"EncryptedID" | b"EncryptedAttribute" => return Err(Refusal::new(
 RefusalCode::EncryptedRefused,
-                "encrypted assertions are not supported; turn assertion encryption off in the IdP",
+                "encrypted NameIDs and attributes, and nested encrypted assertions, are not supported",
             )),
             b"Signature" => {
                 shape.signatures += 1;
@@ -228,12 +269,6 @@ RefusalCode::AlgorithmRefused,
             format!("exactly one assertion is required, found {assertions}"),
         ));
     }
-    if shape.signatures == 0 {
-        return Err(Refusal::new(
-            RefusalCode::Unsigned,
-            "neither the response nor the assertion is signed",
-        ));
-    }
     Ok(shape)
 }
 
@@ -253,6 +288,23 @@ mod tests {
         assert_eq!(
             code(&format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{OK}")),
             "ok"
+        );
+        // Encrypted, signature inside: the OAEP digest (SHA-1) is not a
+        // signature digest, a RetrievalMethod there is not dereferenced.
+        let encrypted = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r"><saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:RetrievalMethod URI="#k"/></ds:KeyInfo></xenc:EncryptedData><xenc:EncryptedKey Id="k" xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"><ds:DigestMethod xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></xenc:EncryptionMethod></xenc:EncryptedKey></saml:EncryptedAssertion></samlp:Response>"##;
+        assert!(check(encrypted).unwrap().encrypted);
+        // Outside the encryption method, SHA-1 is still refused.
+        assert_eq!(
+            code(&encrypted.replace(
+                "</xenc:EncryptionMethod></xenc:EncryptedKey>",
+                "</xenc:EncryptionMethod><ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"/></xenc:EncryptedKey>"
+            )),
+            "algorithm_refused"
+        );
+        // Beside a plain assertion: two assertions.
+        assert_eq!(
+            code(&encrypted.replace("</samlp:Response>", "<saml:Assertion ID=\"_a\"/></samlp:Response>")),
+            "assertion_count"
         );
     }
 
@@ -337,6 +389,10 @@ mod tests {
                     "</saml:Assertion>",
                     "</saml:Assertion></saml:EncryptedAssertion>",
                 ),
+                "assertion_count",
+            ),
+            (
+                OK.replace("<saml:Assertion", "<saml:EncryptedID/><saml:Assertion"),
                 "encrypted_refused",
             ),
             (

@@ -2,8 +2,14 @@
 //! named step with its own refusal code; the identity comes only from the
 //! XML the signature covers.
 //!
+//! An EncryptedAssertion is decrypted (`decrypt`) and then held to the
+//! same steps: a Response signature that covers the EncryptedAssertion
+//! vouches for what it decrypts to; otherwise the decrypted assertion is
+//! put where the ciphertext was and the document goes through the gate
+//! and the signature check again, as if it had arrived so.
+//!
 //! Steps that need shared state — InResponseTo against the pending
-//! requests, the replay cache — run after this, in `saml::acs`.
+//! requests, the replay cache — run after this, in `saml::flow`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -11,9 +17,10 @@ use chrono::{DateTime, Duration, Utc};
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
+use openssl::pkey::{PKey, Private};
 use samael::schema::{Assertion, Response};
 
-use super::prefilter;
+use super::{decrypt, prefilter};
 use crate::session::SamlLogin;
 use crate::signin::{Identity, Refusal, RefusalCode};
 use crate::store::UserProfile;
@@ -43,6 +50,10 @@ pub struct Expectations<'a> {
     pub clock_skew: Duration,
     pub max_bytes: usize,
     pub now: DateTime<Utc>,
+    /// Our encryption keys (current, next, previous).
+    pub decryption_keys: &'a [PKey<Private>],
+    /// The integration refuses plain assertions.
+    pub require_encrypted: bool,
 }
 
 /// A response that passed every stateless check.
@@ -445,29 +456,48 @@ fn root_name(xml: &str) -> Option<String> {
     }
 }
 
-/// Runs every stateless step on a decoded response.
-pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
-    if xml.len() > ex.max_bytes {
-        return Err(Refusal::new(
-            RefusalCode::TooLarge,
-            format!("the SAMLResponse is larger than {} bytes", ex.max_bytes),
-        ));
-    }
-    prefilter::check(xml)?;
-    // The whole message, as sent, for Response-level checks when only the
-    // assertion is signed; identity never comes from it.
-    let envelope: Response = xml.parse().map_err(|e| {
+/// What the signature vouches for: the assertion, the Response's
+/// InResponseTo, and whether the Response itself is signed.
+struct Signed {
+    assertion: Assertion,
+    response_in_response_to: Option<String>,
+    response_signed: bool,
+}
+
+/// The one refusal for everything that can go wrong between ciphertext
+/// and a verified assertion (see `decrypt`).
+fn undecryptable() -> Refusal {
+    Refusal::new(
+        RefusalCode::EncryptedRefused,
+        "the encrypted assertion could not be decrypted and verified with this integration's keys \
+         (is the IdP encrypting to the certificate in our current SP metadata, and signing?)",
+    )
+}
+
+fn parse_envelope(xml: &str) -> Result<Response, Refusal> {
+    xml.parse().map_err(|e| {
         Refusal::new(
             RefusalCode::NotAResponse,
             format!("not a SAML Response: {e}"),
         )
-    })?;
-    status_is_success(&envelope)?;
+    })
+}
 
+/// Verifies the signature(s) of a document with a plain assertion and
+/// reads what they cover; Response-level checks are done on the way.
+fn verify_plain(xml: &str, ex: &Expectations) -> Result<Signed, Refusal> {
+    // The whole message, as sent, for Response-level checks when only the
+    // assertion is signed; identity never comes from it.
+    let envelope = parse_envelope(xml)?;
+    status_is_success(&envelope)?;
     let signed = signed_content(xml, ex.certificates)?;
+    read_signed(&signed, &envelope, ex)
+}
+
+/// Reads what a verified signature covers (`signed`, samael's reduction).
+fn read_signed(signed: &str, envelope: &Response, ex: &Expectations) -> Result<Signed, Refusal> {
     // serde ignores the root element's name, so look at it before parsing.
-    // (assertion, the Response's InResponseTo, whether the Response is signed)
-    let (assertion, response_irt, response_signed) = match root_name(&signed).as_deref() {
+    match root_name(signed).as_deref() {
         Some("Response") => {
             let response: Response = signed.parse().map_err(|e| {
                 Refusal::new(
@@ -482,7 +512,11 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
                     "the signed response holds no assertion",
                 )
             })?;
-            (assertion, response.in_response_to, true)
+            Ok(Signed {
+                assertion,
+                response_in_response_to: response.in_response_to,
+                response_signed: true,
+            })
         }
         Some("Assertion") => {
             let assertion: Assertion = signed.parse().map_err(|e| {
@@ -491,15 +525,95 @@ pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
                     format!("the signed assertion is unreadable: {e}"),
                 )
             })?;
-            check_response(&envelope, ex)?;
-            (assertion, envelope.in_response_to.clone(), false)
+            check_response(envelope, ex)?;
+            Ok(Signed {
+                assertion,
+                response_in_response_to: envelope.in_response_to.clone(),
+                response_signed: false,
+            })
         }
-        _ => {
-            return Err(Refusal::new(
-                RefusalCode::SignatureInvalid,
-                "the signature covers neither the Response nor the Assertion",
-            ))
+        _ => Err(Refusal::new(
+            RefusalCode::SignatureInvalid,
+            "the signature covers neither the Response nor the Assertion",
+        )),
+    }
+}
+
+/// `xml` with its EncryptedAssertion replaced by the assertion it holds.
+fn decrypted_document(xml: &str, ex: &Expectations) -> Result<String, Refusal> {
+    let encrypted = decrypt::find(xml).ok_or_else(undecryptable)?;
+    let plaintext = decrypt::decrypt(&encrypted, ex.decryption_keys).ok_or_else(undecryptable)?;
+    let (before, after) = (&xml[..encrypted.span.start], &xml[encrypted.span.end..]);
+    Ok(format!("{before}{plaintext}{after}"))
+}
+
+/// Decrypts and verifies a document with an EncryptedAssertion.
+fn verify_encrypted(xml: &str, shape: &prefilter::Shape, ex: &Expectations) -> Result<Signed, Refusal> {
+    // samael reads the encryption elements too (an empty CipherValue is
+    // unreadable to it): that is the same refusal as well.
+    let envelope = parse_envelope(xml).map_err(|_| undecryptable())?;
+    status_is_success(&envelope)?;
+    // Encrypt-then-sign: a Response signature over the ciphertext. Only
+    // what that signature covers (samael's reduction) is decrypted, so a
+    // ciphertext slipped in beside the signed content is never read.
+    if shape.signatures > 0 {
+        if let Ok(signed) = signed_content(xml, ex.certificates) {
+            if root_name(&signed).as_deref() == Some("Response") {
+                let document = decrypted_document(&signed, ex)?;
+                // The decrypted assertion passes the same gate (DOCTYPE,
+                // comments, one assertion …) as one that came plain.
+                let shape = prefilter::structure(&document).map_err(|_| undecryptable())?;
+                if shape.encrypted {
+                    return Err(undecryptable());
+                }
+                let response: Response = document.parse().map_err(|_| undecryptable())?;
+                check_response(&response, ex)?;
+                let assertion = response.assertion.ok_or_else(undecryptable)?;
+                return Ok(Signed {
+                    assertion,
+                    response_in_response_to: response.in_response_to,
+                    response_signed: true,
+                });
+            }
         }
+    }
+    // Sign-then-encrypt: the signature is inside. The decrypted document
+    // must verify as a plain one would; until it has, every failure is the
+    // same refusal (a padding or parse error must not be told apart from a
+    // bad signature).
+    let document = decrypted_document(xml, ex)?;
+    let shape = prefilter::check(&document).map_err(|_| undecryptable())?;
+    let envelope = parse_envelope(&document).map_err(|_| undecryptable())?;
+    if shape.encrypted {
+        return Err(undecryptable());
+    }
+    let signed = signed_content(&document, ex.certificates).map_err(|_| undecryptable())?;
+    read_signed(&signed, &envelope, ex)
+}
+
+/// Runs every stateless step on a decoded response.
+pub fn validate(xml: &str, ex: &Expectations) -> Result<Validated, Refusal> {
+    if xml.len() > ex.max_bytes {
+        return Err(Refusal::new(
+            RefusalCode::TooLarge,
+            format!("the SAMLResponse is larger than {} bytes", ex.max_bytes),
+        ));
+    }
+    let shape = prefilter::check(xml)?;
+    let Signed {
+        assertion,
+        response_in_response_to: response_irt,
+        response_signed,
+    } = if shape.encrypted {
+        verify_encrypted(xml, &shape, ex)?
+    } else if ex.require_encrypted {
+        return Err(Refusal::new(
+            RefusalCode::EncryptedRefused,
+            "this integration requires encrypted assertions (require_encrypted_assertions); \
+             turn assertion encryption on in the IdP",
+        ));
+    } else {
+        verify_plain(xml, ex)?
     };
     let (confirmation_irt, valid_until) = check_assertion(&assertion, ex)?;
     let in_response_to = match (response_irt, confirmation_irt) {

@@ -13,6 +13,7 @@ mod integrations;
 mod op;
 mod orgs;
 mod scim;
+mod sp_keys;
 mod teams;
 mod tokens;
 mod users;
@@ -26,6 +27,7 @@ pub use integrations::{Integration, Kind};
 pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
 pub use scim::ScimUserRow;
+pub use sp_keys::SpKeyRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
 pub use webhooks::{

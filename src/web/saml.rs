@@ -4,8 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::sign_in::{self, Route};
-use crate::integrations::Settings;
-use crate::saml::{flow, sp_metadata_xml, IdpDescriptor};
+use crate::integrations::{SamlSettings, Settings};
+use crate::saml::{flow, sp_metadata_xml};
 use crate::signin::{Refusal, RefusalCode};
 use crate::state::AppState;
 
@@ -22,15 +22,16 @@ pub struct AcsForm {
     relay_state: Option<String>,
 }
 
-/// The route's integration and its IdP, or the refusal page to answer with.
+/// The route's integration and its SAML settings, or the refusal page to
+/// answer with.
 async fn target(
     state: &AppState,
     req: &HttpRequest,
     kind: &str,
     id: &str,
-) -> Result<(Route, IdpDescriptor), HttpResponse> {
+) -> Result<(Route, SamlSettings), HttpResponse> {
     sign_in::route_or_page(state, req, kind, id, "SAML", |settings| match settings {
-        Settings::Saml(s) => Some(s.idp.clone()),
+        Settings::Saml(s) => Some(s.clone()),
         Settings::Oidc(_) => None,
     })
     .await
@@ -44,16 +45,20 @@ pub async fn start(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (route, idp) = match target(&state, &req, &kind, &id).await {
+    let (route, saml) = match target(&state, &req, &kind, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let keys = state.sp_keys.keys().await;
     let attempt = flow::start(
         &state.cache,
         &flow::Target {
             integration: &route.integration,
-            idp: &idp,
+            idp: &saml.idp,
             sp_url: &route.url,
+            keys: &keys,
+            sign_requests: saml.sign_requests,
+            require_encrypted: saml.require_encrypted_assertions,
         },
         query.return_to.as_deref(),
         sign_in::browser_of(&state, &req).as_deref(),
@@ -70,18 +75,22 @@ pub async fn acs(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let (route, idp) = match target(&state, &req, &kind, &id).await {
+    let (route, saml) = match target(&state, &req, &kind, &id).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     let form = form.into_inner();
+    let keys = state.sp_keys.keys().await;
     let attempt = flow::consume(
         &state.cache,
         &state.config.saml,
         &flow::Target {
             integration: &route.integration,
-            idp: &idp,
+            idp: &saml.idp,
             sp_url: &route.url,
+            keys: &keys,
+            sign_requests: saml.sign_requests,
+            require_encrypted: saml.require_encrypted_assertions,
         },
         &form.saml_response,
         form.relay_state.as_deref(),
@@ -101,7 +110,7 @@ pub async fn sp_metadata(
         Ok((route, _)) => route,
         Err(page) => return page,
     };
-    match sp_metadata_xml(&route.url) {
+    match sp_metadata_xml(&route.url, &*state.sp_keys.keys().await) {
         Ok(xml) => HttpResponse::Ok()
             .content_type("application/samlmetadata+xml")
             .body(xml),

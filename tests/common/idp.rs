@@ -1,7 +1,10 @@
 //! A real SAML IdP on loopback, Okta-shaped: it serves metadata over HTTP,
 //! answers AuthnRequests (HTTP-Redirect) with a signed Response in an
 //! auto-post form, and signs IdP-initiated responses — RSA-SHA256 with the
-//! throw-away key in `fixtures/certs`, through xmlsec (samael).
+//! throw-away key in `fixtures/certs`, through xmlsec (samael). Once told
+//! our SP metadata (`trust_sp`), it encrypts assertions to the encryption
+//! certificate published there and checks signed AuthnRequests with the
+//! signing certificate, as an IdP configured from SP metadata does.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -288,6 +291,86 @@ pub fn signed_by_attacker(spec: &Spec) -> String {
     .unwrap()
 }
 
+/// The response with its assertion (as `xml` has it, signed or not)
+/// replaced by an EncryptedAssertion to `certificate` (base64 DER).
+pub fn encrypt_assertion_in(xml: &str, certificate: &str, how: &super::xmlenc::Encryption) -> String {
+    let start = xml.find("<saml2:Assertion").unwrap();
+    let close = "</saml2:Assertion>";
+    let end = xml[start..].find(close).unwrap() + start + close.len();
+    let mut assertion = xml[start..end].to_string();
+    // Encrypted alone, the element must declare its own prefix.
+    if !assertion[..assertion.find('>').unwrap()].contains("xmlns:saml2=") {
+        assertion.insert_str(
+            "<saml2:Assertion".len(),
+            r#" xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion""#,
+        );
+    }
+    let encrypted = super::xmlenc::encrypt(&assertion, certificate, how);
+    format!("{}{encrypted}{}", &xml[..start], &xml[end..])
+}
+
+/// A response as an IdP with assertion encryption on sends it: the
+/// assertion signed (if `spec.signing` says so), then encrypted to
+/// `certificate`, then the Response signed over the ciphertext (if so).
+pub fn encrypted_xml(spec: &Spec, certificate: &str, how: &super::xmlenc::Encryption) -> String {
+    let key = key_der();
+    let sign_assertion = matches!(spec.signing, Signing::Assertion | Signing::Both);
+    let response = build(spec, sign_assertion, false);
+    let mut xml = response.to_string().unwrap();
+    if sign_assertion {
+        xml = Crypto::sign_xml(xml, &key).unwrap();
+    }
+    xml = encrypt_assertion_in(&xml, certificate, how);
+    if matches!(spec.signing, Signing::Response | Signing::Both) {
+        let template = signature_template(&response.id).to_string().unwrap();
+        let at = xml.find("</saml2:Issuer>").unwrap() + "</saml2:Issuer>".len();
+        xml.insert_str(at, &template);
+        xml = Crypto::sign_xml(xml, &key).unwrap();
+    }
+    xml
+}
+
+/// The first certificate of `use` ("signing" or "encryption") in SP
+/// metadata, base64 DER.
+pub fn sp_certificate(sp_metadata: &str, key_use: &str) -> String {
+    let at = sp_metadata
+        .find(&format!("use=\"{key_use}\""))
+        .unwrap_or_else(|| panic!("no {key_use} key in {sp_metadata}"));
+    let rest = &sp_metadata[at..];
+    let start = rest.find("X509Certificate>").unwrap() + "X509Certificate>".len();
+    let end = rest[start..].find('<').unwrap() + start;
+    rest[start..end].chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Whether a redirect query carries a valid RSA-SHA256 signature by
+/// `certificate` over `SAMLRequest=…&RelayState=…&SigAlg=…` as received
+/// (checked here independently of the gateway's own verifier).
+pub fn redirect_signed_by(raw_query: &str, certificate: &str) -> bool {
+    let part = |name: &str| {
+        raw_query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+    };
+    let (Some(alg), Some(signature)) = (part("SigAlg"), part("Signature")) else {
+        return false;
+    };
+    assert_eq!(alg, "http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256");
+    let mut signed = format!("SAMLRequest={}", part("SAMLRequest").unwrap());
+    if let Some(relay) = part("RelayState") {
+        signed.push_str(&format!("&RelayState={relay}"));
+    }
+    signed.push_str(&format!("&SigAlg={alg}"));
+    let signature = STANDARD
+        .decode(percent_encoding::percent_decode_str(signature).decode_utf8().unwrap().as_ref())
+        .unwrap();
+    let cert = openssl::x509::X509::from_der(&STANDARD.decode(certificate).unwrap()).unwrap();
+    let key = cert.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(signed.as_bytes()).unwrap();
+    verifier.verify(&signature).unwrap()
+}
+
 pub fn encode(xml: &str) -> String {
     STANDARD.encode(xml.as_bytes())
 }
@@ -309,10 +392,22 @@ pub struct Account {
     pub signing: Signing,
 }
 
+/// What the IdP learnt from our SP metadata (`trust_sp`).
+#[derive(Debug, Clone, Default)]
+pub struct SpTrust {
+    /// Encrypt assertions to this certificate (base64 DER).
+    pub encryption_certificate: Option<String>,
+    /// Check AuthnRequest signatures with this one.
+    pub signing_certificate: Option<String>,
+    /// How the last AuthnRequest came: None unsigned, Some(verified).
+    pub last_request_signature: Option<bool>,
+}
+
 pub struct TestIdp {
     pub base: String,
     pub entity_id: String,
     account: Arc<Mutex<Account>>,
+    pub sp: Arc<Mutex<SpTrust>>,
     /// What `/metadata` serves; `None` answers 500.
     metadata: Arc<Mutex<Option<String>>>,
     server: actix_web::dev::ServerHandle,
@@ -350,18 +445,21 @@ impl TestIdp {
             &format!("{base}/sso"),
             CERT_PEM,
         ))));
-        let (meta, sso_base, issuer, shared) = (
+        let sp = Arc::new(Mutex::new(SpTrust::default()));
+        let (meta, sso_base, issuer, shared, trust) = (
             metadata.clone(),
             base.clone(),
             entity_id.clone(),
             account.clone(),
+            sp.clone(),
         );
         let server = HttpServer::new(move || {
-            let (meta, issuer, shared, _sso) = (
+            let (meta, issuer, shared, _sso, trust) = (
                 meta.clone(),
                 issuer.clone(),
                 shared.clone(),
                 sso_base.clone(),
+                trust.clone(),
             );
             App::new()
                 .route(
@@ -380,18 +478,30 @@ impl TestIdp {
                 )
                 .route(
                     "/sso",
-                    web::get().to(move |q: web::Query<SsoQuery>| {
-                        let (issuer, shared) = (issuer.clone(), shared.clone());
+                    web::get().to(move |q: web::Query<SsoQuery>, req: actix_web::HttpRequest| {
+                        let (issuer, shared, trust) = (issuer.clone(), shared.clone(), trust.clone());
                         async move {
                             let request: AuthnRequest = inflate(&q.saml_request).parse().unwrap();
+                            assert!(request.signature.is_none(), "no XML signature on a redirect");
                             let acs = request.assertion_consumer_service_url.clone().unwrap();
                             let account = shared.lock().unwrap().clone();
                             let mut spec = Spec::ok(&issuer, &acs, &account.email);
                             spec.in_response_to = Some(request.id.clone());
                             spec.signing = account.signing;
+                            let mut sp = trust.lock().unwrap();
+                            sp.last_request_signature = req.query_string().contains("Signature=").then(|| {
+                                sp.signing_certificate.as_deref().is_some_and(|c| {
+                                    redirect_signed_by(req.query_string(), c)
+                                })
+                            });
+                            let xml = match &sp.encryption_certificate {
+                                Some(cert) => encrypted_xml(&spec, cert, &super::xmlenc::CBC128),
+                                None => signed_xml(&spec),
+                            };
+                            drop(sp);
                             let form = auto_post_form(
                                 &acs,
-                                &encode(&signed_xml(&spec)),
+                                &encode(&xml),
                                 q.relay_state.as_deref(),
                             );
                             HttpResponse::Ok().content_type("text/html").body(form)
@@ -409,9 +519,19 @@ impl TestIdp {
             base,
             entity_id,
             account,
+            sp,
             metadata,
             server: handle,
         }
+    }
+
+    /// Configures the IdP from our SP metadata: encrypt assertions to its
+    /// encryption certificate, check AuthnRequests with its signing one.
+    pub async fn trust_sp(&self, sp_metadata_url: &str) {
+        let xml = reqwest::get(sp_metadata_url).await.unwrap().text().await.unwrap();
+        let mut sp = self.sp.lock().unwrap();
+        sp.encryption_certificate = Some(sp_certificate(&xml, "encryption"));
+        sp.signing_certificate = Some(sp_certificate(&xml, "signing"));
     }
 
     pub fn metadata_url(&self) -> String {

@@ -13,6 +13,7 @@ pub mod idp;
 pub mod op;
 pub mod scim;
 pub mod simplesaml;
+pub mod xmlenc;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
