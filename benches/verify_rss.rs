@@ -19,10 +19,10 @@
 #[allow(dead_code)]
 #[path = "../tests/common/idp.rs"]
 mod idp;
+mod support;
 #[allow(dead_code)]
 #[path = "../tests/common/xmlenc.rs"]
 mod xmlenc;
-mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -535,9 +535,20 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
     assert_eq!(view["saml"]["require_encrypted_assertions"], false);
 
     let metadata_url = view["sp_metadata_url"].as_str().unwrap();
-    let metadata = reqwest::get(metadata_url).await.unwrap().text().await.unwrap();
-    assert!(metadata.contains("AuthnRequestsSigned=\"true\""), "{metadata}");
-    assert!(metadata.contains("WantAssertionsSigned=\"true\""), "{metadata}");
+    let metadata = reqwest::get(metadata_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains("WantAssertionsSigned=\"true\""),
+        "{metadata}"
+    );
     assert_ne!(
         idp::sp_certificate(&metadata, "signing"),
         idp::sp_certificate(&metadata, "encryption"),
@@ -571,7 +582,12 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
         idp.set_account("ada@example.com", signing);
         let browser = gw.browser();
         let done = browser_sign_in(&gw, &browser, &format!("{start}?return_to=/x")).await;
-        assert_eq!(done.status(), 303, "{signing:?}: {}", done.text().await.unwrap());
+        assert_eq!(
+            done.status(),
+            303,
+            "{signing:?}: {}",
+            done.text().await.unwrap()
+        );
         assert_eq!(done.headers()["location"], "/x");
         assert_eq!(
             idp.sp.lock().unwrap().last_request_signature,
@@ -593,7 +609,10 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
 
     // Non-boolean switches are a clear 4xx, never stored.
     let (status, _) = api
-        .patch(&format!("/integrations/{id}"), json!({"sign_requests": "yes"}))
+        .patch(
+            &format!("/integrations/{id}"),
+            json!({"sign_requests": "yes"}),
+        )
         .await;
     assert!((400..500).contains(&status), "{status}");
 }
@@ -622,14 +641,21 @@ async fn sp_keys_are_listed_and_rotated_from_the_command_line() {
     assert!(out.contains("New SP encryption key (generation 2"), "{out}");
     assert_eq!(
         list(),
-        ["signing current 1", "encryption next 2", "encryption current 1"]
+        [
+            "signing current 1",
+            "encryption next 2",
+            "encryption current 1"
+        ]
     );
 
     // Staged once already: a second plain rotation says what to do.
     let again = gw.cli(&["sp-keys", "rotate", "--purpose", "encryption"]);
     assert!(!again.status.success());
     let err = String::from_utf8(again.stderr).unwrap();
-    assert!(err.contains("already staged") && err.contains("--now"), "{err}");
+    assert!(
+        err.contains("already staged") && err.contains("--now"),
+        "{err}"
+    );
     for bad in [
         &["sp-keys", "rotate", "--purpose", "decryption"][..],
         &["sp-keys", "rotate", "--purpose"],
@@ -638,13 +664,20 @@ async fn sp_keys_are_listed_and_rotated_from_the_command_line() {
         let out = gw.cli(bad);
         assert!(!out.status.success(), "{bad:?}");
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(!err.contains("panicked") && !err.is_empty(), "{bad:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.is_empty(),
+            "{bad:?}: {err}"
+        );
     }
     let promoted = gw.cli(&["sp-keys", "rotate", "--purpose", "encryption", "--now"]);
     assert!(promoted.status.success());
     assert_eq!(
         list(),
-        ["signing current 1", "encryption current 2", "encryption previous 1"]
+        [
+            "signing current 1",
+            "encryption current 2",
+            "encryption previous 1"
+        ]
     );
 }
 
@@ -676,9 +709,20 @@ async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
     let list = String::from_utf8(gw.cli(&["sp-keys", "list"]).stdout).unwrap();
     for line in list.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        assert!(section.contains(&format!("<td>{}</td>", fields[0])), "{section}");
-        assert!(section.contains(&fields[3][..20]), "fingerprint {}: {section}", fields[3]);
-        assert!(section.contains(fields[4]), "expiry {}: {section}", fields[4]);
+        assert!(
+            section.contains(&format!("<td>{}</td>", fields[0])),
+            "{section}"
+        );
+        assert!(
+            section.contains(&fields[3][..20]),
+            "fingerprint {}: {section}",
+            fields[3]
+        );
+        assert!(
+            section.contains(fields[4]),
+            "expiry {}: {section}",
+            fields[4]
+        );
     }
     assert_eq!(section.matches(">current</span>").count(), 2, "{section}");
     assert!(!section.contains("PRIVATE"));
@@ -691,7 +735,14 @@ async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
         let (http, url) = (http.clone(), gw.url(&format!("/admin/sso/{id}")));
         async move { http.post(url).form(&form).send().await.unwrap().status() }
     };
-    assert_eq!(save(vec![("sign_requests", "on"), ("require_encrypted_assertions", "on")]).await, 303);
+    assert_eq!(
+        save(vec![
+            ("sign_requests", "on"),
+            ("require_encrypted_assertions", "on")
+        ])
+        .await,
+        303
+    );
     let api = gw.api(&token);
     let (_, view) = api.get(&format!("/integrations/{id}")).await;
     assert_eq!(view["saml"]["sign_requests"], true);
@@ -699,7 +750,10 @@ async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
     assert_eq!(save(vec![("sign_requests", "on")]).await, 303);
     let (_, view) = api.get(&format!("/integrations/{id}")).await;
     assert_eq!(view["saml"]["sign_requests"], true);
-    assert_eq!(view["saml"]["require_encrypted_assertions"], false, "unticked is off");
+    assert_eq!(
+        view["saml"]["require_encrypted_assertions"], false,
+        "unticked is off"
+    );
     let page = http
         .get(gw.url(&format!("/admin/sso/{id}")))
         .send()
@@ -708,6 +762,12 @@ async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("name=\"sign_requests\" checked"), "shown as stored");
-    assert!(page.contains("name=\"require_encrypted_assertions\">"), "shown as stored");
+    assert!(
+        page.contains("name=\"sign_requests\" checked"),
+        "shown as stored"
+    );
+    assert!(
+        page.contains("name=\"require_encrypted_assertions\">"),
+        "shown as stored"
+    );
 }

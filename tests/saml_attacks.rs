@@ -612,7 +612,11 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
     };
 
     // The real thing works, so each refusal below is the attack's doing.
-    for (signing, how) in [(Signing::Both, &CBC128), (Signing::Response, &GCM256), (Signing::Assertion, &GCM256)] {
+    for (signing, how) in [
+        (Signing::Both, &CBC128),
+        (Signing::Response, &GCM256),
+        (Signing::Assertion, &GCM256),
+    ] {
         let good = idp::encrypted_xml(&spec(signing, user), &ours, how);
         let (status, page, session) = t.post(&acs, &[("SAMLResponse", idp::encode(&good))]).await;
         assert_eq!((status, session), (303, true), "{signing:?}: {page}");
@@ -620,17 +624,32 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
 
     let (attacker_key, attacker_pem) = idp::new_key_and_certificate("attacker");
     drop(attacker_key);
-    let attacker: String = attacker_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let attacker: String = attacker_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     let both = || idp::encrypted_xml(&spec(Signing::Both, user), &ours, &CBC128);
     let evil_encrypted = idp::encrypt_assertion_in(
         &idp::unsigned_xml(&spec(Signing::Response, victim)),
         &ours,
         &CBC128,
     );
-    let (_, _, evil_element) = between(&evil_encrypted, "<saml:EncryptedAssertion", "</saml:EncryptedAssertion>");
+    let (_, _, evil_element) = between(
+        &evil_encrypted,
+        "<saml:EncryptedAssertion",
+        "</saml:EncryptedAssertion>",
+    );
     let signed_response = idp::encrypted_xml(&spec(Signing::Response, user), &ours, &CBC128);
-    let (start, end, _) = between(&signed_response, "<saml:EncryptedAssertion", "</saml:EncryptedAssertion>");
-    let swapped = format!("{}{evil_element}{}", &signed_response[..start], &signed_response[end..]);
+    let (start, end, _) = between(
+        &signed_response,
+        "<saml:EncryptedAssertion",
+        "</saml:EncryptedAssertion>",
+    );
+    let swapped = format!(
+        "{}{evil_element}{}",
+        &signed_response[..start],
+        &signed_response[end..]
+    );
     let commented = idp::encrypt_assertion_in(
         &idp::signed_xml_with(&spec(Signing::Assertion, user), |x| {
             x.replacen(user, &format!("{victim}<!---->.evil"), 1)
@@ -639,16 +658,30 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
         &CBC128,
     );
     let cases = [
-        ("tampered ciphertext (CBC)", with_cipher_value(&both(), 1, |v| flip_from_end(v, 30))),
-        ("tampered padding block (CBC)", with_cipher_value(&both(), 1, |v| flip_from_end(v, 3))),
+        (
+            "tampered ciphertext (CBC)",
+            with_cipher_value(&both(), 1, |v| flip_from_end(v, 30)),
+        ),
+        (
+            "tampered padding block (CBC)",
+            with_cipher_value(&both(), 1, |v| flip_from_end(v, 3)),
+        ),
         (
             "tampered tag (GCM)",
-            with_cipher_value(&idp::encrypted_xml(&spec(Signing::Both, user), &ours, &GCM256), 1, |v| {
-                flip_from_end(v, 3)
-            }),
+            with_cipher_value(
+                &idp::encrypted_xml(&spec(Signing::Both, user), &ours, &GCM256),
+                1,
+                |v| flip_from_end(v, 3),
+            ),
         ),
-        ("truncated EncryptedKey", with_cipher_value(&both(), 0, |v| v[..v.len() / 2].to_string())),
-        ("empty EncryptedKey", with_cipher_value(&both(), 0, |_| String::new())),
+        (
+            "truncated EncryptedKey",
+            with_cipher_value(&both(), 0, |v| v[..v.len() / 2].to_string()),
+        ),
+        (
+            "empty EncryptedKey",
+            with_cipher_value(&both(), 0, |_| String::new()),
+        ),
         (
             "EncryptedKey for a key we do not have",
             idp::encrypted_xml(&spec(Signing::Both, user), &attacker, &CBC128),
@@ -660,18 +693,30 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
                 "http://www.w3.org/2001/04/xmlenc#rsa-1_5",
             ),
         ),
-        ("an encrypted unsigned assertion swapped into a signed response", swapped),
-        ("an encrypted unsigned assertion, nothing signed", evil_encrypted.clone()),
+        (
+            "an encrypted unsigned assertion swapped into a signed response",
+            swapped,
+        ),
+        (
+            "an encrypted unsigned assertion, nothing signed",
+            evil_encrypted.clone(),
+        ),
         ("a comment injected before encryption", commented),
     ];
     let mut reasons = Vec::new();
     for (case, xml) in &cases {
         t.refused(case, xml, "encrypted_refused").await;
         let (_, audit) = t.api.get("/audit?kind=sign_in&limit=1").await;
-        reasons.push((case, audit["events"][0]["reason"].as_str().unwrap().to_string()));
+        reasons.push((
+            case,
+            audit["events"][0]["reason"].as_str().unwrap().to_string(),
+        ));
     }
     for (case, reason) in &reasons {
-        assert_eq!(reason, &reasons[0].1, "{case} must read like every other failure");
+        assert_eq!(
+            reason, &reasons[0].1,
+            "{case} must read like every other failure"
+        );
     }
 
     // A signed plain assertion beside an encrypted one: two assertions.
@@ -679,22 +724,43 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
     let close = "</saml2:Assertion>";
     let at = plain.find(close).unwrap() + close.len();
     let beside = format!("{}{evil_element}{}", &plain[..at], &plain[at..]);
-    t.refused("a signed plain assertion beside an encrypted one", &beside, "assertion_count").await;
+    t.refused(
+        "a signed plain assertion beside an encrypted one",
+        &beside,
+        "assertion_count",
+    )
+    .await;
     let nested = plain.replacen("<saml2:Assertion", "<saml:EncryptedAssertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\"><saml2:Assertion", 1)
         .replacen(close, &format!("{close}</saml:EncryptedAssertion>"), 1);
-    t.refused("a plain assertion inside EncryptedAssertion", &nested, "assertion_count").await;
+    t.refused(
+        "a plain assertion inside EncryptedAssertion",
+        &nested,
+        "assertion_count",
+    )
+    .await;
 
     // Required encryption: a valid plain assertion is refused, saying why.
     let integration = acs.rsplit('/').next().unwrap();
     let (status, _) = t
         .api
-        .patch(&format!("/integrations/{integration}"), serde_json::json!({"require_encrypted_assertions": true}))
+        .patch(
+            &format!("/integrations/{integration}"),
+            serde_json::json!({"require_encrypted_assertions": true}),
+        )
         .await;
     assert_eq!(status, 200);
-    t.refused("plain where encryption is required", &idp::signed_xml(&spec(Signing::Both, user)), "encrypted_refused").await;
+    t.refused(
+        "plain where encryption is required",
+        &idp::signed_xml(&spec(Signing::Both, user)),
+        "encrypted_refused",
+    )
+    .await;
     let (_, audit) = t.api.get("/audit?kind=sign_in&limit=1").await;
     assert!(
-        audit["events"][0]["reason"].as_str().unwrap().contains("require_encrypted_assertions"),
+        audit["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("require_encrypted_assertions"),
         "{audit}"
     );
     let good = idp::encrypted_xml(&spec(Signing::Both, user), &ours, &GCM256);

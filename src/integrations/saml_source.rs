@@ -33,7 +33,11 @@ pub struct SamlSettings {
 impl SamlSettings {
     /// The SAML switches (`sign_requests`, `require_encrypted_assertions`):
     /// as given, else as they were, else off.
-    pub(super) fn with_switches(mut self, input: &IntegrationInput, kept: Option<&SamlSettings>) -> Self {
+    pub(super) fn with_switches(
+        mut self,
+        input: &IntegrationInput,
+        kept: Option<&SamlSettings>,
+    ) -> Self {
         self.sign_requests = input
             .sign_requests
             .or(kept.map(|k| k.sign_requests))

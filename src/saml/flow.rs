@@ -132,8 +132,10 @@ pub async fn consume(
         target.idp.entity_id.clone(),
         target.sp_url.to_string(),
     );
-    let (decryption_keys, require_encrypted) =
-        (target.keys.decryption_keys(now_ms()), target.require_encrypted);
+    let (decryption_keys, require_encrypted) = (
+        target.keys.decryption_keys(now_ms()),
+        target.require_encrypted,
+    );
     let skew = chrono::Duration::seconds(config.clock_skew_seconds as i64);
     // Signature checks are CPU work in C: keep them off the async workers.
     // The request's span goes along, so xmlsec's diagnostics carry its id.

@@ -157,9 +157,7 @@ impl KeySet {
     /// encryption also previous (an IdP may still encrypt to it).
     pub fn published(&self, purpose: Purpose, now: i64) -> Vec<Arc<SpKey>> {
         match purpose {
-            Purpose::Signing => {
-                self.in_states(purpose, now, &[KeyState::Current, KeyState::Next])
-            }
+            Purpose::Signing => self.in_states(purpose, now, &[KeyState::Current, KeyState::Next]),
             Purpose::Encryption => self.in_states(
                 purpose,
                 now,
@@ -203,8 +201,8 @@ fn states_of(active_from: impl Iterator<Item = i64>, now: i64) -> Vec<KeyState> 
 /// A fresh RSA key and its self-signed certificate (DER), with the
 /// certificate's expiry (unix ms).
 fn key_pair(purpose: Purpose, host: &str) -> SpKeyResult<(PKey<Private>, Vec<u8>, i64)> {
-    let key = PKey::from_rsa(Rsa::generate(KEY_BITS).map_err(openssl_error)?)
-        .map_err(openssl_error)?;
+    let key =
+        PKey::from_rsa(Rsa::generate(KEY_BITS).map_err(openssl_error)?).map_err(openssl_error)?;
     let now = now_ms();
     let not_after = now + CERTIFICATE_DAYS * DAY_MS;
     let certificate = (|| {
@@ -444,14 +442,19 @@ pub async fn rotate(
         } else {
             now + rotation.overlap_hours as i64 * 3_600_000
         };
-        let row = generate_blocking(secrets, purpose, rotation.host, newest + 1, active_from).await?;
+        let row =
+            generate_blocking(secrets, purpose, rotation.host, newest + 1, active_from).await?;
         if !store.insert_sp_key(&row).await? {
             return Err(SpKeyError::Key(
                 "another rotation stored a key at the same moment; run it again".into(),
             ));
         }
         let removed = match current {
-            Some(c) => store.delete_sp_keys_below(purpose.as_str(), c.generation).await?,
+            Some(c) => {
+                store
+                    .delete_sp_keys_below(purpose.as_str(), c.generation)
+                    .await?
+            }
             None => 0,
         };
         done.push(Rotated::Staged {
@@ -467,8 +470,10 @@ pub async fn rotate(
 
 /// A stored time for people (UTC, to the minute).
 pub fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || "-".into(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
 }
 
 /// A listed key: never its private half.
@@ -589,16 +594,23 @@ mod tests {
         );
         assert_eq!(states(Purpose::Signing), [("next", 2), ("current", 1)]);
         assert_eq!(set.signing(now).unwrap().generation, 1);
-        let generations = |keys: Vec<Arc<SpKey>>| keys.iter().map(|k| k.generation).collect::<Vec<_>>();
+        let generations =
+            |keys: Vec<Arc<SpKey>>| keys.iter().map(|k| k.generation).collect::<Vec<_>>();
         // Current first, then next (and previous for encryption).
         assert_eq!(generations(set.published(Purpose::Signing, now)), [1, 2]);
-        assert_eq!(generations(set.published(Purpose::Encryption, now)), [3, 4, 2]);
+        assert_eq!(
+            generations(set.published(Purpose::Encryption, now)),
+            [3, 4, 2]
+        );
         assert_eq!(set.decryption_keys(now).len(), 3);
         // Once the overlap has passed, next is current everywhere at once.
         let later = now + 7_200_000;
         assert_eq!(set.signing(later).unwrap().generation, 2);
         assert_eq!(generations(set.published(Purpose::Signing, later)), [2]);
-        assert_eq!(generations(set.published(Purpose::Encryption, later)), [4, 3]);
+        assert_eq!(
+            generations(set.published(Purpose::Encryption, later)),
+            [4, 3]
+        );
     }
 
     fn secrets() -> SecretBox {
@@ -622,7 +634,11 @@ mod tests {
         let starts: Vec<_> = (0..3)
             .map(|_| {
                 let (store, secrets) = (t.store.clone(), secrets.clone());
-                tokio::spawn(async move { SpKeys::load(&store, &secrets, "sso.example.com").await.unwrap() })
+                tokio::spawn(async move {
+                    SpKeys::load(&store, &secrets, "sso.example.com")
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut fingerprints = Vec::new();
@@ -630,13 +646,25 @@ mod tests {
             let keys = start.await.unwrap();
             fingerprints.push(keys.signing().await.unwrap().fingerprint.clone());
         }
-        assert!(fingerprints.windows(2).all(|w| w[0] == w[1]), "{fingerprints:?}");
+        assert!(
+            fingerprints.windows(2).all(|w| w[0] == w[1]),
+            "{fingerprints:?}"
+        );
         let rows = t.store.sp_keys().await.unwrap();
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|r| !r.private_key.contains("PRIVATE KEY")), "sealed at rest");
+        assert!(
+            rows.iter().all(|r| !r.private_key.contains("PRIVATE KEY")),
+            "sealed at rest"
+        );
         let der = STANDARD.decode(&rows[0].certificate).unwrap();
         let cert = X509::from_der(&der).unwrap();
-        let subject = format!("{:?}", cert.subject_name().entries().map(|e| e.data().to_string()).collect::<Vec<_>>());
+        let subject = format!(
+            "{:?}",
+            cert.subject_name()
+                .entries()
+                .map(|e| e.data().to_string())
+                .collect::<Vec<_>>()
+        );
         assert!(subject.contains("sso.example.com"), "{subject}");
         assert!(rows[0].not_after > now_ms() + 4 * 365 * DAY_MS);
 
@@ -658,17 +686,37 @@ mod tests {
         };
         // Staged: published as next, not used.
         let done = rotate(&[Purpose::Signing], false).await.unwrap();
-        assert!(matches!(done[..], [Rotated::Staged { generation: 2, removed: 0, .. }]));
+        assert!(matches!(
+            done[..],
+            [Rotated::Staged {
+                generation: 2,
+                removed: 0,
+                ..
+            }]
+        ));
         assert_eq!(
             listed(&list(&t.store).await.unwrap()),
-            [("signing", "next", 2), ("signing", "current", 1), ("encryption", "current", 1)]
+            [
+                ("signing", "next", 2),
+                ("signing", "current", 1),
+                ("encryption", "current", 1)
+            ]
         );
         // A second rotation while one is staged: refused, clearly.
-        let refused = rotate(&[Purpose::Signing], false).await.unwrap_err().to_string();
-        assert!(refused.contains("already staged") && refused.contains("--now"), "{refused}");
+        let refused = rotate(&[Purpose::Signing], false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("already staged") && refused.contains("--now"),
+            "{refused}"
+        );
         // --now promotes the staged key; the former current is previous.
         let done = rotate(&[Purpose::Signing], true).await.unwrap();
-        assert!(matches!(done[..], [Rotated::Promoted { generation: 2, .. }]));
+        assert!(matches!(
+            done[..],
+            [Rotated::Promoted { generation: 2, .. }]
+        ));
         // Both purposes at once, now: encryption 2 current, 1 previous;
         // signing 3 current, 2 previous, 1 removed.
         rotate(&Purpose::ALL, true).await.unwrap();
@@ -682,7 +730,9 @@ mod tests {
             ]
         );
         // A fresh instance signs with the new key and decrypts with both.
-        let keys = SpKeys::load(&t.store, &secrets, "sso.example.com").await.unwrap();
+        let keys = SpKeys::load(&t.store, &secrets, "sso.example.com")
+            .await
+            .unwrap();
         assert_eq!(keys.signing().await.unwrap().generation, 3);
         assert_eq!(keys.keys().await.decryption_keys(now_ms()).len(), 2);
     }

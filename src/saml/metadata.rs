@@ -102,11 +102,17 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpDescriptor, MetadataError> {
         entity_id: descriptor.entity_id.filter(|e| !e.trim().is_empty()),
         sso_url,
         certificates,
-        want_authn_requests_signed: idps.iter().any(|d| d.want_authn_requests_signed == Some(true)),
+        want_authn_requests_signed: idps
+            .iter()
+            .any(|d| d.want_authn_requests_signed == Some(true)),
     })
 }
 
-fn key_descriptor(key_use: &str, key: &SpKey, methods: Option<Vec<EncryptionMethod>>) -> KeyDescriptor {
+fn key_descriptor(
+    key_use: &str,
+    key: &SpKey,
+    methods: Option<Vec<EncryptionMethod>>,
+) -> KeyDescriptor {
     KeyDescriptor {
         key_use: Some(key_use.to_string()),
         key_info: KeyInfo {
@@ -311,9 +317,15 @@ mod tests {
 
     #[test]
     fn want_authn_requests_signed_is_read_and_old_descriptors_still_load() {
-        let signed = metadata(&key("", &cert_b64()), SSO)
-            .replace("<md:IDPSSODescriptor ", "<md:IDPSSODescriptor WantAuthnRequestsSigned=\"true\" ");
-        assert!(parse_idp_metadata(&signed).unwrap().want_authn_requests_signed);
+        let signed = metadata(&key("", &cert_b64()), SSO).replace(
+            "<md:IDPSSODescriptor ",
+            "<md:IDPSSODescriptor WantAuthnRequestsSigned=\"true\" ",
+        );
+        assert!(
+            parse_idp_metadata(&signed)
+                .unwrap()
+                .want_authn_requests_signed
+        );
         let plain = parse_idp_metadata(&metadata(&key("", &cert_b64()), SSO)).unwrap();
         assert!(!plain.want_authn_requests_signed);
         // Stored before the field existed.

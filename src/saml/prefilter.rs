@@ -303,7 +303,10 @@ mod tests {
         );
         // Beside a plain assertion: two assertions.
         assert_eq!(
-            code(&encrypted.replace("</samlp:Response>", "<saml:Assertion ID=\"_a\"/></samlp:Response>")),
+            code(&encrypted.replace(
+                "</samlp:Response>",
+                "<saml:Assertion ID=\"_a\"/></samlp:Response>"
+            )),
             "assertion_count"
         );
     }

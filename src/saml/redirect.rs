@@ -265,14 +265,16 @@ mod tests {
         let q = query(&url);
         assert!(q.starts_with("SAMLRequest="), "{q}");
         assert!(q.contains("&RelayState=%2Fafter%3Fx%3D1%26y%3D2&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256&Signature="));
-        let verified = verify_redirect_signature(q, &["bm90IGEgY2VydA==".into(), certificate])
-            .unwrap();
+        let verified =
+            verify_redirect_signature(q, &["bm90IGEgY2VydA==".into(), certificate]).unwrap();
         assert_eq!(verified.param, RedirectParam::Request);
         assert_eq!(verified.relay_state.as_deref(), Some("/after?x=1&y=2"));
         assert_eq!(verified.certificate_index, 1);
         assert_eq!(inflate(&verified.message, 10_000).unwrap(), XML);
         // The XML itself carries no signature on this binding.
-        assert!(!inflate(&verified.message, 10_000).unwrap().contains("Signature"));
+        assert!(!inflate(&verified.message, 10_000)
+            .unwrap()
+            .contains("Signature"));
     }
 
     #[test]
@@ -333,7 +335,8 @@ mod tests {
     fn rsa_sha1_is_accepted_and_other_algorithms_or_no_signature_are_refused() {
         let (signer, certificate) = key_with_certificate();
         let certs = [certificate];
-        let unsigned = redirect_url("https://i/s", RedirectParam::Request, XML, None, None).unwrap();
+        let unsigned =
+            redirect_url("https://i/s", RedirectParam::Request, XML, None, None).unwrap();
         assert_eq!(
             verify_redirect_signature(query(&unsigned), &certs),
             Err(RedirectError::Unsigned)
@@ -346,17 +349,17 @@ mod tests {
             q.push_str(&encode(&STANDARD.encode(s.sign_to_vec().unwrap())));
             q
         };
-        assert!(verify_redirect_signature(&sign_with(RSA_SHA1, MessageDigest::sha1()), &certs).is_ok());
+        assert!(
+            verify_redirect_signature(&sign_with(RSA_SHA1, MessageDigest::sha1()), &certs).is_ok()
+        );
         let dsa = "http://www.w3.org/2000/09/xmldsig#dsa-sha1";
         assert_eq!(
             verify_redirect_signature(&sign_with(dsa, MessageDigest::sha1()), &certs),
             Err(RedirectError::AlgorithmRefused(dsa.into()))
         );
         // A SigAlg that says SHA-256 over a SHA-1 signature does not verify.
-        let mismatched = sign_with(RSA_SHA1, MessageDigest::sha1()).replace(
-            &encode(RSA_SHA1),
-            &encode(RSA_SHA256),
-        );
+        let mismatched = sign_with(RSA_SHA1, MessageDigest::sha1())
+            .replace(&encode(RSA_SHA1), &encode(RSA_SHA256));
         assert_eq!(
             verify_redirect_signature(&mismatched, &certs),
             Err(RedirectError::SignatureInvalid)
@@ -366,8 +369,14 @@ mod tests {
     #[test]
     fn malformed_queries_are_refused_by_name_never_a_panic() {
         let signer = key();
-        let url =
-            redirect_url("https://i/s", RedirectParam::Request, XML, None, Some(&signer)).unwrap();
+        let url = redirect_url(
+            "https://i/s",
+            RedirectParam::Request,
+            XML,
+            None,
+            Some(&signer),
+        )
+        .unwrap();
         let q = query(&url);
         let certs = ["x".to_string()];
         let malformed = |q: &str| {

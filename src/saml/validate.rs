@@ -14,10 +14,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use openssl::pkey::{PKey, Private};
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
-use openssl::pkey::{PKey, Private};
 use samael::schema::{Assertion, Response};
 
 use super::{decrypt, prefilter};
@@ -548,7 +548,11 @@ fn decrypted_document(xml: &str, ex: &Expectations) -> Result<String, Refusal> {
 }
 
 /// Decrypts and verifies a document with an EncryptedAssertion.
-fn verify_encrypted(xml: &str, shape: &prefilter::Shape, ex: &Expectations) -> Result<Signed, Refusal> {
+fn verify_encrypted(
+    xml: &str,
+    shape: &prefilter::Shape,
+    ex: &Expectations,
+) -> Result<Signed, Refusal> {
     // samael reads the encryption elements too (an empty CipherValue is
     // unreadable to it): that is the same refusal as well.
     let envelope = parse_envelope(xml).map_err(|_| undecryptable())?;

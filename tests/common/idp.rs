@@ -293,7 +293,11 @@ pub fn signed_by_attacker(spec: &Spec) -> String {
 
 /// The response with its assertion (as `xml` has it, signed or not)
 /// replaced by an EncryptedAssertion to `certificate` (base64 DER).
-pub fn encrypt_assertion_in(xml: &str, certificate: &str, how: &super::xmlenc::Encryption) -> String {
+pub fn encrypt_assertion_in(
+    xml: &str,
+    certificate: &str,
+    how: &super::xmlenc::Encryption,
+) -> String {
     let start = xml.find("<saml2:Assertion").unwrap();
     let close = "</saml2:Assertion>";
     let end = xml[start..].find(close).unwrap() + start + close.len();
@@ -339,7 +343,10 @@ pub fn sp_certificate(sp_metadata: &str, key_use: &str) -> String {
     let rest = &sp_metadata[at..];
     let start = rest.find("X509Certificate>").unwrap() + "X509Certificate>".len();
     let end = rest[start..].find('<').unwrap() + start;
-    rest[start..end].chars().filter(|c| !c.is_whitespace()).collect()
+    rest[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 /// Whether a redirect query carries a valid RSA-SHA256 signature by
@@ -354,14 +361,22 @@ pub fn redirect_signed_by(raw_query: &str, certificate: &str) -> bool {
     let (Some(alg), Some(signature)) = (part("SigAlg"), part("Signature")) else {
         return false;
     };
-    assert_eq!(alg, "http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256");
+    assert_eq!(
+        alg,
+        "http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"
+    );
     let mut signed = format!("SAMLRequest={}", part("SAMLRequest").unwrap());
     if let Some(relay) = part("RelayState") {
         signed.push_str(&format!("&RelayState={relay}"));
     }
     signed.push_str(&format!("&SigAlg={alg}"));
     let signature = STANDARD
-        .decode(percent_encoding::percent_decode_str(signature).decode_utf8().unwrap().as_ref())
+        .decode(
+            percent_encoding::percent_decode_str(signature)
+                .decode_utf8()
+                .unwrap()
+                .as_ref(),
+        )
         .unwrap();
     let cert = openssl::x509::X509::from_der(&STANDARD.decode(certificate).unwrap()).unwrap();
     let key = cert.public_key().unwrap();
@@ -478,35 +493,42 @@ impl TestIdp {
                 )
                 .route(
                     "/sso",
-                    web::get().to(move |q: web::Query<SsoQuery>, req: actix_web::HttpRequest| {
-                        let (issuer, shared, trust) = (issuer.clone(), shared.clone(), trust.clone());
-                        async move {
-                            let request: AuthnRequest = inflate(&q.saml_request).parse().unwrap();
-                            assert!(request.signature.is_none(), "no XML signature on a redirect");
-                            let acs = request.assertion_consumer_service_url.clone().unwrap();
-                            let account = shared.lock().unwrap().clone();
-                            let mut spec = Spec::ok(&issuer, &acs, &account.email);
-                            spec.in_response_to = Some(request.id.clone());
-                            spec.signing = account.signing;
-                            let mut sp = trust.lock().unwrap();
-                            sp.last_request_signature = req.query_string().contains("Signature=").then(|| {
-                                sp.signing_certificate.as_deref().is_some_and(|c| {
-                                    redirect_signed_by(req.query_string(), c)
-                                })
-                            });
-                            let xml = match &sp.encryption_certificate {
-                                Some(cert) => encrypted_xml(&spec, cert, &super::xmlenc::CBC128),
-                                None => signed_xml(&spec),
-                            };
-                            drop(sp);
-                            let form = auto_post_form(
-                                &acs,
-                                &encode(&xml),
-                                q.relay_state.as_deref(),
-                            );
-                            HttpResponse::Ok().content_type("text/html").body(form)
-                        }
-                    }),
+                    web::get().to(
+                        move |q: web::Query<SsoQuery>, req: actix_web::HttpRequest| {
+                            let (issuer, shared, trust) =
+                                (issuer.clone(), shared.clone(), trust.clone());
+                            async move {
+                                let request: AuthnRequest =
+                                    inflate(&q.saml_request).parse().unwrap();
+                                assert!(
+                                    request.signature.is_none(),
+                                    "no XML signature on a redirect"
+                                );
+                                let acs = request.assertion_consumer_service_url.clone().unwrap();
+                                let account = shared.lock().unwrap().clone();
+                                let mut spec = Spec::ok(&issuer, &acs, &account.email);
+                                spec.in_response_to = Some(request.id.clone());
+                                spec.signing = account.signing;
+                                let mut sp = trust.lock().unwrap();
+                                sp.last_request_signature =
+                                    req.query_string().contains("Signature=").then(|| {
+                                        sp.signing_certificate.as_deref().is_some_and(|c| {
+                                            redirect_signed_by(req.query_string(), c)
+                                        })
+                                    });
+                                let xml = match &sp.encryption_certificate {
+                                    Some(cert) => {
+                                        encrypted_xml(&spec, cert, &super::xmlenc::CBC128)
+                                    }
+                                    None => signed_xml(&spec),
+                                };
+                                drop(sp);
+                                let form =
+                                    auto_post_form(&acs, &encode(&xml), q.relay_state.as_deref());
+                                HttpResponse::Ok().content_type("text/html").body(form)
+                            }
+                        },
+                    ),
                 )
         })
         .workers(1)
@@ -528,7 +550,12 @@ impl TestIdp {
     /// Configures the IdP from our SP metadata: encrypt assertions to its
     /// encryption certificate, check AuthnRequests with its signing one.
     pub async fn trust_sp(&self, sp_metadata_url: &str) {
-        let xml = reqwest::get(sp_metadata_url).await.unwrap().text().await.unwrap();
+        let xml = reqwest::get(sp_metadata_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let mut sp = self.sp.lock().unwrap();
         sp.encryption_certificate = Some(sp_certificate(&xml, "encryption"));
         sp.signing_certificate = Some(sp_certificate(&xml, "signing"));

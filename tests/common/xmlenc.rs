@@ -96,18 +96,20 @@ pub fn encrypt(plaintext: &str, certificate_b64: &str, how: &Encryption) -> Stri
     }
     let mut encrypter = openssl::encrypt::Encrypter::new(&public).unwrap();
     encrypter.set_rsa_padding(Padding::PKCS1_OAEP).unwrap();
-    encrypter
-        .set_rsa_oaep_md(hash_of(how.oaep_digest))
-        .unwrap();
+    encrypter.set_rsa_oaep_md(hash_of(how.oaep_digest)).unwrap();
     encrypter.set_rsa_mgf1_md(hash_of(how.mgf)).unwrap();
     let mut wrapped = vec![0; encrypter.encrypt_len(&key).unwrap()];
     let n = encrypter.encrypt(&key, &mut wrapped).unwrap();
     wrapped.truncate(n);
     let digest = how.oaep_digest.map_or(String::new(), |uri| {
-        format!(r#"<ds:DigestMethod xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Algorithm="{uri}"/>"#)
+        format!(
+            r#"<ds:DigestMethod xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Algorithm="{uri}"/>"#
+        )
     });
     let mgf = how.mgf.map_or(String::new(), |uri| {
-        format!(r#"<xenc11:MGF xmlns:xenc11="http://www.w3.org/2009/xmlenc11#" Algorithm="{uri}"/>"#)
+        format!(
+            r#"<xenc11:MGF xmlns:xenc11="http://www.w3.org/2009/xmlenc11#" Algorithm="{uri}"/>"#
+        )
     });
     format!(
         r#"<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="{}">{digest}{mgf}</xenc:EncryptionMethod><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
