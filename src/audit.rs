@@ -48,10 +48,11 @@ pub enum AuditKind {
     DomainUnverified,
     DomainRemoved,
     MemberInvited,
+    SingleLogout,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 38] = [
+    pub const ALL: [AuditKind; 39] = [
         AuditKind::SignIn,
         AuditKind::OrganizationCreated,
         AuditKind::OrganizationRenamed,
@@ -90,6 +91,7 @@ impl AuditKind {
         AuditKind::DomainUnverified,
         AuditKind::DomainRemoved,
         AuditKind::MemberInvited,
+        AuditKind::SingleLogout,
     ];
 
     /// The stored name: dotted, `area.what`.
@@ -133,6 +135,7 @@ impl AuditKind {
             AuditKind::DomainUnverified => "domain.unverified",
             AuditKind::DomainRemoved => "domain.removed",
             AuditKind::MemberInvited => "member.invited",
+            AuditKind::SingleLogout => "single_logout",
         }
     }
 
@@ -181,6 +184,7 @@ impl AuditKind {
             AuditKind::DomainUnverified => "Domain lost its verification (TXT record gone)",
             AuditKind::DomainRemoved => "Domain removed",
             AuditKind::MemberInvited => "Member invited by an admin",
+            AuditKind::SingleLogout => "Single Logout",
         }
     }
 

@@ -31,6 +31,13 @@ pub struct SamlSettings {
 }
 
 impl SamlSettings {
+    /// Whether our AuthnRequests are signed: the admin asked, or the IdP's
+    /// metadata does. SP metadata says the same (`AuthnRequestsSigned`),
+    /// since an IdP that reads it then refuses unsigned ones.
+    pub fn signs_requests(&self) -> bool {
+        self.sign_requests || self.idp.want_authn_requests_signed
+    }
+
     /// The SAML switches (`sign_requests`, `require_encrypted_assertions`):
     /// as given, else as they were, else off.
     pub(super) fn with_switches(
@@ -132,6 +139,9 @@ pub(super) async fn saml_settings(
             certificates: parse_certificates(&pem)?,
             // Manual set-up has no metadata to ask; `sign_requests` can.
             want_authn_requests_signed: false,
+            // Nor an SLO endpoint: sign-out stays local.
+            slo_url: None,
+            slo_response_url: None,
         },
         metadata_fetched_at: None,
         metadata_error: None,

@@ -100,6 +100,29 @@ async fn provider(oidc: &Oidc, expected: &Expected) -> Result<std::sync::Arc<Pro
         .map_err(|e| Refusal::new(RefusalCode::DiscoveryFailed, e.to_string()))
 }
 
+/// Where to send the browser so the provider ends its own session too
+/// (RP-Initiated Logout 1.0), if it publishes an end-session endpoint. No
+/// post_logout_redirect_uri: a provider accepts only registered ones, and
+/// the set-up guides register the callback alone.
+pub async fn end_session_url(
+    oidc: &Oidc,
+    settings: &OidcSettings,
+) -> Result<Option<String>, Refusal> {
+    let provider = provider(oidc, &settings.expected()).await?;
+    let Some(endpoint) = provider.end_session_endpoint.as_deref() else {
+        return Ok(None);
+    };
+    let mut url = url::Url::parse(endpoint).map_err(|e| {
+        Refusal::new(
+            RefusalCode::DiscoveryFailed,
+            format!("end_session_endpoint: {e}"),
+        )
+    })?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &settings.client_id);
+    Ok(Some(url.to_string()))
+}
+
 fn client(
     provider: &Provider,
     settings: &OidcSettings,

@@ -42,7 +42,26 @@ pub struct Provider {
     pub metadata: CoreProviderMetadata,
     /// Entra: the directory's GUID, which every ID token's `tid` must equal.
     pub entra_tenant_id: Option<String>,
+    /// Where the browser goes to end the provider's own session (OpenID
+    /// Connect RP-Initiated Logout), when the provider publishes one.
+    pub end_session_endpoint: Option<String>,
     keys_fetched_at: Instant,
+}
+
+/// The one discovery field of RP-Initiated Logout, which openidconnect's
+/// core metadata type does not carry.
+#[derive(serde::Deserialize)]
+struct LogoutMetadata {
+    end_session_endpoint: Option<String>,
+}
+
+/// A browser is sent there, so only a web URL will do.
+fn end_session_endpoint(body: &[u8]) -> Option<String> {
+    let found = serde_json::from_slice::<LogoutMetadata>(body)
+        .ok()?
+        .end_session_endpoint?;
+    let url = url::Url::parse(&found).ok()?;
+    matches!(url.scheme(), "https" | "http").then_some(found)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +134,7 @@ pub async fn discover(
     Ok(Provider {
         metadata,
         entra_tenant_id,
+        end_session_endpoint: end_session_endpoint(&body),
         keys_fetched_at: Instant::now(),
     })
 }
@@ -202,6 +222,7 @@ impl Providers {
         let fresh = Arc::new(Provider {
             metadata,
             entra_tenant_id: stale.entra_tenant_id.clone(),
+            end_session_endpoint: stale.end_session_endpoint.clone(),
             keys_fetched_at: Instant::now(),
         });
         self.cache.insert(expected.clone(), fresh.clone());

@@ -315,7 +315,10 @@ mod tests {
         let found = find(&xml).unwrap();
         let both = [other.private_key.clone(), key.private_key.clone()];
         assert_eq!(decrypt(&found, &both).as_deref(), Some(ASSERTION));
-        assert_eq!(decrypt(&found, std::slice::from_ref(&other.private_key)), None);
+        assert_eq!(
+            decrypt(&found, std::slice::from_ref(&other.private_key)),
+            None
+        );
         assert_eq!(decrypt(&found, &[]), None);
 
         let mine = [key.private_key.clone()];

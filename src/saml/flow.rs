@@ -29,7 +29,7 @@ pub struct Target<'a> {
     pub idp: &'a IdpDescriptor,
     pub sp_url: &'a str,
     pub keys: &'a KeySet,
-    /// Sign AuthnRequests even if the IdP metadata does not ask for it.
+    /// Sign AuthnRequests (the admin or the IdP's metadata asks for it).
     pub sign_requests: bool,
     /// Refuse plain (unencrypted) assertions.
     pub require_encrypted: bool,
@@ -81,7 +81,7 @@ pub async fn start(
         )
     };
     let xml = request.to_string().map_err(|e| failed(&e))?;
-    let signer = if target.sign_requests || target.idp.want_authn_requests_signed {
+    let signer = if target.sign_requests {
         Some(
             target
                 .keys

@@ -3,7 +3,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use samael::key_info::{KeyInfo, X509Data};
-use samael::metadata::{EncryptionMethod, EntityDescriptor, KeyDescriptor, HTTP_REDIRECT_BINDING};
+use samael::metadata::{
+    EncryptionMethod, Endpoint, EntityDescriptor, KeyDescriptor, HTTP_POST_BINDING,
+    HTTP_REDIRECT_BINDING,
+};
 use samael::service_provider::ServiceProviderBuilder;
 use samael::traits::ToXml;
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,19 @@ pub struct IdpDescriptor {
     /// before this was read have none: false).
     #[serde(default)]
     pub want_authn_requests_signed: bool,
+    /// Single Logout (HTTP-Redirect binding): where our LogoutRequests go,
+    /// and where our LogoutResponses go when the IdP names another place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_response_url: Option<String>,
+}
+
+impl IdpDescriptor {
+    /// Where our LogoutResponse to the IdP's LogoutRequest goes.
+    pub fn slo_response_url(&self) -> Option<&str> {
+        self.slo_response_url.as_deref().or(self.slo_url.as_deref())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -98,7 +114,16 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpDescriptor, MetadataError> {
     if certificates.is_empty() {
         return Err(MetadataError::NoSigningCertificate);
     }
+    let slo = idps
+        .iter()
+        .flat_map(|d| &d.single_logout_services)
+        .find(|s| s.binding == HTTP_REDIRECT_BINDING);
     Ok(IdpDescriptor {
+        slo_url: slo.map(|s| s.location.trim().to_string()),
+        slo_response_url: slo
+            .and_then(|s| s.response_location.as_deref())
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty()),
         entity_id: descriptor.entity_id.filter(|e| !e.trim().is_empty()),
         sso_url,
         certificates,
@@ -128,15 +153,19 @@ fn key_descriptor(
 /// Our metadata for the IdP: entity ID and ACS URL are both the
 /// integration's sign-in URL (SPEC). It publishes our signing keys
 /// (current and next) and encryption keys (current, next, previous) each
-/// with its `use`, the encryption algorithms we accept, and that our
-/// AuthnRequests are signed and assertions must be. The KeyDescriptors
+/// with its `use`, the encryption algorithms we accept, whether our
+/// AuthnRequests are signed, and that assertions must be. The KeyDescriptors
 /// are ours, not samael's (its builder marks an encryption key
 /// `use="signing"` and has one certificate only).
-pub fn sp_metadata_xml(sp_url: &str, keys: &KeySet) -> Result<String, String> {
+pub fn sp_metadata_xml(
+    sp_url: &str,
+    keys: &KeySet,
+    signs_requests: bool,
+) -> Result<String, String> {
     let sp = ServiceProviderBuilder::default()
         .entity_id(sp_url.to_string())
         .acs_url(sp_url.to_string())
-        .slo_url(sp_url.to_string())
+        .slo_url(super::slo::slo_url(sp_url))
         .metadata_valid_duration(Some(chrono::Duration::days(365)))
         .build()
         .map_err(|e| e.to_string())?;
@@ -161,7 +190,19 @@ pub fn sp_metadata_xml(sp_url: &str, keys: &KeySet) -> Result<String, String> {
         .collect();
     for descriptor in metadata.sp_sso_descriptors.iter_mut().flatten() {
         descriptor.key_descriptors = Some(descriptors.clone());
-        descriptor.authn_requests_signed = Some(true);
+        descriptor.authn_requests_signed = Some(signs_requests);
+        // Single Logout takes both bindings at one URL (samael lists POST only).
+        let slo = super::slo::slo_url(sp_url);
+        descriptor.single_logout_services = Some(
+            [HTTP_REDIRECT_BINDING, HTTP_POST_BINDING]
+                .into_iter()
+                .map(|binding| Endpoint {
+                    binding: binding.to_string(),
+                    location: slo.clone(),
+                    response_location: None,
+                })
+                .collect(),
+        );
         descriptor.want_assertions_signed = Some(true);
     }
     metadata.to_string().map_err(|e| e.to_string())
@@ -266,8 +307,12 @@ mod tests {
     #[test]
     fn sp_metadata_names_entity_and_acs() {
         let set = crate::saml::keys::testing::key_set();
-        let xml =
-            sp_metadata_xml("https://sso.example.com/users/sign-in/sso/okta/abc", &set).unwrap();
+        let xml = sp_metadata_xml(
+            "https://sso.example.com/users/sign-in/sso/okta/abc",
+            &set,
+            true,
+        )
+        .unwrap();
         assert!(xml.contains("entityID=\"https://sso.example.com/users/sign-in/sso/okta/abc\""));
         assert!(xml.contains("AssertionConsumerService"));
         assert!(xml.contains("Location=\"https://sso.example.com/users/sign-in/sso/okta/abc\""));

@@ -1,5 +1,6 @@
 //! SAML 2.0 sign-in for `okta` and `saml` integrations: metadata, the
-//! AuthnRequest (HTTP-Redirect), and the ACS validation pipeline.
+//! AuthnRequest (HTTP-Redirect), the ACS validation pipeline, and Single
+//! Logout.
 //!
 //! samael (on xmlsec) verifies signatures and reduces the document to its
 //! signed part; everything samael leaves open — DOCTYPEs, reference URIs and
@@ -17,3 +18,4 @@ pub use keys::{SpKey, SpKeys, SpSigningKey};
 pub use metadata::{parse_idp_metadata, sp_metadata_xml, IdpDescriptor, MetadataError};
 pub mod flow;
 pub mod logout;
+pub mod slo;

@@ -95,9 +95,52 @@ pub fn check(xml: &str) -> Result<Shape, Refusal> {
     Ok(shape)
 }
 
+/// Which SAML message a document must be: its root element, and how many
+/// assertions it holds (a Response one, a logout message none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    Response,
+    LogoutRequest,
+    LogoutResponse,
+}
+
+impl Message {
+    pub fn root(self) -> &'static str {
+        match self {
+            Message::Response => "Response",
+            Message::LogoutRequest => "LogoutRequest",
+            Message::LogoutResponse => "LogoutResponse",
+        }
+    }
+
+    fn assertions(self) -> usize {
+        match self {
+            Message::Response => 1,
+            Message::LogoutRequest | Message::LogoutResponse => 0,
+        }
+    }
+}
+
+/// The gate for a Single Logout message on the POST binding: the same
+/// rules, one enveloped signature required.
+pub fn check_logout(xml: &str, message: Message) -> Result<Shape, Refusal> {
+    let shape = structure_of(xml, message)?;
+    if shape.signatures != 1 {
+        return Err(Refusal::new(
+            RefusalCode::Unsigned,
+            format!("the {} must carry exactly one signature", message.root()),
+        ));
+    }
+    Ok(shape)
+}
+
 /// The gate without the signature count: for what a verified signature
 /// already covers (samael's reduction drops the signature element itself).
 pub fn structure(xml: &str) -> Result<Shape, Refusal> {
+    structure_of(xml, Message::Response)
+}
+
+fn structure_of(xml: &str, message: Message) -> Result<Shape, Refusal> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut shape = Shape::default();
@@ -160,10 +203,10 @@ pub fn structure(xml: &str) -> Result<Shape, Refusal> {
         };
         let name = element.local_name();
         if depth == 0 {
-            if seen_root || name.as_ref() != b"Response" {
+            if seen_root || name.as_ref() != message.root().as_bytes() {
                 return Err(Refusal::new(
                     RefusalCode::NotAResponse,
-                    "the document is not a single SAML Response",
+                    format!("the document is not a single SAML {}", message.root()),
                 ));
             }
             seen_root = true;
@@ -254,7 +297,7 @@ RefusalCode::AlgorithmRefused,
     if !seen_root {
         return Err(Refusal::new(
             RefusalCode::NotAResponse,
-            "the document is not a SAML Response",
+            format!("the document is not a SAML {}", message.root()),
         ));
     }
     if depth != 0 {
@@ -263,10 +306,14 @@ RefusalCode::AlgorithmRefused,
             "the document ends inside an element",
         ));
     }
-    if assertions != 1 {
+    if assertions != message.assertions() {
         return Err(Refusal::new(
             RefusalCode::AssertionCount,
-            format!("exactly one assertion is required, found {assertions}"),
+            format!(
+                "a {} holds {} assertion(s), found {assertions}",
+                message.root(),
+                message.assertions()
+            ),
         ));
     }
     Ok(shape)

@@ -442,6 +442,26 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
     })
 }
 
+/// A Single Logout message on the POST binding: the gate, then its
+/// enveloped signature with the IdP's certificates. Returns the signed
+/// part, which must be the whole message.
+pub fn signed_logout_message(
+    xml: &str,
+    message: prefilter::Message,
+    certificates: &[String],
+) -> Result<String, Refusal> {
+    prefilter::check_logout(xml, message)?;
+    let signed = signed_content(xml, certificates)?;
+    let expected = message.root();
+    if root_name(&signed).as_deref() != Some(expected) {
+        return Err(Refusal::new(
+            RefusalCode::SignatureInvalid,
+            format!("the signature does not cover the {expected}"),
+        ));
+    }
+    Ok(signed)
+}
+
 /// The local name of the document's root element.
 fn root_name(xml: &str) -> Option<String> {
     let mut reader = quick_xml::Reader::from_str(xml);

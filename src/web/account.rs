@@ -6,11 +6,15 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::sign_in;
 use crate::api_error::ApiError;
-use crate::pages::html;
-use crate::session;
+use crate::integrations::Settings;
+use crate::pages::{html_with_policy, LEAVING_PAGE_CSP};
+use crate::saml::slo;
+use crate::session::{self, Session};
+use crate::signin::safe_return_path;
 use crate::state::AppState;
 use crate::store::{Member, MemberTeam};
 
@@ -118,7 +122,13 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         }
         None => None,
     };
-    Ok(html(StatusCode::OK, HomePage { signed_in }.render()))
+    // Signing out may go on to the identity provider's sign-out, and
+    // browsers hold a form's redirects to `form-action`.
+    Ok(html_with_policy(
+        StatusCode::OK,
+        HomePage { signed_in }.render(),
+        LEAVING_PAGE_CSP,
+    ))
 }
 
 /// Team names may hold any character; in a header list they are
@@ -148,9 +158,48 @@ pub async fn verify(
         .finish())
 }
 
+#[derive(Deserialize)]
+pub struct SignOutQuery {
+    return_to: Option<String>,
+}
+
+/// Ends the identity provider's session behind ours where it lets us: the
+/// URL to send the browser to (SAML Single Logout, OIDC end-session), or
+/// `None`. A provider that cannot be reached costs nothing but a log line:
+/// the session here is already over.
+async fn upstream_sign_out(
+    state: &AppState,
+    session: &Session,
+    return_to: Option<String>,
+) -> Option<String> {
+    let integration = state
+        .store
+        .integration(&session.integration_id)
+        .await
+        .ok()
+        .flatten()?;
+    let route = sign_in::resolve_route(state, integration.kind.as_str(), &integration.id)
+        .await
+        .ok()?;
+    let attempt = match (&route.settings, &session.saml) {
+        (Settings::Saml(saml), Some(login)) => {
+            let keys = state.sp_keys.keys().await;
+            let target = super::saml::saml_target(&route, saml, &keys);
+            slo::start(&state.cache, &target, login, return_to).await
+        }
+        (Settings::Oidc(oidc), _) => crate::oidc::end_session_url(&state.oidc, oidc).await,
+        (Settings::Saml(_), None) => Ok(None),
+    };
+    attempt.unwrap_or_else(|refusal| {
+        tracing::warn!(code = refusal.code.as_str(), detail = %refusal.detail, "the identity provider's session was not ended");
+        None
+    })
+}
+
 #[post("/users/sign-out")]
 pub async fn sign_out(
     state: web::Data<AppState>,
+    query: web::Query<SignOutQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if session::is_cross_site(&state.config, &req) {
@@ -160,10 +209,13 @@ pub async fn sign_out(
             "sign-out must come from this site",
         ));
     }
-    if let Some((id, _)) = session::current(&state.cache, &state.config, &req).await? {
-        session::end(&state.cache, &id).await?;
+    let ended = session::current(&state.cache, &state.config, &req).await?;
+    if let Some((id, _)) = &ended {
+        session::end(&state.cache, id).await?;
     }
-    // A browser's form (the home page's button) is sent back home; API
+    let return_to = safe_return_path(query.return_to.as_deref());
+    // A browser's form (the home page's button) is sent on — to the
+    // identity provider's sign-out when it has one, else back home; API
     // callers get the bare 204 they always had.
     let from_form = req
         .headers()
@@ -171,13 +223,19 @@ pub async fn sign_out(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let mut answer = if from_form {
+        let upstream = match &ended {
+            Some((_, s)) => upstream_sign_out(&state, s, return_to.clone()).await,
+            None => None,
+        };
+        let to = upstream.or(return_to).unwrap_or_else(|| "/".into());
         let mut see_other = HttpResponse::SeeOther();
-        see_other.insert_header((header::LOCATION, "/"));
+        see_other.insert_header((header::LOCATION, to));
         see_other
     } else {
         HttpResponse::NoContent()
     };
     Ok(answer
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(session::removal_cookie(&state.config))
         .finish())
 }

@@ -9,6 +9,7 @@ mod ops;
 mod saml;
 mod sign_in;
 mod sign_in_page;
+mod slo;
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::sign_in::{self, Route};
 use crate::integrations::{SamlSettings, Settings};
+use crate::saml::keys::KeySet;
 use crate::saml::{flow, sp_metadata_xml};
 use crate::signin::{Refusal, RefusalCode};
 use crate::state::AppState;
@@ -24,7 +25,7 @@ pub struct AcsForm {
 
 /// The route's integration and its SAML settings, or the refusal page to
 /// answer with.
-async fn target(
+pub(super) async fn target(
     state: &AppState,
     req: &HttpRequest,
     kind: &str,
@@ -35,6 +36,23 @@ async fn target(
         Settings::Oidc(_) => None,
     })
     .await
+}
+
+/// What a SAML exchange on this route is between (one place builds it for
+/// sign-in, the ACS, Single Logout and sign-out).
+pub(super) fn saml_target<'a>(
+    route: &'a Route,
+    saml: &'a SamlSettings,
+    keys: &'a KeySet,
+) -> flow::Target<'a> {
+    flow::Target {
+        integration: &route.integration,
+        idp: &saml.idp,
+        sp_url: &route.url,
+        keys,
+        sign_requests: saml.signs_requests(),
+        require_encrypted: saml.require_encrypted_assertions,
+    }
 }
 
 /// SP-initiated: redirect to the IdP with an AuthnRequest.
@@ -52,14 +70,7 @@ pub async fn start(
     let keys = state.sp_keys.keys().await;
     let attempt = flow::start(
         &state.cache,
-        &flow::Target {
-            integration: &route.integration,
-            idp: &saml.idp,
-            sp_url: &route.url,
-            keys: &keys,
-            sign_requests: saml.sign_requests,
-            require_encrypted: saml.require_encrypted_assertions,
-        },
+        &saml_target(&route, &saml, &keys),
         query.return_to.as_deref(),
         sign_in::browser_of(&state, &req).as_deref(),
     )
@@ -84,14 +95,7 @@ pub async fn acs(
     let attempt = flow::consume(
         &state.cache,
         &state.config.saml,
-        &flow::Target {
-            integration: &route.integration,
-            idp: &saml.idp,
-            sp_url: &route.url,
-            keys: &keys,
-            sign_requests: saml.sign_requests,
-            require_encrypted: saml.require_encrypted_assertions,
-        },
+        &saml_target(&route, &saml, &keys),
         &form.saml_response,
         form.relay_state.as_deref(),
         sign_in::browser_of(&state, &req).as_deref(),
@@ -106,11 +110,12 @@ pub async fn sp_metadata(
     req: HttpRequest,
 ) -> HttpResponse {
     let (kind, id) = path.into_inner();
-    let route = match target(&state, &req, &kind, &id).await {
-        Ok((route, _)) => route,
+    let (route, saml) = match target(&state, &req, &kind, &id).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    match sp_metadata_xml(&route.url, &*state.sp_keys.keys().await) {
+    let keys = state.sp_keys.keys().await;
+    match sp_metadata_xml(&route.url, &keys, saml.signs_requests()) {
         Ok(xml) => HttpResponse::Ok()
             .content_type("application/samlmetadata+xml")
             .body(xml),
@@ -140,15 +145,22 @@ fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> act
 pub fn configure(cfg: &mut web::ServiceConfig, max_response_bytes: usize) {
     // base64 (4/3) plus URL-encoding of its + / = and the RelayState.
     let form_limit = max_response_bytes * 2 + 8192;
+    let form = || {
+        web::FormConfig::default()
+            .limit(form_limit)
+            .error_handler(form_error)
+    };
     cfg.service(
         web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}")
-            .app_data(
-                web::FormConfig::default()
-                    .limit(form_limit)
-                    .error_handler(form_error),
-            )
+            .app_data(form())
             .route(web::get().to(start))
             .route(web::post().to(acs)),
+    )
+    .service(
+        web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}/slo")
+            .app_data(form())
+            .route(web::get().to(super::slo::slo_get))
+            .route(web::post().to(super::slo::slo_post)),
     )
     .service(
         web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}/metadata")

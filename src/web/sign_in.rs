@@ -135,7 +135,7 @@ fn browser_cookie(config: &Config, secrets: &SecretBox, token: String) -> Cookie
 }
 
 /// The id a person can quote to an admin: the request's id.
-fn request_reference(req: &HttpRequest) -> String {
+pub fn request_reference(req: &HttpRequest) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -300,6 +300,24 @@ pub fn refusal_page(refusal: &Refusal, reference: &str, retry_url: Option<String
         retry_url: retry_url.filter(|_| offers_retry),
     };
     html(status_of(class), page.render())
+}
+
+/// The same page with words of the caller's (Single Logout's answers).
+pub fn message_page(
+    status: StatusCode,
+    headline: &str,
+    explanation: String,
+    what_to_do: String,
+    reference: &str,
+) -> HttpResponse {
+    let page = RefusedPage {
+        headline,
+        explanation,
+        what_to_do,
+        reference,
+        retry_url: None,
+    };
+    html(status, page.render())
 }
 
 #[cfg(test)]

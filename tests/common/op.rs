@@ -160,6 +160,7 @@ impl OpState {
             "authorization_endpoint": format!("{here}/authorize"),
             "token_endpoint": format!("{here}/token"),
             "jwks_uri": format!("{here}/keys"),
+            "end_session_endpoint": format!("{here}/logout"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],

@@ -66,6 +66,9 @@ $config = [
     'secretsalt' => 'sso-gateway-tests-salt',
     'auth.adminpassword' => 'not-used-by-tests',
     'admin.checkforupdates' => false,
+    // ReturnTo URLs on loopback (any port: each test's gateway has its own).
+    'trusted.url.regex' => true,
+    'trusted.url.domains' => ['127\.0\.0\.1(:[0-9]+)?'],
     'enable.saml20-idp' => true,
     'module.enable' => ['exampleauth' => true, 'core' => true, 'saml' => true, 'admin' => true],
     'logging.level' => SimpleSAML\Logger::DEBUG,
