@@ -8,7 +8,7 @@ use super::IntegrationInput;
 use crate::config::Config;
 use crate::outbound::Outbound;
 use crate::provisioning::limits::{bounded, URL};
-use crate::provisioning::{invalid, RuleResult};
+use crate::provisioning::{invalid, GroupSettings, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::store::now_ms;
 
@@ -22,6 +22,8 @@ pub struct SamlSettings {
     pub metadata_fetched_at: Option<i64>,
     /// Why the last refresh failed, if it did.
     pub metadata_error: Option<String>,
+    #[serde(flatten)]
+    pub groups: GroupSettings,
 }
 
 /// Where the IdP's description came from.
@@ -69,6 +71,7 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: Some(now_ms()),
             metadata_error: None,
+            groups: GroupSettings::default(),
         }));
     }
     if let Some(xml) = &input.metadata_xml {
@@ -79,6 +82,7 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: None,
             metadata_error: None,
+            groups: GroupSettings::default(),
         }));
     }
     let sso_url = outbound_url(
@@ -103,6 +107,7 @@ pub(super) async fn saml_settings(
         },
         metadata_fetched_at: None,
         metadata_error: None,
+        groups: GroupSettings::default(),
     }))
 }
 

@@ -410,7 +410,24 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
             family_name: first_attribute(assertion, FAMILY_NAME_ATTRIBUTES),
             display_name: first_attribute(assertion, DISPLAY_NAME_ATTRIBUTES),
         },
+        attributes: all_attributes(assertion),
+        ..Identity::default()
     })
+}
+
+/// Every attribute by Name with all its values, for settings that name
+/// one (`groups_attribute`); the response size bounds them.
+fn all_attributes(assertion: &Assertion) -> Vec<(String, Vec<String>)> {
+    assertion
+        .attribute_statements
+        .iter()
+        .flatten()
+        .flat_map(|s| &s.attributes)
+        .filter_map(|a| {
+            let values = a.values.iter().filter_map(|v| v.value.clone()).collect();
+            Some((a.name.clone()?, values))
+        })
+        .collect()
 }
 
 /// The local name of the document's root element.
