@@ -9,9 +9,11 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
+use super::teams::group_lines;
 use super::{field_errors, given, page, see_other, Admin, Chrome, DoneQuery, FieldErrors, UiError};
 use crate::integrations::{self, IntegrationInput, IntegrationView, Kind, ScimCredentials};
 use crate::session;
+use crate::signin;
 use crate::state::AppState;
 use crate::store::{new_id, AuditFilter, Integration};
 
@@ -204,6 +206,10 @@ struct SettingsForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     issuer: Option<String>,
+    /// The groups form sends these three (blank = default / none).
+    groups_attribute: Option<String>,
+    role_owner: Option<String>,
+    role_admin: Option<String>,
 }
 
 /// What the form re-shows after an error (never the client secret).
@@ -218,6 +224,10 @@ pub struct SettingsValues {
     pub tenant: String,
     pub client_id: String,
     pub issuer: String,
+    pub groups_attribute: String,
+    /// One group per line.
+    pub role_owner: String,
+    pub role_admin: String,
 }
 
 impl SettingsForm {
@@ -233,6 +243,9 @@ impl SettingsForm {
             tenant: v(&self.tenant),
             client_id: v(&self.client_id),
             issuer: v(&self.issuer),
+            groups_attribute: v(&self.groups_attribute),
+            role_owner: v(&self.role_owner),
+            role_admin: v(&self.role_admin),
         }
     }
 
@@ -264,6 +277,14 @@ impl SettingsForm {
                 input.client_id = given(&self.client_id);
                 input.client_secret = given(&self.client_secret);
             }
+        }
+        if let Some(attribute) = &self.groups_attribute {
+            let lines = |v: &Option<String>| group_lines(v.as_deref().unwrap_or_default());
+            input.groups_attribute = Some(attribute.clone());
+            input.role_mapping = Some(serde_json::json!({
+                "owner": lines(&self.role_owner),
+                "admin": lines(&self.role_admin),
+            }));
         }
         input
     }
@@ -399,6 +420,15 @@ struct DetailPage {
     recent: Vec<SignInSummary>,
     values: SettingsValues,
     errors: FieldErrors,
+    seen_groups: Option<SeenGroups>,
+}
+
+/// The groups the integration's last sign-in asserted, to copy into teams.
+pub struct SeenGroups {
+    /// `None`: unknown (the IdP reported group overage).
+    pub groups: Option<Vec<String>>,
+    pub note: Option<String>,
+    pub at: i64,
 }
 
 async fn detail_page(
@@ -456,8 +486,18 @@ async fn detail_page(
                 .map(|o| o.issuer.clone())
                 .unwrap_or_default(),
             certificate_pem: String::new(),
+            groups_attribute: card.view.groups_attribute.clone().unwrap_or_default(),
+            role_owner: card.view.role_mapping.owner.join("\n"),
+            role_admin: card.view.role_mapping.admin.join("\n"),
         },
     };
+    let seen_groups = signin::last_asserted_groups(&state.cache, &integration.id)
+        .await
+        .map(|(seen, at)| SeenGroups {
+            groups: seen.groups,
+            note: seen.note,
+            at,
+        });
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -469,6 +509,7 @@ async fn detail_page(
         recent,
         values,
         errors,
+        seen_groups,
     };
     Ok(page(admin, status, page_.render()))
 }

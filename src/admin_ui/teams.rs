@@ -25,7 +25,7 @@ fn domain_list(raw: &str) -> Vec<String> {
 }
 
 /// IdP groups as typed: one per line (names may hold spaces and commas).
-fn group_lines(raw: &str) -> Vec<String> {
+pub(super) fn group_lines(raw: &str) -> Vec<String> {
     raw.lines()
         .map(str::trim)
         .filter(|g| !g.is_empty())
