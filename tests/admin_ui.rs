@@ -716,19 +716,25 @@ async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
     let team = api.add_team("Developers", &[]).await;
     let team_id = team["id"].as_str().unwrap();
     let integration = api
-        .connect(json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
-            "certificate_pem": common::idp::CERT_PEM, "idp_entity_id": idp.entity_id}))
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+            "certificate_pem": common::idp::CERT_PEM, "idp_entity_id": idp.entity_id}),
+        )
         .await;
     let id = integration["id"].as_str().unwrap();
     let acs = integration["acs_url"].as_str().unwrap();
     let (http, csrf) = token_session(&gw, &token).await;
-    let post = |path: String, form: Vec<(&str, String)>| http.post(gw.url(&path)).form(&form).send();
+    let post =
+        |path: String, form: Vec<(&str, String)>| http.post(gw.url(&path)).form(&form).send();
 
     // The team form: one group per line; a bad one is shown at its field.
     let too_long = "g".repeat(600);
     let res = post(
         format!("/admin/teams/{team_id}"),
-        vec![("csrf", csrf.clone()), ("idp_groups", format!("Devs\n{too_long}"))],
+        vec![
+            ("csrf", csrf.clone()),
+            ("idp_groups", format!("Devs\n{too_long}")),
+        ],
     )
     .await
     .unwrap();
@@ -738,7 +744,10 @@ async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
     assert!(page.contains("at most 512 characters"));
     let res = post(
         format!("/admin/teams/{team_id}"),
-        vec![("csrf", csrf.clone()), ("idp_groups", "Devs\r\nPlatform, Berlin\n".into())],
+        vec![
+            ("csrf", csrf.clone()),
+            ("idp_groups", "Devs\r\nPlatform, Berlin\n".into()),
+        ],
     )
     .await
     .unwrap();
@@ -750,7 +759,10 @@ async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
 
     // The integration's group settings.
     let page = get_page(&gw, &http, &format!("/admin/sso/{id}")).await;
-    assert!(page.contains("No sign-in has asserted groups yet"), "{page}");
+    assert!(
+        page.contains("No sign-in has asserted groups yet"),
+        "{page}"
+    );
     let res = post(
         format!("/admin/sso/{id}"),
         vec![
@@ -780,7 +792,10 @@ async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
     let (_, view) = api.get(&format!("/integrations/{id}")).await;
     assert_eq!(view["groups_attribute"], "memberOf");
     assert_eq!(view["role_mapping"], json!({"admin": ["Admins"]}));
-    assert_eq!(view["saml"]["sso_url"], format!("{}/sso", idp.base).as_str());
+    assert_eq!(
+        view["saml"]["sso_url"],
+        format!("{}/sso", idp.base).as_str()
+    );
 
     // A sign-in asserting groups: they show on the integration page.
     let xml = common::idp::signed_xml_with(&idp.spec(acs, "ada@example.com"), |unsigned| {

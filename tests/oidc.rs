@@ -684,7 +684,10 @@ async fn entra_group_object_ids_map_to_teams_and_roles_and_overage_changes_nothi
     assert_eq!(status, 201, "{group}");
     let platform = group["id"].as_str().unwrap();
     let (status, team) = api
-        .patch(&format!("/teams/{platform}"), json!({"idp_groups": [PLATFORM]}))
+        .patch(
+            &format!("/teams/{platform}"),
+            json!({"idp_groups": [PLATFORM]}),
+        )
         .await;
     assert_eq!(status, 200, "{team}");
 
@@ -714,7 +717,10 @@ async fn entra_group_object_ids_map_to_teams_and_roles_and_overage_changes_nothi
     // and the mapped role falls back.
     let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
     assert_eq!(team_names(&me), ["Platform"]);
-    assert_eq!(api.get(&format!("/users/{grace}")).await.1["role"], "member");
+    assert_eq!(
+        api.get(&format!("/users/{grace}")).await.1["role"],
+        "member"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -725,12 +731,27 @@ async fn bad_group_settings_are_refused_naming_the_field() {
     let api = gw.api(&token);
     let path = format!("/integrations/{id}");
     for (body, field) in [
-        (json!({"role_mapping": {"superuser": ["x"]}}), "role_mapping"),
+        (
+            json!({"role_mapping": {"superuser": ["x"]}}),
+            "role_mapping",
+        ),
         (json!({"role_mapping": ["x"]}), "role_mapping"),
-        (json!({"role_mapping": {"admin": "x"}}), "role_mapping.admin"),
-        (json!({"role_mapping": {"owner": [""]}}), "role_mapping.owner"),
-        (json!({"role_mapping": {"owner": [7]}}), "role_mapping.owner"),
-        (json!({"groups_attribute": "g".repeat(3000)}), "groups_attribute"),
+        (
+            json!({"role_mapping": {"admin": "x"}}),
+            "role_mapping.admin",
+        ),
+        (
+            json!({"role_mapping": {"owner": [""]}}),
+            "role_mapping.owner",
+        ),
+        (
+            json!({"role_mapping": {"owner": [7]}}),
+            "role_mapping.owner",
+        ),
+        (
+            json!({"groups_attribute": "g".repeat(3000)}),
+            "groups_attribute",
+        ),
     ] {
         let (status, err) = api.patch(&path, body.clone()).await;
         assert_eq!(status, 422, "{body}: {err}");

@@ -616,9 +616,11 @@ async fn idp_groups_put_people_in_teams_and_roles_and_take_out_only_what_they_ga
         .await;
     assert_eq!(status, 201);
     let integration = api
-        .connect(json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
             "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id,
-            "role_mapping": {"admin": ["Admins"]}}))
+            "role_mapping": {"admin": ["Admins"]}}),
+        )
         .await;
     assert_eq!(integration["groups_attribute"], Value::Null);
     assert_eq!(integration["role_mapping"], json!({"admin": ["Admins"]}));
@@ -652,7 +654,14 @@ async fn idp_groups_put_people_in_teams_and_roles_and_take_out_only_what_they_ga
 
     // The admin-granted Ops membership survives a sign-in without the group;
     // Developers comes and goes.
-    let me = sign_in_with(&gw, &idp, acs, "grace@example.com", &[("groups", &["devs"])]).await;
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "grace@example.com",
+        &[("groups", &["devs"])],
+    )
+    .await;
     assert_eq!(team_names(&me), ["Developers", "Ops"]);
     let me = sign_in_with(&gw, &idp, acs, "grace@example.com", &[("groups", &[])]).await;
     assert_eq!(team_names(&me), ["Ops"]);
@@ -662,7 +671,14 @@ async fn idp_groups_put_people_in_teams_and_roles_and_take_out_only_what_they_ga
         .patch(&format!("/users/{grace}"), json!({"role": "owner"}))
         .await;
     assert_eq!(status, 200);
-    sign_in_with(&gw, &idp, acs, "grace@example.com", &[("groups", &["Admins"])]).await;
+    sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "grace@example.com",
+        &[("groups", &["Admins"])],
+    )
+    .await;
     assert_eq!(api.get(&format!("/users/{grace}")).await.1["role"], "owner");
 
     // A custom attribute is matched by its exact Name only.
@@ -682,7 +698,14 @@ async fn idp_groups_put_people_in_teams_and_roles_and_take_out_only_what_they_ga
     )
     .await;
     assert_eq!(team_names(&me), ["Engineering"]);
-    let me = sign_in_with(&gw, &idp, acs, "ada@example.com", &[("memberOf", &["Devs"])]).await;
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[("memberOf", &["Devs"])],
+    )
+    .await;
     assert_eq!(team_names(&me), ["Developers", "Engineering", "Ops"]);
 
     // Every change is an event with source idp, and audited.
@@ -719,14 +742,26 @@ async fn entra_saml_group_overage_changes_nothing_and_says_so() {
     let (_, token) = gw.create_org("Acme");
     let api = gw.api(&token);
     api.add_team("Engineering", &["example.com"]).await;
-    api.post("/teams", json!({"name": "Developers", "idp_groups": ["Devs"]}))
-        .await;
+    api.post(
+        "/teams",
+        json!({"name": "Developers", "idp_groups": ["Devs"]}),
+    )
+    .await;
     let integration = api
-        .connect(json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
-            "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}))
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+            "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}),
+        )
         .await;
     let acs = integration["acs_url"].as_str().unwrap();
-    let me = sign_in_with(&gw, &idp, acs, "ada@example.com", &[(ENTRA_GROUPS, &["Devs"])]).await;
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(ENTRA_GROUPS, &["Devs"])],
+    )
+    .await;
     assert_eq!(team_names(&me), ["Developers", "Engineering"]);
     let link = "http://schemas.microsoft.com/claims/groups.link";
     let me = sign_in_with(
@@ -734,7 +769,10 @@ async fn entra_saml_group_overage_changes_nothing_and_says_so() {
         &idp,
         acs,
         "ada@example.com",
-        &[(link, &["https://graph.windows.net/tenant/users/x/getMemberObjects"])],
+        &[(
+            link,
+            &["https://graph.windows.net/tenant/users/x/getMemberObjects"],
+        )],
     )
     .await;
     assert_eq!(team_names(&me), ["Developers", "Engineering"]);

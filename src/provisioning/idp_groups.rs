@@ -168,13 +168,13 @@ pub fn bounded_groups(raw: Vec<String>) -> (Vec<String>, usize) {
     (kept, cut)
 }
 
-/// The groups a SAML assertion lists: every value of the configured
-/// attribute (Name matched exactly), or of the default names. `Err(())`
-/// is Entra's group overage; `Ok(None)`: the attribute is absent.
+/// The groups a SAML assertion lists, as `(groups, overage)`: every value
+/// of the configured attribute (Name matched exactly), or of the default
+/// names; `None` when absent. `overage`: Entra's link to Graph instead.
 pub fn saml_groups(
     attributes: &[(String, Vec<String>)],
     configured: Option<&str>,
-) -> Result<Option<Vec<String>>, ()> {
+) -> (Option<Vec<String>>, bool) {
     let names: &[&str] = match &configured {
         Some(name) => std::slice::from_ref(name),
         None => DEFAULT_SAML_GROUP_ATTRIBUTES,
@@ -187,10 +187,8 @@ pub fn saml_groups(
                 .extend(values.iter().cloned());
         }
     }
-    if found.is_none() && attributes.iter().any(|(n, _)| n == SAML_OVERAGE_ATTRIBUTE) {
-        return Err(());
-    }
-    Ok(found)
+    let overage = found.is_none() && attributes.iter().any(|(n, _)| n == SAML_OVERAGE_ATTRIBUTE);
+    (found, overage)
 }
 
 /// What the mapping would change for one person.
@@ -469,18 +467,18 @@ mod tests {
             ),
             ("memberOf".to_string(), strings(&["m1", "m2"])),
         ];
-        assert_eq!(saml_groups(&attrs, None), Ok(Some(strings(&["g1"]))));
+        assert_eq!(saml_groups(&attrs, None), (Some(strings(&["g1"])), false));
         assert_eq!(
             saml_groups(&attrs, Some("memberOf")),
-            Ok(Some(strings(&["m1", "m2"])))
+            (Some(strings(&["m1", "m2"])), false)
         );
         // Exact: another spelling is not the configured attribute.
-        assert_eq!(saml_groups(&attrs, Some("memberof")), Ok(None));
+        assert_eq!(saml_groups(&attrs, Some("memberof")), (None, false));
         let overage = vec![(
             SAML_OVERAGE_ATTRIBUTE.to_string(),
             strings(&["https://graph"]),
         )];
-        assert_eq!(saml_groups(&overage, None), Err(()));
+        assert_eq!(saml_groups(&overage, None), (None, true));
     }
 
     async fn teams_of(store: &Store, org_id: &str, user_id: &str) -> Vec<String> {
@@ -533,7 +531,10 @@ mod tests {
             .await
             .unwrap();
         // The JIT-granted team stays.
-        assert_eq!(teams_of(store, &org.id, &ada.id).await, [eng.id.clone()]);
+        assert_eq!(
+            teams_of(store, &org.id, &ada.id).await,
+            vec![eng.id.clone()]
+        );
         let end = store.last_event_id().await.unwrap();
         let events = store
             .events_after(before, end, &EventFilter::default(), 100)
@@ -556,7 +557,7 @@ mod tests {
             &org.id,
             "bob@acme.com",
             Role::Member,
-            &[mapped.id.clone()],
+            std::slice::from_ref(&mapped.id),
             &cli,
         )
         .await
@@ -567,7 +568,10 @@ mod tests {
         apply_idp_groups(store, &org.id, &bob.id, &[], &none, &sso)
             .await
             .unwrap();
-        assert_eq!(teams_of(store, &org.id, &bob.id).await, [mapped.id.clone()]);
+        assert_eq!(
+            teams_of(store, &org.id, &bob.id).await,
+            vec![mapped.id.clone()]
+        );
     }
 
     #[tokio::test]

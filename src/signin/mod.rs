@@ -184,10 +184,7 @@ impl AssertedGroups {
     fn read(integration: &Integration, settings: &GroupSettings, identity: &Identity) -> Self {
         let configured = settings.groups_attribute.as_deref();
         let (raw, overage) = if integration.kind.is_saml() {
-            match idp_groups::saml_groups(&identity.attributes, configured) {
-                Ok(groups) => (groups, false),
-                Err(()) => (None, true),
-            }
+            idp_groups::saml_groups(&identity.attributes, configured)
         } else {
             (identity.groups.clone(), identity.groups_overage)
         };
