@@ -738,6 +738,9 @@ async fn openapi_document_describes_the_api() {
         json!(["okta", "entra", "saml", "oidc"])
     );
     assert_eq!(schemas["CreateTeam"]["required"], json!(["name"]));
+    assert!(schemas["Team"]["properties"]["idp_groups"].is_object());
+    assert!(schemas["RoleMapping"]["properties"]["admin"].is_object());
+    assert!(schemas["IntegrationInput"]["properties"]["role_mapping"].is_object());
     assert_eq!(
         schemas["CreateTeam"]["properties"]["name"]["maxLength"],
         200

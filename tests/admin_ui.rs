@@ -825,4 +825,18 @@ async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
         2,
         "{users}"
     );
+
+    // The two changed pages, as an admin sees them.
+    let b = Browser::start().await;
+    b.goto(&gw.url("/admin")).await;
+    b.fill("#token", &token).await;
+    b.click("form[action='/admin/sign-in'] button[type=submit]")
+        .await;
+    b.wait_for_path("/admin/sso").await;
+    b.goto(&gw.url(&format!("/admin/teams/{team_id}"))).await;
+    b.wait_for_element("#idp_groups").await;
+    b.screenshot("groups-1-team-idp-groups").await;
+    b.goto(&gw.url(&format!("/admin/sso/{id}#groups"))).await;
+    b.wait_for_element("#seen-groups").await;
+    b.screenshot("groups-2-integration-groups").await;
 }
