@@ -14,6 +14,9 @@ CREATE TABLE team_idp_groups (
 -- 'idp' on a team membership the mapping granted: the only kind the
 -- mapping takes away again (NULL: SCIM, JIT, an invitation or an admin).
 ALTER TABLE team_members ADD COLUMN source TEXT;
+-- Few rows are the mapping's: SCIM's group sync finds them without
+-- walking a large team.
+CREATE INDEX team_members_by_idp ON team_members (team_id) WHERE source IS NOT NULL;
 
 -- Who chose a member's role: NULL nobody (the default), 'idp' the role
 -- mapping (which may change it again), 'admin' a person (never overridden).

@@ -721,6 +721,31 @@ async fn entra_group_object_ids_map_to_teams_and_roles_and_overage_changes_nothi
         api.get(&format!("/users/{grace}")).await.1["role"],
         "member"
     );
+
+    // SCIM takes Grace out of Platform; the mapping puts her back; then SCIM
+    // lists her again: the membership is SCIM's now, and stays without the group.
+    let scim_user = user["id"].as_str().unwrap();
+    let remove = format!(r#"members[value eq "{scim_user}"]"#);
+    let (status, _) = scim
+        .patch(
+            &format!("/Groups/{platform}"),
+            json!([{"op": "remove", "path": remove}]),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status}");
+    let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
+    assert!(team_names(&me).is_empty());
+    let me = sign_in_editing(&gw, &op, &start, move |c| c["groups"] = json!([PLATFORM])).await;
+    assert_eq!(team_names(&me), ["Platform"]);
+    let (status, _) = scim
+        .patch(
+            &format!("/Groups/{platform}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": scim_user}]}]),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status}");
+    let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
+    assert_eq!(team_names(&me), ["Platform"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

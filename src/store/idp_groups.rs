@@ -117,6 +117,21 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The SCIM group's members now hold their team membership by SCIM:
+    /// the mapping no longer takes away those it had granted. (A partial
+    /// index keeps this to the team's mapping-granted rows.)
+    pub async fn claim_scim_team_members(&mut self, team_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE team_members SET source = NULL WHERE team_id = $1 AND source IS NOT NULL \
+             AND user_id IN (SELECT u.user_id FROM scim_group_members m \
+             JOIN scim_users u ON u.id = m.scim_user_id WHERE m.team_id = $1)",
+        )
+        .bind(team_id)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
     /// Removes a team membership only if the mapping granted it.
     pub async fn remove_idp_team_member(
         &mut self,

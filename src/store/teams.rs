@@ -391,18 +391,6 @@ impl Tx {
                     .into_iter()
                     .map(|(id,)| id),
             );
-            // SCIM now grants what the IdP-groups mapping had: the mapping
-            // must not take it away.
-            let sql = format!(
-                "UPDATE team_members SET source = NULL WHERE team_id = $1 AND source IS NOT NULL \
-                 AND user_id IN ({})",
-                numbered_parameters(2, chunk.len())
-            );
-            let mut claim = sqlx::query(&sql).bind(team_id);
-            for user_id in chunk {
-                claim = claim.bind(*user_id);
-            }
-            claim.execute(&mut **self).await?;
         }
         Ok(added)
     }
