@@ -782,4 +782,25 @@ async fn entra_saml_group_overage_changes_nothing_and_says_so() {
         event["details"]["groups"]["note"],
         "the IdP reported group overage; team and role mapping skipped for this sign-in"
     );
+    assert_eq!(event["details"]["groups"]["asserted"], Value::Null);
+
+    // An over-long value is cut and the cut audited; the rest still applies.
+    let long = "g".repeat(600);
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(ENTRA_GROUPS, &[long.as_str(), "Devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering"]);
+    let event = last_sign_in(&api).await;
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["details"]["groups"]["asserted"], 1);
+    assert_eq!(event["details"]["groups"]["cut"], 1);
+    assert!(event["details"]["groups"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("were ignored"));
 }

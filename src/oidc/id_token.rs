@@ -28,8 +28,9 @@ pub struct ProviderClaims {
     upn: Option<String>,
     nbf: Option<i64>,
     /// The rest, for the claim an integration names (`groups_attribute`)
-    /// and Entra's group-overage signal.
-    #[serde(flatten)]
+    /// and Entra's group-overage signal. Read only: serialized, it would
+    /// repeat the standard claims.
+    #[serde(flatten, skip_serializing)]
     other: serde_json::Map<String, serde_json::Value>,
 }
 
