@@ -124,6 +124,8 @@ pub enum MemberSource {
     Scim,
     Admin,
     Invite,
+    /// Put into a team by the IdP-groups mapping at sign-in.
+    Idp,
 }
 
 impl MemberSource {
@@ -133,6 +135,7 @@ impl MemberSource {
             MemberSource::Scim => "scim",
             MemberSource::Admin => "admin",
             MemberSource::Invite => "invite",
+            MemberSource::Idp => "idp",
         }
     }
 
@@ -142,6 +145,7 @@ impl MemberSource {
             MemberSource::Scim,
             MemberSource::Admin,
             MemberSource::Invite,
+            MemberSource::Idp,
         ]
         .into_iter()
         .find(|s| s.as_str() == name)

@@ -738,6 +738,9 @@ async fn openapi_document_describes_the_api() {
         json!(["okta", "entra", "saml", "oidc"])
     );
     assert_eq!(schemas["CreateTeam"]["required"], json!(["name"]));
+    assert!(schemas["Team"]["properties"]["idp_groups"].is_object());
+    assert!(schemas["RoleMapping"]["properties"]["admin"].is_object());
+    assert!(schemas["IntegrationInput"]["properties"]["role_mapping"].is_object());
     assert_eq!(
         schemas["CreateTeam"]["properties"]["name"]["maxLength"],
         200
@@ -755,4 +758,60 @@ async fn openapi_document_describes_the_api() {
     assert!(state["schema"]
         .to_string()
         .contains(r#""enum":["live","deleted"]"#));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_idp_groups_are_validated_stored_and_shown() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let many: Vec<String> = (0..101).map(|i| format!("g{i}")).collect();
+    for (groups, words) in [
+        (json!([""]), "empty group name"),
+        (json!(["  "]), "empty group name"),
+        (json!(["x".repeat(513)]), "at most 512 characters"),
+        (json!(many), "at most 100 groups"),
+    ] {
+        let (status, err) = api
+            .post("/teams", json!({"name": "Ops", "idp_groups": groups}))
+            .await;
+        assert_eq!(status, 422, "{err}");
+        assert_eq!(err["error"]["field"], "idp_groups");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(words),
+            "{err}"
+        );
+    }
+    // Not a list of strings: the body does not fit.
+    let (status, _) = api
+        .post("/teams", json!({"name": "Ops", "idp_groups": "Devs"}))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .post("/teams", json!({"name": "Ops", "idp_groups": [1]}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(api.get("/teams").await.1["teams"], json!([]));
+
+    let (status, team) = api
+        .post("/teams", json!({"name": "Ops", "idp_groups": ["Ops-Team"]}))
+        .await;
+    assert_eq!(status, 201, "{team}");
+    assert_eq!(team["idp_groups"], json!(["Ops-Team"]));
+    let id = team["id"].as_str().unwrap();
+    // A PATCH without idp_groups keeps them; with them, replaces them.
+    let (_, team) = api
+        .patch(&format!("/teams/{id}"), json!({"name": "Operations"}))
+        .await;
+    assert_eq!(team["idp_groups"], json!(["Ops-Team"]));
+    let (status, team) = api
+        .patch(&format!("/teams/{id}"), json!({"idp_groups": []}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(team["idp_groups"], json!([]));
+    let (_, listed) = api.get("/teams").await;
+    assert_eq!(listed["teams"][0]["idp_groups"], json!([]));
+    // The change is a team.updated event.
+    let (_, events) = api.get("/events?types=team.updated").await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 2, "{events}");
 }

@@ -703,3 +703,140 @@ async fn the_platform_key_opens_the_webhook_deliveries_pages() {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/admin/sign-in?reason=revoked");
 }
+
+/// Team IdP groups and an integration's group settings in the admin pages,
+/// with the last sign-in's asserted groups shown to copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_groups_and_role_mapping_are_set_in_the_admin_pages() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    let idp = TestIdp::start("ada@example.com").await;
+    api.add_team("Engineering", &["example.com"]).await;
+    let team = api.add_team("Developers", &[]).await;
+    let team_id = team["id"].as_str().unwrap();
+    let integration = api
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+            "certificate_pem": common::idp::CERT_PEM, "idp_entity_id": idp.entity_id}),
+        )
+        .await;
+    let id = integration["id"].as_str().unwrap();
+    let acs = integration["acs_url"].as_str().unwrap();
+    let (http, csrf) = token_session(&gw, &token).await;
+    let post =
+        |path: String, form: Vec<(&str, String)>| http.post(gw.url(&path)).form(&form).send();
+
+    // The team form: one group per line; a bad one is shown at its field.
+    let too_long = "g".repeat(600);
+    let res = post(
+        format!("/admin/teams/{team_id}"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("idp_groups", format!("Devs\n{too_long}")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"idp_groups-error\""), "{page}");
+    assert!(page.contains("at most 512 characters"));
+    let res = post(
+        format!("/admin/teams/{team_id}"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("idp_groups", "Devs\r\nPlatform, Berlin\n".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let (_, team) = api.get(&format!("/teams/{team_id}")).await;
+    assert_eq!(team["idp_groups"], json!(["Devs", "Platform, Berlin"]));
+    let page = get_page(&gw, &http, &format!("/admin/teams/{team_id}")).await;
+    assert!(page.contains("Devs\nPlatform, Berlin</textarea>"), "{page}");
+
+    // The integration's group settings.
+    let page = get_page(&gw, &http, &format!("/admin/sso/{id}")).await;
+    assert!(
+        page.contains("No sign-in has asserted groups yet"),
+        "{page}"
+    );
+    let res = post(
+        format!("/admin/sso/{id}"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("groups_attribute", "memberOf".into()),
+            ("role_owner", String::new()),
+            ("role_admin", format!("Admins\n{too_long}")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"role_mapping.admin-error\""), "{page}");
+    let res = post(
+        format!("/admin/sso/{id}"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("groups_attribute", "memberOf".into()),
+            ("role_owner", String::new()),
+            ("role_admin", "Admins\n".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let (_, view) = api.get(&format!("/integrations/{id}")).await;
+    assert_eq!(view["groups_attribute"], "memberOf");
+    assert_eq!(view["role_mapping"], json!({"admin": ["Admins"]}));
+    assert_eq!(
+        view["saml"]["sso_url"],
+        format!("{}/sso", idp.base).as_str()
+    );
+
+    // A sign-in asserting groups: they show on the integration page.
+    let xml = common::idp::signed_xml_with(&idp.spec(acs, "ada@example.com"), |unsigned| {
+        let at = unsigned.find("</saml2:AttributeStatement>").unwrap();
+        let mut changed = unsigned.clone();
+        changed.insert_str(at, r#"<saml2:Attribute Name="memberOf"><saml2:AttributeValue>Devs</saml2:AttributeValue><saml2:AttributeValue>Admins</saml2:AttributeValue></saml2:Attribute>"#);
+        changed
+    });
+    let res = gw
+        .browser()
+        .post(acs)
+        .form(&[("SAMLResponse", common::idp::encode(&xml))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = get_page(&gw, &http, &format!("/admin/sso/{id}")).await;
+    assert!(
+        page.contains("<li><code>Devs</code></li><li><code>Admins</code></li>"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"memberOf\""));
+    let (_, users) = api.get("/users").await;
+    assert_eq!(users["users"][0]["role"], "admin");
+    assert_eq!(
+        users["users"][0]["teams"].as_array().unwrap().len(),
+        2,
+        "{users}"
+    );
+
+    // The two changed pages, as an admin sees them.
+    let b = Browser::start().await;
+    b.goto(&gw.url("/admin")).await;
+    b.fill("#token", &token).await;
+    b.click("form[action='/admin/sign-in'] button[type=submit]")
+        .await;
+    b.wait_for_path("/admin/sso").await;
+    b.goto(&gw.url(&format!("/admin/teams/{team_id}"))).await;
+    b.wait_for_element("#idp_groups").await;
+    b.screenshot("groups-1-team-idp-groups").await;
+    b.goto(&gw.url(&format!("/admin/sso/{id}#groups"))).await;
+    b.wait_for_element("#seen-groups").await;
+    b.screenshot("groups-2-integration-groups").await;
+}

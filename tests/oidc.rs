@@ -602,3 +602,190 @@ async fn discovery_problems_are_clear_errors_at_connect_time() {
     assert_eq!(answer.status(), 502);
     assert!(answer.text().await.unwrap().contains("HTTP 500"));
 }
+
+/// Signs the provider's person in through `start` with the ID token's claims
+/// edited by `edit`; returns /users/me.
+async fn sign_in_editing(
+    gw: &Gateway,
+    op: &TestOp,
+    start: &str,
+    edit: impl Fn(&mut Value) + Send + 'static,
+) -> Value {
+    op.forge_next(Forgery::Claims(Box::new(edit)));
+    let browser = gw.browser();
+    let trip = round_trip(&browser, start).await;
+    assert_eq!(trip.answer.status(), 303);
+    let (status, user) = me(gw, &browser).await;
+    assert_eq!(status, 200, "{user}");
+    user
+}
+
+fn team_names(me: &Value) -> Vec<String> {
+    let mut names: Vec<String> = me["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_group_object_ids_map_to_teams_and_roles_and_overage_changes_nothing() {
+    const DEVS: &str = "0b9c5a4e-1f2d-4c3b-8a7e-6d5c4b3a2f10";
+    const PLATFORM: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+    const OWNERS: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f60";
+    let op = TestOp::start("grace@example.com").await;
+    let gw = gateway(&op).await;
+    let (token, id) = entra_setup(&gw, TENANT).await;
+    let api = gw.api(&token);
+    // Entra's group ids, uppercase as some admins paste them.
+    let (status, _) = api
+        .post(
+            "/teams",
+            json!({"name": "Devs", "idp_groups": [DEVS.to_uppercase()]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, view) = api
+        .patch(
+            &format!("/integrations/{id}"),
+            json!({"role_mapping": {"owner": [OWNERS]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+
+    // SCIM provisions Grace and pushes the Platform group with her in it.
+    let (status, creds) = api
+        .post(&format!("/integrations/{id}/provisioning"), json!({}))
+        .await;
+    assert_eq!(status, 201);
+    let scim = common::scim::Scim {
+        http: gw.http.clone(),
+        base: creds["tenant_url"].as_str().unwrap().to_string(),
+        token: creds["token"].as_str().unwrap().to_string(),
+    };
+    let (status, user) = scim
+        .post(
+            "/Users",
+            json!({"schemas": [common::scim::USER], "userName": "grace@example.com",
+                "active": true, "emails": [{"value": "grace@example.com", "type": "work", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let (status, group) = scim
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Platform",
+                "members": [{"value": user["id"]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let platform = group["id"].as_str().unwrap();
+    let (status, team) = api
+        .patch(
+            &format!("/teams/{platform}"),
+            json!({"idp_groups": [PLATFORM]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{team}");
+
+    let start = gw.url(&format!("/users/sign-in/sso/entra/{id}"));
+    let all = [DEVS, PLATFORM, OWNERS];
+    let me = sign_in_editing(&gw, &op, &start, move |c| c["groups"] = json!(all)).await;
+    assert_eq!(team_names(&me), ["Devs", "Platform"]);
+    let grace = me["id"].as_str().unwrap().to_string();
+    assert_eq!(api.get(&format!("/users/{grace}")).await.1["role"], "owner");
+
+    // Group overage: no `groups`, a distributed claim instead. Nothing
+    // changes, and the audit says why.
+    let me = sign_in_editing(&gw, &op, &start, |c| {
+        c["_claim_names"] = json!({"groups": "src1"});
+        c["_claim_sources"] = json!({"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}});
+    })
+    .await;
+    assert_eq!(team_names(&me), ["Devs", "Platform"]);
+    assert_eq!(api.get(&format!("/users/{grace}")).await.1["role"], "owner");
+    let event = last_sign_in(&api).await;
+    assert_eq!(
+        event["details"]["groups"]["note"],
+        "the IdP reported group overage; team and role mapping skipped for this sign-in"
+    );
+
+    // In no group any more: out of Devs, the SCIM-pushed Platform stays,
+    // and the mapped role falls back.
+    let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
+    assert_eq!(team_names(&me), ["Platform"]);
+    assert_eq!(
+        api.get(&format!("/users/{grace}")).await.1["role"],
+        "member"
+    );
+
+    // SCIM takes Grace out of Platform; the mapping puts her back; then SCIM
+    // lists her again: the membership is SCIM's now, and stays without the group.
+    let scim_user = user["id"].as_str().unwrap();
+    let remove = format!(r#"members[value eq "{scim_user}"]"#);
+    let (status, _) = scim
+        .patch(
+            &format!("/Groups/{platform}"),
+            json!([{"op": "remove", "path": remove}]),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status}");
+    let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
+    assert!(team_names(&me).is_empty());
+    let me = sign_in_editing(&gw, &op, &start, move |c| c["groups"] = json!([PLATFORM])).await;
+    assert_eq!(team_names(&me), ["Platform"]);
+    let (status, _) = scim
+        .patch(
+            &format!("/Groups/{platform}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": scim_user}]}]),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status}");
+    let me = sign_in_editing(&gw, &op, &start, |c| c["groups"] = json!([])).await;
+    assert_eq!(team_names(&me), ["Platform"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_group_settings_are_refused_naming_the_field() {
+    let op = TestOp::start("grace@example.com").await;
+    let gw = gateway(&op).await;
+    let (token, id) = entra_setup(&gw, TENANT).await;
+    let api = gw.api(&token);
+    let path = format!("/integrations/{id}");
+    for (body, field) in [
+        (
+            json!({"role_mapping": {"superuser": ["x"]}}),
+            "role_mapping",
+        ),
+        (json!({"role_mapping": ["x"]}), "role_mapping"),
+        (
+            json!({"role_mapping": {"admin": "x"}}),
+            "role_mapping.admin",
+        ),
+        (
+            json!({"role_mapping": {"owner": [""]}}),
+            "role_mapping.owner",
+        ),
+        (
+            json!({"role_mapping": {"owner": [7]}}),
+            "role_mapping.owner",
+        ),
+        (
+            json!({"groups_attribute": "g".repeat(3000)}),
+            "groups_attribute",
+        ),
+    ] {
+        let (status, err) = api.patch(&path, body.clone()).await;
+        assert_eq!(status, 422, "{body}: {err}");
+        assert_eq!(err["error"]["field"], field, "{body}: {err}");
+    }
+    let (status, err) = api.patch(&path, json!({"groups_attribute": 7})).await;
+    assert!((400..500).contains(&status), "{err}");
+    // Nothing was stored by the refusals.
+    let (_, view) = api.get(&path).await;
+    assert_eq!(view["role_mapping"], json!({}));
+    assert_eq!(view["groups_attribute"], Value::Null);
+}

@@ -541,8 +541,9 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
         .text()
         .await
         .unwrap();
+    // Only what we do: these requests go unsigned until sign_requests.
     assert!(
-        metadata.contains("AuthnRequestsSigned=\"true\""),
+        metadata.contains("AuthnRequestsSigned=\"false\""),
         "{metadata}"
     );
     assert!(
@@ -577,6 +578,16 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
         .await;
     assert_eq!(renamed["saml"]["sign_requests"], true);
     assert_eq!(renamed["saml"]["require_encrypted_assertions"], true);
+    let metadata = reqwest::get(metadata_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
 
     for signing in [Signing::Both, Signing::Response, Signing::Assertion] {
         idp.set_account("ada@example.com", signing);
@@ -770,4 +781,291 @@ async fn the_integration_page_shows_sp_keys_and_sets_the_switches() {
         page.contains("name=\"require_encrypted_assertions\">"),
         "shown as stored"
     );
+}
+
+/// An IdP-initiated response for `email` whose assertion (signed) also
+/// carries `attributes` (Name → values).
+fn response_with_attributes(
+    idp: &TestIdp,
+    acs: &str,
+    email: &str,
+    attributes: &[(&str, &[&str])],
+) -> String {
+    let extra: String = attributes
+        .iter()
+        .map(|(name, values)| {
+            let values: String = values
+                .iter()
+                .map(|v| format!(r#"<saml2:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{v}</saml2:AttributeValue>"#))
+                .collect();
+            format!(r#"<saml2:Attribute Name="{name}">{values}</saml2:Attribute>"#)
+        })
+        .collect();
+    let xml = idp::signed_xml_with(&idp.spec(acs, email), |unsigned| {
+        let at = unsigned.find("</saml2:AttributeStatement>").unwrap();
+        let mut changed = unsigned.clone();
+        changed.insert_str(at, &extra);
+        changed
+    });
+    idp::encode(&xml)
+}
+
+/// Signs `email` in IdP-initiated with these attributes; returns /users/me.
+async fn sign_in_with(
+    gw: &Gateway,
+    idp: &TestIdp,
+    acs: &str,
+    email: &str,
+    attributes: &[(&str, &[&str])],
+) -> Value {
+    let browser = gw.browser();
+    let response = response_with_attributes(idp, acs, email, attributes);
+    let done = browser
+        .post(acs)
+        .form(&[("SAMLResponse", response)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    browser
+        .get(gw.url("/users/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn team_names(me: &Value) -> Vec<String> {
+    let mut names: Vec<String> = me["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+const ENTRA_GROUPS: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_groups_put_people_in_teams_and_roles_and_take_out_only_what_they_gave() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    api.add_team("Engineering", &["example.com"]).await;
+    let (status, mapped) = api
+        .post(
+            "/teams",
+            json!({"name": "Developers", "idp_groups": ["Devs", " devs ", "b5e9c4e2-0d5c-4c8e-9d3e-7a1f2b3c4d5e"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{mapped}");
+    // Duplicates (ignoring case) dropped; listed in case-insensitive order.
+    assert_eq!(
+        mapped["idp_groups"],
+        json!(["b5e9c4e2-0d5c-4c8e-9d3e-7a1f2b3c4d5e", "Devs"])
+    );
+    let (_, ops) = api
+        .post("/teams", json!({"name": "Ops", "idp_groups": ["Devs"]}))
+        .await;
+    // Grace is invited into Ops by an admin: the mapping must leave that be.
+    let (status, _) = api
+        .post(
+            "/users",
+            json!({"email": "grace@example.com", "teams": [ops["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let integration = api
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+            "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id,
+            "role_mapping": {"admin": ["Admins"]}}),
+        )
+        .await;
+    assert_eq!(integration["groups_attribute"], Value::Null);
+    assert_eq!(integration["role_mapping"], json!({"admin": ["Admins"]}));
+    let acs = integration["acs_url"].as_str().unwrap();
+    let id = integration["id"].as_str().unwrap();
+
+    // Entra's claim URI is read by default; names match ignoring case.
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(ENTRA_GROUPS, &["DEVS", "admins"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering", "Ops"]);
+    let ada = me["id"].as_str().unwrap().to_string();
+    let (_, member) = api.get(&format!("/users/{ada}")).await;
+    assert_eq!(member["role"], "admin");
+
+    // Saying nothing about groups changes nothing.
+    let me = sign_in_with(&gw, &idp, acs, "ada@example.com", &[]).await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering", "Ops"]);
+    assert_eq!(api.get(&format!("/users/{ada}")).await.1["role"], "admin");
+
+    // Out of the groups: out of what the mapping gave, JIT's team stays,
+    // and the role falls back.
+    let me = sign_in_with(&gw, &idp, acs, "ada@example.com", &[("groups", &["Other"])]).await;
+    assert_eq!(team_names(&me), ["Engineering"]);
+    assert_eq!(api.get(&format!("/users/{ada}")).await.1["role"], "member");
+
+    // The admin-granted Ops membership survives a sign-in without the group;
+    // Developers comes and goes.
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "grace@example.com",
+        &[("groups", &["devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Ops"]);
+    let me = sign_in_with(&gw, &idp, acs, "grace@example.com", &[("groups", &[])]).await;
+    assert_eq!(team_names(&me), ["Ops"]);
+    // An admin's role choice is never overridden by the mapping.
+    let grace = me["id"].as_str().unwrap().to_string();
+    let (status, _) = api
+        .patch(&format!("/users/{grace}"), json!({"role": "owner"}))
+        .await;
+    assert_eq!(status, 200);
+    sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "grace@example.com",
+        &[("groups", &["Admins"])],
+    )
+    .await;
+    assert_eq!(api.get(&format!("/users/{grace}")).await.1["role"], "owner");
+
+    // A custom attribute is matched by its exact Name only.
+    let (status, _) = api
+        .patch(
+            &format!("/integrations/{id}"),
+            json!({"groups_attribute": "memberOf"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[("groups", &["Devs"]), ("memberof", &["Devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Engineering"]);
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[("memberOf", &["Devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering", "Ops"]);
+
+    // Every change is an event with source idp, and audited.
+    let (_, events) = api
+        .get("/events?types=team.member_added,team.member_removed,member.updated")
+        .await;
+    let events = events["events"].as_array().unwrap();
+    let added: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "team.member_added" && e["data"]["source"] == "idp")
+        .collect();
+    assert!(added.len() >= 3, "{events:?}");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "team.member_removed" && e["data"]["source"] == "idp"));
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "member.updated" && e["data"]["role"] == "admin"));
+    let (_, audit) = api.get("/audit?kind=team.updated").await;
+    assert!(
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["details"]["via"] == "idp_groups"),
+        "{audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_saml_group_overage_changes_nothing_and_says_so() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_org("Acme");
+    let api = gw.api(&token);
+    api.add_team("Engineering", &["example.com"]).await;
+    api.post(
+        "/teams",
+        json!({"name": "Developers", "idp_groups": ["Devs"]}),
+    )
+    .await;
+    let integration = api
+        .connect(
+            json!({"kind": "saml", "sso_url": format!("{}/sso", idp.base),
+            "certificate_pem": idp::CERT_PEM, "idp_entity_id": idp.entity_id}),
+        )
+        .await;
+    let acs = integration["acs_url"].as_str().unwrap();
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(ENTRA_GROUPS, &["Devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering"]);
+    let link = "http://schemas.microsoft.com/claims/groups.link";
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(
+            link,
+            &["https://graph.windows.net/tenant/users/x/getMemberObjects"],
+        )],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering"]);
+    let event = last_sign_in(&api).await;
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(
+        event["details"]["groups"]["note"],
+        "the IdP reported group overage; team and role mapping skipped for this sign-in"
+    );
+    assert_eq!(event["details"]["groups"]["asserted"], Value::Null);
+
+    // An over-long value is cut and the cut audited; the rest still applies.
+    let long = "g".repeat(600);
+    let me = sign_in_with(
+        &gw,
+        &idp,
+        acs,
+        "ada@example.com",
+        &[(ENTRA_GROUPS, &[long.as_str(), "Devs"])],
+    )
+    .await;
+    assert_eq!(team_names(&me), ["Developers", "Engineering"]);
+    let event = last_sign_in(&api).await;
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["details"]["groups"]["asserted"], 1);
+    assert_eq!(event["details"]["groups"]["cut"], 1);
+    assert!(event["details"]["groups"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("were ignored"));
 }

@@ -18,6 +18,9 @@ pub struct CreateTeam {
     #[serde(default)]
     #[schema(schema_with = schema::domains)]
     pub preapproved_domains: Vec<String>,
+    /// IdP group names or object ids whose members a sign-in puts in the team.
+    #[serde(default)]
+    pub idp_groups: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -27,6 +30,7 @@ pub struct UpdateTeam {
     pub name: Option<String>,
     #[schema(schema_with = schema::domains_or_null)]
     pub preapproved_domains: Option<Vec<String>>,
+    pub idp_groups: Option<Vec<String>>,
 }
 
 /// Which teams a listing shows.
@@ -80,11 +84,12 @@ pub async fn create_team(
     let Object(body) = body.into_inner();
     schema::check_name("name", &body.name)?;
     schema::check_domains(&body.preapproved_domains)?;
-    let team = provisioning::create_team(
+    let team = provisioning::create_team_with(
         &state.store,
         &admin.org_id,
         &body.name,
         &body.preapproved_domains,
+        &body.idp_groups,
         &admin.actor,
     )
     .await?;
@@ -144,6 +149,7 @@ pub async fn update_team(
     let changes = TeamChanges {
         name: body.name,
         preapproved_domains: body.preapproved_domains,
+        idp_groups: body.idp_groups,
     };
     let team =
         provisioning::update_team(&state.store, &admin.org_id, &path, &changes, &admin.actor)

@@ -9,9 +9,11 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::audit::SignInSummary;
+use super::teams::group_lines;
 use super::{field_errors, given, page, see_other, Admin, Chrome, DoneQuery, FieldErrors, UiError};
 use crate::integrations::{self, IntegrationInput, IntegrationView, Kind, ScimCredentials};
 use crate::session;
+use crate::signin;
 use crate::state::AppState;
 use crate::store::{new_id, AuditFilter, Integration};
 
@@ -209,6 +211,10 @@ struct SettingsForm {
     switches: Option<String>,
     sign_requests: Option<String>,
     require_encrypted_assertions: Option<String>,
+    /// The groups form sends these three (blank = default / none).
+    groups_attribute: Option<String>,
+    role_owner: Option<String>,
+    role_admin: Option<String>,
 }
 
 /// What the form re-shows after an error (never the client secret).
@@ -225,6 +231,10 @@ pub struct SettingsValues {
     pub issuer: String,
     pub sign_requests: bool,
     pub require_encrypted_assertions: bool,
+    pub groups_attribute: String,
+    /// One group per line.
+    pub role_owner: String,
+    pub role_admin: String,
 }
 
 impl SettingsForm {
@@ -242,6 +252,9 @@ impl SettingsForm {
             issuer: v(&self.issuer),
             sign_requests: self.sign_requests.is_some(),
             require_encrypted_assertions: self.require_encrypted_assertions.is_some(),
+            groups_attribute: v(&self.groups_attribute),
+            role_owner: v(&self.role_owner),
+            role_admin: v(&self.role_admin),
         }
     }
 
@@ -277,6 +290,14 @@ impl SettingsForm {
         if kind.is_saml() && self.switches.is_some() {
             input.sign_requests = Some(self.sign_requests.is_some());
             input.require_encrypted_assertions = Some(self.require_encrypted_assertions.is_some());
+        }
+        if let Some(attribute) = &self.groups_attribute {
+            let lines = |v: &Option<String>| group_lines(v.as_deref().unwrap_or_default());
+            input.groups_attribute = Some(attribute.clone());
+            input.role_mapping = Some(serde_json::json!({
+                "owner": lines(&self.role_owner),
+                "admin": lines(&self.role_admin),
+            }));
         }
         input
     }
@@ -414,6 +435,15 @@ struct DetailPage {
     errors: FieldErrors,
     /// SAML: our SP keys, as SP metadata publishes them (read-only).
     sp_keys: Vec<crate::saml::keys::Listed>,
+    seen_groups: Option<SeenGroups>,
+}
+
+/// The groups the integration's last sign-in asserted, to copy into teams.
+pub struct SeenGroups {
+    /// `None`: unknown (the IdP reported group overage).
+    pub groups: Option<Vec<String>>,
+    pub note: Option<String>,
+    pub at: i64,
 }
 
 async fn detail_page(
@@ -477,6 +507,9 @@ async fn detail_page(
                 .saml
                 .as_ref()
                 .is_some_and(|s| s.require_encrypted_assertions),
+            groups_attribute: card.view.groups_attribute.clone().unwrap_or_default(),
+            role_owner: card.view.role_mapping.owner.join("\n"),
+            role_admin: card.view.role_mapping.admin.join("\n"),
         },
     };
     let sp_keys = if integration.kind.is_saml() {
@@ -484,6 +517,13 @@ async fn detail_page(
     } else {
         Vec::new()
     };
+    let seen_groups = signin::last_asserted_groups(&state.cache, &integration.id)
+        .await
+        .map(|(seen, at)| SeenGroups {
+            groups: seen.groups,
+            note: seen.note,
+            at,
+        });
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -496,6 +536,7 @@ async fn detail_page(
         values,
         errors,
         sp_keys,
+        seen_groups,
     };
     Ok(page(admin, status, page_.render()))
 }

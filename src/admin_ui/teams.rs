@@ -24,6 +24,15 @@ fn domain_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// IdP groups as typed: one per line (names may hold spaces and commas).
+pub(super) fn group_lines(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 pub struct DeletedTeam {
     pub team: Team,
     pub purge_in: String,
@@ -112,6 +121,7 @@ pub async fn list(
 struct TeamForm {
     name: Option<String>,
     preapproved_domains: Option<String>,
+    idp_groups: Option<String>,
 }
 
 #[post("/teams")]
@@ -146,6 +156,7 @@ struct TeamPage {
     team: Team,
     name: String,
     domains: String,
+    idp_groups: String,
     members: Vec<Member>,
     errors: FieldErrors,
 }
@@ -178,6 +189,9 @@ async fn team_page(
         domains: form
             .and_then(|f| f.preapproved_domains.clone())
             .unwrap_or_else(|| team.preapproved_domains.join("\n")),
+        idp_groups: form
+            .and_then(|f| f.idp_groups.clone())
+            .unwrap_or_else(|| team.idp_groups.join("\n")),
         team,
         members,
         errors,
@@ -213,7 +227,7 @@ pub async fn configure_page(
     .await
 }
 
-/// "Save changes": the name and the pre-approved domains.
+/// "Save changes": the name, the pre-approved domains and the IdP groups.
 #[post("/teams/{id}")]
 pub async fn save(
     state: web::Data<AppState>,
@@ -225,6 +239,7 @@ pub async fn save(
     let changes = TeamChanges {
         name: form.name.clone(),
         preapproved_domains: form.preapproved_domains.as_deref().map(domain_list),
+        idp_groups: form.idp_groups.as_deref().map(group_lines),
     };
     match provisioning::update_team(&state.store, &admin.org_id, &path, &changes, &admin.actor)
         .await
@@ -299,5 +314,13 @@ mod tests {
             vec!["acme.com", "example.org", "b.io", "c.io"]
         );
         assert!(domain_list("  \n ").is_empty());
+    }
+
+    #[test]
+    fn idp_groups_one_per_line_keeping_spaces_and_commas() {
+        assert_eq!(
+            group_lines(" Eng, Berlin \r\n\n72f988bf-86f1-41af-91ab-2d7cd011db47\n"),
+            vec!["Eng, Berlin", "72f988bf-86f1-41af-91ab-2d7cd011db47"]
+        );
     }
 }

@@ -150,6 +150,8 @@ pub async fn update(
         ("client_id", input.client_id.is_some()),
         ("client_secret", input.client_secret.is_some()),
         ("issuer", input.issuer.is_some()),
+        ("groups_attribute", input.groups_attribute.is_some()),
+        ("role_mapping", input.role_mapping.is_some()),
     ]
     .into_iter()
     .filter_map(|(f, given)| given.then_some(f))

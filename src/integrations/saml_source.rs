@@ -8,7 +8,7 @@ use super::IntegrationInput;
 use crate::config::Config;
 use crate::outbound::Outbound;
 use crate::provisioning::limits::{bounded, URL};
-use crate::provisioning::{invalid, RuleResult};
+use crate::provisioning::{invalid, GroupSettings, RuleResult};
 use crate::saml::{parse_idp_metadata, IdpDescriptor};
 use crate::store::now_ms;
 
@@ -22,6 +22,8 @@ pub struct SamlSettings {
     pub metadata_fetched_at: Option<i64>,
     /// Why the last refresh failed, if it did.
     pub metadata_error: Option<String>,
+    #[serde(flatten)]
+    pub groups: GroupSettings,
     /// Sign AuthnRequests even when the IdP metadata does not ask for it.
     #[serde(default)]
     pub sign_requests: bool,
@@ -102,6 +104,7 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: Some(now_ms()),
             metadata_error: None,
+            groups: GroupSettings::default(),
             sign_requests: false,
             require_encrypted_assertions: false,
         }));
@@ -114,6 +117,7 @@ pub(super) async fn saml_settings(
             idp,
             metadata_fetched_at: None,
             metadata_error: None,
+            groups: GroupSettings::default(),
             sign_requests: false,
             require_encrypted_assertions: false,
         }));
@@ -145,6 +149,7 @@ pub(super) async fn saml_settings(
         },
         metadata_fetched_at: None,
         metadata_error: None,
+        groups: GroupSettings::default(),
         sign_requests: false,
         require_encrypted_assertions: false,
     }))

@@ -12,8 +12,9 @@ use crate::config::Config;
 use crate::oidc::provider::is_guid;
 use crate::oidc::OidcSettings;
 use crate::outbound::Outbound;
+use crate::provisioning::idp_groups::{parse_groups_attribute, parse_role_mapping};
 use crate::provisioning::limits::{bounded, EXTERNAL_ID};
-use crate::provisioning::{invalid, RuleError, RuleResult};
+use crate::provisioning::{invalid, GroupSettings, RuleError, RuleResult};
 use crate::secrets::SecretBox;
 use crate::store::Integration;
 
@@ -25,8 +26,49 @@ pub enum Settings {
     Oidc(OidcSettings),
 }
 
+impl Settings {
+    /// The group settings, whichever the protocol.
+    pub fn groups(&self) -> &GroupSettings {
+        match self {
+            Settings::Saml(s) => &s.groups,
+            Settings::Oidc(o) => &o.groups,
+        }
+    }
+
+    fn groups_mut(&mut self) -> &mut GroupSettings {
+        match self {
+            Settings::Saml(s) => &mut s.groups,
+            Settings::Oidc(o) => &mut o.groups,
+        }
+    }
+}
+
 /// Builds stored settings from input, on top of `current` for a change.
 pub(super) async fn build_settings(
+    config: &Config,
+    secrets: &SecretBox,
+    outbound: &Outbound,
+    kind: Kind,
+    input: &IntegrationInput,
+    current: Option<Settings>,
+) -> RuleResult<Settings> {
+    let mut groups = current
+        .as_ref()
+        .map(|c| c.groups().clone())
+        .unwrap_or_default();
+    if let Some(name) = &input.groups_attribute {
+        groups.groups_attribute = parse_groups_attribute(name)?;
+    }
+    if let Some(mapping) = &input.role_mapping {
+        groups.role_mapping = parse_role_mapping(mapping)?;
+    }
+    let mut settings = protocol_settings(config, secrets, outbound, kind, input, current).await?;
+    *settings.groups_mut() = groups;
+    Ok(settings)
+}
+
+/// [`build_settings`] but for the group settings, which every protocol has.
+async fn protocol_settings(
     config: &Config,
     secrets: &SecretBox,
     outbound: &Outbound,
@@ -103,6 +145,7 @@ pub(super) async fn build_settings(
         issuer,
         client_id,
         client_secret_sealed,
+        groups: GroupSettings::default(),
     }))
 }
 

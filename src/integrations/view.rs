@@ -35,6 +35,7 @@ pub fn view(config: &Config, integration: &Integration) -> RuleResult<Integratio
         integration.id
     ));
     let settings = stored_settings(integration)?;
+    let groups = settings.groups().clone();
     let (saml, oidc) = match settings {
         Settings::Saml(s) => {
             let (source, metadata_url) = match s.source {
@@ -94,6 +95,8 @@ pub fn view(config: &Config, integration: &Integration) -> RuleResult<Integratio
             tenant_id: integration.id.clone(),
             enabled_at: integration.scim_enabled_at,
         },
+        groups_attribute: groups.groups_attribute,
+        role_mapping: groups.role_mapping,
         created_at: integration.created_at,
         updated_at: integration.updated_at,
     })

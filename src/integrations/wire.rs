@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Kind;
+use crate::provisioning::RoleMapping;
 
 /// What an admin sends to create or change an integration. One flat shape
 /// for every kind (as the SPEC fixes it); fields that do not apply to the
@@ -39,6 +40,13 @@ pub struct IntegrationInput {
     pub client_secret: Option<String>,
     /// oidc: the issuer whose `/.well-known/openid-configuration` describes it.
     pub issuer: Option<String>,
+    /// The SAML attribute (Name, exactly) or OIDC claim listing the person's
+    /// groups; blank for the default (`groups`, and Entra's claim URIs).
+    pub groups_attribute: Option<String>,
+    /// `{"owner": [groups…], "admin": [groups…]}`: the role of a member in
+    /// one of those groups (highest wins).
+    #[schema(value_type = Option<RoleMapping>)]
+    pub role_mapping: Option<serde_json::Value>,
 }
 
 /// How an integration is shown: everything an admin needs to copy into the
@@ -66,6 +74,9 @@ pub struct IntegrationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcView>,
     pub provisioning: ProvisioningView,
+    /// The attribute / claim read for groups; `null`: the default.
+    pub groups_attribute: Option<String>,
+    pub role_mapping: RoleMapping,
     pub created_at: i64,
     pub updated_at: i64,
 }

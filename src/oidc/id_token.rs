@@ -27,6 +27,35 @@ pub struct ProviderClaims {
     oid: Option<String>,
     upn: Option<String>,
     nbf: Option<i64>,
+    /// The rest, for the claim an integration names (`groups_attribute`)
+    /// and Entra's group-overage signal. Read only: serialized, it would
+    /// repeat the standard claims.
+    #[serde(flatten, skip_serializing)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The groups listed in `claim` of a claims object: `(groups, overage)`.
+/// Entra leaves a person's groups out when there are too many and names
+/// the claim in `_claim_names` (a distributed claim) instead — or, in the
+/// implicit flow, says `hasgroups: true`: then the groups are unknown.
+/// Values that are not strings are ignored.
+pub fn claimed_groups(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    claim: &str,
+) -> (Option<Vec<String>>, bool) {
+    if let Some(list) = claims.get(claim).and_then(|v| v.as_array()) {
+        let groups = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        return (Some(groups), false);
+    }
+    let distributed = claims
+        .get("_claim_names")
+        .and_then(|names| names.get(claim))
+        .is_some();
+    let has_groups = claims.get("hasgroups") == Some(&serde_json::Value::Bool(true));
+    (None, distributed || has_groups)
 }
 impl AdditionalClaims for ProviderClaims {}
 
@@ -170,8 +199,13 @@ pub fn verify(
 
 /// Who the verified token vouches for. Entra keys people by tenant + object
 /// id (its `sub` is per application); others by issuer + subject.
-pub(super) fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<Identity, Refusal> {
+pub(super) fn identity(
+    provider: &Provider,
+    claims: &VerifiedClaims,
+    groups_claim: &str,
+) -> Result<Identity, Refusal> {
     let extra = claims.additional_claims();
+    let (groups, groups_overage) = claimed_groups(&extra.other, groups_claim);
     let subject = match &provider.entra_tenant_id {
         Some(tenant_id) => {
             let oid = extra
@@ -224,5 +258,8 @@ pub(super) fn identity(provider: &Provider, claims: &VerifiedClaims) -> Result<I
                 .map(|v| (**v).clone()),
         },
         saml: None,
+        groups,
+        groups_overage,
+        attributes: Vec::new(),
     })
 }

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::outbound::Outbound;
+use crate::provisioning::idp_groups::{self, GroupSettings};
 use crate::secrets::SecretBox;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{Identity, Refusal, RefusalCode, Started};
@@ -81,6 +82,8 @@ pub struct OidcSettings {
     pub client_id: String,
     /// Sealed with the configured key (see `secrets`).
     pub client_secret_sealed: String,
+    #[serde(flatten)]
+    pub groups: GroupSettings,
 }
 
 impl OidcSettings {
@@ -346,11 +349,13 @@ pub async fn finish(
         other => other,
     }
     .map_err(Verification::into_failure)?;
-    let mut identity = identity(&provider, &claims)?;
+    let groups_claim = settings.groups.groups_attribute.as_deref();
+    let groups_claim = groups_claim.unwrap_or(idp_groups::DEFAULT_OIDC_GROUPS_CLAIM);
+    let mut identity = identity(&provider, &claims, groups_claim)?;
     if identity.email.is_none() && provider.entra_tenant_id.is_none() {
         if let Some(endpoint) = provider.metadata.userinfo_endpoint() {
             let info = userinfo(oidc, endpoint.as_str(), &access_token).await?;
-            complete_from_userinfo(&mut identity, &claims, info)?;
+            complete_from_userinfo(&mut identity, &claims, info, groups_claim)?;
         }
     }
     Ok((identity, return_to))

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::id_token::VerifiedClaims;
+use super::id_token::{claimed_groups, VerifiedClaims};
 use super::{clipped, Oidc};
 use crate::outbound::FetchError;
 use crate::signin::{Identity, Refusal, RefusalCode};
@@ -20,6 +20,9 @@ pub struct UserInfo {
     given_name: Option<String>,
     family_name: Option<String>,
     name: Option<String>,
+    /// The rest, for the groups claim when the ID token had none.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// At most this much of a userinfo answer is read.
@@ -65,6 +68,7 @@ pub fn complete_from_userinfo(
     identity: &mut Identity,
     claims: &VerifiedClaims,
     info: UserInfo,
+    groups_claim: &str,
 ) -> Result<(), Refusal> {
     if info.sub != claims.subject().as_str() {
         return Err(Refusal::new(
@@ -92,6 +96,11 @@ pub fn complete_from_userinfo(
     profile.given_name = profile.given_name.take().or(info.given_name);
     profile.family_name = profile.family_name.take().or(info.family_name);
     profile.display_name = profile.display_name.take().or(info.name);
+    if identity.groups.is_none() && !identity.groups_overage {
+        let (groups, overage) = claimed_groups(&info.other, groups_claim);
+        identity.groups = groups;
+        identity.groups_overage = overage;
+    }
     Ok(())
 }
 
@@ -125,7 +134,7 @@ mod tests {
             subject: "https://id.example.com 248289761001".into(),
             email: None,
             profile: UserProfile::default(),
-            saml: None,
+            ..Identity::default()
         }
     }
 
@@ -136,7 +145,7 @@ mod tests {
             serde_json::json!({"sub": "248289761001", "email": "jane@example.com",
             "email_verified": "true", "given_name": "Jane"}),
         );
-        complete_from_userinfo(&mut identity, &claims("248289761001"), info).unwrap();
+        complete_from_userinfo(&mut identity, &claims("248289761001"), info, "groups").unwrap();
         assert_eq!(identity.email.as_deref(), Some("jane@example.com"));
         assert_eq!(identity.profile.given_name.as_deref(), Some("Jane"));
     }
@@ -144,16 +153,19 @@ mod tests {
     #[test]
     fn userinfo_about_someone_else_or_unverified_is_refused() {
         let other = answer(serde_json::json!({"sub": "someone-else", "email": "boss@example.com"}));
-        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), other);
+        let refused =
+            complete_from_userinfo(&mut nobody(), &claims("248289761001"), other, "groups");
         assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
         let missing = answer(serde_json::json!({"email": "boss@example.com"}));
-        let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), missing);
+        let refused =
+            complete_from_userinfo(&mut nobody(), &claims("248289761001"), missing, "groups");
         assert_eq!(refused.unwrap_err().code.as_str(), "userinfo_mismatch");
         for flag in [serde_json::json!(false), serde_json::json!("False")] {
             let info = answer(
                 serde_json::json!({"sub": "248289761001", "email": "jane@example.com", "email_verified": flag}),
             );
-            let refused = complete_from_userinfo(&mut nobody(), &claims("248289761001"), info);
+            let refused =
+                complete_from_userinfo(&mut nobody(), &claims("248289761001"), info, "groups");
             assert_eq!(refused.unwrap_err().code.as_str(), "email_unverified");
         }
     }

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::events::{DomainData, EventType, IntegrationData, MemberData, RemovalReason, TeamData};
+use crate::events::{
+    DomainData, EventType, IntegrationData, MemberData, MemberSource, RemovalReason, TeamData,
+};
 use crate::store::{Integration, NewEvent, StoreError, Tx};
 
 /// Buffers an event on `tx`; every helper below goes through here (and the
@@ -92,6 +94,10 @@ pub(crate) fn team_event(tx: &mut Tx, org_id: &str, kind: EventType, team: &Team
 struct TeamMembership<'a> {
     team: &'a TeamData,
     member: &'a MemberData,
+    /// What granted or took the team membership, when it is not what
+    /// brought the member in (`idp`: the IdP-groups mapping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<MemberSource>,
 }
 
 /// `team.member_added` / `team.member_removed`, one per person.
@@ -102,8 +108,29 @@ pub(crate) fn team_membership(
     team: &TeamData,
     members: &[MemberData],
 ) {
+    team_membership_via(tx, org_id, kind, team, members, None);
+}
+
+/// As [`team_membership`], naming what made the change (`source`).
+pub(crate) fn team_membership_via(
+    tx: &mut Tx,
+    org_id: &str,
+    kind: EventType,
+    team: &TeamData,
+    members: &[MemberData],
+    source: Option<MemberSource>,
+) {
     for member in members {
-        emit(tx, org_id, kind, TeamMembership { team, member });
+        emit(
+            tx,
+            org_id,
+            kind,
+            TeamMembership {
+                team,
+                member,
+                source,
+            },
+        );
     }
 }
 
@@ -115,13 +142,25 @@ pub(crate) async fn team_membership_of(
     team: &TeamData,
     user_ids: &[&str],
 ) -> Result<(), StoreError> {
+    team_membership_of_via(tx, org_id, kind, team, user_ids, None).await
+}
+
+/// As [`team_membership_of`], naming what made the change (`source`).
+pub(crate) async fn team_membership_of_via(
+    tx: &mut Tx,
+    org_id: &str,
+    kind: EventType,
+    team: &TeamData,
+    user_ids: &[&str],
+    source: Option<MemberSource>,
+) -> Result<(), StoreError> {
     if user_ids.is_empty() {
         return Ok(());
     }
     let mut members = tx.member_snapshots(org_id, user_ids).await?;
     // The order the change made them in, not the database's.
     members.sort_by_key(|m| user_ids.iter().position(|id| *id == m.user_id));
-    team_membership(tx, org_id, kind, team, &members);
+    team_membership_via(tx, org_id, kind, team, &members, source);
     Ok(())
 }
 

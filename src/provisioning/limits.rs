@@ -23,6 +23,12 @@ pub const URL: usize = 2048;
 /// or a short chain is a few KiB each.
 pub const CERTIFICATE: usize = 64 * 1024;
 
+/// Groups one setting may list (a team's `idp_groups`, a `role_mapping` role).
+pub const IDP_GROUPS_PER_SETTING: usize = 100;
+/// Groups of one sign-in that are read; more are cut (and the cut audited),
+/// never refused. Entra sends at most 200 in a token, 150 in SAML.
+pub const IDP_GROUPS_ASSERTED: usize = 500;
+
 /// `value` if it is at most `max` characters long, else an `Invalid` naming `field`.
 pub fn bounded<'a>(field: &'static str, value: &'a str, max: usize) -> RuleResult<&'a str> {
     if value.chars().count() > max {

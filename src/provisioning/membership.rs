@@ -177,7 +177,10 @@ pub async fn set_member_role(
     let before = member_snapshot(&mut tx, org_id, user_id)
         .await?
         .ok_or(RuleError::NotFound("member"))?;
-    if !tx.set_member_role(org_id, user_id, role).await? {
+    if !tx
+        .set_member_role(org_id, user_id, role, Some(crate::store::BY_ADMIN))
+        .await?
+    {
         return Err(RuleError::NotFound("member"));
     }
     if before.role != role.as_str() {
@@ -315,7 +318,7 @@ mod tests {
 
         let rename = TeamChanges {
             name: Some("Platform".into()),
-            preapproved_domains: None,
+            ..Default::default()
         };
         update_team(store, &org.id, &team.id, &rename, &Actor::Cli)
             .await
@@ -329,7 +332,7 @@ mod tests {
 
         // A rolled-back write changes nothing and the view stays right.
         let mut tx = store.write_tx().await.unwrap();
-        tx.set_member_role(&org.id, &user.id, Role::Member)
+        tx.set_member_role(&org.id, &user.id, Role::Member, None)
             .await
             .unwrap();
         tx.rollback().await.unwrap();

@@ -8,6 +8,7 @@
 
 mod domains;
 mod events;
+pub mod idp_groups;
 pub mod limits;
 mod members;
 mod membership;
@@ -19,6 +20,7 @@ mod verified_domains;
 
 pub use domains::{email_domain, normalize_domains};
 pub use events::{emit as emit_event, integration_changed};
+pub use idp_groups::{apply_idp_groups, GroupSettings, RoleMapping};
 pub use members::{admit_on_sign_in, Admission, SignInRefusal};
 pub use membership::{deprovision_member, invite_member, set_member_role, Deprovisioned};
 pub use orgs::{create_organization, rename_organization, rotate_admin_token, NewOrganization};
@@ -32,7 +34,8 @@ pub use scim::{
     scim_update_group, ScimGroupWrite, ScimUserFacts, ScimUserPatch, ScimUserWrite,
 };
 pub use teams::{
-    create_team, delete_team, purge_expired_teams, restore_team, update_team, TeamChanges,
+    create_team, create_team_with, delete_team, purge_expired_teams, restore_team, update_team,
+    TeamChanges,
 };
 pub use verified_domains::{
     claim_domain, is_verified, recheck_verified_domains, remove_domain, txt_record, verify_domain,

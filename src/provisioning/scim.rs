@@ -440,6 +440,7 @@ async fn sync_members(
     let added = tx
         .add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
+    tx.claim_scim_team_members(team_id).await?;
     let mut removed = Vec::new();
     for user_id in current
         .iter()

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::events::{team_changed, team_event};
+use super::idp_groups::group_list;
 use super::orgs::validate_name;
 use super::{audit_success, normalize_domains, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
@@ -14,6 +15,7 @@ use crate::store::{now_ms, Store, StoreError, Team};
 pub struct TeamChanges {
     pub name: Option<String>,
     pub preapproved_domains: Option<Vec<String>>,
+    pub idp_groups: Option<Vec<String>>,
 }
 
 fn name_taken(name: &str) -> RuleError {
@@ -29,13 +31,27 @@ pub async fn create_team(
     domains: &[String],
     actor: &Actor,
 ) -> RuleResult<Team> {
+    create_team_with(store, org_id, name, domains, &[], actor).await
+}
+
+/// [`create_team`] with the IdP groups whose members sign-ins put in it.
+pub async fn create_team_with(
+    store: &Store,
+    org_id: &str,
+    name: &str,
+    domains: &[String],
+    idp_groups: &[String],
+    actor: &Actor,
+) -> RuleResult<Team> {
     let name = validate_name("name", name)?;
     let domains = normalize_domains(domains)?;
+    let idp_groups = group_list("idp_groups", idp_groups)?;
     let mut tx = store.write_tx().await?;
     let team_id = match tx.insert_team(org_id, &name, &domains, None).await {
         Err(StoreError::Conflict) => return Err(name_taken(&name)),
         other => other?,
     };
+    tx.replace_team_idp_groups(&team_id, &idp_groups).await?;
     team_changed(&mut tx, org_id, EventType::TeamCreated, &team_id).await?;
     audit_success(
         &mut tx,
@@ -43,7 +59,7 @@ pub async fn create_team(
         AuditKind::TeamCreated,
         actor,
         Some(&team_id),
-        json!({ "name": name, "preapproved_domains": domains }),
+        json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
     )
     .await?;
     tx.commit().await?;
@@ -70,6 +86,11 @@ pub async fn update_team(
         .as_deref()
         .map(normalize_domains)
         .transpose()?;
+    let idp_groups = changes
+        .idp_groups
+        .as_deref()
+        .map(|g| group_list("idp_groups", g))
+        .transpose()?;
     let mut tx = store.write_tx().await?;
     let before = tx.team_snapshot(org_id, team_id).await?;
     let updated = match tx
@@ -82,10 +103,14 @@ pub async fn update_team(
     if !updated {
         return Err(RuleError::NotFound("team"));
     }
+    let groups_changed = match &idp_groups {
+        Some(groups) => tx.replace_team_idp_groups(team_id, groups).await?,
+        None => false,
+    };
     let after = tx.team_snapshot(org_id, team_id).await?;
     if let Some(team) = after
         .as_ref()
-        .filter(|after| before.as_ref() != Some(*after))
+        .filter(|after| groups_changed || before.as_ref() != Some(*after))
     {
         team_event(&mut tx, org_id, EventType::TeamUpdated, team);
     }
@@ -95,7 +120,7 @@ pub async fn update_team(
         AuditKind::TeamUpdated,
         actor,
         Some(team_id),
-        json!({ "name": name, "preapproved_domains": domains }),
+        json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
     )
     .await?;
     tx.commit().await?;

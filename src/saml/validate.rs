@@ -439,6 +439,8 @@ fn identity(assertion: &Assertion) -> Result<Identity, Refusal> {
             display_name: first_attribute(assertion, DISPLAY_NAME_ATTRIBUTES),
         },
         saml: Some(saml),
+        attributes: all_attributes(assertion),
+        ..Identity::default()
     })
 }
 
@@ -460,6 +462,21 @@ pub fn signed_logout_message(
         ));
     }
     Ok(signed)
+}
+
+/// Every attribute by Name with all its values, for settings that name
+/// one (`groups_attribute`); the response size bounds them.
+fn all_attributes(assertion: &Assertion) -> Vec<(String, Vec<String>)> {
+    assertion
+        .attribute_statements
+        .iter()
+        .flatten()
+        .flat_map(|s| &s.attributes)
+        .filter_map(|a| {
+            let values = a.values.iter().filter_map(|v| v.value.clone()).collect();
+            Some((a.name.clone()?, values))
+        })
+        .collect()
 }
 
 /// The local name of the document's root element.

@@ -11,13 +11,17 @@ pub mod refusal;
 pub use crate::local_path::safe_return_path;
 pub use refusal::{Class, NotAdmitted, Refusal, RefusalCode};
 
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::{Actor, AuditKind, Outcome};
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::integrations::stored_settings;
 use crate::metrics::Metrics;
-use crate::provisioning::{self, SignInRefusal};
+use crate::provisioning::{self, idp_groups, limits, GroupSettings, SignInRefusal};
 use crate::session::{self, SamlLogin, Session};
 use crate::store::{now_ms, Integration, NewAuditEvent, Store, UserProfile};
 
@@ -32,7 +36,7 @@ pub struct Services<'a> {
 }
 
 /// A person as the identity provider vouched for them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Identity {
     /// The provider's stable id for them (SAML NameID, OIDC iss+sub / tid+oid).
     pub subject: String,
@@ -40,6 +44,17 @@ pub struct Identity {
     pub profile: UserProfile,
     /// SAML only: the NameID and SessionIndex Single Logout refers to.
     pub saml: Option<SamlLogin>,
+    /// Their IdP groups at this sign-in: `None` when the IdP said nothing
+    /// (or only that there are too many: `groups_overage`), which changes
+    /// no mapped membership or role; `Some(vec![])` when it asserted none.
+    /// OIDC fills it from the claim; SAML's come from `attributes` once the
+    /// integration's `groups_attribute` is known (in [`admit`]).
+    pub groups: Option<Vec<String>>,
+    /// The IdP said the person is in too many groups to list (Entra's
+    /// `_claim_names` / SAML `groups.link`).
+    pub groups_overage: bool,
+    /// SAML: every attribute of the signed assertion (Name → values).
+    pub attributes: Vec<(String, Vec<String>)>,
 }
 
 /// A sign-in we sent to the identity provider: where the browser goes, and
@@ -100,7 +115,7 @@ pub async fn admit(
     reference: &str,
 ) -> Result<SignedIn, Refusal> {
     match admit_unrecorded(services, integration, &identity, return_to).await {
-        Ok((signed_in, email, joined)) => {
+        Ok((signed_in, email, joined, groups)) => {
             let kind = integration.kind.as_str();
             services
                 .metrics
@@ -114,7 +129,7 @@ pub async fn admit(
                 actor: Actor::Sso(integration.id.clone()),
                 subject: Some(email),
                 reason: None,
-                details: json!({ "kind": kind, "joined": joined, "idp_subject": identity.subject }),
+                details: json!({ "kind": kind, "joined": joined, "idp_subject": identity.subject, "groups": groups.audit() }),
             };
             if let Err(e) = services.store.record_audit_alone(&event).await {
                 tracing::warn!(error = %e, "could not audit a sign-in");
@@ -150,14 +165,88 @@ fn usable_email(identity: &Identity) -> Option<&str> {
     identity.email.as_deref().filter(|e| e.contains('@'))
 }
 
-/// The admission itself: the session, with the member's email and whether
-/// they just joined.
+/// The groups a sign-in asserted, as the integration's settings read them
+/// and as bounded for the rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssertedGroups {
+    /// `None`: unknown (not sent, or overage) — the mapping changes nothing.
+    pub groups: Option<Vec<String>>,
+    /// How many asserted values were dropped (blank, over-long, too many).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl AssertedGroups {
+    fn read(integration: &Integration, settings: &GroupSettings, identity: &Identity) -> Self {
+        let configured = settings.groups_attribute.as_deref();
+        let (raw, overage) = if integration.kind.is_saml() {
+            idp_groups::saml_groups(&identity.attributes, configured)
+        } else {
+            (identity.groups.clone(), identity.groups_overage)
+        };
+        if overage {
+            return AssertedGroups {
+                note: Some(idp_groups::OVERAGE_NOTE.to_string()),
+                ..Default::default()
+            };
+        }
+        let Some(raw) = raw else {
+            return AssertedGroups::default();
+        };
+        let (groups, cut) = idp_groups::bounded_groups(raw);
+        AssertedGroups {
+            note: (cut > 0).then(|| {
+                format!("{cut} asserted group value(s) were blank, longer than {} characters or beyond the first {}; they were ignored", limits::EXTERNAL_ID, limits::IDP_GROUPS_ASSERTED)
+            }),
+            groups: Some(groups),
+            cut,
+        }
+    }
+
+    /// What the sign-in's audit row says of them: how many, never the list
+    /// (hundreds of names per sign-in would swell the log; the integration
+    /// page shows the last ones).
+    fn audit(&self) -> serde_json::Value {
+        json!({
+            "asserted": self.groups.as_ref().map(Vec::len),
+            "cut": self.cut,
+            "note": self.note,
+        })
+    }
+}
+
+/// How long the integration page remembers the last asserted groups.
+const LAST_GROUPS_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+fn last_groups_key(integration_id: &str) -> String {
+    format!("idp-groups-seen:{integration_id}")
+}
+
+/// The groups the integration's last sign-in asserted (with when), for
+/// the admin to copy into teams' `idp_groups`. Group names and ids are not
+/// secrets; nothing else of the sign-in is kept.
+pub async fn last_asserted_groups(
+    cache: &Cache,
+    integration_id: &str,
+) -> Option<(AssertedGroups, i64)> {
+    let raw = cache.get(&last_groups_key(integration_id)).await.ok()??;
+    serde_json::from_str(&raw).ok()
+}
+
+/// The admission itself: the session, with the member's email, whether
+/// they just joined, and the groups the sign-in asserted.
 async fn admit_unrecorded(
     services: Services<'_>,
     integration: &Integration,
     identity: &Identity,
     return_to: Option<String>,
-) -> Result<(SignedIn, String, bool), Refusal> {
+) -> Result<(SignedIn, String, bool, AssertedGroups), Refusal> {
     let Some(email) = usable_email(identity) else {
         return Err(Refusal::new(
             RefusalCode::NoEmail,
@@ -197,6 +286,32 @@ async fn admit_unrecorded(
             return Err(Refusal::unavailable(format!("database: {e}")));
         }
     };
+    let settings = stored_settings(integration)
+        .map(|s| s.groups().clone())
+        .unwrap_or_default();
+    let groups = AssertedGroups::read(integration, &settings, identity);
+    if groups.groups.is_some() || groups.note.is_some() {
+        let seen = serde_json::to_string(&(&groups, now_ms())).unwrap_or_default();
+        if let Err(e) = services
+            .cache
+            .put(&last_groups_key(&integration.id), &seen, LAST_GROUPS_TTL)
+            .await
+        {
+            tracing::debug!(error = %e, "could not remember the asserted groups");
+        }
+    }
+    if let Some(asserted) = &groups.groups {
+        provisioning::apply_idp_groups(
+            services.store,
+            &integration.org_id,
+            &admission.user.id,
+            asserted,
+            &settings.role_mapping,
+            &actor,
+        )
+        .await
+        .map_err(|e| Refusal::unavailable(format!("database: {e}")))?;
+    }
     let session = Session {
         user_id: admission.user.id.clone(),
         org_id: integration.org_id.clone(),
@@ -211,5 +326,5 @@ async fn admit_unrecorded(
         session_id,
         return_to,
     };
-    Ok((signed_in, admission.user.email, admission.joined))
+    Ok((signed_in, admission.user.email, admission.joined, groups))
 }

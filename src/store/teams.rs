@@ -10,6 +10,8 @@ pub struct Team {
     pub name: String,
     /// Email domains whose people may join on first sign-in (JIT).
     pub preapproved_domains: Vec<String>,
+    /// IdP groups (names or object ids) whose members a sign-in puts in the team.
+    pub idp_groups: Vec<String>,
     pub member_count: i64,
     /// Set when a SCIM group push created the team.
     pub scim_id: Option<String>,
@@ -125,6 +127,14 @@ impl Store {
         .bind(only)
         .fetch_all(&self.pool)
         .await?;
+        let group_rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT g.team_id, g.idp_group FROM team_idp_groups g JOIN teams t ON t.id = g.team_id \
+             WHERE t.org_id = $1 AND {scope} ORDER BY g.group_key"
+        ))
+        .bind(org_id)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
         let count_rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT m.team_id, COUNT(*) FROM team_members m JOIN teams t ON t.id = m.team_id \
              WHERE t.org_id = $1 AND {scope} GROUP BY m.team_id"
@@ -137,11 +147,16 @@ impl Store {
         for (team_id, domain) in domain_rows {
             domains.entry(team_id).or_default().push(domain);
         }
+        let mut idp_groups: HashMap<String, Vec<String>> = HashMap::new();
+        for (team_id, group) in group_rows {
+            idp_groups.entry(team_id).or_default().push(group);
+        }
         let counts: HashMap<String, i64> = count_rows.into_iter().collect();
         Ok(rows
             .into_iter()
             .map(|r| Team {
                 preapproved_domains: domains.remove(&r.id).unwrap_or_default(),
+                idp_groups: idp_groups.remove(&r.id).unwrap_or_default(),
                 member_count: counts.get(&r.id).copied().unwrap_or(0),
                 id: r.id,
                 name: r.name,
@@ -320,7 +335,9 @@ impl Tx {
         Ok(row.is_some())
     }
 
-    /// Returns whether the user was not in the team before.
+    /// Returns whether the user was not in the team before. A membership
+    /// the IdP-groups mapping had granted becomes this grant's, so the
+    /// mapping no longer takes it away.
     pub async fn add_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -329,7 +346,17 @@ impl Tx {
         .bind(user_id)
         .execute(&mut **self)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        sqlx::query(
+            "UPDATE team_members SET source = NULL WHERE team_id = $1 AND user_id = $2 AND source IS NOT NULL",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&mut **self)
+        .await?;
+        Ok(false)
     }
 
     /// Adds to the team those of `user_ids` who are members of the

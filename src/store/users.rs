@@ -357,8 +357,8 @@ impl Tx {
     ) -> StoreResult<bool> {
         let scim_managed = source == MemberSource::Scim;
         let inserted = sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, user_id) DO NOTHING",
+            "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at, role_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, user_id) DO NOTHING",
         )
         .bind(org_id)
         .bind(user_id)
@@ -366,6 +366,8 @@ impl Tx {
         .bind(i64::from(scim_managed))
         .bind(source.as_str())
         .bind(now_ms())
+        // A role other than the default was someone's choice (an invitation's).
+        .bind((role != Role::Member).then_some(super::BY_ADMIN))
         .execute(&mut **self)
         .await?
         .rows_affected()
@@ -382,19 +384,24 @@ impl Tx {
         Ok(inserted)
     }
 
+    /// Sets the role and who chose it (`role_source`: [`super::BY_ADMIN`],
+    /// [`super::BY_IDP`], or `None` for the default nobody chose).
     pub async fn set_member_role(
         &mut self,
         org_id: &str,
         user_id: &str,
         role: Role,
+        role_source: Option<&str>,
     ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id)
-                .bind(user_id)
-                .bind(role.as_str())
-                .execute(&mut **self)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE memberships SET role = $3, role_source = $4 WHERE org_id = $1 AND user_id = $2",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(role_source)
+        .execute(&mut **self)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
