@@ -195,7 +195,14 @@ async fn entra_tenant_by_domain_and_email_from_preferred_username() {
         .await
         .unwrap();
     assert_eq!(out.status(), 303);
-    assert_eq!(out.headers()["location"], "/");
+    // On to Entra's end-session endpoint, so its session ends too.
+    let location = out.headers()["location"].to_str().unwrap();
+    assert!(
+        location.ends_with(
+            "/contoso.onmicrosoft.com/v2.0/logout?client_id=6731de76-14a6-49ae-97bc-6eba6914391e"
+        ),
+        "{location}"
+    );
     let page = browser
         .get(gw.url("/"))
         .send()

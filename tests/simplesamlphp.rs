@@ -202,6 +202,10 @@ async fn simplesamlphp_groups_put_people_in_teams_and_take_them_out() {
     b.goto(sign_in_url).await;
     log_in_at_the_idp(&b, &ALICE).await;
     let home = b.wait_for_text("You're signed in").await;
-    assert!(!home.contains("Platform"), "{home}");
+    assert!(
+        !home.contains("Platform"),
+        "{home}\n{}",
+        last_sign_in(&api).await
+    );
     assert!(home.contains("Engineering"), "{home}");
 }

@@ -241,6 +241,17 @@ pub fn signed_xml_with(spec: &Spec, mutate: impl Fn(String) -> String) -> String
     Crypto::sign_xml(mutate(unsigned), &key_der()).unwrap()
 }
 
+/// `xml` (whose root has ID `id`) with an enveloped signature by `key`
+/// (DER) inserted after its Issuer: a POST-binding message as an IdP
+/// signs it.
+pub fn sign_message(xml: &str, id: &str, key: &[u8]) -> String {
+    let template = signature_template(id).to_string().unwrap();
+    let at = xml.find("</saml:Issuer>").unwrap() + "</saml:Issuer>".len();
+    let mut xml = xml.to_string();
+    xml.insert_str(at, &template);
+    Crypto::sign_xml(xml, key).unwrap()
+}
+
 /// A fresh self-signed certificate (PEM) and its key, e.g. for a rollover.
 pub fn new_key_and_certificate(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, String) {
     new_key_and_certificate_for_days(cn, 20)

@@ -133,7 +133,15 @@ foreach (glob(__DIR__ . '/sp-*.xml') as $file) {
     fn spawn_php(dir: &Path, port: u16) -> Child {
         Command::new("php")
             .process_group(0)
-            .args(["-S", &format!("127.0.0.1:{port}"), "-t", WWW])
+            // No opcache: a test rewrites authsources.php between sign-ins.
+            .args([
+                "-d",
+                "opcache.enable=0",
+                "-S",
+                &format!("127.0.0.1:{port}"),
+                "-t",
+                WWW,
+            ])
             .env("SIMPLESAMLPHP_CONFIG_DIR", dir.join("config"))
             .stdout(Stdio::null())
             .stderr(
