@@ -315,7 +315,10 @@ mod tests {
         let found = find(&xml).unwrap();
         let both = [other.private_key.clone(), key.private_key.clone()];
         assert_eq!(decrypt(&found, &both).as_deref(), Some(ASSERTION));
-        assert_eq!(decrypt(&found, std::slice::from_ref(&other.private_key)), None);
+        assert_eq!(
+            decrypt(&found, std::slice::from_ref(&other.private_key)),
+            None
+        );
         assert_eq!(decrypt(&found, &[]), None);
 
         let mine = [key.private_key.clone()];
@@ -349,6 +352,37 @@ mod tests {
         // A wrong content-key length for the named cipher.
         let longer = xml.replace("#aes128-cbc", "#aes256-cbc");
         assert_eq!(decrypt(&find(&longer).unwrap(), &mine), None);
+    }
+
+    /// Encrypted by another implementation (xmlsec1, see
+    /// fixtures/saml/README.md): what it writes, we read.
+    #[test]
+    fn documents_encrypted_by_xmlsec1_decrypt() {
+        let key = PKey::private_key_from_pem(include_bytes!(
+            "../../fixtures/certs/sp-encryption-key.pem"
+        ))
+        .unwrap();
+        let plaintext = include_str!("../../fixtures/saml/xmlsec1-plaintext.xml");
+        let start = plaintext.find("<saml:Assertion").unwrap();
+        let end = plaintext.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+        let assertion = &plaintext[start..end];
+        for xml in [
+            include_str!("../../fixtures/saml/xmlsec1-encrypted-aes256-cbc.xml"),
+            include_str!("../../fixtures/saml/xmlsec1-encrypted-aes128-gcm.xml"),
+        ] {
+            let found = find(xml).unwrap();
+            assert_eq!(
+                decrypt(&found, std::slice::from_ref(&key)).as_deref(),
+                Some(assertion)
+            );
+            // And the document with it put back is the plaintext document.
+            let back = format!(
+                "{}{assertion}{}",
+                &xml[..found.span.start],
+                &xml[found.span.end..]
+            );
+            assert!(back.contains("<samlp:Response") && back.ends_with("</samlp:Response>\n"));
+        }
     }
 
     #[test]
