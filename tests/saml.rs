@@ -563,6 +563,17 @@ async fn encrypted_assertions_and_signed_requests_sign_people_in() {
     assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
     assert_eq!(idp.sp.lock().unwrap().last_request_signature, None);
 
+    // An IdP whose metadata asks for signed requests gets them, without
+    // the integration saying so.
+    idp.want_signed_requests();
+    let asking = api.connect_okta(&idp).await;
+    assert_eq!(asking["saml"]["want_authn_requests_signed"], true);
+    assert_eq!(asking["saml"]["sign_requests"], false);
+    let asking_start = asking["sign_in_url"].as_str().unwrap();
+    let done = browser_sign_in(&gw, &gw.browser(), asking_start).await;
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(idp.sp.lock().unwrap().last_request_signature, Some(true));
+
     let (status, changed) = api
         .patch(
             &format!("/integrations/{id}"),

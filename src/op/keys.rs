@@ -56,6 +56,14 @@ impl ReloadGate {
         }
     }
 
+    /// A gate the next caller passes at once (tests of the reload).
+    #[cfg(test)]
+    pub(crate) fn open_now() -> Self {
+        ReloadGate {
+            next_check: AtomicI64::new(0),
+        }
+    }
+
     /// True for exactly one caller once the interval has passed.
     pub(crate) fn due(&self) -> bool {
         let now = now_ms();

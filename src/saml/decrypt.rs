@@ -354,6 +354,37 @@ mod tests {
         assert_eq!(decrypt(&find(&longer).unwrap(), &mine), None);
     }
 
+    /// Encrypted by another implementation (xmlsec1, see
+    /// fixtures/saml/README.md): what it writes, we read.
+    #[test]
+    fn documents_encrypted_by_xmlsec1_decrypt() {
+        let key = PKey::private_key_from_pem(include_bytes!(
+            "../../fixtures/certs/sp-encryption-key.pem"
+        ))
+        .unwrap();
+        let plaintext = include_str!("../../fixtures/saml/xmlsec1-plaintext.xml");
+        let start = plaintext.find("<saml:Assertion").unwrap();
+        let end = plaintext.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+        let assertion = &plaintext[start..end];
+        for xml in [
+            include_str!("../../fixtures/saml/xmlsec1-encrypted-aes256-cbc.xml"),
+            include_str!("../../fixtures/saml/xmlsec1-encrypted-aes128-gcm.xml"),
+        ] {
+            let found = find(xml).unwrap();
+            assert_eq!(
+                decrypt(&found, std::slice::from_ref(&key)).as_deref(),
+                Some(assertion)
+            );
+            // And the document with it put back is the plaintext document.
+            let back = format!(
+                "{}{assertion}{}",
+                &xml[..found.span.start],
+                &xml[found.span.end..]
+            );
+            assert!(back.contains("<samlp:Response") && back.ends_with("</samlp:Response>\n"));
+        }
+    }
+
     #[test]
     fn incomplete_structures_are_none() {
         for xml in [

@@ -735,5 +735,24 @@ mod tests {
             .unwrap();
         assert_eq!(keys.signing().await.unwrap().generation, 3);
         assert_eq!(keys.keys().await.decryption_keys(now_ms()).len(), 2);
+        let running = keys;
+
+        // A running instance takes a rotation up at its next look, not
+        // before (at most every 30 s), without a restart.
+        rotate(&Purpose::ALL, true).await.unwrap();
+        assert_eq!(running.signing().await.unwrap().generation, 3);
+        let running = SpKeys {
+            reload: Arc::new(ReloadGate::open_now()),
+            ..running
+        };
+        assert_eq!(running.signing().await.unwrap().generation, 4);
+        assert_eq!(
+            running
+                .keys()
+                .await
+                .published(Purpose::Encryption, now_ms())
+                .len(),
+            2
+        );
     }
 }

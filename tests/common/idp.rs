@@ -590,6 +590,17 @@ impl TestIdp {
         });
     }
 
+    /// Its metadata asks for signed AuthnRequests from now on.
+    pub fn want_signed_requests(&self) {
+        let mut metadata = self.metadata.lock().unwrap();
+        *metadata = metadata.as_ref().map(|m| {
+            m.replace(
+                "WantAuthnRequestsSigned=\"false\"",
+                "WantAuthnRequestsSigned=\"true\"",
+            )
+        });
+    }
+
     pub fn set_account(&self, email: &str, signing: Signing) {
         *self.account.lock().unwrap() = Account {
             email: email.to_string(),
