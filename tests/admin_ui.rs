@@ -91,6 +91,8 @@ async fn the_admin_journey_in_a_real_browser() {
         gw.base
     )));
     b.screenshot("07-integration").await;
+    b.scroll_to("#saml-security").await;
+    b.screenshot("07b-integration-sp-keys-and-settings").await;
 
     // Teams: create one, then "three dots → Configure" to add a pre-approved domain.
     b.click("nav a[href='/admin/teams']").await;

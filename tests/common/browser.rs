@@ -186,6 +186,16 @@ impl Browser {
         .await
     }
 
+    /// Scrolls the element into view (for a screenshot of a lower card).
+    pub async fn scroll_to(&self, css: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap();
+        let element = serde_json::to_value(&element).unwrap();
+        self.client
+            .execute("arguments[0].scrollIntoView();", vec![element])
+            .await
+            .unwrap();
+    }
+
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
