@@ -189,6 +189,12 @@ impl Gateway {
         self.child.id()
     }
 
+    /// Stops the serving process, keeping its data (to start it again).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// A platform API key (`api-key create --json`).
     pub fn api_key(&self) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_sso-gateway"))

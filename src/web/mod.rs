@@ -212,12 +212,13 @@ where
 }
 
 /// Keeps URL-connected IdP metadata fresh (certificate rollover). Checks
-/// every few seconds which integrations are due; each is fetched at most
-/// once per `saml.metadata_refresh_seconds`.
+/// every few seconds which integrations are due; each is fetched about
+/// once per `saml.metadata_refresh_seconds`, spread over it.
 fn spawn_metadata_refresh_job(state: AppState) {
     let every = Duration::from_secs(state.config.saml.metadata_refresh_seconds.clamp(1, 30));
-    spawn_every(every, state, |state| async move {
-        if let Err(e) = crate::integrations::refresh_due_metadata(&state).await {
+    let pass_ms = every.as_millis() as i64;
+    spawn_every(every, state, move |state| async move {
+        if let Err(e) = crate::integrations::refresh_due_metadata(&state, pass_ms).await {
             tracing::warn!(error = %e, "metadata refresh pass failed; will retry");
         }
     });
