@@ -536,3 +536,53 @@ async fn serve_receiver_connection(mut socket: tokio::net::TcpStream, paths: Pat
         }
     }
 }
+
+/// POSTs every form body to `url` from `concurrency` tasks; each answer
+/// must have `expect` status. Returns (rate/s, p50 ms, p99 ms).
+pub async fn post_forms(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: Vec<String>,
+    concurrency: usize,
+    expect: u16,
+) -> (f64, f64, f64) {
+    let n = bodies.len();
+    let bodies = std::sync::Arc::new(tokio::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, url, bodies) = (http.clone(), url.to_string(), bodies.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let Some(body) = bodies.lock().await.pop() else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    let res = http
+                        .post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = res.status().as_u16();
+                    assert_eq!(status, expect, "{url}: {}", res.text().await.unwrap());
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
+    (n as f64 / elapsed, pct(0.5), pct(0.99))
+}
