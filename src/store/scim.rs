@@ -1,6 +1,11 @@
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::{numbered_parameters, Store, StoreResult, Tx, BATCH};
+use futures_util::future::BoxFuture;
+use sqlx::Executor;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{numbered_parameters, Backend, Store, StoreError, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -312,5 +317,181 @@ impl Tx {
         .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+/// Group commit for SCIM writes: concurrent requests' changes run one after
+/// another in one write transaction, each inside its own savepoint. An
+/// initial sync is thousands of small writes; with one transaction each,
+/// SQLite's single writer lock (and on PostgreSQL the commit flush and the
+/// `event_sequence` row lock) was the ceiling. A change that fails rolls
+/// back to its savepoint alone and answers at once; the others answer once
+/// the batch has committed, so nobody hears of a success that did not land.
+/// Events stay in commit order: the batch's events are numbered at its
+/// commit, in the order its changes ran.
+#[derive(Clone, Default)]
+pub(super) struct ScimBatches {
+    queue: Arc<std::sync::Mutex<Option<mpsc::Sender<Job>>>>,
+}
+
+/// How many changes one transaction takes at most: enough to amortize the
+/// commit, few enough that a batch holds the writer lock only briefly. On
+/// PostgreSQL each change's savepoint that writes is a subtransaction; past
+/// 64 in one transaction its snapshots overflow and every reader slows.
+fn batch_changes(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 64,
+        Backend::Postgres => 32,
+    }
+}
+
+/// Hands a change's outcome to the request that is waiting for it.
+type Deliver = Box<dyn FnOnce() + Send>;
+/// A change run inside the batch's transaction: whether it succeeded, and
+/// how to deliver its outcome.
+type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, (bool, Deliver)> + Send>;
+
+fn job<F>(f: F) -> Job
+where
+    F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, (bool, Deliver)> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// What a request hears when its batch could not start or commit: the
+/// change did not land (or may not have), worth a retry.
+fn not_committed() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(
+        "the write batch did not commit; retry".into(),
+    ))
+}
+
+impl Store {
+    /// Runs `change` in the next group-committed SCIM write transaction and
+    /// returns its outcome once that transaction has committed (an error at
+    /// once: the change was rolled back to its savepoint). Everything
+    /// `change` reads must go through its `Tx`: the pool does not see the
+    /// batch's earlier, uncommitted changes.
+    pub async fn scim_write<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = job(move |tx| {
+            Box::pin(async move {
+                let result = change(tx).await;
+                let ok = result.is_ok();
+                let deliver: Deliver = Box::new(move || {
+                    // The request may have gone (client disconnected).
+                    let _ = reply.send(result);
+                });
+                (ok, deliver)
+            })
+        });
+        if self.scim_batches.sender(self).send(job).await.is_err() {
+            return Err(not_committed().into());
+        }
+        answer.await.unwrap_or_else(|_| Err(not_committed().into()))
+    }
+}
+
+impl ScimBatches {
+    /// The queue's sender, starting the workers on first use (and again
+    /// should they have stopped).
+    fn sender(&self, store: &Store) -> mpsc::Sender<Job> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = queue.as_ref().filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(4 * batch_changes(store.backend));
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        // The workers' store has a queue of its own (never used), so the
+        // workers stop once every other handle on the store is gone.
+        let worker_store = Store {
+            scim_batches: ScimBatches::default(),
+            ..store.clone()
+        };
+        // SQLite admits one writer: a second batch would only wait for the
+        // lock. PostgreSQL overlaps one batch's commit with the next's work.
+        let workers = match store.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        };
+        for _ in 0..workers {
+            tokio::spawn(run_batches(worker_store.clone(), receiver.clone()));
+        }
+        *queue = Some(sender.clone());
+        sender
+    }
+}
+
+async fn run_batches(store: Store, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    let most = batch_changes(store.backend);
+    loop {
+        let jobs = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < most {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        run_batch(&store, jobs).await;
+    }
+}
+
+/// One transaction over `jobs`, a savepoint each. A job dropped without
+/// delivering (the batch could not start, or its transaction broke) answers
+/// `not_committed`.
+async fn run_batch(store: &Store, jobs: Vec<Job>) {
+    let mut tx = match store.write_tx().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(error = %e, "a SCIM write batch could not start");
+            return;
+        }
+    };
+    let mut committed = Vec::with_capacity(jobs.len());
+    // One statement per change: a change that succeeded is kept by opening
+    // the next savepoint over it (they nest; the commit ends them all); one
+    // that failed is undone back to its own, which stays open for the next.
+    let mut open_savepoint = true;
+    for job in jobs {
+        if open_savepoint {
+            if let Err(e) = (&mut *tx.inner).execute("SAVEPOINT scim_change").await {
+                tracing::warn!(error = %e, "a SCIM write batch broke");
+                return;
+            }
+        }
+        let events = tx.events.len();
+        let (ok, deliver) = job(&mut tx).await;
+        if ok {
+            committed.push(deliver);
+            open_savepoint = true;
+            continue;
+        }
+        if let Err(e) = (&mut *tx.inner)
+            .execute("ROLLBACK TO SAVEPOINT scim_change")
+            .await
+        {
+            tracing::warn!(error = %e, "a SCIM write batch broke");
+            return;
+        }
+        // Its events went with its savepoint.
+        tx.events.truncate(events);
+        deliver();
+        open_savepoint = false;
+    }
+    match tx.commit().await {
+        Ok(()) => committed.into_iter().for_each(|deliver| deliver()),
+        Err(e) => tracing::warn!(error = %e, "a SCIM write batch did not commit"),
     }
 }
