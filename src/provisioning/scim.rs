@@ -2,6 +2,8 @@
 //! Deactivation and DELETE both deprovision (the same rule as everywhere);
 //! SCIM keeps answering for a deactivated user until it is DELETEd.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::events::{emit, member_changed, team_changed, team_event, team_membership_of};
@@ -12,7 +14,8 @@ use crate::audit::{AuditKind, Outcome};
 use crate::events::TeamData;
 use crate::events::{EventType, MemberData, MemberSource, RemovalReason};
 use crate::store::{
-    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Tx, UserProfile,
+    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Transient, Tx,
+    UserProfile,
 };
 
 /// What a SCIM client asserts about a user, read from its resource.
@@ -179,6 +182,14 @@ async fn refused(
     RuleError::Refused(why)
 }
 
+/// A change the batch may run again: the database's transient refusals
+/// (on PostgreSQL, a deadlock between two batches).
+impl Transient for RuleError {
+    fn is_transient(&self) -> bool {
+        matches!(self, RuleError::Store(e) if e.is_transient())
+    }
+}
+
 fn taken(user_name: &str) -> RuleError {
     RuleError::Conflict(format!("a user with userName {user_name:?} already exists"))
 }
@@ -191,21 +202,26 @@ pub async fn scim_create_user(
     write: &ScimUserWrite<'_>,
     actor: &Actor,
 ) -> RuleResult<ScimUserRow> {
-    let (owned_integration, owned_actor) = (integration.clone(), actor.clone());
-    let facts = write.facts.clone();
-    let resource = write.resource.clone();
-    let password_hash = write.password_hash.map(str::to_string);
-    let operation = write.operation.to_string();
+    let owned = Arc::new((
+        integration.clone(),
+        actor.clone(),
+        write.facts.clone(),
+        write.resource.clone(),
+        write.password_hash.map(str::to_string),
+        write.operation.to_string(),
+    ));
     let created = store
         .scim_write(move |tx| {
+            let owned = owned.clone();
             Box::pin(async move {
+                let (integration, actor, facts, resource, password_hash, operation) = &*owned;
                 let write = ScimUserWrite {
-                    facts: &facts,
-                    resource: &resource,
+                    facts,
+                    resource,
                     password_hash: password_hash.as_deref(),
-                    operation: &operation,
+                    operation,
                 };
-                create_in(tx, &owned_integration, &write, &owned_actor).await
+                create_in(tx, integration, &write, actor).await
             })
         })
         .await;
@@ -539,15 +555,18 @@ pub async fn scim_create_group(
     actor: &Actor,
 ) -> RuleResult<String> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
-    let (integration, actor, write) = (
+    let owned = Arc::new((
         integration.clone(),
         actor.clone(),
         OwnedGroupWrite::of(write),
-    );
+        name,
+    ));
     store
         .scim_write(move |tx| {
+            let owned = owned.clone();
             Box::pin(async move {
-                create_group_in(tx, &integration, &name, &write.write(), &actor).await
+                let (integration, actor, write, name) = &*owned;
+                create_group_in(tx, integration, name, &write.write(), actor).await
             })
         })
         .await
@@ -599,16 +618,19 @@ pub async fn scim_update_group(
     actor: &Actor,
 ) -> RuleResult<()> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
-    let (integration, actor, write) = (
+    let owned = Arc::new((
         integration.clone(),
         actor.clone(),
         OwnedGroupWrite::of(write),
-    );
-    let team_id = team_id.to_string();
+        name,
+        team_id.to_string(),
+    ));
     store
         .scim_write(move |tx| {
+            let owned = owned.clone();
             Box::pin(async move {
-                update_group_in(tx, &integration, &team_id, &name, &write.write(), &actor).await
+                let (integration, actor, write, name, team_id) = &*owned;
+                update_group_in(tx, integration, team_id, name, &write.write(), actor).await
             })
         })
         .await

@@ -347,15 +347,33 @@ fn batch_changes(backend: Backend) -> usize {
 
 /// Hands a change's outcome to the request that is waiting for it.
 type Deliver = Box<dyn FnOnce() + Send>;
-/// A change run inside the batch's transaction: whether it succeeded, and
-/// how to deliver its outcome.
-type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, (bool, Deliver)> + Send>;
 
-fn job<F>(f: F) -> Job
-where
-    F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, (bool, Deliver)> + Send + 'static,
-{
-    Box::new(f)
+/// What running a change in a batch came to.
+enum Ran {
+    /// Kept (`true`) or rolled back to its savepoint; its outcome.
+    Done(bool, Deliver),
+    /// Rolled back on a transient error: to run again in a later
+    /// transaction, once this one has let go of its locks.
+    Again(Job),
+}
+
+/// A change run inside the batch's transaction.
+type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Ran> + Send>;
+
+/// How often a change that hit a transient error (on PostgreSQL a
+/// deadlock between two batches inserting the same new accounts in
+/// opposite orders) runs again before its request hears of it.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// An error a change may be retried after, in a new transaction.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 /// What a request hears when its batch could not start or commit: the
@@ -366,30 +384,46 @@ fn not_committed() -> StoreError {
     ))
 }
 
+fn job<T, E, F>(change: Arc<F>, reply: oneshot::Sender<Result<T, E>>, attempts: usize) -> Job
+where
+    F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Transient + Send + 'static,
+{
+    Box::new(move |tx: &mut Tx| -> BoxFuture<'_, Ran> {
+        Box::pin(async move {
+            match change(tx).await {
+                Err(e) if attempts > 1 && e.is_transient() => {
+                    Ran::Again(job(change, reply, attempts - 1))
+                }
+                result => {
+                    let ok = result.is_ok();
+                    // The request may have gone (client disconnected).
+                    let deliver: Deliver = Box::new(move || {
+                        let _ = reply.send(result);
+                    });
+                    Ran::Done(ok, deliver)
+                }
+            }
+        })
+    })
+}
+
 impl Store {
     /// Runs `change` in the next group-committed SCIM write transaction and
     /// returns its outcome once that transaction has committed (an error at
     /// once: the change was rolled back to its savepoint). Everything
     /// `change` reads must go through its `Tx`: the pool does not see the
-    /// batch's earlier, uncommitted changes.
+    /// batch's earlier, uncommitted changes. `change` may run more than once
+    /// (after a transient error, in a new transaction).
     pub async fn scim_write<T, E, F>(&self, change: F) -> Result<T, E>
     where
-        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
         T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
+        E: From<StoreError> + Transient + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = job(move |tx| {
-            Box::pin(async move {
-                let result = change(tx).await;
-                let ok = result.is_ok();
-                let deliver: Deliver = Box::new(move || {
-                    // The request may have gone (client disconnected).
-                    let _ = reply.send(result);
-                });
-                (ok, deliver)
-            })
-        });
+        let job = job(Arc::new(change), reply, CHANGE_ATTEMPTS);
         if self.scim_batches.sender(self).send(job).await.is_err() {
             return Err(not_committed().into());
         }
@@ -448,15 +482,24 @@ async fn run_batches(store: Store, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<
     }
 }
 
-/// One transaction over `jobs`, a savepoint each. A job dropped without
-/// delivering (the batch could not start, or its transaction broke) answers
-/// `not_committed`.
-async fn run_batch(store: &Store, jobs: Vec<Job>) {
+/// One transaction over `jobs`, a savepoint each, then one more for those
+/// to run again, until none is left.
+async fn run_batch(store: &Store, mut jobs: Vec<Job>) {
+    while !jobs.is_empty() {
+        jobs = run_transaction(store, jobs).await;
+    }
+}
+
+/// One transaction over `jobs`; returns the changes to run again. A job
+/// dropped without delivering (the transaction could not start, or broke)
+/// answers `not_committed`.
+async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
+    let mut again = Vec::new();
     let mut tx = match store.write_tx().await {
         Ok(tx) => tx,
         Err(e) => {
             tracing::warn!(error = %e, "a SCIM write batch could not start");
-            return;
+            return again;
         }
     };
     let mut committed = Vec::with_capacity(jobs.len());
@@ -468,30 +511,39 @@ async fn run_batch(store: &Store, jobs: Vec<Job>) {
         if open_savepoint {
             if let Err(e) = (&mut *tx.inner).execute("SAVEPOINT scim_change").await {
                 tracing::warn!(error = %e, "a SCIM write batch broke");
-                return;
+                return Vec::new();
             }
         }
         let events = tx.events.len();
-        let (ok, deliver) = job(&mut tx).await;
-        if ok {
-            committed.push(deliver);
-            open_savepoint = true;
-            continue;
-        }
+        let failed = match job(&mut tx).await {
+            Ran::Done(true, deliver) => {
+                committed.push(deliver);
+                open_savepoint = true;
+                continue;
+            }
+            Ran::Done(false, deliver) => Some(deliver),
+            Ran::Again(job) => {
+                again.push(job);
+                None
+            }
+        };
         if let Err(e) = (&mut *tx.inner)
             .execute("ROLLBACK TO SAVEPOINT scim_change")
             .await
         {
             tracing::warn!(error = %e, "a SCIM write batch broke");
-            return;
+            return Vec::new();
         }
         // Its events went with its savepoint.
         tx.events.truncate(events);
-        deliver();
+        if let Some(deliver) = failed {
+            deliver();
+        }
         open_savepoint = false;
     }
     match tx.commit().await {
         Ok(()) => committed.into_iter().for_each(|deliver| deliver()),
         Err(e) => tracing::warn!(error = %e, "a SCIM write batch did not commit"),
     }
+    again
 }
