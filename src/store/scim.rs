@@ -448,10 +448,13 @@ impl ScimBatches {
             ..store.clone()
         };
         // SQLite admits one writer: a second batch would only wait for the
-        // lock. PostgreSQL overlaps one batch's commit with the next's work.
+        // lock. PostgreSQL runs writes side by side and pays a round trip per
+        // statement: serializing them costs more than commits save, so it
+        // gets a worker per concurrent write the pool can spare (half of it;
+        // the rest serves reads) and batches form only beyond that.
         let workers = match store.backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => 2,
+            Backend::Postgres => (store.pool.options().get_max_connections() / 2).max(1),
         };
         for _ in 0..workers {
             tokio::spawn(run_batches(worker_store.clone(), receiver.clone()));
@@ -506,7 +509,9 @@ async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
     // One statement per change: a change that succeeded is kept by opening
     // the next savepoint over it (they nest; the commit ends them all); one
     // that failed is undone back to its own, which stays open for the next.
-    let mut open_savepoint = true;
+    // A change alone needs none: the transaction is its savepoint.
+    let alone = jobs.len() == 1;
+    let mut open_savepoint = !alone;
     for job in jobs {
         if open_savepoint {
             if let Err(e) = (&mut *tx.inner).execute("SAVEPOINT scim_change").await {
@@ -527,6 +532,15 @@ async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
                 None
             }
         };
+        if alone {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "a SCIM write did not roll back");
+            }
+            if let Some(deliver) = failed {
+                deliver();
+            }
+            return again;
+        }
         if let Err(e) = (&mut *tx.inner)
             .execute("ROLLBACK TO SAVEPOINT scim_change")
             .await
