@@ -975,3 +975,112 @@ async fn oversized_strings_are_refused_and_nothing_is_written() {
     refused(&body, "displayName");
     assert_eq!(scim.get("/Groups").await.1["totalResults"], 0);
 }
+
+/// Concurrent SCIM writes are group-committed (one transaction, a savepoint
+/// each): the bad users among them fail alone, each with its own SCIM
+/// error, the others land, and the event stream holds every committed
+/// change exactly once, in commit order (a user's removal after its
+/// addition), and nothing of the failed ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_committed_batch_fails_only_its_bad_users() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, a) = tenant(&gw, &idp, "A").await;
+    let (token, b) = tenant(&gw, &idp, "B").await;
+    // Carol's account belongs to A: B may not attach it.
+    assert_eq!(
+        a.post("/Users", okta_user("carol@shared.example")).await.0,
+        201
+    );
+    let (_, page) = gw.api(&token).get("/events?limit=1000").await;
+    let start = page["next_cursor"].as_str().unwrap().to_string();
+
+    let b = std::sync::Arc::new(b);
+    let good = 40;
+    let mut emails: Vec<String> = (0..good)
+        .map(|i| format!("batch{i:02}@example.com"))
+        .collect();
+    emails.extend(["dup@example.com"; 4].map(String::from));
+    emails.extend(["carol@shared.example"; 2].map(String::from));
+    emails.push("bad@".into());
+    let tasks: Vec<_> = emails
+        .iter()
+        .cloned()
+        .map(|email| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let (status, body) = b.post("/Users", okta_user(&email)).await;
+                // The good ones are deactivated at once: a second change
+                // whose events must follow the first's.
+                if status == 201 && email.starts_with("batch") {
+                    let path = format!("/Users/{}", body["id"].as_str().unwrap());
+                    let (patched, _) = b
+                        .patch(
+                            &path,
+                            json!([{"op": "replace", "value": {"active": false}}]),
+                        )
+                        .await;
+                    assert_eq!(patched, 200);
+                }
+                (email, status, body)
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    for (email, status, body) in &outcomes {
+        match email.as_str() {
+            "dup@example.com" if *status == 409 => assert_eq!(body["scimType"], "uniqueness"),
+            "dup@example.com" => assert_eq!(*status, 201, "{body}"),
+            "carol@shared.example" => {
+                assert_eq!(*status, 403, "{body}");
+                assert!(body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("another organization"));
+            }
+            "bad@" => {
+                assert_eq!(*status, 400, "{body}");
+                assert_eq!(body["scimType"], "invalidValue", "{body}");
+            }
+            _ => assert_eq!(*status, 201, "{email}: {body}"),
+        }
+    }
+    let dups = outcomes
+        .iter()
+        .filter(|(e, s, _)| e == "dup@example.com" && *s == 201);
+    assert_eq!(dups.count(), 1);
+    assert_eq!(b.get("/Users?count=500").await.1["totalResults"], good + 1);
+    let (_, refusals) = gw.api(&token).get("/audit?outcome=failure").await;
+    let elsewhere = refusals["events"].as_array().unwrap().iter().filter(|e| {
+        e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("account_elsewhere"))
+    });
+    assert_eq!(elsewhere.count(), 2);
+
+    let (_, page) = gw
+        .api(&token)
+        .get(&format!("/events?after={start}&limit=1000"))
+        .await;
+    let events = page["events"].as_array().unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+    let position = |kind: &str, email: &str| {
+        let at: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["type"] == kind && e["data"]["email"] == email)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 1, "{kind} for {email}: {events:#?}");
+        at[0]
+    };
+    for email in &emails[..good] {
+        assert!(position("member.added", email) < position("member.removed", email));
+    }
+    position("member.added", "dup@example.com");
+    assert_eq!(events.len(), 2 * good + 1, "{events:#?}");
+}

@@ -2,17 +2,20 @@
 //! Deactivation and DELETE both deprovision (the same rule as everywhere);
 //! SCIM keeps answering for a deactivated user until it is DELETEd.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
-use super::events::{member_changed, team_changed, team_event, team_membership_of};
+use super::events::{emit, member_changed, team_changed, team_event, team_membership_of};
 use super::members::{joined_team, may_attach, refresh_profile};
 use super::membership::{audit_deprovisioned, deprovision_in};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::{AuditKind, Outcome};
 use crate::events::TeamData;
-use crate::events::{EventType, MemberSource, RemovalReason};
+use crate::events::{EventType, MemberData, MemberSource, RemovalReason};
 use crate::store::{
-    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Tx, UserProfile,
+    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Transient, Tx,
+    UserProfile,
 };
 
 /// What a SCIM client asserts about a user, read from its resource.
@@ -123,7 +126,22 @@ async fn attach(
         .upsert_membership(org_id, &user.id, Role::Member, MemberSource::Scim)
         .await?
     {
-        member_changed(tx, org_id, EventType::MemberAdded, &user.id).await?;
+        if created {
+            // Account and membership are what was just written: no need to
+            // read them back (one statement less per user of a sync).
+            let member = MemberData {
+                user_id: user.id.clone(),
+                email: user.email.clone(),
+                given_name: user.given_name.clone(),
+                family_name: user.family_name.clone(),
+                display_name: user.display_name.clone(),
+                role: Role::Member.as_str().to_string(),
+                source: MemberSource::Scim,
+            };
+            emit(tx, org_id, EventType::MemberAdded, member);
+        } else {
+            member_changed(tx, org_id, EventType::MemberAdded, &user.id).await?;
+        }
     }
     if !created {
         refresh_profile(tx, org_id, &user, &facts.profile).await?;
@@ -164,12 +182,61 @@ async fn refused(
     RuleError::Refused(why)
 }
 
+/// A change the batch may run again: the database's transient refusals
+/// (on PostgreSQL, a deadlock between two batches).
+impl Transient for RuleError {
+    fn is_transient(&self) -> bool {
+        matches!(self, RuleError::Store(e) if e.is_transient())
+    }
+}
+
 fn taken(user_name: &str) -> RuleError {
     RuleError::Conflict(format!("a user with userName {user_name:?} already exists"))
 }
 
+/// POST: a new user resource, group-committed with concurrent SCIM writes
+/// (an initial sync sends thousands at once).
 pub async fn scim_create_user(
     store: &Store,
+    integration: &Integration,
+    write: &ScimUserWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<ScimUserRow> {
+    let owned = Arc::new((
+        integration.clone(),
+        actor.clone(),
+        write.facts.clone(),
+        write.resource.clone(),
+        write.password_hash.map(str::to_string),
+        write.operation.to_string(),
+    ));
+    let created = store
+        .scim_write(move |tx| {
+            let owned = owned.clone();
+            Box::pin(async move {
+                let (integration, actor, facts, resource, password_hash, operation) = &*owned;
+                let write = ScimUserWrite {
+                    facts,
+                    resource,
+                    password_hash: password_hash.as_deref(),
+                    operation,
+                };
+                create_in(tx, integration, &write, actor).await
+            })
+        })
+        .await;
+    match created {
+        // Its savepoint is rolled back; the refusal is audited on its own.
+        Err(RuleError::Refused(why)) => {
+            let kind = AuditKind::ScimUserCreated;
+            Err(refused(store, integration, kind, actor, write.facts, why).await)
+        }
+        other => other,
+    }
+}
+
+async fn create_in(
+    tx: &mut Tx,
     integration: &Integration,
     write: &ScimUserWrite<'_>,
     actor: &Actor,
@@ -179,23 +246,14 @@ pub async fn scim_create_user(
         resource,
         password_hash,
         operation,
-        ..
     } = *write;
-    let mut tx = store.write_tx().await?;
-    if !Store::scim_users_named(&mut *tx, &integration.id, &facts.user_name)
+    if !Store::scim_users_named(&mut **tx, &integration.id, &facts.user_name)
         .await?
         .is_empty()
     {
         return Err(taken(&facts.user_name));
     }
-    let user_id = match attach(&mut tx, &integration.org_id, None, facts).await {
-        Err(RuleError::Refused(why)) => {
-            tx.rollback().await?;
-            let kind = AuditKind::ScimUserCreated;
-            return Err(refused(store, integration, kind, actor, facts, why).await);
-        }
-        other => other?,
-    };
+    let user_id = attach(tx, &integration.org_id, None, facts).await?;
     let now = now_ms();
     let row = ScimUserRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -216,7 +274,7 @@ pub async fn scim_create_user(
     }
     let details = json!({ "scim_id": row.id, "operation": operation, "active": facts.active });
     audit_success(
-        &mut tx,
+        tx,
         &integration.org_id,
         AuditKind::ScimUserCreated,
         actor,
@@ -224,7 +282,6 @@ pub async fn scim_create_user(
         details,
     )
     .await?;
-    tx.commit().await?;
     Ok(row)
 }
 
@@ -461,7 +518,36 @@ fn group_name_taken(name: &str) -> RuleError {
     RuleError::Conflict(format!("a group named {name:?} already exists"))
 }
 
-/// Group push: the group becomes a team of the organization.
+/// The group write as the batch owns it (`ScimGroupWrite` borrows).
+struct OwnedGroupWrite {
+    display_name: String,
+    external_id: Option<String>,
+    members: Vec<String>,
+    operation: String,
+}
+
+impl OwnedGroupWrite {
+    fn of(write: &ScimGroupWrite<'_>) -> Self {
+        OwnedGroupWrite {
+            display_name: write.display_name.to_string(),
+            external_id: write.external_id.map(str::to_string),
+            members: write.members.to_vec(),
+            operation: write.operation.to_string(),
+        }
+    }
+
+    fn write(&self) -> ScimGroupWrite<'_> {
+        ScimGroupWrite {
+            display_name: &self.display_name,
+            external_id: self.external_id.as_deref(),
+            members: &self.members,
+            operation: &self.operation,
+        }
+    }
+}
+
+/// Group push: the group becomes a team of the organization
+/// (group-committed, as user creates are).
 pub async fn scim_create_group(
     store: &Store,
     integration: &Integration,
@@ -469,31 +555,49 @@ pub async fn scim_create_group(
     actor: &Actor,
 ) -> RuleResult<String> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
-    let mut tx = store.write_tx().await?;
+    let owned = Arc::new((
+        integration.clone(),
+        actor.clone(),
+        OwnedGroupWrite::of(write),
+        name,
+    ));
+    store
+        .scim_write(move |tx| {
+            let owned = owned.clone();
+            Box::pin(async move {
+                let (integration, actor, write, name) = &*owned;
+                create_group_in(tx, integration, name, &write.write(), actor).await
+            })
+        })
+        .await
+}
+
+async fn create_group_in(
+    tx: &mut Tx,
+    integration: &Integration,
+    name: &str,
+    write: &ScimGroupWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<String> {
     let team_id = match tx
         .insert_team(
             &integration.org_id,
-            &name,
+            name,
             &[],
             Some((&integration.id, write.external_id)),
         )
         .await
     {
-        Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
+        Err(StoreError::Conflict) => return Err(group_name_taken(name)),
         other => other?,
     };
-    let team = team_changed(
-        &mut tx,
-        &integration.org_id,
-        EventType::TeamCreated,
-        &team_id,
-    )
-    .await?
-    .ok_or(RuleError::NotFound("group"))?;
-    let (added, _) = sync_members(&mut tx, integration, &team, write.members).await?;
+    let team = team_changed(tx, &integration.org_id, EventType::TeamCreated, &team_id)
+        .await?
+        .ok_or(RuleError::NotFound("group"))?;
+    let (added, _) = sync_members(tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added });
     audit_success(
-        &mut tx,
+        tx,
         &integration.org_id,
         AuditKind::ScimGroupCreated,
         actor,
@@ -501,11 +605,11 @@ pub async fn scim_create_group(
         details,
     )
     .await?;
-    tx.commit().await?;
     Ok(team_id)
 }
 
-/// PUT/PATCH of a group: name, externalId and the full member list.
+/// PUT/PATCH of a group: name, externalId and the full member list
+/// (group-committed).
 pub async fn scim_update_group(
     store: &Store,
     integration: &Integration,
@@ -514,11 +618,36 @@ pub async fn scim_update_group(
     actor: &Actor,
 ) -> RuleResult<()> {
     let name = super::orgs::validate_name("displayName", write.display_name)?;
+    let owned = Arc::new((
+        integration.clone(),
+        actor.clone(),
+        OwnedGroupWrite::of(write),
+        name,
+        team_id.to_string(),
+    ));
+    store
+        .scim_write(move |tx| {
+            let owned = owned.clone();
+            Box::pin(async move {
+                let (integration, actor, write, name, team_id) = &*owned;
+                update_group_in(tx, integration, team_id, name, &write.write(), actor).await
+            })
+        })
+        .await
+}
+
+async fn update_group_in(
+    tx: &mut Tx,
+    integration: &Integration,
+    team_id: &str,
+    name: &str,
+    write: &ScimGroupWrite<'_>,
+    actor: &Actor,
+) -> RuleResult<()> {
     let org_id = &integration.org_id;
-    let mut tx = store.write_tx().await?;
     let before = tx.team_snapshot(org_id, team_id).await?;
-    match tx.update_team(org_id, team_id, Some(&name), None).await {
-        Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
+    match tx.update_team(org_id, team_id, Some(name), None).await {
+        Err(StoreError::Conflict) => return Err(group_name_taken(name)),
         Ok(false) => return Err(RuleError::NotFound("group")),
         other => other?,
     };
@@ -529,12 +658,12 @@ pub async fn scim_update_group(
         .await?
         .ok_or(RuleError::NotFound("group"))?;
     if before.as_ref() != Some(&team) {
-        team_event(&mut tx, org_id, EventType::TeamUpdated, &team);
+        team_event(tx, org_id, EventType::TeamUpdated, &team);
     }
-    let (added, removed) = sync_members(&mut tx, integration, &team, write.members).await?;
+    let (added, removed) = sync_members(tx, integration, &team, write.members).await?;
     let details = json!({ "operation": write.operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
-        &mut tx,
+        tx,
         &integration.org_id,
         AuditKind::ScimGroupUpdated,
         actor,
@@ -542,6 +671,5 @@ pub async fn scim_update_group(
         details,
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub use idp_groups::{mapping_facts, MappingFacts, BY_ADMIN, BY_IDP};
 pub use integrations::{Integration, Kind};
 pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
-pub use scim::ScimUserRow;
+pub use scim::{ScimUserRow, Transient};
 pub use sp_keys::SpKeyRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
@@ -69,6 +69,8 @@ pub struct Store {
     events_recorded: Option<prometheus::IntCounter>,
     /// Woken after this process commits events (the webhook worker).
     events_committed: Option<Arc<tokio::sync::Notify>>,
+    /// Group commit of SCIM writes (`scim_write`).
+    scim_batches: scim::ScimBatches,
 }
 
 /// Ids (or rows) bound one parameter each per statement: under every
@@ -228,6 +230,7 @@ impl Store {
             member_views: None,
             events_recorded: None,
             events_committed: None,
+            scim_batches: scim::ScimBatches::default(),
         })
     }
 

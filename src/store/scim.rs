@@ -1,6 +1,11 @@
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::{numbered_parameters, Store, StoreResult, Tx, BATCH};
+use futures_util::future::BoxFuture;
+use sqlx::Executor;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{numbered_parameters, Backend, Store, StoreError, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -313,4 +318,246 @@ impl Tx {
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+}
+
+/// Group commit for SCIM writes: concurrent requests' changes run one after
+/// another in one write transaction, each inside its own savepoint. An
+/// initial sync is thousands of small writes; with one transaction each,
+/// SQLite's single writer lock (and on PostgreSQL the commit flush and the
+/// `event_sequence` row lock) was the ceiling. A change that fails rolls
+/// back to its savepoint alone and answers at once; the others answer once
+/// the batch has committed, so nobody hears of a success that did not land.
+/// Events stay in commit order: the batch's events are numbered at its
+/// commit, in the order its changes ran.
+#[derive(Clone, Default)]
+pub(super) struct ScimBatches {
+    queue: Arc<std::sync::Mutex<Option<mpsc::Sender<Job>>>>,
+}
+
+/// How many changes one transaction takes at most: enough to amortize the
+/// commit, few enough that a batch holds the writer lock only briefly. On
+/// PostgreSQL each change's savepoint that writes is a subtransaction; past
+/// 64 in one transaction its snapshots overflow and every reader slows.
+fn batch_changes(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 64,
+        Backend::Postgres => 32,
+    }
+}
+
+/// Hands a change's outcome to the request that is waiting for it.
+type Deliver = Box<dyn FnOnce() + Send>;
+
+/// What running a change in a batch came to.
+enum Ran {
+    /// Kept (`true`) or rolled back to its savepoint; its outcome.
+    Done(bool, Deliver),
+    /// Rolled back on a transient error: to run again in a later
+    /// transaction, once this one has let go of its locks.
+    Again(Job),
+}
+
+/// A change run inside the batch's transaction.
+type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Ran> + Send>;
+
+/// How often a change that hit a transient error (on PostgreSQL a
+/// deadlock between two batches inserting the same new accounts in
+/// opposite orders) runs again before its request hears of it.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// An error a change may be retried after, in a new transaction.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// What a request hears when its batch could not start or commit: the
+/// change did not land (or may not have), worth a retry.
+fn not_committed() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(
+        "the write batch did not commit; retry".into(),
+    ))
+}
+
+fn job<T, E, F>(change: Arc<F>, reply: oneshot::Sender<Result<T, E>>, attempts: usize) -> Job
+where
+    F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Transient + Send + 'static,
+{
+    Box::new(move |tx: &mut Tx| -> BoxFuture<'_, Ran> {
+        Box::pin(async move {
+            match change(tx).await {
+                Err(e) if attempts > 1 && e.is_transient() => {
+                    Ran::Again(job(change, reply, attempts - 1))
+                }
+                result => {
+                    let ok = result.is_ok();
+                    // The request may have gone (client disconnected).
+                    let deliver: Deliver = Box::new(move || {
+                        let _ = reply.send(result);
+                    });
+                    Ran::Done(ok, deliver)
+                }
+            }
+        })
+    })
+}
+
+impl Store {
+    /// Runs `change` in the next group-committed SCIM write transaction and
+    /// returns its outcome once that transaction has committed (an error at
+    /// once: the change was rolled back to its savepoint). Everything
+    /// `change` reads must go through its `Tx`: the pool does not see the
+    /// batch's earlier, uncommitted changes. `change` may run more than once
+    /// (after a transient error, in a new transaction).
+    pub async fn scim_write<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Transient + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = job(Arc::new(change), reply, CHANGE_ATTEMPTS);
+        if self.scim_batches.sender(self).send(job).await.is_err() {
+            return Err(not_committed().into());
+        }
+        answer.await.unwrap_or_else(|_| Err(not_committed().into()))
+    }
+}
+
+impl ScimBatches {
+    /// The queue's sender, starting the workers on first use (and again
+    /// should they have stopped).
+    fn sender(&self, store: &Store) -> mpsc::Sender<Job> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = queue.as_ref().filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(4 * batch_changes(store.backend));
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        // The workers' store has a queue of its own (never used), so the
+        // workers stop once every other handle on the store is gone.
+        let worker_store = Store {
+            scim_batches: ScimBatches::default(),
+            ..store.clone()
+        };
+        // SQLite admits one writer: a second batch would only wait for the
+        // lock. PostgreSQL runs writes side by side and pays a round trip per
+        // statement: serializing them costs more than commits save, so it
+        // gets a worker per concurrent write the pool can spare (half of it;
+        // the rest serves reads) and batches form only beyond that.
+        let workers = match store.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (store.pool.options().get_max_connections() / 2).max(1),
+        };
+        for _ in 0..workers {
+            tokio::spawn(run_batches(worker_store.clone(), receiver.clone()));
+        }
+        *queue = Some(sender.clone());
+        sender
+    }
+}
+
+async fn run_batches(store: Store, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    let most = batch_changes(store.backend);
+    loop {
+        let jobs = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < most {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        run_batch(&store, jobs).await;
+    }
+}
+
+/// One transaction over `jobs`, a savepoint each, then one more for those
+/// to run again, until none is left.
+async fn run_batch(store: &Store, mut jobs: Vec<Job>) {
+    while !jobs.is_empty() {
+        jobs = run_transaction(store, jobs).await;
+    }
+}
+
+/// One transaction over `jobs`; returns the changes to run again. A job
+/// dropped without delivering (the transaction could not start, or broke)
+/// answers `not_committed`.
+async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
+    let mut again = Vec::new();
+    let mut tx = match store.write_tx().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(error = %e, "a SCIM write batch could not start");
+            return again;
+        }
+    };
+    let mut committed = Vec::with_capacity(jobs.len());
+    // One statement per change: a change that succeeded is kept by opening
+    // the next savepoint over it (they nest; the commit ends them all); one
+    // that failed is undone back to its own, which stays open for the next.
+    // A change alone needs none: the transaction is its savepoint.
+    let alone = jobs.len() == 1;
+    let mut open_savepoint = !alone;
+    for job in jobs {
+        if open_savepoint {
+            if let Err(e) = (&mut *tx.inner).execute("SAVEPOINT scim_change").await {
+                tracing::warn!(error = %e, "a SCIM write batch broke");
+                return Vec::new();
+            }
+        }
+        let events = tx.events.len();
+        let failed = match job(&mut tx).await {
+            Ran::Done(true, deliver) => {
+                committed.push(deliver);
+                open_savepoint = true;
+                continue;
+            }
+            Ran::Done(false, deliver) => Some(deliver),
+            Ran::Again(job) => {
+                again.push(job);
+                None
+            }
+        };
+        if alone {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "a SCIM write did not roll back");
+            }
+            if let Some(deliver) = failed {
+                deliver();
+            }
+            return again;
+        }
+        if let Err(e) = (&mut *tx.inner)
+            .execute("ROLLBACK TO SAVEPOINT scim_change")
+            .await
+        {
+            tracing::warn!(error = %e, "a SCIM write batch broke");
+            return Vec::new();
+        }
+        // Its events went with its savepoint.
+        tx.events.truncate(events);
+        if let Some(deliver) = failed {
+            deliver();
+        }
+        open_savepoint = false;
+    }
+    match tx.commit().await {
+        Ok(()) => committed.into_iter().for_each(|deliver| deliver()),
+        Err(e) => tracing::warn!(error = %e, "a SCIM write batch did not commit"),
+    }
+    again
 }

@@ -4,6 +4,7 @@
 //   POST /api/oauth/saml                         SAML ACS (oauthController.samlResponse)
 //   /api/scim/v2.0/:directory/:type[/:id]        SCIM (directorySyncController.requests.handle)
 //   GET  /bench/setup                            what the bench needs to reach the two
+//   GET  /bench/group-members?name=…             a group's member count (not over SCIM)
 //   GET  /healthz
 // Storage: Jackson's in-memory engine (`db.engine = 'mem'`), the lightest it
 // has: its SQL engines need a separately installed driver (typeorm).
@@ -79,6 +80,22 @@ async function main() {
       scim_token: directory.scim.secret,
     })
   );
+
+  // A group's member count, read from Jackson's own store: its SCIM Group
+  // resources always say "members": [] (DirectoryGroups.get/getAll keep
+  // members in a separate store), so the bench cannot check them over SCIM.
+  app.get('/bench/group-members', async (req, res) => {
+    try {
+      const groups = directorySyncController.groups.setTenantAndProduct('bench', 'bench');
+      const { data: found } = await groups.search(String(req.query.name || ''), directory.id);
+      if (!found || found.length !== 1) return res.status(404).json({ error: 'no such group' });
+      const { data: members, error: failed } = await groups.getGroupMembers({ groupId: found[0].id });
+      if (failed) return res.status(500).json(failed);
+      res.json({ members: members.length });
+    } catch (err) {
+      res.status(500).send(String(err.message || err));
+    }
+  });
 
   // As Jackson's hosted /api/oauth/saml does: validate, then redirect with a code.
   app.post(samlPath, async (req, res) => {
