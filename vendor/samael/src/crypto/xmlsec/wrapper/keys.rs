@@ -8,8 +8,10 @@ use super::error::XmlSecError;
 use super::error::XmlSecResult;
 use super::xmlsec_internal;
 
+use std::collections::HashMap;
 use std::ptr::null;
 use std::ptr::null_mut;
+use std::sync::{Arc, LazyLock, RwLock};
 
 /// x509 key format.
 #[allow(dead_code)]
@@ -88,6 +90,39 @@ impl XmlSecKey {
         }
     }
 
+    /// sso-gateway patch (vendor/README.md): a value-only key (see
+    /// [`value_only`](Self::value_only)) for verifying with the certificate
+    /// `der`. The certificate is decoded once per process, not once per
+    /// validation: decoding under OpenSSL 3 cost a fifth of a validation.
+    /// The cache is keyed by the SHA-256 of the DER, so a certificate that is
+    /// no longer trusted is simply never asked for again; it is bounded, and
+    /// a certificate that does not load is not cached (it fails each time).
+    pub fn verification_key_for_certificate(der: &[u8]) -> XmlSecResult<Self> {
+        let digest = openssl::sha::sha256(der);
+        let cached = CERTIFICATE_KEYS
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&digest)
+            .cloned();
+        let shared = match cached {
+            Some(shared) => shared,
+            None => {
+                let loaded = Self::from_memory(der, XmlSecKeyFormat::CertDer)?;
+                let shared = Arc::new(CachedKey(loaded.value_only()?));
+                let mut keys = CERTIFICATE_KEYS
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if keys.len() >= CERTIFICATE_KEYS_MAX && !keys.contains_key(&digest) {
+                    if let Some(evicted) = keys.keys().next().copied() {
+                        keys.remove(&evicted);
+                    }
+                }
+                keys.entry(digest).or_insert(shared).clone()
+            }
+        };
+        shared.0.value_only()
+    }
+
     /// Create from raw pointer to an underlying wrapper key structure. Henceforth its lifetime will be managed by this
     /// object.
     pub unsafe fn from_ptr(ptr: *mut bindings::xmlSecKey) -> Self {
@@ -107,6 +142,23 @@ impl XmlSecKey {
         ptr
     }
 }
+
+/// How many trusted certificates' keys are kept (an integration has a few;
+/// beyond this, one is dropped for each new one).
+const CERTIFICATE_KEYS_MAX: usize = 4096;
+
+/// A cached key: built once, never changed afterwards; every user gets its
+/// own value-only copy, which shares the public key by reference count.
+struct CachedKey(XmlSecKey);
+
+// SAFETY: after it is built a `CachedKey` is only read (`value_only` reads
+// the key's value pointer and takes a reference on that value, an atomic
+// count in OpenSSL), and it is destroyed only when the last `Arc` goes.
+unsafe impl Send for CachedKey {}
+unsafe impl Sync for CachedKey {}
+
+static CERTIFICATE_KEYS: LazyLock<RwLock<HashMap<[u8; 32], Arc<CachedKey>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
 
 impl PartialEq for XmlSecKey {
     fn eq(&self, other: &Self) -> bool {
