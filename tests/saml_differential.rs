@@ -84,7 +84,7 @@ fn spans(xml: &str) -> Spans {
     Spans { elements, values }
 }
 
-fn element_named<'a>(xml: &'a str, spans: &Spans, local: &str) -> Vec<std::ops::Range<usize>> {
+fn element_named(xml: &str, spans: &Spans, local: &str) -> Vec<std::ops::Range<usize>> {
     spans
         .elements
         .iter()
