@@ -181,3 +181,40 @@ impl Drop for XmlSecKey {
         unsafe { bindings::xmlSecKeyDestroy(self.0) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(der: &[u8]) -> bool {
+        CERTIFICATE_KEYS
+            .read()
+            .unwrap()
+            .contains_key(&openssl::sha::sha256(der))
+    }
+
+    #[test]
+    fn a_certificate_is_decoded_once_and_each_caller_gets_its_own_key() {
+        let der = include_bytes!("../../../../test_vectors/idp_cert.der");
+        let first = XmlSecKey::verification_key_for_certificate(der).unwrap();
+        assert!(cached(der));
+        let second = XmlSecKey::verification_key_for_certificate(der).unwrap();
+        // Distinct keys (each is destroyed by its own signature context)…
+        assert_ne!(first, second);
+        // …sharing the one decoded public key.
+        let value = |key: &XmlSecKey| unsafe {
+            bindings::xmlSecOpenSSLKeyDataRsaGetEvp(bindings::xmlSecKeyGetValue(key.0))
+        };
+        assert!(!value(&first).is_null());
+        assert_eq!(value(&first), value(&second));
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_load_is_refused_each_time_and_not_cached() {
+        let garbage = b"not a certificate";
+        for _ in 0..2 {
+            assert!(XmlSecKey::verification_key_for_certificate(garbage).is_err());
+            assert!(!cached(garbage));
+        }
+    }
+}
