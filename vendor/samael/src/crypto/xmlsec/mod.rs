@@ -264,10 +264,6 @@ impl super::CryptoProvider for XmlSec {
 
         let mut predigest_results = Vec::new();
         let mut selections = Vec::new();
-        // sso-gateway patch (vendor/README.md): each certificate is decoded
-        // into a key at most once per call, not once per signature; every
-        // signature context gets a value-only key sharing its public key.
-        let mut loaded_keys: Vec<Option<XmlSecKey>> = certs_der.iter().map(|_| None).collect();
 
         for sig_node in &signature_nodes {
             if let Some(allowed) = allowed_algorithms {
@@ -279,19 +275,17 @@ impl super::CryptoProvider for XmlSec {
             let mut verified = false;
             let mut verified_references = Vec::new();
 
-            for (key_data, loaded) in certs_der.iter().zip(loaded_keys.iter_mut()) {
+            for key_data in certs_der {
                 let mut sig_ctx = XmlSecSignatureContext::new_with_flags(
                     wrapper::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES,
                 )?;
 
-                let certificate_key = match loaded {
-                    Some(key) => key,
-                    None => loaded.insert(XmlSecKey::from_memory(
-                        key_data.der_data(),
-                        XmlSecKeyFormat::CertDer,
-                    )?),
-                };
-                sig_ctx.insert_key(certificate_key.value_only()?);
+                // sso-gateway patch (vendor/README.md): each certificate is
+                // decoded into a key once per process; every signature
+                // context gets a value-only key sharing its public key.
+                sig_ctx.insert_key(XmlSecKey::verification_key_for_certificate(
+                    key_data.der_data(),
+                )?);
                 verified = sig_ctx.verify_node(sig_node)?;
                 if verified {
                     verified_references = sig_ctx.get_verified_references()?;
