@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use sso_gateway::saml::validate::{validate, Expectations};
-use support::{cores, env_usize, smoke, Backend, Gateway, Process};
+use support::{cores, env_usize, post_forms, smoke, Backend, Gateway, Process};
 
 /// `cargo bench` passes `--bench`; under `cargo test --all-targets` the
 /// program runs as a quick smoke check with small counts.
@@ -138,7 +138,7 @@ async fn main() {
     let n = env_usize("SIGNINS", 4000, 40);
     let concurrency = env_usize("CONCURRENCY", 64, 40);
     let plain = bodies(n, issuer, &acs, None);
-    let (signins_per_second, p50, p99) = post_all(&http, &acs, plain, concurrency, 303).await;
+    let (signins_per_second, p50, p99) = post_forms(&http, &acs, plain, concurrency, 303).await;
     let metadata = http
         .get(format!("{acs}/metadata"))
         .send()
@@ -150,7 +150,7 @@ async fn main() {
     let ours = idp::sp_certificate(&metadata, "encryption");
     let encrypted = bodies(n, issuer, &acs, Some(ours));
     let (encrypted_signins_per_second, ep50, ep99) =
-        post_all(&http, &acs, encrypted, concurrency, 303).await;
+        post_forms(&http, &acs, encrypted, concurrency, 303).await;
     drop(gw);
 
     // The peer in the same run: saml-jackson's ACS behind express
@@ -194,56 +194,6 @@ async fn main() {
     }
 }
 
-/// POSTs every body to `url` from `concurrency` tasks; each answer must have
-/// `expect` status. (rate/s, p50 ms, p99 ms)
-async fn post_all(
-    http: &reqwest::Client,
-    url: &str,
-    bodies: Vec<String>,
-    concurrency: usize,
-    expect: u16,
-) -> (f64, f64, f64) {
-    let n = bodies.len();
-    let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (http, url, bodies) = (http.clone(), url.to_string(), bodies.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let Some(body) = bodies.lock().await.pop() else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let res = http
-                        .post(&url)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = res.status().as_u16();
-                    assert_eq!(status, expect, "{url}: {}", res.text().await.unwrap());
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
-            * 1000.0
-    };
-    (n as f64 / elapsed, pct(0.5), pct(0.99))
-}
-
 async fn jackson_signins(
     http: &reqwest::Client,
     dir: &str,
@@ -269,5 +219,5 @@ async fn jackson_signins(
     }
     let setup = setup.expect("saml-jackson harness did not start");
     let acs = setup["acs_url"].as_str().unwrap().to_string();
-    post_all(http, &acs, bodies(n, issuer, &acs, None), concurrency, 302).await
+    post_forms(http, &acs, bodies(n, issuer, &acs, None), concurrency, 302).await
 }
