@@ -62,7 +62,7 @@ pub struct Store {
     backend: Backend,
     /// Members read recently (see `remember_members`). `None`: every read
     /// goes to the database.
-    pub(crate) member_views: Option<MemberViews>,
+    member_views: Option<MemberViews>,
     /// Counts the events this process commits (`/metrics`), when set.
     events_recorded: Option<prometheus::IntCounter>,
     /// Woken after this process commits events (the webhook worker).
@@ -97,7 +97,7 @@ const MEMBER_VIEW_MAX_AGE: Duration = Duration::from_secs(5);
 /// member read answers moves its organization's version on (`Tx::commit`),
 /// so a view whose tag is no longer current is read again.
 #[derive(Clone)]
-pub(crate) struct MemberViews {
+struct MemberViews {
     views: moka::sync::Cache<(String, String), MemberView>,
     versions: Cache,
     max_age: Duration,
@@ -106,11 +106,20 @@ pub(crate) struct MemberViews {
     unmoved: Arc<Mutex<BTreeSet<String>>>,
 }
 
+/// One member as read at `version`. Requests that miss together share
+/// the one read (`read` is filled once): a version moving under load
+/// costs one database read, not one per request in flight.
 #[derive(Clone)]
 struct MemberView {
     version: u64,
     read_at: Instant,
-    member: Member,
+    read: Arc<tokio::sync::OnceCell<Option<Member>>>,
+}
+
+impl MemberView {
+    fn current(&self, version: u64, max_age: Duration) -> bool {
+        self.version == version && self.read_at.elapsed() < max_age
+    }
 }
 
 fn version_key(org_id: &str) -> String {
@@ -133,7 +142,7 @@ impl MemberViews {
     /// a write committed meanwhile leaves the view tagged out of date.
     /// `None` when the cache cannot say: the caller reads the database and
     /// remembers nothing.
-    pub(crate) async fn version(&self, org_id: &str) -> Option<u64> {
+    async fn version(&self, org_id: &str) -> Option<u64> {
         match self.versions.version(&version_key(org_id)).await {
             Ok(v) => Some(v),
             Err(e) => {
@@ -143,24 +152,50 @@ impl MemberViews {
         }
     }
 
-    pub(crate) fn get(&self, org_id: &str, user_id: &str, version: u64) -> Option<Member> {
-        let view = self.views.get(&(org_id.to_string(), user_id.to_string()))?;
-        (view.version == version && view.read_at.elapsed() < self.max_age).then_some(view.member)
+    /// The member as remembered at `version`, or as `query` reads it now
+    /// (once for all who ask at that version meanwhile). A member gone is
+    /// remembered as gone, until the version moves.
+    async fn read<F>(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        version: u64,
+        query: impl FnOnce() -> F,
+    ) -> StoreResult<Option<Member>>
+    where
+        F: std::future::Future<Output = StoreResult<Option<Member>>>,
+    {
+        let key = (org_id.to_string(), user_id.to_string());
+        let view = match self.views.get(&key) {
+            Some(view) if view.current(version, self.max_age) => view,
+            _ => self.view_at(key, version),
+        };
+        view.read.get_or_try_init(query).await.cloned()
     }
 
-    /// Remembers what was read at `version` (a member gone is forgotten).
-    pub(crate) fn put(&self, org_id: &str, user_id: &str, version: u64, member: &Option<Member>) {
-        let key = (org_id.to_string(), user_id.to_string());
-        match member {
-            Some(m) => self.views.insert(
-                key,
-                MemberView {
-                    version,
-                    read_at: Instant::now(),
-                    member: m.clone(),
-                },
-            ),
-            None => self.views.invalidate(&key),
+    /// The view of `key` at `version`: the one there when current, else a
+    /// new one to read, put there in one step so that concurrent misses
+    /// find the same.
+    fn view_at(&self, key: (String, String), version: u64) -> MemberView {
+        use moka::ops::compute::{CompResult, Op};
+        let fresh = || MemberView {
+            version,
+            read_at: Instant::now(),
+            read: Arc::default(),
+        };
+        let result = self.views.entry(key).and_compute_with(|current| {
+            match current.map(|e| e.into_value()) {
+                Some(view) if view.current(version, self.max_age) => Op::Nop,
+                _ => Op::Put(fresh()),
+            }
+        });
+        match result {
+            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => {
+                e.into_value()
+            }
+            // Not produced by the closure above (it neither removes nor
+            // leaves a key absent); an unshared read is still right.
+            CompResult::StillNone(_) | CompResult::Removed(_) => fresh(),
         }
     }
 

@@ -159,12 +159,11 @@ impl Store {
         let Some(version) = views.version(org_id).await else {
             return Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop());
         };
-        if let Some(member) = views.get(org_id, user_id, version) {
-            return Ok(Some(member));
-        }
-        let member = self.member_query(org_id, Some(user_id), "", 1).await?.pop();
-        views.put(org_id, user_id, version, &member);
-        Ok(member)
+        views
+            .read(org_id, user_id, version, || async {
+                Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop())
+            })
+            .await
     }
 
     async fn member_query(
