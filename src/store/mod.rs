@@ -669,4 +669,41 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(cache.version(&key).await.unwrap(), before + 1);
     }
+
+    /// Requests that miss at one version share a single database read;
+    /// a moved version reads again.
+    #[tokio::test]
+    async fn requests_missing_together_share_one_read() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let views = MemberViews::new(Cache::Memory(MemoryCache::new(100)), MEMBER_VIEW_MAX_AGE);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..16)
+            .map(|_| {
+                let (views, reads) = (views.clone(), reads.clone());
+                tokio::spawn(async move {
+                    views
+                        .read("org-1", "user-1", 7, || async move {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(None)
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for r in readers {
+            assert!(r.await.unwrap().is_none());
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let again = reads.clone();
+        views
+            .read("org-1", "user-1", 8, || async move {
+                again.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
 }
