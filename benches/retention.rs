@@ -15,7 +15,7 @@ mod support;
 #[path = "../tests/common/xmlenc.rs"]
 mod xmlenc;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::{env_usize, machine, post_forms, wait_http, Backend, Gateway};
@@ -33,22 +33,10 @@ fn bodies(n: usize, acs: &str) -> Vec<String> {
 }
 
 fn serve(gw: &Gateway, retention_days: &str) -> Child {
-    let mut env = gw.env.clone();
-    env.push((
-        "SSO_GATEWAY__AUDIT__RETENTION_DAYS".into(),
-        retention_days.into(),
-    ));
-    env.push((
-        "SSO_GATEWAY__PROVISIONING__PURGE_INTERVAL_SECONDS".into(),
-        "1".into(),
-    ));
-    Command::new(env!("CARGO_BIN_EXE_sso-gateway"))
-        .arg("serve")
-        .current_dir(gw.dir.path())
-        .envs(env)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+    gw.serve_again(&[
+        ("SSO_GATEWAY__AUDIT__RETENTION_DAYS", retention_days),
+        ("SSO_GATEWAY__PROVISIONING__PURGE_INTERVAL_SECONDS", "1"),
+    ])
 }
 
 async fn audit_rows(db_url: &str) -> i64 {

@@ -16,7 +16,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,25 +68,10 @@ fn start_metadata_server(fetches: Fetches) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn serve(gw: &Gateway, extra: &[(&str, &str)]) -> Child {
-    let mut env = gw.env.clone();
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    Command::new(env!("CARGO_BIN_EXE_sso-gateway"))
-        .arg("serve")
-        .current_dir(gw.dir.path())
-        .envs(env)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Start-up: spawn → first `/healthz` 200; then RSS after it settles.
 async fn start_up(gw: &Gateway, extra: &[(&str, &str)]) -> (Child, Duration, u64) {
     let began = Instant::now();
-    let child = serve(gw, extra);
+    let child = gw.serve_again(extra);
     wait_http(&http(), &format!("{}/healthz", gw.base)).await;
     let took = began.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;

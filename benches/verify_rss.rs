@@ -11,7 +11,14 @@
 //!    of a 1M-user sync), then wrk drives `/auth/verify` and SCIM filter
 //!    GETs for random users at once while the gateway's RSS is sampled;
 //!    the peak is reported.
+//! 4. When PostgreSQL and Redis are given (`SSO_GATEWAY_BENCH_POSTGRES_URL`
+//!    and `SSO_GATEWAY_BENCH_REDIS_URL`, set by scripts/bench.sh; or the
+//!    tests' `SSO_GATEWAY_TEST_…` pair): two instances on them, one
+//!    session; wrk drives `/auth/verify` on instance A while instance B
+//!    provisions a user through SCIM every 100 ms (each write moves the
+//!    organization on, so A re-reads its members), then on A and B at once.
 //!
+//! `BENCH_GATEWAY_BIN` runs another build of the gateway (before/after).
 //! Run: `scripts/bench.sh verify` or `cargo bench --bench verify_rss`.
 // Tests and benchmarks stop at the first broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -130,6 +137,66 @@ async fn peer_idle_rss(name: &str) -> Option<(String, u64)> {
     Some((name.to_string(), rss_kib(process.pid())))
 }
 
+/// Two instances on PostgreSQL + Redis (step 4): verify on A while B
+/// writes through SCIM every 100 ms; then verify on both at once.
+async fn two_instances(redis_url: &str, seconds: u64) -> Value {
+    let http = support::http();
+    let a = Gateway::start(Backend::Postgres, &[("SSO_GATEWAY__CACHE__URL", redis_url)]).await;
+    let b = a.start_twin().await;
+    a.add_team(&http, "Eng", &["example.com"]).await;
+    let integration = a.okta_integration(&http, idp::CERT_PEM, ISSUER).await;
+    let integration_id = integration["id"].as_str().unwrap().to_string();
+    let acs = integration["acs_url"].as_str().unwrap().to_string();
+    let (tenant, scim_token) = a.scim_tenant(&http, &integration_id).await;
+    let cookie = sign_in(&http, &acs).await;
+    let users_on_b = format!("{}/Users", tenant.replacen(&a.base, &b.base, 1));
+
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (writing, http) = (writing.clone(), http.clone());
+        tokio::spawn(async move {
+            let (mut written, mut i) = (0u64, 0u64);
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                let name = format!("writer{i}@example.com");
+                i += 1;
+                let res = http
+                    .post(&users_on_b)
+                    .bearer_auth(&scim_token)
+                    .json(
+                        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                  "userName": name, "active": true,
+                                  "emails": [{"primary": true, "value": name}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201, "SCIM write on B");
+                written += 1;
+            }
+            written
+        })
+    };
+    let on = |gw: &Gateway, connections: usize| {
+        let (url, cookie) = (format!("{}/auth/verify", gw.base), cookie.clone());
+        std::thread::spawn(move || wrk(&url, &[("Cookie", &cookie)], None, connections, seconds))
+    };
+    let a_alone = on(&a, 64).join().unwrap();
+    show("/auth/verify on A, B writing (PG+Redis)", &a_alone);
+    let (on_a, on_b) = (on(&a, 32), on(&b, 32));
+    let (both_a, both_b) = (on_a.join().unwrap(), on_b.join().unwrap());
+    show("/auth/verify on A, with B loaded too", &both_a);
+    show("/auth/verify on B, with A loaded too", &both_b);
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    println!("SCIM writes on B meanwhile: {written}");
+    json!({"a_alone_per_s": a_alone.requests_per_s, "a_alone_p99_ms": a_alone.p99_ms,
+           "both_a_per_s": both_a.requests_per_s, "both_a_p99_ms": both_a.p99_ms,
+           "both_b_per_s": both_b.requests_per_s, "both_b_p99_ms": both_b.p99_ms,
+           "scim_writes": written})
+}
+
 fn show(name: &str, r: &WrkResult) {
     println!(
         "{name:<44} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  non-2xx {}",
@@ -194,6 +261,16 @@ async fn main() {
 
     let verify = wrk(&verify_url, &[("Cookie", &cookie)], None, 64, seconds);
     show("/auth/verify (1 user)", &verify);
+    let redis_url = std::env::var("SSO_GATEWAY_BENCH_REDIS_URL")
+        .or_else(|_| std::env::var("SSO_GATEWAY_TEST_REDIS_URL"))
+        .ok();
+    let shared = match (support::postgres_admin_url(), redis_url) {
+        (Some(_), Some(redis_url)) => two_instances(&redis_url, seconds).await,
+        _ => {
+            println!("two instances: not run (no PostgreSQL + Redis given)");
+            Value::Null
+        }
+    };
 
     let t = Instant::now();
     fill(&gw.db_url, &org_id, &integration_id, fill_users).await;
@@ -264,6 +341,7 @@ async fn main() {
         json!({"idle_rss_kib": idle_rss, "verify_per_s": verify.requests_per_s, "verify_p99_ms": verify.p99_ms,
                "fill_users": fill_users, "rss_after_fill_kib": after_fill, "rss_peak_kib": peak,
                "verify_1m_per_s": verify_1m.requests_per_s, "verify_1m_p99_ms": verify_1m.p99_ms,
-               "scim_gets_1m_per_s": scim_1m.requests_per_s, "scim_gets_1m_p99_ms": scim_1m.p99_ms, "peers": peers})
+               "scim_gets_1m_per_s": scim_1m.requests_per_s, "scim_gets_1m_p99_ms": scim_1m.p99_ms, "peers": peers,
+               "two_instances": shared})
     );
 }

@@ -110,6 +110,29 @@ impl Cache {
         }
     }
 
+    /// The current value of the version counter `key`. A counter that is
+    /// missing (never moved, or lost: evicted, Redis restarted) starts at
+    /// the clock in microseconds, far above any value it had before, so a
+    /// value read once is never read again for another state.
+    pub async fn version(&self, key: &str) -> CacheResult<u64> {
+        match self {
+            Cache::Memory(m) => Ok(m.version(key)),
+            Cache::Redis(r) => r.version(key).await,
+        }
+    }
+
+    /// Moves the version counter `key` on (atomically, even between
+    /// instances); it never expires.
+    pub async fn bump_version(&self, key: &str) -> CacheResult<()> {
+        match self {
+            Cache::Memory(m) => {
+                m.bump_version(key);
+                Ok(())
+            }
+            Cache::Redis(r) => r.bump_version(key).await,
+        }
+    }
+
     pub async fn ping(&self) -> bool {
         match self {
             Cache::Memory(_) => true,
@@ -169,6 +192,16 @@ impl Expiry<String, Entry> for EntryDeadline {
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: MokaCache<String, Entry>,
+    /// Version counters apart from the entries: read on every
+    /// `/auth/verify`, so a plain number rather than a parsed string.
+    versions: MokaCache<String, u64>,
+}
+
+/// Where a missing version counter starts: microseconds since the epoch.
+fn fresh_version() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl MemoryCache {
@@ -178,7 +211,27 @@ impl MemoryCache {
                 .max_capacity(max_entries)
                 .expire_after(EntryDeadline)
                 .build(),
+            versions: MokaCache::builder().max_capacity(max_entries).build(),
         }
+    }
+
+    fn version(&self, key: &str) -> u64 {
+        if let Some(v) = self.versions.get(key) {
+            return v;
+        }
+        self.versions
+            .entry(key.to_string())
+            .or_insert_with(fresh_version)
+            .into_value()
+    }
+
+    fn bump_version(&self, key: &str) {
+        self.versions
+            .entry(key.to_string())
+            .and_compute_with(|current| {
+                let next = current.map_or_else(fresh_version, |e| e.into_value()) + 1;
+                moka::ops::compute::Op::Put(next)
+            });
     }
 
     fn put(&self, key: &str, value: &str, ttl: Duration) {
@@ -257,7 +310,15 @@ impl MemoryCache {
 pub struct RedisCache {
     connection: redis::aio::ConnectionManager,
     increment_script: Arc<redis::Script>,
+    version_script: Arc<redis::Script>,
+    bump_script: Arc<redis::Script>,
 }
+
+/// Lua: KEYS[1] set to Redis's clock in microseconds when missing (one
+/// clock for every instance), as a decimal string.
+const START_VERSION_LUA: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then \
+     local t = redis.call('TIME') \
+     redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2]))) end ";
 
 /// Shared Redis may hold other applications' keys.
 const REDIS_PREFIX: &str = "sso-gateway:";
@@ -285,9 +346,17 @@ impl RedisCache {
              if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
              return n",
         ));
+        let version_script = Arc::new(redis::Script::new(&format!(
+            "{START_VERSION_LUA} return redis.call('GET', KEYS[1])"
+        )));
+        let bump_script = Arc::new(redis::Script::new(&format!(
+            "{START_VERSION_LUA} return redis.call('INCR', KEYS[1])"
+        )));
         Ok(RedisCache {
             connection,
             increment_script,
+            version_script,
+            bump_script,
         })
     }
 
@@ -349,6 +418,31 @@ impl RedisCache {
             .map_err(redis_err)
     }
 
+    /// A plain GET while the counter exists (every request but the first
+    /// after a loss); the script only to start it.
+    async fn version(&self, key: &str) -> CacheResult<u64> {
+        if let Some(v) = self.get(key).await? {
+            return parse_version(&v);
+        }
+        let mut con = self.connection.clone();
+        let v: String = self
+            .version_script
+            .key(Self::key(key))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        parse_version(&v)
+    }
+
+    async fn bump_version(&self, key: &str) -> CacheResult<()> {
+        let mut con = self.connection.clone();
+        self.bump_script
+            .key(Self::key(key))
+            .invoke_async::<()>(&mut con)
+            .await
+            .map_err(redis_err)
+    }
+
     async fn append_line(&self, key: &str, line: &str, ttl: Duration) -> CacheResult<()> {
         let mut con = self.connection.clone();
         redis::pipe()
@@ -384,6 +478,13 @@ impl RedisCache {
     }
 }
 
+/// Something else wrote a non-number under a version key: treated as the
+/// cache failing, never as a version.
+fn parse_version(v: &str) -> CacheResult<u64> {
+    v.parse()
+        .map_err(|_| CacheError(format!("version counter holds {v:?}, not a number")))
+}
+
 /// Redis refuses a zero expiry; one millisecond is the shortest real one.
 fn ttl_ms(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
@@ -401,6 +502,16 @@ mod tests {
             engines.push(Cache::Redis(RedisCache::connect(&url).await.unwrap()));
         }
         engines
+    }
+
+    impl Cache {
+        /// Loses a version counter, as an eviction or a Redis restart would.
+        async fn delete_version(&self, key: &str) {
+            match self {
+                Cache::Memory(m) => m.versions.invalidate(key),
+                Cache::Redis(r) => r.delete(key).await.unwrap(),
+            }
+        }
     }
 
     fn unique(name: &str) -> String {
@@ -509,6 +620,51 @@ mod tests {
                 .put_if_absent(&key, "again", Duration::from_secs(1))
                 .await
                 .unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_move_on_every_bump_even_when_raced() {
+        for cache in engines().await {
+            let key = unique("version");
+            let start = cache.version(&key).await.unwrap();
+            assert_eq!(
+                cache.version(&key).await.unwrap(),
+                start,
+                "{}",
+                cache.engine()
+            );
+            let bumpers: Vec<_> = (0..20)
+                .map(|_| {
+                    let (cache, key) = (cache.clone(), key.clone());
+                    tokio::spawn(async move { cache.bump_version(&key).await.unwrap() })
+                })
+                .collect();
+            for b in bumpers {
+                b.await.unwrap();
+            }
+            assert_eq!(
+                cache.version(&key).await.unwrap(),
+                start + 20,
+                "{}",
+                cache.engine()
+            );
+            cache.delete_version(&key).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_version_restarts_above_every_value_it_had() {
+        for cache in engines().await {
+            let key = unique("lost");
+            cache.bump_version(&key).await.unwrap();
+            let before = cache.version(&key).await.unwrap();
+            assert!(before > 1_000_000_000_000_000, "clock-based start");
+            cache.delete_version(&key).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let after = cache.version(&key).await.unwrap();
+            assert!(after > before, "{}: {after} after {before}", cache.engine());
+            cache.delete_version(&key).await;
         }
     }
 

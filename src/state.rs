@@ -103,11 +103,8 @@ impl AppState {
             })?;
         let metrics = Arc::new(Metrics::new()?);
         let store = store.count_events(metrics.events_recorded.clone());
-        // The in-process cache means one instance, which sees every write.
-        let store = match cache {
-            Cache::Memory(_) => store.remember_members(),
-            Cache::Redis(_) => store,
-        };
+        // Versions in the cache: every instance sharing it sees every write.
+        let store = store.remember_members(cache.clone());
         let secrets = SecretBox::load(&config.secrets)?;
         let op = crate::op::Provider::load(&store, &secrets).await?;
         let sp_keys =

@@ -115,6 +115,23 @@ pub struct Gateway {
     child: Child,
 }
 
+/// The gateway binary: this build's, or `BENCH_GATEWAY_BIN` (another
+/// build's, to measure before and after with the same bench).
+fn gateway_bin() -> String {
+    std::env::var("BENCH_GATEWAY_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sso-gateway").to_string())
+}
+
+pub fn spawn_serve(dir: &std::path::Path, env: &[(String, String)]) -> Child {
+    Command::new(gateway_bin())
+        .arg("serve")
+        .current_dir(dir)
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 impl Gateway {
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
@@ -150,8 +167,8 @@ impl Gateway {
         for (k, v) in extra_env {
             env.push((k.to_string(), v.to_string()));
         }
-        let bin = env!("CARGO_BIN_EXE_sso-gateway");
-        let out = Command::new(bin)
+        let bin = gateway_bin();
+        let out = Command::new(&bin)
             .args(["org", "create", "--name", "Bench", "--json"])
             .current_dir(dir.path())
             .envs(env.clone())
@@ -166,13 +183,7 @@ impl Gateway {
             .as_str()
             .unwrap()
             .to_string();
-        let child = Command::new(bin)
-            .arg("serve")
-            .current_dir(dir.path())
-            .envs(env.clone())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_serve(dir.path(), &env);
         let gw = Gateway {
             base,
             token,
@@ -195,9 +206,45 @@ impl Gateway {
         let _ = self.child.wait();
     }
 
+    /// `serve` again on the same data and port, with `extra` on top of its
+    /// environment; the caller owns (and stops) the process.
+    pub fn serve_again(&self, extra: &[(&str, &str)]) -> Child {
+        let mut env = self.env.clone();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        spawn_serve(self.dir.path(), &env)
+    }
+
+    /// A second instance on the same database, cache, data folder (its
+    /// secret key) and public URL, on its own port: two instances behind
+    /// one load balancer. Its `base` is where to reach it directly.
+    pub async fn start_twin(&self) -> Gateway {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "SSO_GATEWAY__SERVER__BIND");
+        env.push((
+            "SSO_GATEWAY__SERVER__BIND".into(),
+            format!("127.0.0.1:{port}"),
+        ));
+        let child = spawn_serve(self.dir.path(), &env);
+        let twin = Gateway {
+            base,
+            token: self.token.clone(),
+            db_url: self.db_url.clone(),
+            dir: tempfile::tempdir().unwrap(),
+            env,
+            child,
+        };
+        wait_http(&http(), &format!("{}/healthz", twin.base)).await;
+        twin
+    }
+
     /// A platform API key (`api-key create --json`).
     pub fn api_key(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_sso-gateway"))
+        let out = Command::new(gateway_bin())
             .args(["api-key", "create", "--name", "Bench", "--json"])
             .current_dir(self.dir.path())
             .envs(self.env.clone())

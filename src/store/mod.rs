@@ -37,14 +37,15 @@ pub use webhooks::{
     STATE_DISABLED,
 };
 
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Transaction};
 
+use crate::cache::Cache;
 use crate::config::DatabaseConfig;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -59,12 +60,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Moves on after every write transaction this process commits: a
-    /// remembered read tagged with an older version may be out of date.
-    version: Arc<AtomicU64>,
-    /// Members read recently, each tagged with the `version` it was read
-    /// at (see `remember_members`). `None`: every read goes to the database.
-    member_views: Option<moka::sync::Cache<(String, String), (u64, Member)>>,
+    /// Members read recently (see `remember_members`). `None`: every read
+    /// goes to the database.
+    member_views: Option<MemberViews>,
     /// Counts the events this process commits (`/metrics`), when set.
     events_recorded: Option<prometheus::IntCounter>,
     /// Woken after this process commits events (the webhook worker).
@@ -88,12 +86,152 @@ fn numbered_parameters(first: usize, count: usize) -> String {
 /// How many members `remember_members` keeps; a miss is one indexed read.
 const MEMBER_VIEWS: u64 = 10_000;
 
+/// The longest a remembered member is served without a fresh read. Not
+/// what keeps views right — the organization's version does that, at the
+/// very next request — but the backstop for a version a commit could not
+/// move (the cache unreachable from the writing instance just then): its
+/// change shows on every instance within this.
+const MEMBER_VIEW_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// Members remembered in this process, each tagged with the version of
+/// its organization (kept in the cache, so shared by every instance) that
+/// was current before it was read. Every commit that can change what a
+/// member read answers moves its organization's version on (`Tx::commit`),
+/// so a view whose tag is no longer current is read again.
+#[derive(Clone)]
+struct MemberViews {
+    views: moka::sync::Cache<(String, String), MemberView>,
+    versions: Cache,
+    max_age: Duration,
+    /// Organizations whose version a commit could not move: moved with the
+    /// next commit's, until then covered by `max_age`.
+    unmoved: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// One member as read at `version`. Requests that miss together share
+/// the one read (`read` is filled once): a version moving under load
+/// costs one database read, not one per request in flight.
+#[derive(Clone)]
+struct MemberView {
+    version: u64,
+    read_at: Instant,
+    read: Arc<tokio::sync::OnceCell<Option<Member>>>,
+}
+
+impl MemberView {
+    fn current(&self, version: u64, max_age: Duration) -> bool {
+        self.version == version && self.read_at.elapsed() < max_age
+    }
+}
+
+fn version_key(org_id: &str) -> String {
+    format!("org-version:{org_id}")
+}
+
+impl MemberViews {
+    fn new(versions: Cache, max_age: Duration) -> Self {
+        MemberViews {
+            views: moka::sync::Cache::builder()
+                .max_capacity(MEMBER_VIEWS)
+                .build(),
+            versions,
+            max_age,
+            unmoved: Arc::default(),
+        }
+    }
+
+    /// The organization's current version, read before the member so that
+    /// a write committed meanwhile leaves the view tagged out of date.
+    /// `None` when the cache cannot say: the caller reads the database and
+    /// remembers nothing.
+    async fn version(&self, org_id: &str) -> Option<u64> {
+        match self.versions.version(&version_key(org_id)).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::debug!(error = %e, "members read fresh: no version");
+                None
+            }
+        }
+    }
+
+    /// The member as remembered at `version`, or as `query` reads it now
+    /// (once for all who ask at that version meanwhile). A member gone is
+    /// remembered as gone, until the version moves.
+    async fn read<F>(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        version: u64,
+        query: impl FnOnce() -> F,
+    ) -> StoreResult<Option<Member>>
+    where
+        F: std::future::Future<Output = StoreResult<Option<Member>>>,
+    {
+        let key = (org_id.to_string(), user_id.to_string());
+        let view = match self.views.get(&key) {
+            Some(view) if view.current(version, self.max_age) => view,
+            _ => self.view_at(key, version),
+        };
+        view.read.get_or_try_init(query).await.cloned()
+    }
+
+    /// The view of `key` at `version`: the one there when current, else a
+    /// new one to read, put there in one step so that concurrent misses
+    /// find the same.
+    fn view_at(&self, key: (String, String), version: u64) -> MemberView {
+        use moka::ops::compute::{CompResult, Op};
+        let fresh = || MemberView {
+            version,
+            read_at: Instant::now(),
+            read: Arc::default(),
+        };
+        let result = self.views.entry(key).and_compute_with(|current| {
+            match current.map(|e| e.into_value()) {
+                Some(view) if view.current(version, self.max_age) => Op::Nop,
+                _ => Op::Put(fresh()),
+            }
+        });
+        match result {
+            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => {
+                e.into_value()
+            }
+            // Not produced by the closure above (it neither removes nor
+            // leaves a key absent); an unshared read is still right.
+            CompResult::StillNone(_) | CompResult::Removed(_) => fresh(),
+        }
+    }
+
+    /// Moves on the versions of `orgs` and of any a previous commit could
+    /// not move. Only after the commit: a bump before it would let another
+    /// instance read the old rows under the new version, so it would not
+    /// spare the bump after, and a failed bump must not undo a commit.
+    async fn move_on(&self, mut orgs: BTreeSet<String>) {
+        orgs.append(&mut self.unmoved.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut failed = BTreeSet::new();
+        for org_id in orgs {
+            if let Err(e) = self.versions.bump_version(&version_key(&org_id)).await {
+                tracing::warn!(org_id, error = %e, "a committed change could not move the organization's version; other instances see it within {} s", self.max_age.as_secs());
+                failed.insert(org_id);
+            }
+        }
+        if !failed.is_empty() {
+            self.unmoved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .append(&mut failed);
+        }
+    }
+}
+
 /// A write transaction. Committing it writes the events it emitted, then
-/// moves the store's version on, which is how remembered reads learn that
-/// the directory changed.
+/// moves on the version of every organization it changed, which is how
+/// remembered member reads learn that the directory changed.
 pub struct Tx {
     inner: Transaction<'static, sqlx::Any>,
-    version: Arc<AtomicU64>,
+    member_views: Option<MemberViews>,
+    /// Organizations whose members this transaction changed without an
+    /// event saying so (`members_changed`); those with events count too.
+    changed: BTreeSet<String>,
     /// Lifecycle events of this transaction's changes (`emit`), written
     /// at commit.
     events: Vec<NewEvent>,
@@ -102,12 +240,29 @@ pub struct Tx {
 }
 
 impl Tx {
+    /// Marks the organization's members changed by something that emits no
+    /// event (every change with an event is seen by `commit` already).
+    pub fn members_changed(&mut self, org_id: &str) {
+        if self.member_views.is_some() {
+            self.changed.insert(org_id.to_string());
+        }
+    }
+
+    /// Every change to what a member read answers (membership, role,
+    /// names, teams and their names) emits an event naming its
+    /// organization, or is marked with `members_changed`: both end here.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let mut changed = std::mem::take(&mut self.changed);
+        if self.member_views.is_some() {
+            changed.extend(self.events.iter().map(|e| e.org_id.clone()));
+        }
         let emitted = self.flush_events().await?;
         let result = self.inner.commit().await;
         // Also after a failed commit: whether it reached the database is
         // not known (a connection lost mid-commit may have committed).
-        self.version.fetch_add(1, Ordering::AcqRel);
+        if let Some(views) = &self.member_views {
+            views.move_on(changed).await;
+        }
         if let (Ok(()), Some(counter)) = (&result, &self.events_recorded) {
             counter.inc_by(emitted);
         }
@@ -226,7 +381,6 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            version: Arc::new(AtomicU64::new(0)),
             member_views: None,
             events_recorded: None,
             events_committed: None,
@@ -235,16 +389,16 @@ impl Store {
     }
 
     /// Keeps recently read members in memory (for `/auth/verify`, which
-    /// reads one per request). Exact only while this process makes every
-    /// write to the directory, i.e. a single instance: the in-process
-    /// cache's deployment. Instances sharing a database must not use it —
-    /// another instance's deprovisioning would go unseen.
-    pub fn remember_members(mut self) -> Self {
-        self.member_views = Some(
-            moka::sync::Cache::builder()
-                .max_capacity(MEMBER_VIEWS)
-                .build(),
-        );
+    /// reads one per request), checked against per-organization versions
+    /// in `versions`. Exact as long as every instance writing the directory
+    /// shares that cache: one process with the in-process cache, or any
+    /// number on one Redis.
+    pub fn remember_members(self, versions: Cache) -> Self {
+        self.remember_members_for(versions, MEMBER_VIEW_MAX_AGE)
+    }
+
+    fn remember_members_for(mut self, versions: Cache, max_age: Duration) -> Self {
+        self.member_views = Some(MemberViews::new(versions, max_age));
         self
     }
 
@@ -285,7 +439,8 @@ impl Store {
         };
         Ok(Tx {
             inner,
-            version: self.version.clone(),
+            member_views: self.member_views.clone(),
+            changed: BTreeSet::new(),
             events: Vec::new(),
             events_recorded: self.events_recorded.clone(),
             events_committed: self.events_committed.clone(),
@@ -376,5 +531,182 @@ pub(crate) mod testing {
 
     async fn fresh_postgres_database(admin_url: &str) -> String {
         create_scratch_database(admin_url).await.unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two `Store`s on one database, each with its own remembered members,
+    //! are two instances: what one commits, the other must see.
+    use super::*;
+    use crate::audit::Actor;
+    use crate::cache::MemoryCache;
+    use crate::provisioning::{
+        admit_on_sign_in, create_organization, create_team, deprovision_member, update_team,
+        TeamChanges,
+    };
+    use crate::store::testing::test_store;
+
+    /// The version engines to share: in-process, and Redis when the suite
+    /// has one.
+    async fn shared_caches() -> Vec<Cache> {
+        let mut caches = vec![Cache::Memory(MemoryCache::new(1000))];
+        if let Ok(url) = std::env::var("SSO_GATEWAY_TEST_REDIS_URL") {
+            let config = crate::config::CacheConfig {
+                url,
+                memory_max_entries: 1000,
+            };
+            caches.push(Cache::connect(&config).await.unwrap());
+        }
+        caches
+    }
+
+    /// An organization with a team pre-approving corp.com and one member
+    /// in it, read once through `a` (so `a` remembers them).
+    async fn member_in_a_team(a: &Store) -> (String, String, String) {
+        let org = create_organization(a, "Acme", &Actor::Cli)
+            .await
+            .unwrap()
+            .organization;
+        let team = create_team(a, &org.id, "Eng", &["corp.com".into()], &Actor::Cli)
+            .await
+            .unwrap();
+        let profile = UserProfile::default();
+        let sso = Actor::Sso("x".into());
+        let user = admit_on_sign_in(a, &org.id, "dan@corp.com", &profile, &sso)
+            .await
+            .unwrap()
+            .user;
+        assert!(a.member(&org.id, &user.id).await.unwrap().is_some());
+        (org.id, team.id, user.id)
+    }
+
+    fn team_names(m: Option<Member>) -> Vec<String> {
+        m.unwrap().teams.into_iter().map(|t| t.name).collect()
+    }
+
+    #[tokio::test]
+    async fn a_change_committed_by_one_instance_shows_at_the_next_read_on_another() {
+        for cache in shared_caches().await {
+            let t = test_store().await;
+            let a = t.store.clone().remember_members(cache.clone());
+            let b = t.store.clone().remember_members(cache.clone());
+            let (org_id, team_id, user_id) = member_in_a_team(&a).await;
+            assert_eq!(
+                team_names(a.member(&org_id, &user_id).await.unwrap()),
+                ["Eng"]
+            );
+
+            let rename = TeamChanges {
+                name: Some("Platform".into()),
+                ..Default::default()
+            };
+            update_team(&b, &org_id, &team_id, &rename, &Actor::Cli)
+                .await
+                .unwrap();
+            assert_eq!(
+                team_names(a.member(&org_id, &user_id).await.unwrap()),
+                ["Platform"],
+                "{}",
+                cache.engine()
+            );
+
+            deprovision_member(&b, &org_id, &user_id, &Actor::Cli)
+                .await
+                .unwrap();
+            assert!(
+                a.member(&org_id, &user_id).await.unwrap().is_none(),
+                "{}",
+                cache.engine()
+            );
+        }
+    }
+
+    /// A commit whose version could not be moved (modelled by a writer
+    /// bumping a cache the reader does not read) shows within the views'
+    /// bounded age, not never.
+    #[tokio::test]
+    async fn an_unmoved_version_is_bounded_by_the_views_age() {
+        let t = test_store().await;
+        let max_age = Duration::from_millis(300);
+        let a = t
+            .store
+            .clone()
+            .remember_members_for(Cache::Memory(MemoryCache::new(100)), max_age);
+        let b = t
+            .store
+            .clone()
+            .remember_members(Cache::Memory(MemoryCache::new(100)));
+        let (org_id, _, user_id) = member_in_a_team(&a).await;
+        deprovision_member(&b, &org_id, &user_id, &Actor::Cli)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + max_age;
+        while a.member(&org_id, &user_id).await.unwrap().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "still served past the views' age"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What `Tx::members_changed` marks moves the organization on even
+    /// without an event.
+    #[tokio::test]
+    async fn a_change_without_an_event_moves_the_version_too() {
+        let t = test_store().await;
+        let cache = Cache::Memory(MemoryCache::new(100));
+        let store = t.store.clone().remember_members(cache.clone());
+        let key = version_key("org-1");
+        let before = cache.version(&key).await.unwrap();
+        let tx = store.write_tx().await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            cache.version(&key).await.unwrap(),
+            before,
+            "nothing changed"
+        );
+        let mut tx = store.write_tx().await.unwrap();
+        tx.members_changed("org-1");
+        tx.commit().await.unwrap();
+        assert_eq!(cache.version(&key).await.unwrap(), before + 1);
+    }
+
+    /// Requests that miss at one version share a single database read;
+    /// a moved version reads again.
+    #[tokio::test]
+    async fn requests_missing_together_share_one_read() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let views = MemberViews::new(Cache::Memory(MemoryCache::new(100)), MEMBER_VIEW_MAX_AGE);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..16)
+            .map(|_| {
+                let (views, reads) = (views.clone(), reads.clone());
+                tokio::spawn(async move {
+                    views
+                        .read("org-1", "user-1", 7, || async move {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(None)
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for r in readers {
+            assert!(r.await.unwrap().is_none());
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let again = reads.clone();
+        views
+            .read("org-1", "user-1", 8, || async move {
+                again.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 }

@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
@@ -152,26 +151,19 @@ impl Store {
     }
 
     /// One member with their live teams; from memory when `remember_members`
-    /// is on and nothing was written since it was read.
+    /// is on and nothing in the organization changed since it was read.
     pub async fn member(&self, org_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
         let Some(views) = &self.member_views else {
             return Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop());
         };
-        let key = (org_id.to_string(), user_id.to_string());
-        // Read before the database: a write committed while we read bumps
-        // it past this tag, and the view is read again next time.
-        let version = self.version.load(Ordering::Acquire);
-        if let Some((seen, member)) = views.get(&key) {
-            if seen == version {
-                return Ok(Some(member));
-            }
-        }
-        let member = self.member_query(org_id, Some(user_id), "", 1).await?.pop();
-        match &member {
-            Some(m) => views.insert(key, (version, m.clone())),
-            None => views.invalidate(&key),
-        }
-        Ok(member)
+        let Some(version) = views.version(org_id).await else {
+            return Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop());
+        };
+        views
+            .read(org_id, user_id, version, || async {
+                Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop())
+            })
+            .await
     }
 
     async fn member_query(
@@ -380,6 +372,7 @@ impl Tx {
             .bind(user_id)
             .execute(&mut **self)
             .await?;
+            self.members_changed(org_id);
         }
         Ok(inserted)
     }

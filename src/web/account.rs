@@ -36,8 +36,9 @@ struct OrgRef {
     name: String,
 }
 
-/// The session's member, read fresh: someone deprovisioned since signing in
-/// has no session any more.
+/// The session's member as the directory has it now (remembered only while
+/// the organization's version, shared by every instance, has not moved):
+/// someone deprovisioned since signing in has no session any more.
 async fn signed_in_member(
     state: &AppState,
     req: &HttpRequest,
