@@ -16,8 +16,9 @@ use crate::store::{now_ms, Integration, Kind};
 /// holds one slot, not the whole pass.
 const CONCURRENT_FETCHES: usize = 8;
 
-/// An integration's fetch is claimed in the shared cache for this long, so
-/// several instances do not fetch the same document.
+/// An integration's due fetch is claimed in the shared cache (keyed by its
+/// last attempt, so the claim is for this one fetch), so several instances
+/// do not fetch the same document; one that dies mid-fetch holds it this long.
 const CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// When an integration's metadata is due again: one interval after the last
@@ -68,13 +69,15 @@ pub async fn refresh_due_metadata(state: &AppState, pass_ms: i64) -> RuleResult<
         let at = due_at(&integration.id, last_attempt, interval_ms);
         if at <= now {
             let url = url.clone();
-            due.push((at, integration, saml, url));
+            due.push((at, last_attempt, integration, saml, url));
         }
     }
     due.sort_by_key(|(at, ..)| *at);
     due.truncate(pass_budget(total, pass_ms, interval_ms));
     let results: Vec<RuleResult<bool>> = futures_util::stream::iter(due)
-        .map(|(_, integration, saml, url)| refresh_one(state, integration, saml, url))
+        .map(|(_, last_attempt, integration, saml, url)| {
+            refresh_one(state, last_attempt, integration, saml, url)
+        })
         .buffer_unordered(CONCURRENT_FETCHES)
         .collect()
         .await;
@@ -90,11 +93,12 @@ pub async fn refresh_due_metadata(state: &AppState, pass_ms: i64) -> RuleResult<
 /// One integration's fetch, unless another instance has claimed it.
 async fn refresh_one(
     state: &AppState,
+    last_attempt: i64,
     integration: Integration,
     mut saml: SamlSettings,
     url: String,
 ) -> RuleResult<bool> {
-    let claim = format!("metadata-refresh:{}", integration.id);
+    let claim = format!("metadata-refresh:{}:{last_attempt}", integration.id);
     // The cache down is no reason to stop refreshing: fetch unclaimed.
     if !state
         .cache

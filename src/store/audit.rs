@@ -57,17 +57,23 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// The smallest UUIDv7 (as text) of the millisecond `at`: every id made
+/// before it sorts below.
+pub(super) fn first_uuid_v7_at(at: i64) -> String {
+    let at = at.max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        at >> 16,
+        at & 0xffff
+    )
+}
+
 impl Store {
     /// Deletes at most `batch` audit rows recorded before `cutoff` (unix ms)
     /// and returns how many went. Audit ids are UUIDv7, whose text sorts by
     /// time, so the oldest rows are found through the primary key alone.
     pub async fn delete_audit_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
-        let cutoff = cutoff.max(0) as u64;
-        let first_id_at_cutoff = format!(
-            "{:08x}-{:04x}-0000-0000-000000000000",
-            cutoff >> 16,
-            cutoff & 0xffff
-        );
+        let first_id_at_cutoff = first_uuid_v7_at(cutoff);
         let done = sqlx::query(
             "DELETE FROM audit_events WHERE id IN \
              (SELECT id FROM audit_events WHERE id < $1 ORDER BY id LIMIT $2)",

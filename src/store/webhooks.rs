@@ -97,6 +97,22 @@ impl Store {
         .await?)
     }
 
+    /// Deletes at most `batch` delivery log rows made before `cutoff`
+    /// (unix ms) and returns how many went. The log is history only (what
+    /// is still to deliver lives in each endpoint's cursor and the
+    /// redeliveries queue); its ids are UUIDv7, found by the primary key.
+    pub async fn delete_deliveries_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(super::audit::first_uuid_v7_at(cutoff))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The endpoint's log, newest first, before the delivery `before`.
     pub async fn webhook_deliveries(
         &self,
@@ -539,6 +555,26 @@ mod tests {
             .release_webhook_endpoint(&endpoint.id, "b")
             .await
             .unwrap();
+        // Retention: only log rows made before the cutoff go, in batches.
+        assert_eq!(
+            store
+                .delete_deliveries_before(now - 3_600_000, 10)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .delete_deliveries_before(now_ms() + 1_000, 10)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store
+            .webhook_deliveries(&endpoint.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         let mut tx = store.write_tx().await.unwrap();
         assert!(tx.delete_webhook_endpoint(&endpoint.id).await.unwrap());
         tx.commit().await.unwrap();

@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(sign_in_page::page)
         .service(sign_in_page::submit)
         .configure(|cfg| saml::configure(cfg, state.config.saml.max_response_bytes))
+        .configure(|cfg| slo::configure(cfg, state.config.saml.max_response_bytes))
         .configure(oidc::configure)
         .configure(op::configure)
         .configure(crate::admin_api::configure)
@@ -275,6 +276,10 @@ fn spawn_purge_job(state: AppState) {
         let events_cutoff = days_ago(state.config.events.retention_days);
         purge_in_batches("events", |batch| {
             store.delete_events_before(events_cutoff, batch)
+        })
+        .await;
+        purge_in_batches("webhook deliveries", |batch| {
+            store.delete_deliveries_before(events_cutoff, batch)
         })
         .await;
     });

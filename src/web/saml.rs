@@ -142,25 +142,20 @@ fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> act
     actix_web::error::InternalError::from_response(refusal.detail, page).into()
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig, max_response_bytes: usize) {
+/// The form limit and error page of every SAML form post (ACS, SLO).
+pub(super) fn form_config(max_response_bytes: usize) -> web::FormConfig {
     // base64 (4/3) plus URL-encoding of its + / = and the RelayState.
-    let form_limit = max_response_bytes * 2 + 8192;
-    let form = || {
-        web::FormConfig::default()
-            .limit(form_limit)
-            .error_handler(form_error)
-    };
+    web::FormConfig::default()
+        .limit(max_response_bytes * 2 + 8192)
+        .error_handler(form_error)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, max_response_bytes: usize) {
     cfg.service(
         web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}")
-            .app_data(form())
+            .app_data(form_config(max_response_bytes))
             .route(web::get().to(start))
             .route(web::post().to(acs)),
-    )
-    .service(
-        web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}/slo")
-            .app_data(form())
-            .route(web::get().to(super::slo::slo_get))
-            .route(web::post().to(super::slo::slo_post)),
     )
     .service(
         web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}/metadata")

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::saml::{saml_target, target};
+use super::saml::{form_config, saml_target, target};
 use super::sign_in::{self, message_page, request_reference};
 use crate::audit::{Actor, AuditKind, Outcome as AuditOutcome};
 use crate::saml::redirect::RedirectParam;
@@ -174,4 +174,13 @@ async fn audit(
     if let Err(e) = state.store.record_audit_alone(&event).await {
         tracing::warn!(error = %e, "could not audit a Single Logout message");
     }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, max_response_bytes: usize) {
+    cfg.service(
+        web::resource("/users/sign-in/sso/{kind:okta|saml}/{id}/slo")
+            .app_data(form_config(max_response_bytes))
+            .route(web::get().to(slo_get))
+            .route(web::post().to(slo_post)),
+    );
 }
