@@ -10,21 +10,18 @@
 //! lost role ends it at once.
 
 use crate::config::Config;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
+use super::page_session::{
+    check_form_csrf, csrf_matches, random_value, strict_cookie, with_state, Extracted,
+};
 use super::{given, parse_form, see_other, FieldErrors, UiError, ADMIN_PAGE_CSP};
 use crate::admin_api::auth::verify_admin_token;
 use crate::cache::CacheError;
@@ -73,12 +70,6 @@ pub struct Admin {
     new_cookie: Option<Cookie<'static>>,
 }
 
-/// The CSRF field every admin form carries.
-#[derive(Deserialize)]
-struct CsrfField {
-    csrf: Option<String>,
-}
-
 impl Admin {
     /// The posted form, once its CSRF token is found to be this session's.
     pub fn form<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, UiError> {
@@ -114,26 +105,6 @@ impl Admin {
     }
 }
 
-/// Refuses a form whose CSRF token is not `expected` (constant time): the
-/// one check of every session's forms (admin and platform pages).
-pub(super) fn csrf_matches(expected: &str, presented: Option<&str>) -> Result<(), UiError> {
-    let presented = presented.unwrap_or_default();
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        return Ok(());
-    }
-    Err(UiError::new(
-        StatusCode::FORBIDDEN,
-        "This form was refused",
-        "The form did not carry this session's security token, so it may not have come from this page (or your session was renewed since you opened it). Nothing was changed. Go back, reload the page and submit it again.",
-    ))
-}
-
-/// The CSRF token a posted form carries, checked against `expected`.
-pub(super) fn check_form_csrf(expected: &str, body: &[u8]) -> Result<(), UiError> {
-    let field: CsrfField = parse_form(body)?;
-    csrf_matches(expected, field.csrf.as_deref())
-}
-
 /// The fixed confirmation shown after a change; unknown codes show nothing.
 fn notice(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -164,33 +135,6 @@ fn cache_key(id: &str) -> String {
 
 fn lifetime(state: &AppState) -> Duration {
     Duration::from_secs(state.config.session.admin_lifetime_seconds)
-}
-
-pub(super) fn random_value() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A session cookie of the admin pages: HttpOnly, SameSite=Strict, the
-/// lifetime enforced by its cache entry (so a browser still holding it
-/// learns that the session expired, rather than silently looking signed
-/// out). On https it takes the `__Host-` name, which must have Path=/ and
-/// lets no sibling subdomain set or shadow it; on http it is scoped to
-/// `http_path`.
-pub(super) fn strict_cookie(
-    config: &Config,
-    name: &str,
-    http_path: &'static str,
-    value: String,
-) -> Cookie<'static> {
-    let https = config.public_url_is_https();
-    Cookie::build(crate::session::host_only_name(config, name), value)
-        .path(if https { "/" } else { http_path })
-        .http_only(true)
-        .secure(https)
-        .same_site(SameSite::Strict)
-        .finish()
 }
 
 fn admin_cookie(config: &Config, value: String) -> Cookie<'static> {
@@ -359,25 +303,6 @@ async fn current_admin(state: &AppState, req: &HttpRequest) -> Result<Admin, UiE
         csrf: session.csrf,
         session_key: key,
         new_cookie,
-    })
-}
-
-/// What the admin pages' session extractors return.
-pub(super) type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, UiError>>>>;
-
-/// Runs `find` with the app state for a session extractor.
-pub(super) fn with_state<T, F, Fut>(req: &HttpRequest, find: F) -> Extracted<T>
-where
-    F: FnOnce(web::Data<AppState>, HttpRequest) -> Fut + 'static,
-    Fut: Future<Output = Result<T, UiError>> + 'static,
-{
-    let req = req.clone();
-    Box::pin(async move {
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .cloned()
-            .ok_or_else(|| UiError::from(crate::api_error::ApiError::internal()))?;
-        find(state, req).await
     })
 }
 
@@ -666,6 +591,7 @@ pub async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::cookie::SameSite;
 
     #[test]
     fn the_admin_cookie_is_host_only_on_https() {

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod domains;
 mod integrations;
+mod page_session;
 mod platform;
 mod teams;
 mod users;

@@ -14,7 +14,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::auth::{check_form_csrf, random_value, strict_cookie, with_state, Extracted};
+use super::page_session::{check_form_csrf, random_value, strict_cookie, with_state, Extracted};
 use super::{see_other, when, UiError, ADMIN_PAGE_CSP};
 use crate::audit::Actor;
 use crate::config::Config;
