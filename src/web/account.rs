@@ -179,9 +179,7 @@ async fn upstream_sign_out(
         .await
         .ok()
         .flatten()?;
-    let route = sign_in::resolve_route(state, integration.kind.as_str(), &integration.id)
-        .await
-        .ok()?;
+    let route = sign_in::route_of(state, integration).ok()?;
     let attempt = match (&route.settings, &session.saml) {
         (Settings::Saml(saml), Some(login)) => {
             let keys = state.sp_keys.keys().await;

@@ -49,16 +49,24 @@ pub async fn resolve_route(
     let Some(route_kind) = Kind::parse(kind) else {
         return Err(unknown());
     };
-    let integration = match state.store.integration(id).await {
-        Ok(Some(i)) if i.kind == route_kind => i,
-        Ok(_) => return Err(unknown()),
-        Err(e) => return Err((None, Refusal::unavailable(format!("database: {e}")))),
-    };
+    match state.store.integration(id).await {
+        Ok(Some(i)) if i.kind == route_kind => route_of(state, i),
+        Ok(_) => Err(unknown()),
+        Err(e) => Err((None, Refusal::unavailable(format!("database: {e}")))),
+    }
+}
+
+/// The sign-in route of an integration already read: its settings and our URL.
+// The error is `resolve_route`'s (whose async return clippy does not size):
+// one value per request, returned straight to the page that explains it.
+#[allow(clippy::result_large_err)]
+pub fn route_of(
+    state: &AppState,
+    integration: Integration,
+) -> Result<Route, (Option<Integration>, Refusal)> {
     match integrations::stored_settings(&integration) {
         Ok(settings) => Ok(Route {
-            url: state
-                .config
-                .external_url(&format!("/users/sign-in/sso/{kind}/{id}")),
+            url: sign_in_url(state, &integration),
             integration,
             settings,
         }),
@@ -200,7 +208,7 @@ pub async fn concluded(
         Err(refusal) => refusal_page(
             &refusal,
             &reference,
-            Some(retry_url(state, &route.integration)),
+            Some(sign_in_url(state, &route.integration)),
         ),
     }
 }
@@ -225,11 +233,13 @@ pub async fn refused(
 ) -> HttpResponse {
     let reference = request_reference(req);
     signin::record_refusal(state.sign_in(), integration, None, &refusal, &reference).await;
-    let retry = integration.map(|i| retry_url(state, i));
+    let retry = integration.map(|i| sign_in_url(state, i));
     refusal_page(&refusal, &reference, retry)
 }
 
-fn retry_url(state: &AppState, integration: &Integration) -> String {
+/// An integration's sign-in URL: SAML entity ID and ACS, the retry link of
+/// a refusal page; OIDC's redirect URI hangs below it.
+fn sign_in_url(state: &AppState, integration: &Integration) -> String {
     state.config.external_url(&format!(
         "/users/sign-in/sso/{}/{}",
         integration.kind.as_str(),
