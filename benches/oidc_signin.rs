@@ -14,6 +14,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,24 +110,18 @@ async fn main() {
     for w in workers {
         latencies.extend(w.await.unwrap());
     }
-    let elapsed = clock.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
-            * 1000.0
-    };
-    let per_second = n as f64 / elapsed;
+    let (per_second, p50, p99) = support::rate_p50_p99(latencies, clock.elapsed());
     println!(
         "machine: {cores} cores; store: SQLite (default), cache: in-process; OP in this process"
     );
     println!(
         "oidc callbacks/s: {per_second:.0}  (n={n}, concurrency={concurrency}, p50={:.1} ms, p99={:.1} ms, token requests={})",
-        pct(0.5),
-        pct(0.99),
+        p50,
+        p99,
         op.token_requests()
     );
     println!(
         "{}",
-        json!({"oidc_callbacks_per_s": per_second.round(), "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
+        json!({"oidc_callbacks_per_s": per_second.round(), "p50_ms": p50, "p99_ms": p99})
     );
 }

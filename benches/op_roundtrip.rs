@@ -19,6 +19,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -228,13 +229,7 @@ async fn main() {
     for w in workers {
         latencies.extend(w.await.unwrap());
     }
-    let elapsed = clock.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
-            * 1000.0
-    };
-    let per_second = n as f64 / elapsed;
+    let (per_second, p50, p99) = support::rate_p50_p99(latencies, clock.elapsed());
     let shown = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"));
     println!(
         "machine: {cores} cores, shared with the load generator; store: SQLite (default), cache: in-process"
@@ -242,8 +237,7 @@ async fn main() {
     println!(
         "OP round trips/s (authorize with a session → code → token → userinfo): {per_second:.0}  \
          (n={n}, concurrency={concurrency}, p50={:.1} ms, p99={:.1} ms)",
-        pct(0.5),
-        pct(0.99),
+        p50, p99,
     );
     println!(
         "openssl speed rsa2048 sign/s: {} on one core, {} on {cores} cores; one ID token signed \
@@ -261,7 +255,7 @@ async fn main() {
         "{}",
         json!({
             "op_round_trips_per_s": per_second.round(),
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "p50_ms": p50, "p99_ms": p99,
             "openssl_rsa2048_sign_per_s_one_core": sign_one,
             "openssl_rsa2048_sign_per_s_all_cores": sign_all,
             "id_token_sign_us": josekit_us,

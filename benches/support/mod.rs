@@ -625,11 +625,21 @@ pub async fn post_forms(
     for w in workers {
         latencies.extend(w.await.unwrap());
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(latencies.len(), n);
+    rate_p50_p99(latencies, started.elapsed())
+}
+
+/// Requests per second over `elapsed`, and the p50 and p99 latency in ms,
+/// of one load run's latencies.
+pub fn rate_p50_p99(mut latencies: Vec<Duration>, elapsed: Duration) -> (f64, f64, f64) {
     latencies.sort();
     let pct = |p: f64| {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
             * 1000.0
     };
-    (n as f64 / elapsed, pct(0.5), pct(0.99))
+    (
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+    )
 }
