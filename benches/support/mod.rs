@@ -593,16 +593,27 @@ pub async fn post_forms(
     concurrency: usize,
     expect: u16,
 ) -> (f64, f64, f64) {
-    let n = bodies.len();
-    let bodies = std::sync::Arc::new(tokio::sync::Mutex::new(bodies));
+    let forms = bodies.into_iter().map(|b| (url.to_string(), b)).collect();
+    post_forms_to(http, forms, concurrency, expect).await
+}
+
+/// [`post_forms`] where each body has its own URL: (url, body).
+pub async fn post_forms_to(
+    http: &reqwest::Client,
+    forms: Vec<(String, String)>,
+    concurrency: usize,
+    expect: u16,
+) -> (f64, f64, f64) {
+    let n = forms.len();
+    let forms = std::sync::Arc::new(tokio::sync::Mutex::new(forms));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, url, bodies) = (http.clone(), url.to_string(), bodies.clone());
+            let (http, forms) = (http.clone(), forms.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
-                    let Some(body) = bodies.lock().await.pop() else {
+                    let Some((url, body)) = forms.lock().await.pop() else {
                         break;
                     };
                     let t = Instant::now();
@@ -627,6 +638,45 @@ pub async fn post_forms(
     }
     assert_eq!(latencies.len(), n);
     rate_p50_p99(latencies, started.elapsed())
+}
+
+/// Runs `make(i)` for i in 0..n on every core (signing many responses).
+pub fn parallel<T: Send + 'static>(
+    n: usize,
+    make: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let make = std::sync::Arc::new(make);
+    let threads = cores();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let make = make.clone();
+            std::thread::spawn(move || (t..n).step_by(threads).map(|i| make(i)).collect::<Vec<T>>())
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
+}
+
+/// A wrk Lua script that sends one of `requests` — (path, header name,
+/// header value) — at random per request, seeded so runs repeat.
+pub fn request_mix_script(requests: &[(String, &str, String)], seed: u32) -> String {
+    let lua = |s: &str| format!("{s:?}"); // Rust's escaping is valid Lua for these ASCII strings
+    let entries: Vec<String> = requests
+        .iter()
+        .map(|(path, name, value)| format!("{{{}, {}, {}}}", lua(path), lua(name), lua(value)))
+        .collect();
+    format!(
+        r#"math.randomseed({seed})
+local requests = {{ {} }}
+request = function()
+  local r = requests[math.random(#requests)]
+  return wrk.format("GET", r[1], {{[r[2]] = r[3]}})
+end
+"#,
+        entries.join(",\n")
+    )
 }
 
 /// Requests per second over `elapsed`, and the p50 and p99 latency in ms,
