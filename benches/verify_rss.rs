@@ -18,6 +18,13 @@
 //!    provisions a user through SCIM every 100 ms (each write moves the
 //!    organization on, so A re-reads its members), then on A and B at once.
 //!
+//!
+//! wrk (2. and 4.) measures at saturation: its connections wait for each
+//! answer, so its p99 is that of a queue kept full. Beside each, the same
+//! requests at a fixed offered rate, RATE per second (25,000, the goal's
+//! per-instance rate), open loop (`support::open_loop`: timed from when
+//! each request fell due, so without coordinated omission).
+//!
 //! `BENCH_GATEWAY_BIN` runs another build of the gateway (before/after).
 //! Run: `scripts/bench.sh verify` or `cargo bench --bench verify_rss`.
 // Tests and benchmarks stop at the first broken assumption.
@@ -36,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::Connection;
+use support::open_loop::{open_loop, OpenLoopResult};
 use support::{env_usize, rss_kib, smoke, wrk, Backend, Gateway, Process, WrkResult};
 
 const ISSUER: &str = "http://www.okta.com/exkbench";
@@ -139,7 +147,7 @@ async fn peer_idle_rss(name: &str) -> Option<(String, u64)> {
 
 /// Two instances on PostgreSQL + Redis (step 4): verify on A while B
 /// writes through SCIM every 100 ms; then verify on both at once.
-async fn two_instances(redis_url: &str, seconds: u64) -> Value {
+async fn two_instances(redis_url: &str, seconds: u64, rate: u64) -> Value {
     let http = support::http();
     let a = Gateway::start(Backend::Postgres, &[("SSO_GATEWAY__CACHE__URL", redis_url)]).await;
     let b = a.start_twin().await;
@@ -184,6 +192,12 @@ async fn two_instances(redis_url: &str, seconds: u64) -> Value {
     };
     let a_alone = on(&a, 64).join().unwrap();
     show("/auth/verify on A, B writing (PG+Redis)", &a_alone);
+    let (url, a_cookie) = (format!("{}/auth/verify", a.base), cookie.clone());
+    let a_rate =
+        std::thread::spawn(move || open_loop(&url, &[("Cookie", &a_cookie)], rate, 64, seconds))
+            .join()
+            .unwrap();
+    show_open("/auth/verify on A at a fixed rate, B writing", &a_rate);
     let (on_a, on_b) = (on(&a, 32), on(&b, 32));
     let (both_a, both_b) = (on_a.join().unwrap(), on_b.join().unwrap());
     show("/auth/verify on A, with B loaded too", &both_a);
@@ -192,6 +206,8 @@ async fn two_instances(redis_url: &str, seconds: u64) -> Value {
     let written = writer.await.unwrap();
     println!("SCIM writes on B meanwhile: {written}");
     json!({"a_alone_per_s": a_alone.requests_per_s, "a_alone_p99_ms": a_alone.p99_ms,
+           "a_rate_offered_per_s": a_rate.offered_per_s, "a_rate_answered_per_s": a_rate.answered_per_s,
+           "a_rate_p99_ms": a_rate.p99_ms,
            "both_a_per_s": both_a.requests_per_s, "both_a_p99_ms": both_a.p99_ms,
            "both_b_per_s": both_b.requests_per_s, "both_b_p99_ms": both_b.p99_ms,
            "scim_writes": written})
@@ -204,10 +220,18 @@ fn show(name: &str, r: &WrkResult) {
     );
 }
 
+fn show_open(name: &str, r: &OpenLoopResult) {
+    println!(
+        "{name:<44} {:>9.0} req/s answered of {:.0} offered  p50 {:>6.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  non-2xx {}",
+        r.answered_per_s, r.offered_per_s, r.p50_ms, r.p99_ms, r.max_ms, r.non_2xx
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let seconds = env_usize("SECONDS", 10, 1) as u64;
     let fill_users = env_usize("FILL_USERS", 1_000_000, 50);
+    let rate = env_usize("RATE", 25_000, 1) as u64;
     println!("machine: {}", support::machine());
     let http = support::http();
     let gw = Gateway::start(Backend::Sqlite, &[]).await;
@@ -261,11 +285,13 @@ async fn main() {
 
     let verify = wrk(&verify_url, &[("Cookie", &cookie)], None, 64, seconds);
     show("/auth/verify (1 user)", &verify);
+    let verify_rate = open_loop(&verify_url, &[("Cookie", &cookie)], rate, 64, seconds);
+    show_open("/auth/verify (1 user) at a fixed rate", &verify_rate);
     let redis_url = std::env::var("SSO_GATEWAY_BENCH_REDIS_URL")
         .or_else(|_| std::env::var("SSO_GATEWAY_TEST_REDIS_URL"))
         .ok();
     let shared = match (support::postgres_admin_url(), redis_url) {
-        (Some(_), Some(redis_url)) => two_instances(&redis_url, seconds).await,
+        (Some(_), Some(redis_url)) => two_instances(&redis_url, seconds, rate).await,
         _ => {
             println!("two instances: not run (no PostgreSQL + Redis given)");
             Value::Null
@@ -339,6 +365,7 @@ async fn main() {
     println!(
         "{}",
         json!({"idle_rss_kib": idle_rss, "verify_per_s": verify.requests_per_s, "verify_p99_ms": verify.p99_ms,
+               "verify_rate_answered_per_s": verify_rate.answered_per_s, "verify_rate_p99_ms": verify_rate.p99_ms,
                "fill_users": fill_users, "rss_after_fill_kib": after_fill, "rss_peak_kib": peak,
                "verify_1m_per_s": verify_1m.requests_per_s, "verify_1m_p99_ms": verify_1m.p99_ms,
                "scim_gets_1m_per_s": scim_1m.requests_per_s, "scim_gets_1m_p99_ms": scim_1m.p99_ms, "peers": peers,

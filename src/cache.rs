@@ -121,6 +121,20 @@ impl Cache {
         }
     }
 
+    /// The value under `key` and the version counter `version_key` (as
+    /// [`Cache::version`] reads it), in one round trip to Redis: what
+    /// `/auth/verify` reads per request.
+    pub async fn get_with_version(
+        &self,
+        key: &str,
+        version_key: &str,
+    ) -> CacheResult<(Option<String>, u64)> {
+        match self {
+            Cache::Memory(m) => Ok((m.get(key), m.version(version_key))),
+            Cache::Redis(r) => r.get_with_version(key, version_key).await,
+        }
+    }
+
     /// Moves the version counter `key` on (atomically, even between
     /// instances); it never expires.
     pub async fn bump_version(&self, key: &str) -> CacheResult<()> {
@@ -434,6 +448,26 @@ impl RedisCache {
         parse_version(&v)
     }
 
+    /// One MGET; only a missing counter costs the script's second trip.
+    async fn get_with_version(
+        &self,
+        key: &str,
+        version_key: &str,
+    ) -> CacheResult<(Option<String>, u64)> {
+        let mut con = self.connection.clone();
+        let (value, version): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(Self::key(key))
+            .arg(Self::key(version_key))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        let version = match version {
+            Some(v) => parse_version(&v)?,
+            None => self.version(version_key).await?,
+        };
+        Ok((value, version))
+    }
+
     async fn bump_version(&self, key: &str) -> CacheResult<()> {
         let mut con = self.connection.clone();
         self.bump_script
@@ -650,6 +684,27 @@ mod tests {
                 cache.engine()
             );
             cache.delete_version(&key).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_and_a_version_read_together_are_what_each_read_says() {
+        for cache in engines().await {
+            let (key, counter) = (unique("pair"), unique("pair-version"));
+            let (missing, started) = cache.get_with_version(&key, &counter).await.unwrap();
+            assert_eq!(missing, None, "{}", cache.engine());
+            assert_eq!(
+                started,
+                cache.version(&counter).await.unwrap(),
+                "a missing counter starts"
+            );
+            cache.put(&key, "v", Duration::from_secs(5)).await.unwrap();
+            cache.bump_version(&counter).await.unwrap();
+            let (value, version) = cache.get_with_version(&key, &counter).await.unwrap();
+            assert_eq!(value.as_deref(), Some("v"), "{}", cache.engine());
+            assert_eq!(version, started + 1, "{}", cache.engine());
+            cache.delete(&key).await.unwrap();
+            cache.delete_version(&counter).await;
         }
     }
 

@@ -136,25 +136,84 @@ pub async fn end_idp_logins(
     Ok(ended)
 }
 
+/// The session id this request's cookie carries, if it has one of the
+/// right shape.
+fn cookie_id(config: &Config, req: &HttpRequest) -> Option<String> {
+    req.cookie(&cookie_name(config))
+        .map(|c| c.value().to_string())
+        .filter(|id| id.len() == 43)
+}
+
+fn decode(stored: Option<String>) -> Option<Session> {
+    stored.and_then(|json| serde_json::from_str(&json).ok())
+}
+
 /// The session of this request, with its id, if it has a live one.
 pub async fn current(
     cache: &Cache,
     config: &Config,
     req: &HttpRequest,
 ) -> CacheResult<Option<(String, Session)>> {
-    let Some(id) = req
-        .cookie(&cookie_name(config))
-        .map(|c| c.value().to_string())
-    else {
+    let Some(id) = cookie_id(config, req) else {
         return Ok(None);
     };
-    if id.len() != 43 {
-        return Ok(None);
-    }
     let stored = cache.get(&cache_key(&id)).await?;
-    Ok(stored
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .map(|s| (id, s)))
+    Ok(decode(stored).map(|s| (id, s)))
+}
+
+/// How many sessions [`SessionOrgs`] knows the organization of.
+const SESSION_ORGS: u64 = 10_000;
+
+/// The organization of each session seen lately, by its cache key. A
+/// session's organization never changes, so once it is known the session
+/// and a counter of its organization can be read together
+/// ([`current_with_version`]): one round trip to Redis per request, not
+/// two. Knows only which organization to ask about, never whether the
+/// session is live: that is read every time.
+#[derive(Clone)]
+pub struct SessionOrgs(moka::sync::Cache<String, std::sync::Arc<str>>);
+
+impl Default for SessionOrgs {
+    fn default() -> Self {
+        SessionOrgs(moka::sync::Cache::new(SESSION_ORGS))
+    }
+}
+
+/// [`current`], with the version counter `version_key(org_id)` of the
+/// session's organization read in the same round trip when `orgs` knows
+/// that organization and `version_key` names a counter (`None` otherwise:
+/// the caller reads it, after the session).
+pub async fn current_with_version(
+    cache: &Cache,
+    config: &Config,
+    req: &HttpRequest,
+    orgs: &SessionOrgs,
+    version_key: impl Fn(&str) -> Option<String>,
+) -> CacheResult<Option<(String, Session, Option<u64>)>> {
+    let Some(id) = cookie_id(config, req) else {
+        return Ok(None);
+    };
+    let key = cache_key(&id);
+    let org = orgs.0.get(&key);
+    let (stored, version) = match org.as_deref().and_then(&version_key) {
+        Some(counter) => {
+            let (stored, version) = cache.get_with_version(&key, &counter).await?;
+            (stored, Some(version))
+        }
+        None => (cache.get(&key).await?, None),
+    };
+    let Some(session) = decode(stored) else {
+        orgs.0.invalidate(&key);
+        return Ok(None);
+    };
+    let version = match org {
+        Some(org) if *org == *session.org_id => version,
+        _ => {
+            orgs.0.insert(key, session.org_id.as_str().into());
+            None
+        }
+    };
+    Ok(Some((id, session, version)))
 }
 
 pub async fn end(cache: &Cache, id: &str) -> CacheResult<()> {
@@ -315,6 +374,39 @@ mod tests {
             .unwrap();
         assert_eq!(again, 0);
         assert!(live(&cache, &elsewhere).await);
+    }
+
+    /// The organization is learnt at the first read; from the next on, its
+    /// version comes with the session, and an ended session is refused.
+    #[tokio::test]
+    async fn the_version_comes_with_the_session_once_its_organization_is_known() {
+        let config = config("http://127.0.0.1:9100");
+        let cache = Cache::Memory(crate::cache::MemoryCache::new(100));
+        let orgs = SessionOrgs::default();
+        let id = start(
+            &cache,
+            &config,
+            &saml_session("okta", "ada@example.com", "s1"),
+        )
+        .await
+        .unwrap();
+        let req = TestRequest::default()
+            .cookie(cookie(&config, id.clone()))
+            .to_http_request();
+        let counter = |org: &str| Some(format!("v:{org}"));
+        let read = || current_with_version(&cache, &config, &req, &orgs, counter);
+
+        let (_, first, version) = read().await.unwrap().unwrap();
+        assert_eq!((first.org_id.as_str(), version), ("o", None));
+        cache.bump_version("v:o").await.unwrap();
+        let (_, _, version) = read().await.unwrap().unwrap();
+        assert_eq!(version, Some(cache.version("v:o").await.unwrap()));
+        let no_counter = current_with_version(&cache, &config, &req, &orgs, |_| None);
+        assert_eq!(no_counter.await.unwrap().unwrap().2, None);
+
+        end(&cache, &id).await.unwrap();
+        assert!(read().await.unwrap().is_none());
+        assert!(orgs.0.get(&cache_key(&id)).is_none(), "forgotten");
     }
 
     #[tokio::test]

@@ -28,6 +28,8 @@ pub struct AppState {
     /// The SAML SP's signing and encryption keys (an `Arc` inside: any
     /// handler can sign, e.g. `sp_keys.signing().await`).
     pub sp_keys: crate::saml::SpKeys,
+    /// Which organization recent sessions belong to (`/auth/verify`).
+    pub session_orgs: crate::session::SessionOrgs,
 }
 
 /// Why the gateway could not start, each naming the part that failed.
@@ -128,6 +130,7 @@ impl AppState {
             cache,
             secrets,
             metrics,
+            session_orgs: crate::session::SessionOrgs::default(),
         })
     }
 }

@@ -116,3 +116,61 @@ async fn a_change_on_one_instance_shows_at_the_next_verify_on_the_other() {
         );
     }
 }
+
+/// A session ended on B is refused by A's very next verify, though A had
+/// learnt which organization it belongs to (and so reads the session and
+/// the organization's version together).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_ended_on_one_instance_is_refused_at_the_next_verify_on_the_other() {
+    let idp = TestIdp::start("ada@example.com").await;
+    let a = Gateway::start().await;
+    let twin = if common::shared_backends() {
+        Some(a.start_twin().await)
+    } else {
+        None
+    };
+    let b = twin.as_ref().unwrap_or(&a);
+    let (token, scim) = tenant(&a, &idp, "Acme").await;
+    let (status, user) = scim
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "ada@example.com", "active": true,
+                   "emails": [{"primary": true, "type": "work", "value": "ada@example.com"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let (_, list) = a.api(&token).get("/integrations").await;
+    let integration = list["integrations"][0]["id"].as_str().unwrap().to_string();
+    let start = a.url(&format!("/users/sign-in/sso/okta/{integration}"));
+    for round in 0..ROUNDS {
+        let browser = a.browser();
+        let signed_in = browser_sign_in(&a, &browser, &start).await;
+        assert_eq!(signed_in.status(), 303, "round {round}: sign-in");
+        let cookie = signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|c| c.starts_with("sso_gateway_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        for _ in 0..3 {
+            assert_eq!(verify(&a, &browser).await.0, 200, "round {round}");
+        }
+        // The browser's cookie (one host, any port) signs out on B; the
+        // cookie it then forgets is sent to A all the same.
+        let res = browser.post(b.url("/users/sign-out")).send().await.unwrap();
+        assert_eq!(res.status(), 204, "round {round}: sign-out");
+        let res = a
+            .http
+            .get(a.url("/auth/verify"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "round {round}: signed out on B");
+    }
+}

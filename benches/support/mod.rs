@@ -3,6 +3,8 @@
 //! with `wrk`, and reading a process's resident memory.
 #![allow(dead_code)] // each bench program uses its own part
 
+pub mod open_loop;
+
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

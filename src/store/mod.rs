@@ -402,6 +402,13 @@ impl Store {
         self
     }
 
+    /// The cache key of the organization's member version, when members
+    /// are remembered: read with the session in one round trip, then
+    /// handed to `member_at`.
+    pub fn member_version_key(&self, org_id: &str) -> Option<String> {
+        self.member_views.as_ref().map(|_| version_key(org_id))
+    }
+
     /// Counts committed events into `counter`.
     pub fn count_events(mut self, counter: prometheus::IntCounter) -> Self {
         self.events_recorded = Some(counter);

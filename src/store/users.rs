@@ -154,16 +154,36 @@ impl Store {
     /// is on and nothing in the organization changed since it was read.
     pub async fn member(&self, org_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
         let Some(views) = &self.member_views else {
-            return Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop());
+            return self.read_member(org_id, user_id).await;
         };
-        let Some(version) = views.version(org_id).await else {
-            return Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop());
-        };
-        views
-            .read(org_id, user_id, version, || async {
-                Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop())
-            })
-            .await
+        match views.version(org_id).await {
+            Some(version) => self.member_at(org_id, user_id, version).await,
+            None => self.read_member(org_id, user_id).await,
+        }
+    }
+
+    /// [`Store::member`] with the organization's version already read,
+    /// from `member_version_key` (before this call, as `member` does).
+    pub async fn member_at(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        version: u64,
+    ) -> StoreResult<Option<Member>> {
+        match &self.member_views {
+            Some(views) => {
+                views
+                    .read(org_id, user_id, version, || {
+                        self.read_member(org_id, user_id)
+                    })
+                    .await
+            }
+            None => self.read_member(org_id, user_id).await,
+        }
+    }
+
+    async fn read_member(&self, org_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
+        Ok(self.member_query(org_id, Some(user_id), "", 1).await?.pop())
     }
 
     async fn member_query(

@@ -43,10 +43,27 @@ async fn signed_in_member(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<(String, Member)>, ApiError> {
-    let Some((id, s)) = session::current(&state.cache, &state.config, req).await? else {
+    let Some((id, s, version)) = session::current_with_version(
+        &state.cache,
+        &state.config,
+        req,
+        &state.session_orgs,
+        |org_id| state.store.member_version_key(org_id),
+    )
+    .await?
+    else {
         return Ok(None);
     };
-    match state.store.member(&s.org_id, &s.user_id).await? {
+    let member = match version {
+        Some(version) => {
+            state
+                .store
+                .member_at(&s.org_id, &s.user_id, version)
+                .await?
+        }
+        None => state.store.member(&s.org_id, &s.user_id).await?,
+    };
+    match member {
         Some(member) => Ok(Some((s.org_id, member))),
         None => {
             session::end(&state.cache, &id).await?;
