@@ -1084,3 +1084,159 @@ async fn a_group_committed_batch_fails_only_its_bad_users() {
     position("member.added", "dup@example.com");
     assert_eq!(events.len(), 2 * good + 1, "{events:#?}");
 }
+
+/// Concurrent creates are written together (a few multi-row statements for
+/// the batch): each still gets the outcome it would alone. A userName
+/// repeated inside the batch lands once (the rest 409), one an earlier
+/// batch took is 409, a foreign-owned account 403, an invalid body 400;
+/// the inactive, the email-less and the one whose account exists already
+/// land; every landed create has its audit row and its one `member.added`
+/// (none for the inactive or email-less), in commit order.
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_written_together_keep_each_ones_outcome() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (_, a) = tenant(&gw, &idp, "A").await;
+    let (token, b) = tenant(&gw, &idp, "B").await;
+    assert_eq!(
+        a.post("/Users", okta_user("carol@shared.example")).await.0,
+        201
+    );
+    assert_eq!(
+        b.post("/Users", entra("taken", "taken@example.com", true))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        b.post("/Users", entra("early", "same@example.com", true))
+            .await
+            .0,
+        201
+    );
+    let (_, page) = gw.api(&token).get("/events?limit=1000").await;
+    let start = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, audit) = gw
+        .api(&token)
+        .get("/audit?kind=scim.user.created&outcome=success&limit=500")
+        .await;
+    let audited_before = audit["events"].as_array().unwrap().len();
+
+    let good = 30;
+    let mut bodies: Vec<(&str, Value)> = (0..good)
+        .map(|i| {
+            (
+                "good",
+                entra(&format!("u{i:02}"), &format!("u{i:02}@example.com"), true),
+            )
+        })
+        .collect();
+    bodies.extend((0..3).map(|i| ("twin", entra("Twin", &format!("twin{i}@example.com"), true))));
+    bodies.push(("taken", entra("TAKEN", "other@example.com", true)));
+    bodies.push(("foreign", entra("carol", "carol@shared.example", true)));
+    bodies.push(("invalid", entra("broken", "broken@", true)));
+    bodies.push(("inactive", entra("sleeper", "sleeper@example.com", false)));
+    bodies.push((
+        "no email",
+        json!({"schemas": [USER], "userName": "no-email", "active": true}),
+    ));
+    bodies.push(("same account", entra("late", "same@example.com", true)));
+    let b = std::sync::Arc::new(b);
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|(what, body)| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let (status, answer) = b.post("/Users", body.clone()).await;
+                (what, body, status, answer)
+            })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    let mut twins = 0;
+    for task in tasks {
+        let (what, body, status, answer) = task.await.unwrap();
+        let expected = match what {
+            "twin" if status == 201 => 201,
+            "twin" | "taken" => {
+                assert_eq!(answer["scimType"], "uniqueness", "{answer}");
+                409
+            }
+            "foreign" => 403,
+            "invalid" => {
+                assert_eq!(answer["scimType"], "invalidValue", "{answer}");
+                400
+            }
+            _ => 201,
+        };
+        assert_eq!(status, expected, "{what}: {answer}");
+        if status == 201 {
+            twins += usize::from(what == "twin");
+            landed.push((
+                what,
+                body["emails"][0]["value"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    assert_eq!(twins, 1, "the repeated userName lands once");
+    // Before: taken, early; now: the good ones, one twin, inactive, no
+    // email, same account.
+    assert_eq!(
+        b.get("/Users?count=500").await.1["totalResults"],
+        2 + good + 4
+    );
+    let (_, audit) = gw
+        .api(&token)
+        .get("/audit?kind=scim.user.created&outcome=success&limit=500")
+        .await;
+    let audited = audit["events"].as_array().unwrap().len() - audited_before;
+    assert_eq!(audited, landed.len(), "one audit row per landed create");
+    let (_, refusals) = gw.api(&token).get("/audit?outcome=failure").await;
+    let elsewhere = refusals["events"].as_array().unwrap().iter().filter(|e| {
+        e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("account_elsewhere"))
+    });
+    assert_eq!(elsewhere.count(), 1, "{refusals}");
+
+    let (_, page) = gw
+        .api(&token)
+        .get(&format!("/events?after={start}&limit=1000"))
+        .await;
+    let events = page["events"].as_array().unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+    // The existing account only has its names refreshed.
+    let (added, updated): (Vec<&Value>, Vec<&Value>) =
+        events.iter().partition(|e| e["type"] == "member.added");
+    assert!(
+        updated
+            .iter()
+            .all(|e| e["type"] == "member.updated" && e["data"]["email"] == "same@example.com"),
+        "{events:#?}"
+    );
+    let mut added: Vec<&str> = added
+        .iter()
+        .map(|e| e["data"]["email"].as_str().unwrap())
+        .collect();
+    added.sort_unstable();
+    let mut expected: Vec<&str> = landed
+        .iter()
+        .filter(|(what, _)| matches!(*what, "good" | "twin"))
+        .filter_map(|(_, email)| email.as_deref())
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(
+        added, expected,
+        "one member.added per new member, nothing else"
+    );
+}
+
+/// Entra's create body.
+fn entra(user_name: &str, email: &str, active: bool) -> Value {
+    json!({
+        "schemas": [USER], "externalId": user_name, "userName": user_name, "active": active,
+        "displayName": user_name, "emails": [{"primary": true, "type": "work", "value": email}],
+        "name": {"givenName": user_name, "familyName": "Test"}
+    })
+}

@@ -129,16 +129,7 @@ async fn attach(
         if created {
             // Account and membership are what was just written: no need to
             // read them back (one statement less per user of a sync).
-            let member = MemberData {
-                user_id: user.id.clone(),
-                email: user.email.clone(),
-                given_name: user.given_name.clone(),
-                family_name: user.family_name.clone(),
-                display_name: user.display_name.clone(),
-                role: Role::Member.as_str().to_string(),
-                source: MemberSource::Scim,
-            };
-            emit(tx, org_id, EventType::MemberAdded, member);
+            emit(tx, org_id, EventType::MemberAdded, new_member(user.clone()));
         } else {
             member_changed(tx, org_id, EventType::MemberAdded, &user.id).await?;
         }
@@ -194,36 +185,46 @@ fn taken(user_name: &str) -> RuleError {
     RuleError::Conflict(format!("a user with userName {user_name:?} already exists"))
 }
 
-/// POST: a new user resource, group-committed with concurrent SCIM writes
-/// (an initial sync sends thousands at once).
+/// A user create as it waits to run with the others (owned).
+struct Create {
+    integration: Integration,
+    actor: Actor,
+    facts: ScimUserFacts,
+    resource: serde_json::Value,
+    password_hash: Option<String>,
+    operation: String,
+}
+
+impl Create {
+    fn write(&self) -> ScimUserWrite<'_> {
+        ScimUserWrite {
+            facts: &self.facts,
+            resource: &self.resource,
+            password_hash: self.password_hash.as_deref(),
+            operation: &self.operation,
+        }
+    }
+}
+
+/// POST: a new user resource. Concurrent creates (an initial sync sends
+/// thousands at once) are written together, a few statements for all of
+/// them (`create_all`), group-committed with the other SCIM writes.
 pub async fn scim_create_user(
     store: &Store,
     integration: &Integration,
     write: &ScimUserWrite<'_>,
     actor: &Actor,
 ) -> RuleResult<ScimUserRow> {
-    let owned = Arc::new((
-        integration.clone(),
-        actor.clone(),
-        write.facts.clone(),
-        write.resource.clone(),
-        write.password_hash.map(str::to_string),
-        write.operation.to_string(),
-    ));
+    let create = Create {
+        integration: integration.clone(),
+        actor: actor.clone(),
+        facts: write.facts.clone(),
+        resource: write.resource.clone(),
+        password_hash: write.password_hash.map(str::to_string),
+        operation: write.operation.to_string(),
+    };
     let created = store
-        .scim_write(move |tx| {
-            let owned = owned.clone();
-            Box::pin(async move {
-                let (integration, actor, facts, resource, password_hash, operation) = &*owned;
-                let write = ScimUserWrite {
-                    facts,
-                    resource,
-                    password_hash: password_hash.as_deref(),
-                    operation,
-                };
-                create_in(tx, integration, &write, actor).await
-            })
-        })
+        .scim_write_together(create, |tx, creates| Box::pin(create_all(tx, creates)))
         .await;
     match created {
         // Its savepoint is rolled back; the refusal is audited on its own.
@@ -232,6 +233,178 @@ pub async fn scim_create_user(
             Err(refused(store, integration, kind, actor, write.facts, why).await)
         }
         other => other,
+    }
+}
+
+/// The creates, with the outcome `create_in` would give each run one after
+/// another, in fewer statements: the common case (a free userName, an
+/// email no account has yet) is written for all at once; the rest (a
+/// userName already taken, or repeated in the batch, an existing account,
+/// no email, inactive) runs one by one after it, each in its own
+/// savepoint, as does everyone if a multi-row write fails.
+async fn create_all(tx: &mut Tx, creates: &[Create]) -> RuleResult<Vec<RuleResult<ScimUserRow>>> {
+    let mut outcomes: Vec<Option<RuleResult<ScimUserRow>>> = creates.iter().map(|_| None).collect();
+    let mut taken_names = std::collections::HashSet::new();
+    let mut integrations: Vec<&str> = creates.iter().map(|c| c.integration.id.as_str()).collect();
+    integrations.sort_unstable();
+    integrations.dedup();
+    for integration_id in integrations {
+        let names: Vec<&str> = creates
+            .iter()
+            .filter(|c| c.integration.id == integration_id)
+            .map(|c| c.facts.user_name.as_str())
+            .collect();
+        for key in tx.scim_user_names_taken(integration_id, &names).await? {
+            taken_names.insert((integration_id, key));
+        }
+    }
+    // Each name and each account once in the multi-row writes; a repeat
+    // runs alone, after the first, and meets it as a sequential create would.
+    let mut names = std::collections::HashSet::new();
+    let mut emails = std::collections::HashSet::new();
+    let mut fast = Vec::new();
+    for (i, create) in creates.iter().enumerate() {
+        let name = (
+            create.integration.id.as_str(),
+            create.facts.user_name.to_lowercase(),
+        );
+        if taken_names.contains(&name) {
+            outcomes[i] = Some(Err(taken(&create.facts.user_name)));
+            continue;
+        }
+        let first = names.insert(name);
+        if let Some(email) = create
+            .facts
+            .email
+            .as_deref()
+            .filter(|_| create.facts.active)
+        {
+            if first && emails.insert(crate::store::email_key(email)) {
+                fast.push(i);
+            }
+        }
+    }
+    if !fast.is_empty() {
+        let savepoint = tx.savepoint("scim_creates").await?;
+        match create_new_accounts(tx, creates, &fast).await {
+            Ok(rows) => {
+                for (i, row) in rows {
+                    outcomes[i] = Some(Ok(row));
+                }
+            }
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "SCIM creates written together failed; writing them one by one");
+                tx.rollback_to(&savepoint).await?;
+            }
+        }
+    }
+    for (i, create) in creates.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let savepoint = tx.savepoint("scim_create").await?;
+        let outcome = match create_in(tx, &create.integration, &create.write(), &create.actor).await
+        {
+            // All of them run again, in a new transaction.
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tx.rollback_to(&savepoint).await?;
+                Err(e)
+            }
+            created => created,
+        };
+        outcomes[i] = Some(outcome);
+    }
+    // Every create has its outcome by now.
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Writes the creates at `which` (free userNames, distinct emails, active)
+/// as `create_in` would where the account is new: accounts, memberships,
+/// resources and audit rows a statement each, `member.added` per account
+/// in order. Those whose account already existed are left out (and left
+/// to the one-by-one path); returns the others' rows.
+async fn create_new_accounts(
+    tx: &mut Tx,
+    creates: &[Create],
+    which: &[usize],
+) -> Result<Vec<(usize, ScimUserRow)>, StoreError> {
+    let accounts: Vec<(&str, &UserProfile)> = which
+        .iter()
+        .filter_map(|&i| {
+            Some((
+                creates[i].facts.email.as_deref()?,
+                &creates[i].facts.profile,
+            ))
+        })
+        .collect();
+    let users = tx.insert_new_users(&accounts).await?;
+    let new: Vec<(usize, crate::store::User)> = which
+        .iter()
+        .zip(users)
+        .filter_map(|(&i, user)| Some((i, user?)))
+        .collect();
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let memberships: Vec<(&str, &str)> = new
+        .iter()
+        .map(|(i, user)| (creates[*i].integration.org_id.as_str(), user.id.as_str()))
+        .collect();
+    tx.insert_scim_memberships(&memberships).await?;
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(new.len());
+    let mut audits = Vec::with_capacity(new.len());
+    for (i, user) in new {
+        let create = &creates[i];
+        let facts = &create.facts;
+        let org_id = &create.integration.org_id;
+        let row = ScimUserRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            integration_id: create.integration.id.clone(),
+            org_id: org_id.clone(),
+            user_id: Some(user.id.clone()),
+            user_name: facts.user_name.clone(),
+            external_id: facts.external_id.clone(),
+            active: facts.active,
+            resource: create.resource.to_string(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        audits.push(NewAuditEvent {
+            org_id: org_id.clone(),
+            kind: AuditKind::ScimUserCreated,
+            outcome: Outcome::Success,
+            actor: create.actor.clone(),
+            subject: Some(facts.email.clone().unwrap_or_else(|| facts.user_name.clone())),
+            reason: None,
+            details: json!({ "scim_id": row.id, "operation": create.operation, "active": facts.active }),
+        });
+        emit(tx, org_id, EventType::MemberAdded, new_member(user));
+        rows.push((i, row));
+    }
+    let resources: Vec<(&ScimUserRow, Option<&str>)> = rows
+        .iter()
+        .map(|(i, row)| (row, creates[*i].password_hash.as_deref()))
+        .collect();
+    tx.insert_scim_users(&resources).await?;
+    tx.record_audits(&audits).await?;
+    Ok(rows)
+}
+
+/// What `member.added` says of an account created as a SCIM member just
+/// now: what was written, not read back.
+fn new_member(user: crate::store::User) -> MemberData {
+    MemberData {
+        user_id: user.id,
+        email: user.email,
+        given_name: user.given_name,
+        family_name: user.family_name,
+        display_name: user.display_name,
+        role: Role::Member.as_str().to_string(),
+        source: MemberSource::Scim,
     }
 }
 
@@ -485,26 +658,28 @@ async fn sync_members(
         .into_iter()
         .map(|(_, user_id)| user_id)
         .collect();
-    // Only people this integration provisions leave with the group; members
-    // an admin or a pre-approved domain brought in stay.
-    let ours = tx
-        .team_members_provisioned_by(&integration.id, team_id)
-        .await?;
-    let current = Store::team_member_ids(&mut **tx, team_id).await?;
-    let current_set: std::collections::HashSet<&String> = current.iter().collect();
+    let current = tx.scim_team_members(&integration.id, team_id).await?;
+    let current_set: std::collections::HashSet<&String> =
+        current.iter().map(|m| &m.user_id).collect();
     let wanted_set: std::collections::HashSet<&String> = wanted.iter().collect();
     let joining: Vec<&String> = wanted.iter().filter(|u| !current_set.contains(u)).collect();
     let added = tx
         .add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
-    tx.claim_scim_team_members(team_id).await?;
+    // Only memberships the mapping granted are claimed (those who join
+    // now hold theirs by SCIM already).
+    if current.iter().any(|m| m.by_mapping) {
+        tx.claim_scim_team_members(team_id).await?;
+    }
     let mut removed = Vec::new();
-    for user_id in current
+    // Only people this integration provisions leave with the group; members
+    // an admin or a pre-approved domain brought in stay.
+    for member in current
         .iter()
-        .filter(|u| !wanted_set.contains(u) && ours.contains(*u))
+        .filter(|m| m.provisioned && !wanted_set.contains(&m.user_id))
     {
-        if tx.remove_team_member(team_id, user_id).await? {
-            removed.push(user_id.as_str());
+        if tx.remove_team_member(team_id, &member.user_id).await? {
+            removed.push(member.user_id.as_str());
         }
     }
     let org_id = &integration.org_id;
@@ -645,19 +820,25 @@ async fn update_group_in(
     actor: &Actor,
 ) -> RuleResult<()> {
     let org_id = &integration.org_id;
-    let before = tx.team_snapshot(org_id, team_id).await?;
-    match tx.update_team(org_id, team_id, Some(name), None).await {
+    let before = tx
+        .team_snapshot(org_id, team_id)
+        .await?
+        .ok_or(RuleError::NotFound("group"))?;
+    match tx
+        .update_scim_team(org_id, team_id, name, write.external_id)
+        .await
+    {
         Err(StoreError::Conflict) => return Err(group_name_taken(name)),
         Ok(false) => return Err(RuleError::NotFound("group")),
         other => other?,
     };
-    tx.set_team_external_id(org_id, team_id, write.external_id)
-        .await?;
-    let team = tx
-        .team_snapshot(org_id, team_id)
-        .await?
-        .ok_or(RuleError::NotFound("group"))?;
-    if before.as_ref() != Some(&team) {
+    // What was just written over what was read: not read back.
+    let team = TeamData {
+        name: name.to_string(),
+        external_id: write.external_id.map(str::to_string),
+        ..before.clone()
+    };
+    if before != team {
         team_event(tx, org_id, EventType::TeamUpdated, &team);
     }
     let (added, removed) = sync_members(tx, integration, &team, write.members).await?;

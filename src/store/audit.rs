@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{now_ms, Store, StoreResult, Tx};
+use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::audit::{Actor, AuditKind, Outcome};
 
 /// What happened, as written: one row per sign-in attempt or change.
@@ -174,6 +174,36 @@ impl Tx {
     /// land together or not at all.
     pub async fn record_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
         Store::insert_audit(&mut **self, event).await
+    }
+    /// Several records at once, within the caller's transaction (a batch
+    /// of group-committed SCIM creates).
+    pub async fn record_audits(&mut self, events: &[NewAuditEvent]) -> StoreResult<()> {
+        const COLUMNS: usize = 9;
+        for chunk in events.chunks(BATCH / COLUMNS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES {}",
+                values.join(", ")
+            );
+            let now = now_ms();
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                query = query
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&event.org_id)
+                    .bind(now)
+                    .bind(event.kind.as_str())
+                    .bind(event.outcome.as_str())
+                    .bind(event.actor.to_string())
+                    .bind(&event.subject)
+                    .bind(&event.reason)
+                    .bind(event.details.to_string());
+            }
+            query.execute(&mut **self).await?;
+        }
+        Ok(())
     }
 }
 

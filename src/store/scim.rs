@@ -1,4 +1,5 @@
-use std::collections::HashSet;
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -168,6 +169,72 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// New user resources, several per statement (an initial sync's
+    /// group-committed creates); their userNames must be free.
+    pub async fn insert_scim_users(
+        &mut self,
+        rows: &[(&ScimUserRow, Option<&str>)],
+    ) -> StoreResult<()> {
+        const COLUMNS: usize = 13;
+        for chunk in rows.chunks(BATCH / COLUMNS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
+                 resource, password_hash, version, created_at, updated_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (row, password_hash) in chunk {
+                query = query
+                    .bind(&row.id)
+                    .bind(&row.integration_id)
+                    .bind(&row.org_id)
+                    .bind(&row.user_id)
+                    .bind(&row.user_name)
+                    .bind(row.user_name.to_lowercase())
+                    .bind(&row.external_id)
+                    .bind(i64::from(row.active))
+                    .bind(&row.resource)
+                    .bind(*password_hash)
+                    .bind(row.version)
+                    .bind(row.created_at)
+                    .bind(row.updated_at);
+            }
+            query.execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    /// Which of `user_names` (compared case-insensitively) the integration
+    /// already has, lower-cased: one read for a whole batch of creates.
+    pub async fn scim_user_names_taken(
+        &mut self,
+        integration_id: &str,
+        user_names: &[&str],
+    ) -> StoreResult<HashSet<String>> {
+        let mut taken = HashSet::new();
+        for chunk in user_names.chunks(BATCH) {
+            let sql = format!(
+                "SELECT user_name_key FROM scim_users WHERE integration_id = $1 AND user_name_key IN ({})",
+                numbered_parameters(2, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(integration_id);
+            for name in chunk {
+                query = query.bind(name.to_lowercase());
+            }
+            taken.extend(
+                query
+                    .fetch_all(&mut **self)
+                    .await?
+                    .into_iter()
+                    .map(|(k,)| k),
+            );
+        }
+        Ok(taken)
+    }
+
     pub async fn delete_scim_user(&mut self, integration_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
             .bind(integration_id)
@@ -299,25 +366,43 @@ impl Tx {
         .await?)
     }
 
-    /// The team's members whose account this integration provisions (is
-    /// attached to one of its SCIM users).
-    pub async fn team_members_provisioned_by(
+    /// The team's members (by account id, in order), with where each one's
+    /// membership comes from: one read for what a group write compares.
+    pub async fn scim_team_members(
         &mut self,
         integration_id: &str,
         team_id: &str,
-    ) -> StoreResult<HashSet<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+    ) -> StoreResult<Vec<ScimTeamMember>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             // Driven by the team (EXISTS): as a join, SQLite's planner walked
             // every user of the integration instead.
-            "SELECT t.user_id FROM team_members t WHERE t.team_id = $1 AND EXISTS \
-             (SELECT 1 FROM scim_users u WHERE u.user_id = t.user_id AND u.integration_id = $2)",
+            "SELECT t.user_id, CASE WHEN EXISTS \
+             (SELECT 1 FROM scim_users u WHERE u.user_id = t.user_id AND u.integration_id = $2) THEN 1 ELSE 0 END, \
+             CASE WHEN t.source IS NULL THEN 0 ELSE 1 END \
+             FROM team_members t WHERE t.team_id = $1 ORDER BY t.user_id",
         )
         .bind(team_id)
         .bind(integration_id)
         .fetch_all(&mut **self)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, ours, mapped)| ScimTeamMember {
+                user_id,
+                provisioned: ours != 0,
+                by_mapping: mapped != 0,
+            })
+            .collect())
     }
+}
+
+/// A team member as a SCIM group write sees them.
+pub struct ScimTeamMember {
+    pub user_id: String,
+    /// The account is attached to one of the integration's SCIM users.
+    pub provisioned: bool,
+    /// The IdP-groups mapping granted the team membership.
+    pub by_mapping: bool,
 }
 
 /// Group commit for SCIM writes: concurrent requests' changes run one after
@@ -332,6 +417,40 @@ impl Tx {
 #[derive(Clone, Default)]
 pub(super) struct ScimBatches {
     queue: Arc<std::sync::Mutex<Option<mpsc::Sender<Job>>>>,
+    /// Changes waiting to run together (`scim_write_together`), one list
+    /// per kind (a `Waiting<I, T, E>` under its type's id).
+    together: Arc<std::sync::Mutex<HashMap<TypeId, Box<dyn Any + Send>>>>,
+}
+
+/// A point inside a write transaction that what follows can be rolled
+/// back to alone, its events with it.
+pub struct Savepoint {
+    name: &'static str,
+    events: usize,
+}
+
+impl Tx {
+    /// Opens a savepoint. Savepoints of one name nest: one that is never
+    /// released ends with the transaction, which saves a statement per
+    /// change (a rollback goes back to the newest of the name).
+    pub async fn savepoint(&mut self, name: &'static str) -> StoreResult<Savepoint> {
+        (&mut *self.inner)
+            .execute(format!("SAVEPOINT {name}").as_str())
+            .await?;
+        Ok(Savepoint {
+            name,
+            events: self.events.len(),
+        })
+    }
+
+    /// Undoes everything since `savepoint` (which stays open).
+    pub async fn rollback_to(&mut self, savepoint: &Savepoint) -> StoreResult<()> {
+        (&mut *self.inner)
+            .execute(format!("ROLLBACK TO SAVEPOINT {}", savepoint.name).as_str())
+            .await?;
+        self.events.truncate(savepoint.events);
+        Ok(())
+    }
 }
 
 /// How many changes one transaction takes at most: enough to amortize the
@@ -431,7 +550,150 @@ impl Store {
     }
 }
 
+/// Changes of one kind waiting to run together, with whom to answer.
+type Waiting<I, T, E> = Vec<(I, oneshot::Sender<Result<T, E>>)>;
+
+/// Runs a list of changes of one kind in a transaction: one outcome per
+/// change, in their order; an error (the transaction broke) for them all.
+pub type Together<I, T, E> =
+    for<'t> fn(&'t mut Tx, &'t [I]) -> BoxFuture<'t, Result<Vec<Result<T, E>>, E>>;
+
+impl Store {
+    /// Like `scim_write`, but concurrent changes of one kind (one `I`) run
+    /// as one change, `run`, over all of them: it can write them with a few
+    /// multi-row statements instead of several statements each. The list
+    /// grows while the change waits in the queue, and is taken when it
+    /// first runs. Each change's outcome is delivered once the transaction
+    /// has committed; `run` keeps one change's failure from the others.
+    pub async fn scim_write_together<I, T, E>(
+        &self,
+        item: I,
+        run: Together<I, T, E>,
+    ) -> Result<T, E>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Transient + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let first = {
+            let mut together = self.scim_batches.waiting();
+            let list = together
+                .entry(TypeId::of::<Waiting<I, T, E>>())
+                .or_insert_with(|| Box::new(Waiting::<I, T, E>::new()));
+            match list.downcast_mut::<Waiting<I, T, E>>() {
+                Some(list) => {
+                    list.push((item, reply));
+                    list.len() == 1
+                }
+                // Not reached: each list is stored under its own type's id.
+                None => return Err(not_committed().into()),
+            }
+        };
+        if first {
+            // On its own task: the waiters hear from it even if this
+            // request goes away.
+            tokio::spawn(self.clone().submit_together(run));
+        }
+        answer.await.unwrap_or_else(|_| Err(not_committed().into()))
+    }
+
+    /// Queues the change that takes the waiting list of its kind.
+    /// (Boxed: it may queue another of itself.)
+    fn submit_together<I, T, E>(self, run: Together<I, T, E>) -> BoxFuture<'static, ()>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Transient + Send + 'static,
+    {
+        Box::pin(async move {
+            let most = batch_changes(self.backend);
+            let taken: Arc<std::sync::Mutex<Option<Taken<I, T, E>>>> = Arc::default();
+            let store = self.clone();
+            let holds = taken.clone();
+            let outcome = self
+                .scim_write(move |tx| {
+                    let store = store.clone();
+                    let holds = holds.clone();
+                    Box::pin(async move {
+                        // Taken once: a run after a transient error runs the same list.
+                        let items = {
+                            let mut holds = holds.lock().unwrap_or_else(|e| e.into_inner());
+                            if holds.is_none() {
+                                let (taken, left) = store.take_waiting::<I, T, E>(most);
+                                if left {
+                                    tokio::spawn(store.clone().submit_together(run));
+                                }
+                                *holds = Some(taken);
+                            }
+                            holds
+                                .as_ref()
+                                .map(|(items, _)| items.clone())
+                                .unwrap_or_default()
+                        };
+                        run(&mut *tx, &items).await
+                    })
+                })
+                .await;
+            // Never ran (the batch did not start): the list is still waiting.
+            let replies = match taken.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some((_, replies)) => replies,
+                None => (self.take_waiting::<I, T, E>(usize::MAX).0).1,
+            };
+            match outcome {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Err(_) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(not_committed().into()));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Takes at most `most` waiting changes of a kind; whether some were
+    /// left waiting (they need a change of their own).
+    fn take_waiting<I, T, E>(&self, most: usize) -> (Taken<I, T, E>, bool)
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let mut together = self.scim_batches.waiting();
+        let key = TypeId::of::<Waiting<I, T, E>>();
+        let mut list = Waiting::<I, T, E>::new();
+        let mut left = false;
+        if let Some(waiting) = together
+            .get_mut(&key)
+            .and_then(|l| l.downcast_mut::<Waiting<I, T, E>>())
+        {
+            if waiting.len() > most {
+                list = waiting.drain(..most).collect();
+                left = true;
+            } else {
+                list = std::mem::take(waiting);
+            }
+        }
+        if !left {
+            together.remove(&key);
+        }
+        let (items, replies) = list.into_iter().unzip();
+        ((Arc::new(items), replies), left)
+    }
+}
+
+/// Waiting changes taken to run: what they are, and whom to answer.
+type Taken<I, T, E> = (Arc<Vec<I>>, Vec<oneshot::Sender<Result<T, E>>>);
+
 impl ScimBatches {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send>>> {
+        self.together.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The queue's sender, starting the workers on first use (and again
     /// should they have stopped).
     fn sender(&self, store: &Store) -> mpsc::Sender<Job> {
@@ -511,19 +773,21 @@ async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
     // that failed is undone back to its own, which stays open for the next.
     // A change alone needs none: the transaction is its savepoint.
     let alone = jobs.len() == 1;
-    let mut open_savepoint = !alone;
+    let mut savepoint = None;
     for job in jobs {
-        if open_savepoint {
-            if let Err(e) = (&mut *tx.inner).execute("SAVEPOINT scim_change").await {
-                tracing::warn!(error = %e, "a SCIM write batch broke");
-                return Vec::new();
+        if savepoint.is_none() && !alone {
+            match tx.savepoint("scim_change").await {
+                Ok(opened) => savepoint = Some(opened),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a SCIM write batch broke");
+                    return Vec::new();
+                }
             }
         }
-        let events = tx.events.len();
         let failed = match job(&mut tx).await {
             Ran::Done(true, deliver) => {
                 committed.push(deliver);
-                open_savepoint = true;
+                savepoint = None;
                 continue;
             }
             Ran::Done(false, deliver) => Some(deliver),
@@ -532,7 +796,8 @@ async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
                 None
             }
         };
-        if alone {
+        let Some(open) = &savepoint else {
+            // Alone: the transaction was its savepoint.
             if let Err(e) = tx.rollback().await {
                 tracing::warn!(error = %e, "a SCIM write did not roll back");
             }
@@ -540,20 +805,15 @@ async fn run_transaction(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
                 deliver();
             }
             return again;
-        }
-        if let Err(e) = (&mut *tx.inner)
-            .execute("ROLLBACK TO SAVEPOINT scim_change")
-            .await
-        {
+        };
+        // Its events go with its savepoint, which stays open for the next.
+        if let Err(e) = tx.rollback_to(open).await {
             tracing::warn!(error = %e, "a SCIM write batch broke");
             return Vec::new();
         }
-        // Its events went with its savepoint.
-        tx.events.truncate(events);
         if let Some(deliver) = failed {
             deliver();
         }
-        open_savepoint = false;
     }
     match tx.commit().await {
         Ok(()) => committed.into_iter().for_each(|deliver| deliver()),

@@ -47,19 +47,6 @@ pub enum TeamState {
 }
 
 impl Store {
-    /// Account ids of a team's members.
-    pub async fn team_member_ids<'c>(
-        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
-        team_id: &str,
-    ) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY user_id")
-                .bind(team_id)
-                .fetch_all(executor)
-                .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-
     pub async fn teams(&self, org_id: &str, state: TeamState) -> StoreResult<Vec<Team>> {
         let filter = match state {
             TeamState::Live => "deleted_at IS NULL",
@@ -227,19 +214,28 @@ impl Tx {
         Ok(id)
     }
 
-    pub async fn set_team_external_id(
+    /// A SCIM group write's name and externalId for a live team, in one
+    /// statement; whether the team is there.
+    pub async fn update_scim_team(
         &mut self,
         org_id: &str,
         team_id: &str,
+        name: &str,
         external_id: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE teams SET scim_external_id = $3 WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(team_id)
-            .bind(external_id)
-            .execute(&mut **self)
-            .await?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE teams SET name = $3, name_key = $4, scim_external_id = $5, updated_at = $6 \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(external_id)
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn replace_team_domains(&mut self, team_id: &str, domains: &[String]) -> StoreResult<()> {

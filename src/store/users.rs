@@ -318,6 +318,89 @@ impl Tx {
         Ok((existing, false))
     }
 
+    /// New accounts for several emails at once (distinct ones); per email
+    /// the account this call created, or None where one already existed
+    /// (and is left as it was). As `ensure_user`, safe under concurrency.
+    pub async fn insert_new_users(
+        &mut self,
+        accounts: &[(&str, &UserProfile)],
+    ) -> StoreResult<Vec<Option<User>>> {
+        const COLUMNS: usize = 8;
+        let now = now_ms();
+        let users: Vec<User> = accounts
+            .iter()
+            .map(|(email, profile)| User {
+                id: new_id(),
+                email: email.trim().to_string(),
+                given_name: profile.given_name.clone(),
+                family_name: profile.family_name.clone(),
+                display_name: profile.display_name.clone(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let mut created = std::collections::HashSet::new();
+        for chunk in users.chunks(BATCH / COLUMNS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
+                 VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql);
+            for user in chunk {
+                query = query
+                    .bind(&user.id)
+                    .bind(&user.email)
+                    .bind(email_key(&user.email))
+                    .bind(&user.given_name)
+                    .bind(&user.family_name)
+                    .bind(&user.display_name)
+                    .bind(now)
+                    .bind(now);
+            }
+            created.extend(
+                query
+                    .fetch_all(&mut **self)
+                    .await?
+                    .into_iter()
+                    .map(|(id,)| id),
+            );
+        }
+        Ok(users
+            .into_iter()
+            .map(|user| created.contains(&user.id).then_some(user))
+            .collect())
+    }
+
+    /// SCIM-managed memberships (role member) for accounts that have none
+    /// in their organization yet: `(org_id, user_id)` pairs, several per
+    /// statement.
+    pub async fn insert_scim_memberships(&mut self, members: &[(&str, &str)]) -> StoreResult<()> {
+        const COLUMNS: usize = 2;
+        for chunk in members.chunks((BATCH - 3) / COLUMNS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, $2, 1, $3, $1)", i * 2 + 4, i * 2 + 5))
+                .collect();
+            let sql = format!(
+                "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) VALUES {} \
+                 ON CONFLICT (org_id, user_id) DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(Role::Member.as_str())
+                .bind(MemberSource::Scim.as_str());
+            for (org_id, user_id) in chunk {
+                query = query.bind(*org_id).bind(*user_id);
+            }
+            query.execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
     /// Touches the account row: on PostgreSQL this takes its row lock, so
     /// decisions about one account (delete it? attach it?) run one at a time.
     pub async fn lock_user(&mut self, user_id: &str) -> StoreResult<bool> {
