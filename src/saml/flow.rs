@@ -20,9 +20,9 @@ use crate::signin::{safe_return_path, Identity, Refusal, RefusalCode, Started};
 use crate::store::{now_ms, Integration};
 
 /// At most one validation per core at a time. Each is pure CPU work: with
-/// one blocking thread per concurrent request (64 under load) the cores
-/// spent a third of their time switching between them; the rest wait here
-/// without a thread.
+/// one blocking thread per concurrent request (64 under load) much of the
+/// cores' time went to switching between them; the rest wait here without
+/// a thread.
 static VALIDATORS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
 });
