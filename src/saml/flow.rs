@@ -2,7 +2,6 @@
 //! browser that started them, consumed once) and the assertion replay cache,
 //! both in the shared cache so any instance can finish what another began.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -18,14 +17,6 @@ use crate::config::SamlConfig;
 use crate::signin::pending::{self, Mismatch};
 use crate::signin::{safe_return_path, Identity, Refusal, RefusalCode, Started};
 use crate::store::{now_ms, Integration};
-
-/// At most one validation per core at a time. Each is pure CPU work: with
-/// one blocking thread per concurrent request (64 under load) much of the
-/// cores' time went to switching between them; the rest wait here without
-/// a thread.
-static VALIDATORS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
 
 fn request_key(request_id: &str) -> String {
     format!("saml:request:{request_id}")
@@ -149,10 +140,6 @@ pub async fn consume(
     // Signature checks are CPU work in C: keep them off the async workers.
     // The request's span goes along, so xmlsec's diagnostics carry its id.
     let span = tracing::Span::current();
-    let validator = VALIDATORS
-        .acquire()
-        .await
-        .map_err(|_| Refusal::unavailable("validation worker failed"))?;
     let validated = tokio::task::spawn_blocking(move || {
         let _request = span.enter();
         let expectations = Expectations {
@@ -169,7 +156,6 @@ pub async fn consume(
     })
     .await
     .map_err(|_| Refusal::unavailable("validation worker failed"))??;
-    drop(validator);
 
     let return_to = match &validated.in_response_to {
         Some(request_id) => {
