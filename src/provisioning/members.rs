@@ -52,12 +52,10 @@ pub async fn admit_on_sign_in(
     let domain = email_domain(email).ok_or(SignInRefusal::NoEmail)?;
     // Most sign-ins are by members whose names have not changed: answer
     // those without taking the database's write lock.
-    if let Some(user) = Store::user_by_email(store.pool(), email).await? {
-        if !renames(&user, profile)
-            && Store::membership_role(store.pool(), org_id, &user.id)
-                .await?
-                .is_some()
-        {
+    if let Some((user, member)) =
+        Store::user_and_membership_by_email(store.pool(), org_id, email).await?
+    {
+        if member && !renames(&user, profile) {
             return Ok(Admission {
                 user,
                 joined: false,

@@ -71,9 +71,11 @@ pub struct Validated {
 pub fn decode(encoded: &str, max_bytes: usize) -> Result<String, Refusal> {
     // Measured without the line breaks IdPs wrap base64 with (the form
     // limit already bounds the raw input).
-    let compact: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
+    // Bytes, not chars: an ASCII byte is never part of a multi-byte
+    // character, and anything non-ASCII fails the base64 decode anyway.
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
         .collect();
     if compact.len() > max_bytes.saturating_mul(4) / 3 + 4 {
         return Err(Refusal::new(

@@ -118,7 +118,34 @@ impl Store {
         .await?)
     }
 
-    /// The user's role in the organization, if a member.
+    /// The account with this email and whether it is a member of the
+    /// organization, in one statement: a returning member's sign-in needs
+    /// nothing else read.
+    pub async fn user_and_membership_by_email(
+        pool: &sqlx::AnyPool,
+        org_id: &str,
+        email: &str,
+    ) -> StoreResult<Option<(User, bool)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: User,
+            // Text in both engines (EXISTS would be a boolean in PostgreSQL
+            // and an integer in SQLite).
+            member_role: Option<String>,
+        }
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT m.role FROM memberships m \
+             WHERE m.org_id = $1 AND m.user_id = users.id) AS member_role \
+             FROM users WHERE email_key = $2"
+        ))
+        .bind(org_id)
+        .bind(email_key(email))
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.map(|r| (r.user, r.member_role.is_some())))
+    }
+
     /// The user's role in the organization, if a member; inside a
     /// transaction (`&mut *tx`) or straight on the pool (`store.pool()`).
     pub async fn membership_role<'c>(
