@@ -31,28 +31,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use sso_gateway::saml::validate::{validate, Expectations};
-use support::{cores, env_usize, post_forms, smoke, Backend, Gateway, Process};
-
-/// `cargo bench` passes `--bench`; under `cargo test --all-targets` the
-/// program runs as a quick smoke check with small counts.
-/// Runs `make(i)` for i in 0..n on every core.
-fn parallel<T: Send + 'static>(
-    n: usize,
-    make: impl Fn(usize) -> T + Send + Sync + 'static,
-) -> Vec<T> {
-    let make = Arc::new(make);
-    let threads = cores();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let make = make.clone();
-            std::thread::spawn(move || (t..n).step_by(threads).map(|i| make(i)).collect::<Vec<T>>())
-        })
-        .collect();
-    handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect()
-}
+use support::{cores, env_usize, parallel, post_forms, smoke, Backend, Gateway, Process};
 
 /// Validations per second of `xml` on every core (decrypting with `keys`).
 fn in_process(
