@@ -265,17 +265,7 @@ async fn probes(gw: &Gateway, tenants: &[&Tenant]) -> Vec<Probe> {
             t.n,
             res.text().await.unwrap()
         );
-        let cookie = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("sso_gateway_session="))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = support::session_cookie(&res);
         out.push(Probe {
             scim_path: url::Url::parse(tenant_url).unwrap().path().to_string(),
             scim_token: scim["token"].as_str().unwrap().to_string(),

@@ -58,18 +58,7 @@ async fn sign_in(http: &reqwest::Client, acs: &str) -> String {
         .await
         .unwrap();
     assert_eq!(res.status(), 303, "sign-in refused");
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("sso_gateway_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    cookie
+    support::session_cookie(&res)
 }
 
 /// Writes `n` users, their memberships and SCIM resources directly.

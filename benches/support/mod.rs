@@ -642,6 +642,20 @@ pub async fn post_forms_to(
     rate_p50_p99(latencies, started.elapsed())
 }
 
+/// The session cookie (`name=value`) a sign-in's answer sets.
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("sso_gateway_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// Runs `make(i)` for i in 0..n on every core (signing many responses).
 pub fn parallel<T: Send + 'static>(
     n: usize,

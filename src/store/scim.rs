@@ -91,31 +91,13 @@ impl Store {
 }
 
 impl Tx {
+    /// A new user resource (one create alone; see `insert_scim_users`).
     pub async fn insert_scim_user(
         &mut self,
         row: &ScimUserRow,
         password_hash: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
-             resource, password_hash, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&row.id)
-        .bind(&row.integration_id)
-        .bind(&row.org_id)
-        .bind(&row.user_id)
-        .bind(&row.user_name)
-        .bind(row.user_name.to_lowercase())
-        .bind(&row.external_id)
-        .bind(i64::from(row.active))
-        .bind(&row.resource)
-        .bind(password_hash)
-        .bind(row.version)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .execute(&mut **self)
-        .await?;
-        Ok(())
+        self.insert_scim_users(&[(row, password_hash)]).await
     }
 
     /// Writes a changed resource, with the row's `version` and `updated_at`
