@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use super::{now_ms, numbered_rows, Store, StoreResult, Tx, BATCH};
 use crate::audit::{Actor, AuditKind, Outcome};
 
 /// What happened, as written: one row per sign-in attempt or change.
@@ -73,16 +73,7 @@ impl Store {
     /// and returns how many went. Audit ids are UUIDv7, whose text sorts by
     /// time, so the oldest rows are found through the primary key alone.
     pub async fn delete_audit_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
-        let first_id_at_cutoff = first_uuid_v7_at(cutoff);
-        let done = sqlx::query(
-            "DELETE FROM audit_events WHERE id IN \
-             (SELECT id FROM audit_events WHERE id < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(first_id_at_cutoff)
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        super::delete_oldest(&self.pool, "audit_events", cutoff, batch).await
     }
 
     /// Writes an event that accompanies no change (a refused sign-in).
@@ -94,23 +85,10 @@ impl Store {
         executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         event: &NewAuditEvent,
     ) -> StoreResult<()> {
-        // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
-        let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(id)
-        .bind(&event.org_id)
-        .bind(now_ms())
-        .bind(event.kind.as_str())
-        .bind(event.outcome.as_str())
-        .bind(event.actor.to_string())
-        .bind(&event.subject)
-        .bind(&event.reason)
-        .bind(event.details.to_string())
-        .execute(executor)
-        .await?;
+        let sql = format!("{INSERT_AUDIT} ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        bind_audit(sqlx::query(&sql), event, now_ms())
+            .execute(executor)
+            .await?;
         Ok(())
     }
 
@@ -180,31 +158,38 @@ impl Tx {
     pub async fn record_audits(&mut self, events: &[NewAuditEvent]) -> StoreResult<()> {
         const COLUMNS: usize = 9;
         for chunk in events.chunks(BATCH / COLUMNS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES {}",
-                values.join(", ")
-            );
+            let sql = format!("{INSERT_AUDIT} {}", numbered_rows(chunk.len(), COLUMNS));
             let now = now_ms();
             let mut query = sqlx::query(&sql);
             for event in chunk {
-                query = query
-                    .bind(uuid::Uuid::now_v7().to_string())
-                    .bind(&event.org_id)
-                    .bind(now)
-                    .bind(event.kind.as_str())
-                    .bind(event.outcome.as_str())
-                    .bind(event.actor.to_string())
-                    .bind(&event.subject)
-                    .bind(&event.reason)
-                    .bind(event.details.to_string());
+                query = bind_audit(query, event, now);
             }
             query.execute(&mut **self).await?;
         }
         Ok(())
     }
+}
+
+const INSERT_AUDIT: &str =
+    "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES";
+
+/// One audit row's nine values, in `INSERT_AUDIT`'s column order.
+fn bind_audit<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    event: &'q NewAuditEvent,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
+    query
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&event.org_id)
+        .bind(now)
+        .bind(event.kind.as_str())
+        .bind(event.outcome.as_str())
+        .bind(event.actor.to_string())
+        .bind(&event.subject)
+        .bind(&event.reason)
+        .bind(event.details.to_string())
 }
 
 fn escape_like(s: &str) -> String {

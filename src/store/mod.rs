@@ -83,6 +83,34 @@ fn numbered_parameters(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `($1, …, $columns), ($columns+1, …), …` for `rows` rows: the VALUES of
+/// a multi-row INSERT.
+fn numbered_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", numbered_parameters(i * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Deletes at most `batch` rows of `table` (whose `id`s are UUIDv7, so
+/// they sort by creation time) made before `cutoff` (unix ms), found
+/// through the primary key alone; how many went.
+async fn delete_oldest(
+    pool: &AnyPool,
+    table: &'static str,
+    cutoff: i64,
+    batch: i64,
+) -> StoreResult<u64> {
+    let done = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id < $1 ORDER BY id LIMIT $2)"
+    ))
+    .bind(audit::first_uuid_v7_at(cutoff))
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// How many members `remember_members` keeps; a miss is one indexed read.
 const MEMBER_VIEWS: u64 = 10_000;
 

@@ -6,7 +6,9 @@ use futures_util::future::BoxFuture;
 use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{numbered_parameters, Backend, Store, StoreError, StoreResult, Tx, BATCH};
+use super::{
+    numbered_parameters, numbered_rows, Backend, Store, StoreError, StoreResult, Tx, BATCH,
+};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -159,13 +161,10 @@ impl Tx {
     ) -> StoreResult<()> {
         const COLUMNS: usize = 13;
         for chunk in rows.chunks(BATCH / COLUMNS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
-                .collect();
             let sql = format!(
                 "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
                  resource, password_hash, version, created_at, updated_at) VALUES {}",
-                values.join(", ")
+                numbered_rows(chunk.len(), COLUMNS)
             );
             let mut query = sqlx::query(&sql);
             for (row, password_hash) in chunk {

@@ -4,7 +4,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{new_id, now_ms, numbered_parameters, Store, StoreError, StoreResult, Tx, BATCH};
+use super::{
+    new_id, now_ms, numbered_parameters, numbered_rows, Store, StoreError, StoreResult, Tx, BATCH,
+};
 use crate::events::MemberSource;
 
 /// A global account: one per email, whatever the letter case.
@@ -312,31 +314,13 @@ impl Tx {
         email: &str,
         profile: &UserProfile,
     ) -> StoreResult<(User, bool)> {
-        let now = now_ms();
-        let user = User {
-            id: new_id(),
-            email: email.trim().to_string(),
-            given_name: profile.given_name.clone(),
-            family_name: profile.family_name.clone(),
-            display_name: profile.display_name.clone(),
-            created_at: now,
-            updated_at: now,
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (email_key) DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(email_key(email))
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(&user.display_name)
-        .bind(now)
-        .execute(&mut **self)
-        .await?;
         // Created: the row is what we just wrote; no need to read it back.
-        if inserted.rows_affected() == 1 {
+        if let Some(user) = self
+            .insert_new_users(&[(email, profile)])
+            .await?
+            .pop()
+            .flatten()
+        {
             return Ok((user, true));
         }
         let existing = Store::user_by_email(&mut **self, email)
@@ -368,13 +352,10 @@ impl Tx {
             .collect();
         let mut created = std::collections::HashSet::new();
         for chunk in users.chunks(BATCH / COLUMNS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
-                .collect();
             let sql = format!(
                 "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
                  VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id",
-                values.join(", ")
+                numbered_rows(chunk.len(), COLUMNS)
             );
             let mut query = sqlx::query_as::<_, (String,)>(&sql);
             for user in chunk {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{new_id, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use super::{new_id, now_ms, numbered_rows, Store, StoreResult, Tx, BATCH};
 use crate::audit::{Actor, AuditKind};
 
 /// An endpoint as stored; the secrets stay sealed.
@@ -102,15 +102,7 @@ impl Store {
     /// is still to deliver lives in each endpoint's cursor and the
     /// redeliveries queue); its ids are UUIDv7, found by the primary key.
     pub async fn delete_deliveries_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE id IN \
-             (SELECT id FROM webhook_deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(super::audit::first_uuid_v7_at(cutoff))
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        super::delete_oldest(&self.pool, "webhook_deliveries", cutoff, batch).await
     }
 
     /// The endpoint's log, newest first, before the delivery `before`.
@@ -375,12 +367,9 @@ impl Tx {
         }
         const COLUMNS: usize = 11;
         for chunk in attempts.chunks(BATCH / COLUMNS) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", numbered_parameters(i * COLUMNS + 1, COLUMNS)))
-                .collect();
             let sql = format!(
                 "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                rows.join(", ")
+                numbered_rows(chunk.len(), COLUMNS)
             );
             let mut query = sqlx::query(&sql);
             for d in chunk {
