@@ -16,9 +16,6 @@
 mod common;
 mod support;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use common::op::{TestOp, CLIENT_ID, CLIENT_SECRET, TENANT};
 use common::Gateway;
 use serde_json::json;
@@ -79,38 +76,22 @@ async fn main() {
     for _ in 0..n {
         pending.push(started(&http, &start).await);
     }
-    let pending = Arc::new(tokio::sync::Mutex::new(pending));
-    let clock = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (http, pending) = (http.clone(), pending.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    // Not `while let`: its guard would hold the lock for the whole request.
-                    let next = pending.lock().await.pop();
-                    let Some((callback, cookie)) = next else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let res = http
-                        .get(&callback)
-                        .header("cookie", cookie)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.await.unwrap());
-    }
-    let (per_second, p50, p99) = support::rate_p50_p99(latencies, clock.elapsed());
+    let callback = {
+        let http = http.clone();
+        move |(callback, cookie): (String, String)| {
+            let http = http.clone();
+            async move {
+                let res = http
+                    .get(&callback)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+            }
+        }
+    };
+    let (per_second, p50, p99) = support::drive(pending, concurrency, callback).await;
     println!(
         "machine: {cores} cores; store: SQLite (default), cache: in-process; OP in this process"
     );

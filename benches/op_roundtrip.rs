@@ -22,9 +22,8 @@ mod common;
 mod support;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -99,16 +98,68 @@ async fn session_cookie(gw: &Gateway, integration_id: &str) -> String {
     let (action, fields) = idp::parse_form(&page.text().await.unwrap());
     let done = browser.post(&action).form(&fields).send().await.unwrap();
     assert_eq!(done.status(), 303);
-    done.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|c| c.to_str().unwrap())
-        .find(|c| c.starts_with("sso_gateway_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
+    support::session_cookie(&done)
+}
+
+/// One OP round trip's fixed parts.
+struct RoundTrip {
+    http: reqwest::Client,
+    cookie: String,
+    authorize: String,
+    token_url: String,
+    userinfo_url: String,
+    client_id: String,
+    client_secret: String,
+    verifier: String,
+}
+
+impl RoundTrip {
+    /// Authorize (state `r{k}`) → code → token → userinfo.
+    async fn run(&self, k: usize) {
+        let res = self
+            .http
+            .get(format!("{}&state=r{k}", self.authorize))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+        let back = res.headers()["location"].to_str().unwrap().to_string();
+        let code = reqwest::Url::parse(&back)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap_or_else(|| panic!("{back}"))
+            .1
+            .into_owned();
+        let tokens: Value = self
+            .http
+            .post(&self.token_url)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &self.verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tokens}"));
+        let me = self
+            .http
+            .get(&self.userinfo_url)
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 200);
+    }
 }
 
 #[tokio::main]
@@ -161,75 +212,22 @@ async fn main() {
         url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>(),
     );
     let (token_url, userinfo_url) = (gw.url("/oauth2/token"), gw.url("/oauth2/userinfo"));
-    let left = Arc::new(AtomicUsize::new(n));
-    let clock = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let (http, left, cookie) = (http.clone(), left.clone(), cookie.clone());
-            let (authorize, token_url, userinfo_url) =
-                (authorize.clone(), token_url.clone(), userinfo_url.clone());
-            let (client_id, client_secret, verifier) =
-                (client_id.clone(), client_secret.clone(), verifier.clone());
-            tokio::spawn(async move {
-                let mut latencies: Vec<Duration> = Vec::new();
-                let mut i = 0;
-                while left
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| l.checked_sub(1))
-                    .is_ok()
-                {
-                    i += 1;
-                    let t = Instant::now();
-                    let res = http
-                        .get(format!("{authorize}&state=w{w}-{i}"))
-                        .header("cookie", &cookie)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(res.status(), 302);
-                    let back = res.headers()["location"].to_str().unwrap().to_string();
-                    let code = reqwest::Url::parse(&back)
-                        .unwrap()
-                        .query_pairs()
-                        .find(|(k, _)| k == "code")
-                        .unwrap_or_else(|| panic!("{back}"))
-                        .1
-                        .into_owned();
-                    let tokens: Value = http
-                        .post(&token_url)
-                        .basic_auth(&client_id, Some(&client_secret))
-                        .form(&[
-                            ("grant_type", "authorization_code"),
-                            ("code", &code),
-                            ("redirect_uri", REDIRECT_URI),
-                            ("code_verifier", &verifier),
-                        ])
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    let access = tokens["access_token"]
-                        .as_str()
-                        .unwrap_or_else(|| panic!("{tokens}"));
-                    let me = http
-                        .get(&userinfo_url)
-                        .bearer_auth(access)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(me.status(), 200);
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.await.unwrap());
-    }
-    let (per_second, p50, p99) = support::rate_p50_p99(latencies, clock.elapsed());
+    // What every round trip needs, shared by the tasks.
+    let round = Arc::new(RoundTrip {
+        http,
+        cookie,
+        authorize,
+        token_url,
+        userinfo_url,
+        client_id,
+        client_secret,
+        verifier,
+    });
+    let round_trip = move |k: usize| {
+        let round = round.clone();
+        async move { round.run(k).await }
+    };
+    let (per_second, p50, p99) = support::drive((0..n).collect(), concurrency, round_trip).await;
     let shown = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"));
     println!(
         "machine: {cores} cores, shared with the load generator; store: SQLite (default), cache: in-process"
