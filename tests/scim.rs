@@ -651,6 +651,86 @@ async fn concurrent_patches_of_one_user_lose_nothing() {
     assert_eq!(got["phoneNumbers"].as_array().unwrap().len(), 4, "{got}");
 }
 
+/// Entra sends a group's member PATCHes from several workers at once: each
+/// one's members are added to what the others added, none written over.
+/// On PostgreSQL + Redis the PATCHes are spread over two instances.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_member_patches_of_one_group_lose_nothing() {
+    let idp = TestIdp::start("x@example.com").await;
+    let a = Gateway::start().await;
+    let (admin_token, on_a) = tenant(&a, &idp, "Acme").await;
+    let api = a.api(&admin_token);
+    let twin = match common::shared_backends() {
+        true => Some(a.start_twin().await),
+        false => None,
+    };
+    let on_b = Scim {
+        http: on_a.http.clone(),
+        base: match &twin {
+            Some(b) => on_a.base.replace(&a.base, &b.base),
+            None => on_a.base.clone(),
+        },
+        token: on_a.token.clone(),
+    };
+    let (_, group) = on_a
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Racers", "members": []}))
+        .await;
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let (status, user) = on_a
+            .post("/Users", okta_user(&format!("racer{i:02}@example.com")))
+            .await;
+        assert_eq!(status, 201, "{user}");
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    // Three rounds of 8 PATCHes at once: adds of different members must
+    // all land.
+    for round in ids.chunks(8) {
+        let patches = round.iter().enumerate().map(|(k, id)| {
+            let (scim, path) = (if k % 2 == 0 { &on_a } else { &on_b }, path.clone());
+            async move {
+                scim.patch(
+                    &path,
+                    json!([{"op": "Add", "path": "members", "value": [{"value": id}]}]),
+                )
+                .await
+                .0
+            }
+        });
+        let statuses = futures_util::future::join_all(patches).await;
+        assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    }
+    let (_, got) = on_a.get(&path).await;
+    let mut members: Vec<&str> = got["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut wanted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    assert_eq!(members, wanted, "{got}");
+    let team = format!("/teams/{}", group["id"].as_str().unwrap());
+    assert_eq!(api.get(&team).await.1["member_count"], 24);
+    // Removals at once also all land, in the group and in the team.
+    let removals = ids[..8].iter().enumerate().map(|(k, id)| {
+        let (scim, path) = (if k % 2 == 0 { &on_a } else { &on_b }, path.clone());
+        async move {
+            let filter = format!("members[value eq \"{id}\"]");
+            scim.patch(&path, json!([{"op": "Remove", "path": filter}]))
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(removals).await;
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let (_, got) = on_a.get(&path).await;
+    assert_eq!(got["members"].as_array().unwrap().len(), 16, "{got}");
+    assert_eq!(api.get(&team).await.1["member_count"], 16);
+}
+
 /// PostgreSQL + Redis only (suite 2 of scripts/test.sh): an IdP whose
 /// requests a load balancer spreads over two instances, sending every
 /// create twice at once (a retry racing the original), gets each user and

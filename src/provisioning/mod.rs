@@ -15,6 +15,7 @@ mod membership;
 mod orgs;
 mod platform;
 mod scim;
+mod scim_groups;
 mod teams;
 mod verified_domains;
 
@@ -30,8 +31,11 @@ pub use platform::{
     SETUP_LINK_MAX_SECONDS, SETUP_LINK_MIN_SECONDS,
 };
 pub use scim::{
-    scim_create_group, scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user,
-    scim_update_group, ScimGroupWrite, ScimUserFacts, ScimUserPatch, ScimUserWrite,
+    scim_create_user, scim_delete_user, scim_patch_user, scim_replace_user, ScimUserFacts,
+    ScimUserPatch, ScimUserWrite,
+};
+pub use scim_groups::{
+    scim_change_group, scim_create_group, ScimGroup, ScimGroupChange, ScimGroupFields,
 };
 pub use teams::{
     create_team, create_team_with, delete_team, purge_expired_teams, restore_team, update_team,

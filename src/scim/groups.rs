@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
@@ -15,20 +15,16 @@ use super::schema::{self, get_ci};
 use super::{
     base_url, keeps, list_response, scim_json, scim_json_at, ListParams, ScimClient, ScimJson,
 };
-use crate::provisioning::{delete_team, scim_create_group, scim_update_group, ScimGroupWrite};
+use crate::provisioning::{
+    delete_team, scim_change_group, scim_create_group, ScimGroup, ScimGroupChange, ScimGroupFields,
+};
 use crate::state::AppState;
-use crate::store::{Team, TeamState};
+use crate::store::{Store, Team, TeamState};
 
-/// The SCIM user ids in a resource's `members`, each checked to be a user
-/// of this integration (unknown ones are refused). Only the listed ids are
-/// looked up: loading the whole directory made every group write of a
-/// 100k-user tenant read 100k rows.
-async fn checked_members(
-    state: &AppState,
-    client: &ScimClient,
-    resource: &Value,
-) -> Result<Vec<String>, ScimError> {
-    let Some(members) = resource.as_object().and_then(|o| get_ci(o, "members")) else {
+/// The SCIM user ids in a resource's `members`, each once (the rule checks
+/// they are users of this integration).
+fn listed_members(object: &Map<String, Value>) -> Result<Vec<String>, ScimError> {
+    let Some(members) = get_ci(object, "members") else {
         return Ok(Vec::new());
     };
     let members = members
@@ -45,45 +41,103 @@ async fn checked_members(
             out.push(id.to_string());
         }
     }
-    let ids: Vec<&str> = out.iter().map(String::as_str).collect();
-    let known = state
-        .store
-        .known_scim_user_ids(&client.integration.id, &ids)
-        .await?;
-    if let Some(unknown) = out.iter().find(|id| !known.contains(*id)) {
-        return Err(ScimError::bad(
-            "invalidValue",
-            format!("member {unknown:?} is not a user of this tenant"),
-        ));
-    }
     Ok(out)
+}
+
+/// What a group resource says that a team keeps, checked: the rest of what
+/// a client sends (Entra's extra schema, `meta`) is not stored.
+fn group_fields(resource: &Value) -> Result<ScimGroupFields, ScimError> {
+    let object = resource
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
+    schema::check_lengths(object, schema::GROUP_ATTRIBUTES, "")?;
+    let text = |name| {
+        get_ci(object, name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(ScimGroupFields {
+        display_name: text("displayName")
+            .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))?,
+        external_id: text("externalId"),
+        members: listed_members(object)?,
+    })
+}
+
+/// A group resource without `meta`: what a PATCH applies to and what a
+/// GET shows (with `meta`).
+fn group_document(
+    base: &str,
+    id: &str,
+    name: &str,
+    external_id: Option<&str>,
+    members: &[String],
+) -> Value {
+    let members: Vec<Value> = members
+        .iter()
+        .map(|id| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+        .collect();
+    let mut group = json!({
+        "schemas": [schema::GROUP],
+        "id": id,
+        "displayName": name,
+        "members": members,
+    });
+    if let Some(external) = external_id {
+        group["externalId"] = json!(external);
+    }
+    group
 }
 
 async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Value, ScimError> {
     let base = base_url(state, &client.integration.id);
-    let members: Vec<Value> = state
-        .store
-        .scim_group_members(&team.id)
-        .await?
-        .into_iter()
-        .map(|id| json!({ "value": id, "type": "User", "$ref": format!("{base}/Users/{id}") }))
-        .collect();
+    let members = Store::scim_group_members(state.store.pool(), &team.id).await?;
     let stamp = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
-    let mut group = json!({
-        "schemas": [schema::GROUP],
-        "id": team.id,
-        "displayName": team.name,
-        "members": members,
-        "meta": { "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": location(state, client, &team.id) },
-    });
-    if let Some(external) = &team.scim_external_id {
-        group["externalId"] = json!(external);
-    }
+    let mut group = group_document(
+        &base,
+        &team.id,
+        &team.name,
+        team.scim_external_id.as_deref(),
+        &members,
+    );
+    group["meta"] = json!({ "resourceType": "Group", "created": stamp(team.created_at), "lastModified": stamp(team.updated_at), "location": location(state, client, &team.id) });
     Ok(group)
+}
+
+/// PUT: the resource as sent, whatever the group held.
+struct Replaced(ScimGroupFields);
+
+impl ScimGroupChange for Replaced {
+    type Refusal = ScimError;
+    fn changed(&self, _: &ScimGroup) -> Result<ScimGroupFields, ScimError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// PATCH: the operations applied to the group as it is when written.
+struct Patched {
+    ops: PatchOps,
+    base: String,
+}
+
+impl ScimGroupChange for Patched {
+    type Refusal = ScimError;
+    fn changed(&self, group: &ScimGroup) -> Result<ScimGroupFields, ScimError> {
+        let team = &group.team;
+        let mut document = group_document(
+            &self.base,
+            &team.id,
+            &team.name,
+            team.external_id.as_deref(),
+            &group.members,
+        );
+        self.ops.apply(&mut document)?;
+        group_fields(&document)
+    }
 }
 
 async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Team, ScimError> {
@@ -98,47 +152,6 @@ async fn live_team(state: &AppState, client: &ScimClient, id: &str) -> Result<Te
     }
 }
 
-/// What a group resource says that a team keeps, checked: the rest of
-/// what a client sends (Entra's extra schema, `meta`) is not stored.
-struct GroupFields {
-    display_name: String,
-    external_id: Option<String>,
-    members: Vec<String>,
-}
-
-impl GroupFields {
-    async fn read(
-        state: &AppState,
-        client: &ScimClient,
-        resource: &Value,
-    ) -> Result<Self, ScimError> {
-        let object = resource
-            .as_object()
-            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
-        schema::check_lengths(object, schema::GROUP_ATTRIBUTES, "")?;
-        let text = |name| {
-            get_ci(object, name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        Ok(GroupFields {
-            display_name: text("displayName")
-                .ok_or_else(|| ScimError::bad("invalidValue", "displayName is required"))?,
-            external_id: text("externalId"),
-            members: checked_members(state, client, resource).await?,
-        })
-    }
-
-    fn write<'a>(&'a self, operation: &'a str) -> ScimGroupWrite<'a> {
-        ScimGroupWrite {
-            display_name: &self.display_name,
-            external_id: self.external_id.as_deref(),
-            members: &self.members,
-            operation,
-        }
-    }
-}
-
 fn location(state: &AppState, client: &ScimClient, id: &str) -> String {
     format!("{}/Groups/{id}", base_url(state, &client.integration.id))
 }
@@ -148,11 +161,10 @@ pub async fn create(
     client: ScimClient,
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let fields = GroupFields::read(&state, &client, &body).await?;
     let team_id = scim_create_group(
         &state.store,
         &client.integration,
-        &fields.write("POST /Groups"),
+        group_fields(&body)?,
         &client.actor,
     )
     .await?;
@@ -239,33 +251,23 @@ pub async fn list(
     Ok(list_response(groups, &query))
 }
 
-async fn save(
-    state: &AppState,
-    client: &ScimClient,
-    id: &str,
-    resource: &Value,
-    operation: &str,
-) -> Result<(), ScimError> {
-    let fields = GroupFields::read(state, client, resource).await?;
-    scim_update_group(
-        &state.store,
-        &client.integration,
-        id,
-        &fields.write(operation),
-        &client.actor,
-    )
-    .await?;
-    Ok(())
-}
-
 pub async fn replace(
     state: web::Data<AppState>,
     client: ScimClient,
     path: web::Path<(String, String)>,
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    live_team(&state, &client, &path.1).await?;
-    save(&state, &client, &path.1, &body, "PUT /Groups").await?;
+    let change = Replaced(group_fields(&body)?);
+    let integration = &client.integration;
+    scim_change_group(
+        &state.store,
+        integration,
+        &path.1,
+        change,
+        "PUT /Groups",
+        &client.actor,
+    )
+    .await??;
     let team = live_team(&state, &client, &path.1).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -279,11 +281,20 @@ pub async fn patch(
     path: web::Path<(String, String)>,
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let ops = PatchOps::parse(&body)?;
-    let team = live_team(&state, &client, &path.1).await?;
-    let mut group = render(&state, &client, &team).await?;
-    ops.apply(&mut group)?;
-    save(&state, &client, &path.1, &group, "PATCH /Groups").await?;
+    let change = Patched {
+        ops: PatchOps::parse(&body)?,
+        base: base_url(&state, &client.integration.id),
+    };
+    let integration = &client.integration;
+    scim_change_group(
+        &state.store,
+        integration,
+        &path.1,
+        change,
+        "PATCH /Groups",
+        &client.actor,
+    )
+    .await??;
     // Nothing is rendered back: Entra's member changes expect 204, which
     // RFC 7644 §3.5.2 allows.
     Ok(HttpResponse::NoContent().finish())

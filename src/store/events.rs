@@ -44,6 +44,9 @@ pub struct Envelope {
     pub data: Box<RawValue>,
 }
 
+/// A team row as the event snapshots read it: id, name, SCIM id, externalId.
+type SnapshotRow = (String, String, Option<String>, Option<String>);
+
 impl Event {
     pub fn public_id(&self) -> String {
         format_event_id(self.id)
@@ -229,13 +232,41 @@ impl Tx {
         org_id: &str,
         team_id: &str,
     ) -> StoreResult<Option<TeamData>> {
-        let team: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        let team: Option<SnapshotRow> = sqlx::query_as(
             "SELECT id, name, scim_id, scim_external_id FROM teams WHERE org_id = $1 AND id = $2",
         )
         .bind(org_id)
         .bind(team_id)
         .fetch_optional(&mut *self.inner)
         .await?;
+        self.with_domains(team).await
+    }
+
+    /// The integration's live SCIM group, locked until this transaction
+    /// ends, so a change read from it is written over the group as read:
+    /// on PostgreSQL the row lock holds off another instance's write of the
+    /// same group (SQLite's one writer already does). The no-op update is
+    /// the lock both engines take.
+    pub async fn lock_scim_team(
+        &mut self,
+        org_id: &str,
+        integration_id: &str,
+        team_id: &str,
+    ) -> StoreResult<Option<TeamData>> {
+        let team: Option<SnapshotRow> = sqlx::query_as(
+            "UPDATE teams SET updated_at = updated_at \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL AND scim_integration_id = $3 \
+             RETURNING id, name, scim_id, scim_external_id",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(integration_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        self.with_domains(team).await
+    }
+
+    async fn with_domains(&mut self, team: Option<SnapshotRow>) -> StoreResult<Option<TeamData>> {
         let Some((id, name, scim_id, external_id)) = team else {
             return Ok(None);
         };

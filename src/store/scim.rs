@@ -227,13 +227,30 @@ impl Tx {
 }
 
 impl Store {
+    /// SCIM user ids of a group's members, in the order they are listed.
+    pub async fn scim_group_members<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        team_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT u.id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+             WHERE m.team_id = $1 ORDER BY u.created_at, u.id",
+        )
+        .bind(team_id)
+        .fetch_all(executor)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+impl Tx {
     /// Which of `ids` are SCIM users of the integration, read by primary key
     /// in chunks: a group's member check must not read the whole directory.
     /// (The integration is compared here, not in SQL: with it in the WHERE
     /// clause SQLite's planner walked the integration's index instead of
     /// the keys, a second per PATCH at 100k users.)
     pub async fn known_scim_user_ids(
-        &self,
+        &mut self,
         integration_id: &str,
         ids: &[&str],
     ) -> StoreResult<HashSet<String>> {
@@ -249,7 +266,7 @@ impl Store {
             }
             known.extend(
                 query
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut **self)
                     .await?
                     .into_iter()
                     .filter(|(_, owner)| owner == integration_id)
@@ -259,46 +276,26 @@ impl Store {
         Ok(known)
     }
 
-    /// SCIM user ids of a group's members.
-    pub async fn scim_group_members(&self, team_id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT u.id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
-             WHERE m.team_id = $1 ORDER BY u.created_at, u.id",
-        )
-        .bind(team_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-}
-
-impl Tx {
-    /// Replaces a SCIM group's member list. Writes only the difference:
-    /// Entra adds members a batch at a time, and rewriting the whole list
-    /// for each batch made a group's sync quadratic in its size.
+    /// Replaces a SCIM group's member list `current` (read in this
+    /// transaction) with `wanted`. Writes only the difference: Entra adds
+    /// members a batch at a time, and rewriting the whole list for each
+    /// batch made a group's sync quadratic in its size.
     pub async fn set_scim_group_members(
         &mut self,
         team_id: &str,
-        scim_user_ids: &[String],
+        current: &[String],
+        wanted: &[String],
     ) -> StoreResult<()> {
-        let current: Vec<(String,)> =
-            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
-                .bind(team_id)
-                .fetch_all(&mut **self)
-                .await?;
-        let current: HashSet<String> = current.into_iter().map(|(id,)| id).collect();
-        let wanted: HashSet<&String> = scim_user_ids.iter().collect();
-        for id in current.iter().filter(|id| !wanted.contains(id)) {
+        let current: HashSet<&String> = current.iter().collect();
+        let keep: HashSet<&String> = wanted.iter().collect();
+        for id in current.iter().filter(|id| !keep.contains(*id)) {
             sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
                 .bind(team_id)
-                .bind(id)
+                .bind(*id)
                 .execute(&mut **self)
                 .await?;
         }
-        let new: Vec<&String> = scim_user_ids
-            .iter()
-            .filter(|id| !current.contains(*id))
-            .collect();
+        let new: Vec<&String> = wanted.iter().filter(|id| !current.contains(id)).collect();
         // A few hundred rows per statement: SQLite's one writer waits for
         // each statement of a group PATCH.
         for chunk in new.chunks(BATCH) {
