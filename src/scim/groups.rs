@@ -251,6 +251,27 @@ pub async fn list(
     Ok(list_response(groups, &query))
 }
 
+/// Applies a PUT's or PATCH's change to the group: the rules' refusal and
+/// the change's own both answer as SCIM errors.
+async fn change_group<C: ScimGroupChange<Refusal = ScimError>>(
+    state: &AppState,
+    client: &ScimClient,
+    id: &str,
+    change: C,
+    operation: &'static str,
+) -> Result<(), ScimError> {
+    let integration = &client.integration;
+    scim_change_group(
+        &state.store,
+        integration,
+        id,
+        change,
+        operation,
+        &client.actor,
+    )
+    .await?
+}
+
 pub async fn replace(
     state: web::Data<AppState>,
     client: ScimClient,
@@ -258,16 +279,7 @@ pub async fn replace(
     ScimJson(body): ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     let change = Replaced(group_fields(&body)?);
-    let integration = &client.integration;
-    scim_change_group(
-        &state.store,
-        integration,
-        &path.1,
-        change,
-        "PUT /Groups",
-        &client.actor,
-    )
-    .await??;
+    change_group(&state, &client, &path.1, change, "PUT /Groups").await?;
     let team = live_team(&state, &client, &path.1).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -285,16 +297,7 @@ pub async fn patch(
         ops: PatchOps::parse(&body)?,
         base: base_url(&state, &client.integration.id),
     };
-    let integration = &client.integration;
-    scim_change_group(
-        &state.store,
-        integration,
-        &path.1,
-        change,
-        "PATCH /Groups",
-        &client.actor,
-    )
-    .await??;
+    change_group(&state, &client, &path.1, change, "PATCH /Groups").await?;
     // Nothing is rendered back: Entra's member changes expect 204, which
     // RFC 7644 §3.5.2 allows.
     Ok(HttpResponse::NoContent().finish())
