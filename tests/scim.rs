@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::events::{cursor, walk};
 use common::idp::TestIdp;
 use common::scim::{tenant, Scim, ENTERPRISE, USER};
 use common::Gateway;
@@ -1056,6 +1057,23 @@ async fn oversized_strings_are_refused_and_nothing_is_written() {
     assert_eq!(scim.get("/Groups").await.1["totalResults"], 0);
 }
 
+/// The audit log's refusals of creates whose account belongs to another
+/// organization.
+async fn account_elsewhere_refusals(gw: &Gateway, token: &str) -> Vec<Value> {
+    let (_, refusals) = gw.api(token).get("/audit?outcome=failure").await;
+    refusals["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("account_elsewhere"))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Concurrent SCIM writes are group-committed (one transaction, a savepoint
 /// each): the bad users among them fail alone, each with its own SCIM
 /// error, the others land, and the event stream holds every committed
@@ -1072,8 +1090,7 @@ async fn a_group_committed_batch_fails_only_its_bad_users() {
         a.post("/Users", okta_user("carol@shared.example")).await.0,
         201
     );
-    let (_, page) = gw.api(&token).get("/events?limit=1000").await;
-    let start = page["next_cursor"].as_str().unwrap().to_string();
+    let start = cursor(&gw, &token).await;
 
     let b = std::sync::Arc::new(b);
     let good = 40;
@@ -1133,19 +1150,9 @@ async fn a_group_committed_batch_fails_only_its_bad_users() {
         .filter(|(e, s, _)| e == "dup@example.com" && *s == 201);
     assert_eq!(dups.count(), 1);
     assert_eq!(b.get("/Users?count=500").await.1["totalResults"], good + 1);
-    let (_, refusals) = gw.api(&token).get("/audit?outcome=failure").await;
-    let elsewhere = refusals["events"].as_array().unwrap().iter().filter(|e| {
-        e["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("account_elsewhere"))
-    });
-    assert_eq!(elsewhere.count(), 2);
+    assert_eq!(account_elsewhere_refusals(&gw, &token).await.len(), 2);
 
-    let (_, page) = gw
-        .api(&token)
-        .get(&format!("/events?after={start}&limit=1000"))
-        .await;
-    let events = page["events"].as_array().unwrap();
+    let (events, _) = walk(&gw, &token, &start, 1000).await;
     let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
     let position = |kind: &str, email: &str| {
@@ -1194,8 +1201,7 @@ async fn creates_written_together_keep_each_ones_outcome() {
             .0,
         201
     );
-    let (_, page) = gw.api(&token).get("/events?limit=1000").await;
-    let start = page["next_cursor"].as_str().unwrap().to_string();
+    let start = cursor(&gw, &token).await;
     let (_, audit) = gw
         .api(&token)
         .get("/audit?kind=scim.user.created&outcome=success&limit=500")
@@ -1271,19 +1277,10 @@ async fn creates_written_together_keep_each_ones_outcome() {
         .await;
     let audited = audit["events"].as_array().unwrap().len() - audited_before;
     assert_eq!(audited, landed.len(), "one audit row per landed create");
-    let (_, refusals) = gw.api(&token).get("/audit?outcome=failure").await;
-    let elsewhere = refusals["events"].as_array().unwrap().iter().filter(|e| {
-        e["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("account_elsewhere"))
-    });
-    assert_eq!(elsewhere.count(), 1, "{refusals}");
+    let refusals = account_elsewhere_refusals(&gw, &token).await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
 
-    let (_, page) = gw
-        .api(&token)
-        .get(&format!("/events?after={start}&limit=1000"))
-        .await;
-    let events = page["events"].as_array().unwrap();
+    let (events, _) = walk(&gw, &token, &start, 1000).await;
     let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
     // The existing account only has its names refreshed.

@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod dns;
+pub mod events;
 pub mod idp;
 pub mod op;
 pub mod scim;
