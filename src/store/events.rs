@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use super::{fetch_in_chunks, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
 
 /// An event a change produces, before it has an id.
@@ -199,31 +199,27 @@ impl Tx {
         org_id: &str,
         user_ids: &[&str],
     ) -> StoreResult<Vec<MemberData>> {
-        let mut out = Vec::with_capacity(user_ids.len());
-        for chunk in user_ids.chunks(BATCH) {
-            let sql = format!(
-                "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.source \
-                 FROM memberships m JOIN users u ON u.id = m.user_id \
-                 WHERE m.org_id = $1 AND m.user_id IN ({})",
-                numbered_parameters(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, MemberSnapshotRow>(&sql).bind(org_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *self.inner).await? {
-                out.push(MemberData {
-                    source: MemberSource::parse(&row.source).unwrap_or(MemberSource::Jit),
-                    user_id: row.id,
-                    email: row.email,
-                    given_name: row.given_name,
-                    family_name: row.family_name,
-                    display_name: row.display_name,
-                    role: row.role,
-                });
-            }
-        }
-        Ok(out)
+        let rows: Vec<MemberSnapshotRow> =
+            fetch_in_chunks(&mut self.inner, &[org_id], user_ids, |list| {
+                format!(
+                    "SELECT u.id, u.email, u.given_name, u.family_name, u.display_name, m.role, m.source \
+                     FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND m.user_id IN ({list})"
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| MemberData {
+                source: MemberSource::parse(&row.source).unwrap_or(MemberSource::Jit),
+                user_id: row.id,
+                email: row.email,
+                given_name: row.given_name,
+                family_name: row.family_name,
+                display_name: row.display_name,
+                role: row.role,
+            })
+            .collect())
     }
 
     /// One team, live or deleted.

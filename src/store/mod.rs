@@ -83,6 +83,29 @@ fn numbered_parameters(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Rows of `sql` for `keys`, a statement per `BATCH` of them: `sql` gets
+/// the chunk's `IN (…)` list of parameters, bound after `before`.
+async fn fetch_in_chunks<T>(
+    conn: &mut sqlx::AnyConnection,
+    before: &[&str],
+    keys: &[&str],
+    sql: impl Fn(&str) -> String,
+) -> StoreResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut out = Vec::new();
+    for chunk in keys.chunks(BATCH) {
+        let sql = sql(&numbered_parameters(before.len() + 1, chunk.len()));
+        let mut query = sqlx::query_as::<_, T>(&sql);
+        for value in before.iter().chain(chunk) {
+            query = query.bind(*value);
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// `($1, …, $columns), ($columns+1, …), …` for `rows` rows: the VALUES of
 /// a multi-row INSERT.
 fn numbered_rows(rows: usize, columns: usize) -> String {

@@ -6,9 +6,7 @@ use futures_util::future::BoxFuture;
 use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    numbered_parameters, numbered_rows, Backend, Store, StoreError, StoreResult, Tx, BATCH,
-};
+use super::{fetch_in_chunks, numbered_rows, Backend, Store, StoreError, StoreResult, Tx, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -195,25 +193,13 @@ impl Tx {
         integration_id: &str,
         user_names: &[&str],
     ) -> StoreResult<HashSet<String>> {
-        let mut taken = HashSet::new();
-        for chunk in user_names.chunks(BATCH) {
-            let sql = format!(
-                "SELECT user_name_key FROM scim_users WHERE integration_id = $1 AND user_name_key IN ({})",
-                numbered_parameters(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(integration_id);
-            for name in chunk {
-                query = query.bind(name.to_lowercase());
-            }
-            taken.extend(
-                query
-                    .fetch_all(&mut **self)
-                    .await?
-                    .into_iter()
-                    .map(|(k,)| k),
-            );
-        }
-        Ok(taken)
+        let keys: Vec<String> = user_names.iter().map(|n| n.to_lowercase()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let taken: Vec<(String,)> = fetch_in_chunks(self, &[integration_id], &keys, |list| {
+            format!("SELECT user_name_key FROM scim_users WHERE integration_id = $1 AND user_name_key IN ({list})")
+        })
+        .await?;
+        Ok(taken.into_iter().map(|(key,)| key).collect())
     }
 
     pub async fn delete_scim_user(&mut self, integration_id: &str, id: &str) -> StoreResult<bool> {
@@ -254,26 +240,15 @@ impl Tx {
         integration_id: &str,
         ids: &[&str],
     ) -> StoreResult<HashSet<String>> {
-        let mut known = HashSet::new();
-        for chunk in ids.chunks(BATCH) {
-            let sql = format!(
-                "SELECT id, integration_id FROM scim_users WHERE id IN ({})",
-                numbered_parameters(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            known.extend(
-                query
-                    .fetch_all(&mut **self)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, owner)| owner == integration_id)
-                    .map(|(id, _)| id),
-            );
-        }
-        Ok(known)
+        let rows: Vec<(String, String)> = fetch_in_chunks(self, &[], ids, |list| {
+            format!("SELECT id, integration_id FROM scim_users WHERE id IN ({list})")
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, owner)| owner == integration_id)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Replaces a SCIM group's member list `current` (read in this

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{new_id, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
+use super::{fetch_in_chunks, new_id, now_ms, Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Team {
@@ -365,30 +365,18 @@ impl Tx {
         team_id: &str,
         user_ids: &[&String],
     ) -> StoreResult<Vec<String>> {
-        let mut added = Vec::new();
-        for chunk in user_ids.chunks(BATCH) {
-            // `WHERE` before `ON CONFLICT` also keeps SQLite's parser from
-            // reading the upsert as part of the SELECT.
-            let sql = format!(
-                "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
-                 WHERE org_id = $2 AND user_id IN ({}) ON CONFLICT DO NOTHING RETURNING user_id",
-                numbered_parameters(3, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String,)>(&sql)
-                .bind(team_id)
-                .bind(org_id);
-            for user_id in chunk {
-                query = query.bind(*user_id);
-            }
-            added.extend(
-                query
-                    .fetch_all(&mut **self)
-                    .await?
-                    .into_iter()
-                    .map(|(id,)| id),
-            );
-        }
-        Ok(added)
+        let user_ids: Vec<&str> = user_ids.iter().map(|id| id.as_str()).collect();
+        let added: Vec<(String,)> =
+            fetch_in_chunks(self, &[team_id, org_id], &user_ids, |list| {
+                // `WHERE` before `ON CONFLICT` also keeps SQLite's parser
+                // from reading the upsert as part of the SELECT.
+                format!(
+                    "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
+                     WHERE org_id = $2 AND user_id IN ({list}) ON CONFLICT DO NOTHING RETURNING user_id"
+                )
+            })
+            .await?;
+        Ok(added.into_iter().map(|(id,)| id).collect())
     }
 
     pub async fn remove_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    new_id, now_ms, numbered_parameters, numbered_rows, Store, StoreError, StoreResult, Tx, BATCH,
+    fetch_in_chunks, new_id, now_ms, numbered_rows, Store, StoreError, StoreResult, Tx, BATCH,
 };
 use crate::events::MemberSource;
 
@@ -281,24 +281,22 @@ impl Store {
         user_ids: impl Iterator<Item = &'a str>,
     ) -> StoreResult<HashMap<String, Vec<MemberTeam>>> {
         let ids: Vec<&str> = user_ids.collect();
-        let mut out: HashMap<String, Vec<MemberTeam>> = HashMap::new();
-        for chunk in ids.chunks(BATCH) {
-            let sql = format!(
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<(String, String, String)> =
+            fetch_in_chunks(&mut conn, &[org_id], &ids, |list| {
                 // CROSS JOIN keeps SQLite's join order (by the users' index,
                 // not every team of the organization); PostgreSQL plans freely.
-                "SELECT m.user_id, t.id, t.name FROM team_members m CROSS JOIN teams t \
-                 WHERE t.id = m.team_id AND t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({}) ORDER BY t.name_key",
-                numbered_parameters(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, String, String)>(&sql).bind(org_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for (user_id, id, name) in query.fetch_all(&self.pool).await? {
-                out.entry(user_id)
-                    .or_default()
-                    .push(MemberTeam { id, name });
-            }
+                format!(
+                    "SELECT m.user_id, t.id, t.name FROM team_members m CROSS JOIN teams t \
+                     WHERE t.id = m.team_id AND t.org_id = $1 AND t.deleted_at IS NULL AND m.user_id IN ({list}) ORDER BY t.name_key"
+                )
+            })
+            .await?;
+        let mut out: HashMap<String, Vec<MemberTeam>> = HashMap::new();
+        for (user_id, id, name) in rows {
+            out.entry(user_id)
+                .or_default()
+                .push(MemberTeam { id, name });
         }
         Ok(out)
     }
