@@ -528,6 +528,91 @@ async fn groups_become_teams_with_okta_and_entra_shapes() {
     );
 }
 
+/// A group write moves only the members it adds or removes: someone an
+/// admin put in the team stays while the group does not name them, and an
+/// account two of the group's SCIM users share leaves with the last one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_change_moves_only_the_members_it_names() {
+    let idp = TestIdp::start("x@example.com").await;
+    let gw = Gateway::start().await;
+    let (token, scim) = tenant(&gw, &idp, "Acme").await;
+    let api = gw.api(&token);
+    let (status, group) = scim
+        .post("/Groups", json!({"displayName": "Platform", "members": []}))
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{gid}");
+    // Dan is invited into the team by an admin, then provisioned by SCIM.
+    let (status, body) = api
+        .post(
+            "/users",
+            json!({"email": "dan@example.com", "teams": [gid]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut ids = Vec::new();
+    for (user_name, email) in [
+        ("dan", "dan@example.com"),
+        ("ann-laptop", "ann@example.com"),
+        ("ann-phone", "ann@example.com"),
+    ] {
+        let mut user = okta_user(email);
+        user["userName"] = json!(user_name);
+        let (status, created) = scim.post("/Users", user).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let (dan, laptop, phone) = (&ids[0], &ids[1], &ids[2]);
+    let team_size = || async { api.get(&format!("/teams/{gid}")).await.1["member_count"].clone() };
+    let patch = |ops: Value| {
+        let (scim, path) = (&scim, &path);
+        async move {
+            let (status, body) = scim.patch(path, ops).await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    assert_eq!(team_size().await, 1, "Dan, by the admin");
+
+    patch(
+        json!([{"op": "Add", "path": "members", "value": [{"value": laptop}, {"value": phone}]}]),
+    )
+    .await;
+    assert_eq!(team_size().await, 2, "Dan and Ann");
+    patch(json!([{"op": "Remove", "path": format!("members[value eq \"{laptop}\"]")}])).await;
+    assert_eq!(
+        team_size().await,
+        2,
+        "Ann is still listed through her phone"
+    );
+    patch(json!([{"op": "Replace", "path": "displayName", "value": "Platform EMEA"}])).await;
+    assert_eq!(team_size().await, 2, "a rename moves nobody");
+    patch(json!([{"op": "Remove", "path": format!("members[value eq \"{phone}\"]")}])).await;
+    assert_eq!(
+        team_size().await,
+        1,
+        "Ann left with her last SCIM user; Dan stays"
+    );
+
+    // Once the group names Dan, he leaves with it.
+    patch(json!([{"op": "Add", "path": "members", "value": [{"value": dan}]}])).await;
+    let (status, _) = scim
+        .put(
+            &path,
+            json!({"displayName": "Platform EMEA", "members": [{"value": laptop}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(team_size().await, 1, "only Ann, through her laptop");
+    let listed: Vec<Value> = scim.get(&path).await.1["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["value"].clone())
+        .collect();
+    assert_eq!(listed, [json!(laptop)]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_tenant_is_rate_limited_with_retry_after() {
     let idp = TestIdp::start("x@example.com").await;

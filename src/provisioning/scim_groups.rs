@@ -10,7 +10,7 @@ use super::events::{team_changed, team_event, team_membership_of};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
 use crate::events::{EventType, TeamData};
-use crate::store::{Integration, Store, StoreError, Tx};
+use crate::store::{Integration, ScimGroupMember, Store, StoreError, Tx};
 
 /// What a SCIM client asserts about a group (a team).
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ async fn create_group_in(
     fields: &ScimGroupFields,
     actor: &Actor,
 ) -> RuleResult<String> {
-    check_members(tx, integration, &[], &fields.members).await?;
+    let change = member_change(tx, integration, &[], &fields.members).await?;
     let team_id = match tx
         .insert_team(
             &integration.org_id,
@@ -83,7 +83,7 @@ async fn create_group_in(
     let team = team_changed(tx, &integration.org_id, EventType::TeamCreated, &team_id)
         .await?
         .ok_or(RuleError::NotFound("group"))?;
-    let (added, _) = sync_members(tx, integration, &team, &[], &fields.members).await?;
+    let (added, _) = sync_members(tx, integration, &team, &change).await?;
     let details = json!({ "operation": "POST /Groups", "name": name, "members_added": added });
     audit_success(
         tx,
@@ -139,8 +139,9 @@ async fn change_group_in<C: ScimGroupChange>(
         .lock_scim_team(org_id, &integration.id, team_id)
         .await?
         .ok_or(RuleError::NotFound("group"))?;
+    let listed = Store::scim_group_members(&mut **tx, team_id).await?;
     let group = ScimGroup {
-        members: Store::scim_group_members(&mut **tx, team_id).await?,
+        members: listed.iter().map(|member| member.id.clone()).collect(),
         team: before,
     };
     let fields = match change.changed(&group) {
@@ -148,7 +149,7 @@ async fn change_group_in<C: ScimGroupChange>(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let name = super::orgs::validate_name("displayName", &fields.display_name)?;
-    check_members(tx, integration, &group.members, &fields.members).await?;
+    let members = member_change(tx, integration, &listed, &fields.members).await?;
     // Also what lastModified says: the group changed now.
     match tx
         .update_scim_team(org_id, team_id, &name, fields.external_id.as_deref())
@@ -167,8 +168,7 @@ async fn change_group_in<C: ScimGroupChange>(
     if group.team != team {
         team_event(tx, org_id, EventType::TeamUpdated, &team);
     }
-    let (added, removed) =
-        sync_members(tx, integration, &team, &group.members, &fields.members).await?;
+    let (added, removed) = sync_members(tx, integration, &team, &members).await?;
     let details = json!({ "operation": operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
         tx,
@@ -182,82 +182,100 @@ async fn change_group_in<C: ScimGroupChange>(
     Ok(Ok(()))
 }
 
-/// Members the group did not have before must be users of this
-/// integration. Only those are looked up: checking the whole list made
-/// every PATCH of a 100-member group read 100 rows to add 10.
-async fn check_members(
-    tx: &mut Tx,
-    integration: &Integration,
-    before: &[String],
-    wanted: &[String],
-) -> RuleResult<()> {
-    let before: HashSet<&String> = before.iter().collect();
-    let new: Vec<&str> = wanted
-        .iter()
-        .filter(|id| !before.contains(id))
-        .map(String::as_str)
-        .collect();
-    if new.is_empty() {
-        return Ok(());
-    }
-    let known = tx.known_scim_user_ids(&integration.id, &new).await?;
-    match new.iter().find(|id| !known.contains(**id)) {
-        Some(unknown) => Err(invalid(
-            "members",
-            format!("{unknown:?} is not a user of this tenant"),
-        )),
-        None => Ok(()),
-    }
+/// Who a write adds to a group's SCIM member list and who it takes off.
+struct MemberChange {
+    joining: Vec<ScimGroupMember>,
+    leaving: Vec<ScimGroupMember>,
 }
 
-/// Records the group's SCIM members (`before` → `members`) and makes the
-/// team's members exactly the accounts among them (deactivated or
-/// email-less users have none yet); returns how many joined and left.
+/// The difference between the group's members `before` and the `wanted`
+/// list. Members new to the group must be users of this integration; only
+/// those are looked up (checking the whole list made every PATCH of a
+/// 100-member group read 100 rows to add 10), and the same read brings
+/// their accounts.
+async fn member_change(
+    tx: &mut Tx,
+    integration: &Integration,
+    before: &[ScimGroupMember],
+    wanted: &[String],
+) -> RuleResult<MemberChange> {
+    let listed: HashSet<&str> = before.iter().map(|member| member.id.as_str()).collect();
+    let new: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !listed.contains(id))
+        .collect();
+    let joining = if new.is_empty() {
+        Vec::new()
+    } else {
+        tx.known_scim_users(&integration.id, &new).await?
+    };
+    if joining.len() < new.len() {
+        let known: HashSet<&str> = joining.iter().map(|member| member.id.as_str()).collect();
+        if let Some(unknown) = new.iter().find(|id| !known.contains(**id)) {
+            return Err(invalid(
+                "members",
+                format!("{unknown:?} is not a user of this tenant"),
+            ));
+        }
+    }
+    let kept: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let leaving = before
+        .iter()
+        .filter(|member| !kept.contains(member.id.as_str()))
+        .cloned()
+        .collect();
+    Ok(MemberChange { joining, leaving })
+}
+
+/// Writes `change` to the group's SCIM member list and the same change to
+/// the team: the joining users' accounts join it, the leaving users'
+/// accounts leave it (deactivated or email-less users have none yet);
+/// returns how many joined and left. Only the changed members are read
+/// and written, never the whole group: a sync's PATCHes add ten members
+/// at a time to groups of a hundred. Members an admin or a pre-approved
+/// domain brought in are not touched unless the group names them.
 async fn sync_members(
     tx: &mut Tx,
     integration: &Integration,
     team: &TeamData,
-    before: &[String],
-    members: &[String],
+    change: &MemberChange,
 ) -> Result<(usize, usize), StoreError> {
     let team_id = team.id.as_str();
-    tx.set_scim_group_members(team_id, before, members).await?;
-    // Only the listed users and the team's current members are read, never
-    // the integration's whole directory (one group PATCH of a 100k-user
-    // tenant read all 100k rows).
-    let wanted: Vec<String> = tx
-        .scim_group_accounts(&integration.id, team_id)
-        .await?
-        .into_iter()
-        .map(|(_, user_id)| user_id)
+    let ids = |members: &[ScimGroupMember]| -> Vec<String> {
+        members.iter().map(|member| member.id.clone()).collect()
+    };
+    tx.change_scim_group_members(team_id, &ids(&change.leaving), &ids(&change.joining))
+        .await?;
+    let joining: Vec<&String> = change
+        .joining
+        .iter()
+        .filter_map(|member| member.account.as_ref())
         .collect();
-    let current = tx.scim_team_members(&integration.id, team_id).await?;
-    let current_set: HashSet<&String> = current.iter().map(|m| &m.user_id).collect();
-    let wanted_set: HashSet<&String> = wanted.iter().collect();
-    let joining: Vec<&String> = wanted.iter().filter(|u| !current_set.contains(u)).collect();
     let added = tx
         .add_organization_members_to_team(&integration.org_id, team_id, &joining)
         .await?;
-    // Only memberships the mapping granted are claimed (those who join
-    // now hold theirs by SCIM already).
-    if current.iter().any(|m| m.by_mapping) {
+    // A joining account that was in the team already may hold that
+    // membership by the IdP-groups mapping; it holds it by SCIM now, so the
+    // mapping no longer takes it away.
+    if joining.len() > added.len() {
         tx.claim_scim_team_members(team_id).await?;
     }
-    let mut removed = Vec::new();
-    // Only people this integration provisions leave with the group; members
-    // an admin or a pre-approved domain brought in stay.
-    for member in current
+    let leaving: Vec<&str> = change
+        .leaving
         .iter()
-        .filter(|m| m.provisioned && !wanted_set.contains(&m.user_id))
-    {
-        if tx.remove_team_member(team_id, &member.user_id).await? {
-            removed.push(member.user_id.as_str());
-        }
-    }
+        .filter_map(|member| member.account.as_deref())
+        .collect();
+    let removed = if leaving.is_empty() {
+        Vec::new()
+    } else {
+        tx.remove_scim_team_members(team_id, &leaving).await?
+    };
     let org_id = &integration.org_id;
     let added_ids: Vec<&str> = added.iter().map(String::as_str).collect();
+    let removed_ids: Vec<&str> = removed.iter().map(String::as_str).collect();
     team_membership_of(tx, org_id, EventType::TeamMemberAdded, team, &added_ids).await?;
-    team_membership_of(tx, org_id, EventType::TeamMemberRemoved, team, &removed).await?;
+    team_membership_of(tx, org_id, EventType::TeamMemberRemoved, team, &removed_ids).await?;
     Ok((added.len(), removed.len()))
 }
 

@@ -28,7 +28,7 @@ pub use idp_groups::{mapping_facts, MappingFacts, BY_ADMIN, BY_IDP};
 pub use integrations::{Integration, Kind};
 pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
-pub use scim::{ScimUserRow, Transient};
+pub use scim::{ScimGroupMember, ScimUserRow, Transient};
 pub use sp_keys::SpKeyRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};

@@ -212,68 +212,77 @@ impl Tx {
     }
 }
 
+/// A SCIM user listed in a group, with the account attached to it (none
+/// while the user is inactive or has no email).
+#[derive(Debug, Clone)]
+pub struct ScimGroupMember {
+    pub id: String,
+    pub account: Option<String>,
+}
+
 impl Store {
-    /// SCIM user ids of a group's members, in the order they are listed.
+    /// A group's members, in the order they are listed.
     pub async fn scim_group_members<'c>(
         executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         team_id: &str,
-    ) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT u.id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+    ) -> StoreResult<Vec<ScimGroupMember>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT u.id, u.user_id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
              WHERE m.team_id = $1 ORDER BY u.created_at, u.id",
         )
         .bind(team_id)
         .fetch_all(executor)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, account)| ScimGroupMember { id, account })
+            .collect())
     }
 }
 
 impl Tx {
-    /// Which of `ids` are SCIM users of the integration, read by primary key
-    /// in chunks: a group's member check must not read the whole directory.
-    /// (The integration is compared here, not in SQL: with it in the WHERE
-    /// clause SQLite's planner walked the integration's index instead of
-    /// the keys, a second per PATCH at 100k users.)
-    pub async fn known_scim_user_ids(
+    /// Which of `ids` are SCIM users of the integration, with their
+    /// accounts, read by primary key in chunks: a group's member check must
+    /// not read the whole directory. (The integration is compared here, not
+    /// in SQL: with it in the WHERE clause SQLite's planner walked the
+    /// integration's index instead of the keys, a second per PATCH at 100k
+    /// users.)
+    pub async fn known_scim_users(
         &mut self,
         integration_id: &str,
         ids: &[&str],
-    ) -> StoreResult<HashSet<String>> {
-        let rows: Vec<(String, String)> = fetch_in_chunks(self, &[], ids, |list| {
-            format!("SELECT id, integration_id FROM scim_users WHERE id IN ({list})")
+    ) -> StoreResult<Vec<ScimGroupMember>> {
+        let rows: Vec<(String, String, Option<String>)> = fetch_in_chunks(self, &[], ids, |list| {
+            format!("SELECT id, integration_id, user_id FROM scim_users WHERE id IN ({list})")
         })
         .await?;
         Ok(rows
             .into_iter()
-            .filter(|(_, owner)| owner == integration_id)
-            .map(|(id, _)| id)
+            .filter(|(_, owner, _)| owner == integration_id)
+            .map(|(id, _, account)| ScimGroupMember { id, account })
             .collect())
     }
 
-    /// Replaces a SCIM group's member list `current` (read in this
-    /// transaction) with `wanted`. Writes only the difference: Entra adds
-    /// members a batch at a time, and rewriting the whole list for each
-    /// batch made a group's sync quadratic in its size.
-    pub async fn set_scim_group_members(
+    /// Takes `leaving` off a SCIM group's member list and puts `joining`
+    /// on it. Only the change is written: Entra adds members a batch at a
+    /// time, and rewriting the whole list for each batch made a group's
+    /// sync quadratic in its size.
+    pub async fn change_scim_group_members(
         &mut self,
         team_id: &str,
-        current: &[String],
-        wanted: &[String],
+        leaving: &[String],
+        joining: &[String],
     ) -> StoreResult<()> {
-        let current: HashSet<&String> = current.iter().collect();
-        let keep: HashSet<&String> = wanted.iter().collect();
-        for id in current.iter().filter(|id| !keep.contains(*id)) {
+        for id in leaving {
             sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
                 .bind(team_id)
-                .bind(*id)
+                .bind(id)
                 .execute(&mut **self)
                 .await?;
         }
-        let new: Vec<&String> = wanted.iter().filter(|id| !current.contains(id)).collect();
         // A few hundred rows per statement: SQLite's one writer waits for
         // each statement of a group PATCH.
-        for chunk in new.chunks(BATCH) {
+        for chunk in joining.chunks(BATCH) {
             let rows: Vec<String> = (2..2 + chunk.len())
                 .map(|i| format!("($1, ${i})"))
                 .collect();
@@ -283,7 +292,7 @@ impl Tx {
             );
             let mut query = sqlx::query(&sql).bind(team_id);
             for id in chunk {
-                query = query.bind(*id);
+                query = query.bind(id);
             }
             query.execute(&mut **self).await?;
         }
@@ -302,60 +311,24 @@ impl Tx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// `(SCIM user id, account id)` of the group's listed SCIM users of this
-    /// integration that are attached to an account.
-    pub async fn scim_group_accounts(
+    /// Takes `accounts` (those of users who left the group) out of the team,
+    /// except any the group still lists through another of its SCIM users
+    /// (two SCIM users may share one account); returns who left.
+    pub async fn remove_scim_team_members(
         &mut self,
-        integration_id: &str,
         team_id: &str,
-    ) -> StoreResult<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT u.id, u.user_id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
-             WHERE m.team_id = $1 AND u.integration_id = $2 AND u.user_id IS NOT NULL",
-        )
-        .bind(team_id)
-        .bind(integration_id)
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    /// The team's members (by account id, in order), with where each one's
-    /// membership comes from: one read for what a group write compares.
-    pub async fn scim_team_members(
-        &mut self,
-        integration_id: &str,
-        team_id: &str,
-    ) -> StoreResult<Vec<ScimTeamMember>> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            // Driven by the team (EXISTS): as a join, SQLite's planner walked
-            // every user of the integration instead.
-            "SELECT t.user_id, CASE WHEN EXISTS \
-             (SELECT 1 FROM scim_users u WHERE u.user_id = t.user_id AND u.integration_id = $2) THEN 1 ELSE 0 END, \
-             CASE WHEN t.source IS NULL THEN 0 ELSE 1 END \
-             FROM team_members t WHERE t.team_id = $1 ORDER BY t.user_id",
-        )
-        .bind(team_id)
-        .bind(integration_id)
-        .fetch_all(&mut **self)
+        accounts: &[&str],
+    ) -> StoreResult<Vec<String>> {
+        let left: Vec<(String,)> = fetch_in_chunks(self, &[team_id], accounts, |list| {
+            format!(
+                "DELETE FROM team_members WHERE team_id = $1 AND user_id IN ({list}) AND NOT EXISTS \
+                 (SELECT 1 FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+                 WHERE m.team_id = $1 AND u.user_id = team_members.user_id) RETURNING user_id"
+            )
+        })
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user_id, ours, mapped)| ScimTeamMember {
-                user_id,
-                provisioned: ours != 0,
-                by_mapping: mapped != 0,
-            })
-            .collect())
+        Ok(left.into_iter().map(|(id,)| id).collect())
     }
-}
-
-/// A team member as a SCIM group write sees them.
-pub struct ScimTeamMember {
-    pub user_id: String,
-    /// The account is attached to one of the integration's SCIM users.
-    pub provisioned: bool,
-    /// The IdP-groups mapping granted the team membership.
-    pub by_mapping: bool,
 }
 
 /// Group commit for SCIM writes: concurrent requests' changes run one after
