@@ -25,7 +25,7 @@ pub struct ScimGroupFields {
 /// A group as a change to it reads it, inside the write that applies it.
 pub struct ScimGroup {
     pub team: TeamData,
-    /// SCIM user ids, in the order they are listed.
+    /// SCIM user ids, in no particular order.
     pub members: Vec<String>,
 }
 
@@ -139,9 +139,8 @@ async fn change_group_in<C: ScimGroupChange>(
         .lock_scim_team(org_id, &integration.id, team_id)
         .await?
         .ok_or(RuleError::NotFound("group"))?;
-    let listed = Store::scim_group_members(&mut **tx, team_id).await?;
     let group = ScimGroup {
-        members: listed.iter().map(|member| member.id.clone()).collect(),
+        members: tx.scim_group_member_ids(team_id).await?,
         team: before,
     };
     let fields = match change.changed(&group) {
@@ -149,7 +148,7 @@ async fn change_group_in<C: ScimGroupChange>(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let name = super::orgs::validate_name("displayName", &fields.display_name)?;
-    let members = member_change(tx, integration, &listed, &fields.members).await?;
+    let members = member_change(tx, integration, &group.members, &fields.members).await?;
     // Also what lastModified says: the group changed now.
     match tx
         .update_scim_team(org_id, team_id, &name, fields.external_id.as_deref())
@@ -189,42 +188,44 @@ struct MemberChange {
 }
 
 /// The difference between the group's members `before` and the `wanted`
-/// list. Members new to the group must be users of this integration; only
-/// those are looked up (checking the whole list made every PATCH of a
-/// 100-member group read 100 rows to add 10), and the same read brings
-/// their accounts.
+/// list, with the accounts of those who join or leave: only they are read
+/// (by key), never the whole group. Members new to the group must be users
+/// of this integration.
 async fn member_change(
     tx: &mut Tx,
     integration: &Integration,
-    before: &[ScimGroupMember],
+    before: &[String],
     wanted: &[String],
 ) -> RuleResult<MemberChange> {
-    let listed: HashSet<&str> = before.iter().map(|member| member.id.as_str()).collect();
-    let new: Vec<&str> = wanted
+    let listed: HashSet<&str> = before.iter().map(String::as_str).collect();
+    let kept: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let new: HashSet<&str> = kept.difference(&listed).copied().collect();
+    let changed: Vec<&str> = before
         .iter()
         .map(String::as_str)
-        .filter(|id| !listed.contains(id))
+        .filter(|id| !kept.contains(id))
+        .chain(new.iter().copied())
         .collect();
-    let joining = if new.is_empty() {
+    let looked_up = if changed.is_empty() {
         Vec::new()
     } else {
-        tx.known_scim_users(&integration.id, &new).await?
+        tx.known_scim_users(&integration.id, &changed).await?
     };
+    let (joining, leaving): (Vec<_>, Vec<_>) = looked_up
+        .into_iter()
+        .partition(|member| new.contains(member.id.as_str()));
     if joining.len() < new.len() {
         let known: HashSet<&str> = joining.iter().map(|member| member.id.as_str()).collect();
-        if let Some(unknown) = new.iter().find(|id| !known.contains(**id)) {
+        if let Some(unknown) = wanted
+            .iter()
+            .find(|id| new.contains(id.as_str()) && !known.contains(id.as_str()))
+        {
             return Err(invalid(
                 "members",
                 format!("{unknown:?} is not a user of this tenant"),
             ));
         }
     }
-    let kept: HashSet<&str> = wanted.iter().map(String::as_str).collect();
-    let leaving = before
-        .iter()
-        .filter(|member| !kept.contains(member.id.as_str()))
-        .cloned()
-        .collect();
     Ok(MemberChange { joining, leaving })
 }
 

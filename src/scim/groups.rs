@@ -91,11 +91,7 @@ fn group_document(
 
 async fn render(state: &AppState, client: &ScimClient, team: &Team) -> Result<Value, ScimError> {
     let base = base_url(state, &client.integration.id);
-    let members: Vec<String> = Store::scim_group_members(state.store.pool(), &team.id)
-        .await?
-        .into_iter()
-        .map(|member| member.id)
-        .collect();
+    let members = Store::scim_group_members(state.store.pool(), &team.id).await?;
     let stamp = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .unwrap_or_default()

@@ -212,8 +212,8 @@ impl Tx {
     }
 }
 
-/// A SCIM user listed in a group, with the account attached to it (none
-/// while the user is inactive or has no email).
+/// A SCIM user a group write adds or removes, with the account attached to
+/// it (none while the user is inactive or has no email).
 #[derive(Debug, Clone)]
 pub struct ScimGroupMember {
     pub id: String,
@@ -221,26 +221,36 @@ pub struct ScimGroupMember {
 }
 
 impl Store {
-    /// A group's members, in the order they are listed.
+    /// SCIM user ids of a group's members, in the order they are listed.
     pub async fn scim_group_members<'c>(
         executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
         team_id: &str,
-    ) -> StoreResult<Vec<ScimGroupMember>> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT u.id, u.user_id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT u.id FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
              WHERE m.team_id = $1 ORDER BY u.created_at, u.id",
         )
         .bind(team_id)
         .fetch_all(executor)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, account)| ScimGroupMember { id, account })
-            .collect())
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }
 
 impl Tx {
+    /// SCIM user ids of a group's members, in no order: what a write to the
+    /// group compares with. Read from the member table's key alone (the
+    /// ordered list joins every member's user row, at 100k users a page
+    /// read each).
+    pub async fn scim_group_member_ids(&mut self, team_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
+                .bind(team_id)
+                .fetch_all(&mut **self)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Which of `ids` are SCIM users of the integration, with their
     /// accounts, read by primary key in chunks: a group's member check must
     /// not read the whole directory. (The integration is compared here, not
