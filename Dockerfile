@@ -38,7 +38,9 @@ RUN mkdir src \
  && rm -rf src
 
 # The real sources. config/default.toml and migrations/ are embedded at compile
-# time (include_str!, sqlx::migrate!), templates by askama.
+# time (include_str!, sqlx::migrate!; build.rs reruns on a new migration),
+# templates by askama.
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
