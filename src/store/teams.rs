@@ -378,13 +378,4 @@ impl Tx {
             .await?;
         Ok(added.into_iter().map(|(id,)| id).collect())
     }
-
-    pub async fn remove_team_member(&mut self, team_id: &str, user_id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
-            .bind(team_id)
-            .bind(user_id)
-            .execute(&mut **self)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }
