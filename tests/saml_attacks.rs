@@ -217,6 +217,23 @@ async fn malicious_responses_are_refused_with_their_reason() {
         "signature_invalid",
     )
     .await;
+    // The Response's signature is what vouches for a both-signed response
+    // (the assertion's is inside its octets): broken, the intact assertion
+    // signature does not save it.
+    let value = "SignatureValue>";
+    let start = both.find(value).unwrap() + value.len();
+    let end = both[start..].find('<').unwrap() + start;
+    t.refused(
+        "both signed, the Response's signature value changed",
+        &format!(
+            "{}{}{}",
+            &both[..start],
+            flip_from_end(&both[start..end], 10),
+            &both[end..]
+        ),
+        "signature_invalid",
+    )
+    .await;
     t.refused(
         "signed assertion altered after signing",
         &assertion_signed.replace(user, victim),

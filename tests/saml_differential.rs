@@ -348,3 +348,45 @@ fn reduction_and_pre_digest_give_every_mutated_response_the_same_verdict() {
     // The mutations must not all be fatal, or nothing was compared.
     assert!(accepted > cases / 20, "only {accepted} of {cases} accepted");
 }
+
+/// The one verdict the two paths give differently, on purpose: an
+/// assertion signature inside a Response whose signature verifies. Its
+/// octets are part of what the Response's signature covers — pre-digest
+/// returns exactly those — so the gateway does not check it a second time
+/// (vendor/README.md, patch 6), where the reduction checks every
+/// signature. Broken by the IdP's own hand (here: a key nobody trusts)
+/// it is still vouched for by the trusted Response signature; no
+/// mutation after signing can tell the paths apart, as the test above
+/// shows.
+#[test]
+fn an_assertion_signature_inside_a_verified_response_is_not_checked_twice() {
+    let certificates = [STANDARD.encode(idp::cert_der().der_data())];
+    let ex = expectations(&certificates, &[]);
+    let (stranger, _) = idp::new_key_and_certificate("stranger");
+    let stranger = stranger.rsa().unwrap().private_key_to_der().unwrap();
+    let spec = idp::Spec::ok(ISSUER, SP, "ada@example.com");
+
+    let inside_trusted = idp::signed_both_by(&spec, &stranger, &idp::key_der());
+    let validated = validate_with(&inside_trusted, &ex, ReduceMode::PreDigest).unwrap();
+    assert_eq!(validated.identity.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(
+        verdict(validate_with(
+            &inside_trusted,
+            &ex,
+            ReduceMode::ValidateAndMarkNoAncestors
+        )),
+        "refused SignatureInvalid"
+    );
+
+    // The other way round the untrusted signature is the outer one: refused.
+    let outside = idp::signed_both_by(&spec, &idp::key_der(), &stranger);
+    for mode in [
+        ReduceMode::PreDigest,
+        ReduceMode::ValidateAndMarkNoAncestors,
+    ] {
+        assert_eq!(
+            verdict(validate_with(&outside, &ex, mode)),
+            "refused SignatureInvalid"
+        );
+    }
+}

@@ -126,9 +126,10 @@ fn signed_content(xml: &str, certificates: &[String], mode: ReduceMode) -> Resul
             Err(e) => last_error = e.to_string(),
         }
     }
-    // During a rollover the Response and the Assertion may be signed with
-    // different trusted certificates: every signature must verify with one
-    // of them, which takes the whole set at once.
+    // During a rollover two signatures may be made with different trusted
+    // certificates: each must verify with one of them, which takes the
+    // whole set at once. (An assertion signature inside a verified Response
+    // is covered by it and not checked again: vendor/README.md, patch 6.)
     if certificates.len() > 1 {
         let all: Vec<CertificateDer> = certificates
             .iter()

@@ -264,12 +264,26 @@ impl super::CryptoProvider for XmlSec {
 
         let mut predigest_results = Vec::new();
         let mut selections = Vec::new();
+        // sso-gateway patch 6 (vendor/README.md): elements a verified
+        // reference covers whose pre-digest is a SAML Response.
+        let mut verified_responses = Vec::new();
 
         for sig_node in &signature_nodes {
             if let Some(allowed) = allowed_algorithms {
                 if !signature_uses_allowed_algorithm(sig_node, allowed) {
                     return Err(CryptoError::InvalidSignature);
                 }
+            }
+
+            // PreDigest returns the verified Response's octets, which hold
+            // this signature and what it signs: checking it again could not
+            // change the result, only cost a second xmlsec verification.
+            if reduce_mode == ReduceMode::PreDigest
+                && verified_responses
+                    .iter()
+                    .any(|response| is_ancestor(response, sig_node))
+            {
+                continue;
             }
 
             let mut verified = false;
@@ -299,6 +313,15 @@ impl super::CryptoProvider for XmlSec {
 
             for verified_reference in verified_references {
                 if reduce_mode == ReduceMode::PreDigest {
+                    if predigest_root_is_response(&verified_reference.predigest_xml) {
+                        if let Some((anchor, _)) = resolve_reference_anchor(
+                            verified_reference.uri.as_deref(),
+                            &xml,
+                            sig_node,
+                        ) {
+                            verified_responses.push(anchor);
+                        }
+                    }
                     predigest_results.push(verified_reference.predigest_xml);
                     continue;
                 }
@@ -324,6 +347,7 @@ impl super::CryptoProvider for XmlSec {
 
         drop(selections);
         drop(signature_nodes);
+        drop(verified_responses);
 
         move_output_root_to_document_root(&mut xml, output_root_ptr)?;
 
@@ -431,6 +455,18 @@ fn predigest_result(mut predigest_results: Vec<String>) -> Result<String, Crypto
     } else {
         Err(CryptoError::InvalidSignature)
     }
+}
+
+/// Whether `node` lies inside `ancestor` (and is not `ancestor` itself).
+fn is_ancestor(ancestor: &libxml::tree::Node, node: &libxml::tree::Node) -> bool {
+    let mut current = node.get_parent();
+    while let Some(parent) = current {
+        if parent.node_ptr() == ancestor.node_ptr() {
+            return true;
+        }
+        current = parent.get_parent();
+    }
+    false
 }
 
 fn predigest_root_is_response(predigest: &str) -> bool {
