@@ -220,17 +220,9 @@ async fn malicious_responses_are_refused_with_their_reason() {
     // The Response's signature is what vouches for a both-signed response
     // (the assertion's is inside its octets): broken, the intact assertion
     // signature does not save it.
-    let value = "SignatureValue>";
-    let start = both.find(value).unwrap() + value.len();
-    let end = both[start..].find('<').unwrap() + start;
     t.refused(
         "both signed, the Response's signature value changed",
-        &format!(
-            "{}{}{}",
-            &both[..start],
-            flip_from_end(&both[start..end], 10),
-            &both[end..]
-        ),
+        &with_text_of(&both, "<ds:SignatureValue>", 0, |v| flip_from_end(v, 10)),
         "signature_invalid",
     )
     .await;
@@ -585,13 +577,15 @@ async fn a_refused_signature_is_logged_as_structured_lines_only() {
     }
 }
 
-/// Replaces the `n`th `<xenc:CipherValue>` text of `xml` by `f` of it.
-fn with_cipher_value(xml: &str, n: usize, f: impl Fn(&str) -> String) -> String {
-    let open = "<xenc:CipherValue>";
+/// Replaces the text of the `n`th element opened by `open` (e.g.
+/// `<xenc:CipherValue>`) in `xml` by `f` of it.
+fn with_text_of(xml: &str, open: &str, n: usize, f: impl Fn(&str) -> String) -> String {
     let start = xml.match_indices(open).nth(n).unwrap().0 + open.len();
     let end = xml[start..].find('<').unwrap() + start;
     format!("{}{}{}", &xml[..start], f(&xml[start..end]), &xml[end..])
 }
+
+const CIPHER_VALUE: &str = "<xenc:CipherValue>";
 
 /// One base64 character changed (to another valid one) at `at` from the end.
 fn flip_from_end(value: &str, at: usize) -> String {
@@ -677,27 +671,28 @@ async fn encrypted_assertion_attacks_are_refused_alike() {
     let cases = [
         (
             "tampered ciphertext (CBC)",
-            with_cipher_value(&both(), 1, |v| flip_from_end(v, 30)),
+            with_text_of(&both(), CIPHER_VALUE, 1, |v| flip_from_end(v, 30)),
         ),
         (
             "tampered padding block (CBC)",
-            with_cipher_value(&both(), 1, |v| flip_from_end(v, 3)),
+            with_text_of(&both(), CIPHER_VALUE, 1, |v| flip_from_end(v, 3)),
         ),
         (
             "tampered tag (GCM)",
-            with_cipher_value(
+            with_text_of(
                 &idp::encrypted_xml(&spec(Signing::Both, user), &ours, &GCM256),
+                CIPHER_VALUE,
                 1,
                 |v| flip_from_end(v, 3),
             ),
         ),
         (
             "truncated EncryptedKey",
-            with_cipher_value(&both(), 0, |v| v[..v.len() / 2].to_string()),
+            with_text_of(&both(), CIPHER_VALUE, 0, |v| v[..v.len() / 2].to_string()),
         ),
         (
             "empty EncryptedKey",
-            with_cipher_value(&both(), 0, |_| String::new()),
+            with_text_of(&both(), CIPHER_VALUE, 0, |_| String::new()),
         ),
         (
             "EncryptedKey for a key we do not have",
