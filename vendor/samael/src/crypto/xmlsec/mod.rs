@@ -347,7 +347,6 @@ impl super::CryptoProvider for XmlSec {
 
         drop(selections);
         drop(signature_nodes);
-        drop(verified_responses);
 
         move_output_root_to_document_root(&mut xml, output_root_ptr)?;
 
