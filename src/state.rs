@@ -106,7 +106,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new()?);
         let store = store.count_events(metrics.events_recorded.clone());
         // Versions in the cache: every instance sharing it sees every write.
-        let store = store.remember_members(cache.clone());
+        let store = store.remember_reads(cache.clone());
         let secrets = SecretBox::load(&config.secrets)?;
         let op = crate::op::Provider::load(&store, &secrets).await?;
         let sp_keys =

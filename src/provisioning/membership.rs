@@ -296,12 +296,9 @@ mod tests {
         use crate::provisioning::{update_team, TeamChanges};
         use crate::store::Member;
         let t = test_store().await;
-        let store = &t
-            .store
-            .clone()
-            .remember_members(crate::cache::Cache::Memory(crate::cache::MemoryCache::new(
-                100,
-            )));
+        let store = &t.store.clone().remember_reads(crate::cache::Cache::Memory(
+            crate::cache::MemoryCache::new(100),
+        ));
         let org = create_organization(store, "Acme", &Actor::Cli)
             .await
             .unwrap()

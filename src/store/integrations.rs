@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{now_ms, Store, StoreResult, Tx};
+use super::{now_ms, Store, StoreResult, Tx, INTEGRATIONS_VERSION};
 
 /// What protocol an integration speaks (stored as its lowercase name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -96,12 +96,15 @@ impl Store {
 
     /// Replaces the settings document only (a background refresh, not an admin change).
     pub async fn replace_integration_settings(&self, id: &str, settings: &str) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE integrations SET settings = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(settings)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.integrations_changed();
+        tx.commit().await?;
         Ok(())
     }
 
@@ -115,8 +118,24 @@ impl Store {
     }
 
     /// An integration by its public id alone: sign-in and SCIM routes carry
-    /// only that id, and find the organization through it.
+    /// only that id, and find the organization through it. From memory
+    /// when `remember_reads` is on and no integration changed since.
     pub async fn integration(&self, id: &str) -> StoreResult<Option<Integration>> {
+        let Some(remembered) = &self.remembered else {
+            return self.read_integration(id).await;
+        };
+        match remembered.versions.version(INTEGRATIONS_VERSION).await {
+            Some(version) => {
+                remembered
+                    .integrations
+                    .read(id.to_string(), version, || self.read_integration(id))
+                    .await
+            }
+            None => self.read_integration(id).await,
+        }
+    }
+
+    async fn read_integration(&self, id: &str) -> StoreResult<Option<Integration>> {
         Ok(
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM integrations WHERE id = $1"))
                 .bind(id)
@@ -150,6 +169,7 @@ impl Tx {
         .bind(integration.updated_at)
         .execute(&mut **self)
         .await?;
+        self.integrations_changed();
         Ok(())
     }
 
@@ -170,6 +190,7 @@ impl Tx {
         .bind(now_ms())
         .execute(&mut **self)
         .await?;
+        self.integrations_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -179,6 +200,7 @@ impl Tx {
             .bind(id)
             .execute(&mut **self)
             .await?;
+        self.integrations_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -201,6 +223,7 @@ impl Tx {
         .bind(now_ms())
         .execute(&mut **self)
         .await?;
+        self.integrations_changed();
         Ok(done.rows_affected() == 1)
     }
 }

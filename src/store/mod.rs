@@ -18,6 +18,7 @@ mod sp_keys;
 mod teams;
 mod tokens;
 mod users;
+mod views;
 mod webhooks;
 
 pub use api_keys::{ApiKey, SetupLink};
@@ -39,14 +40,15 @@ pub use webhooks::{
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Transaction};
 
 use crate::cache::Cache;
 use crate::config::DatabaseConfig;
+use views::{Versions, Views, VIEW_MAX_AGE};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -60,9 +62,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Members read recently (see `remember_members`). `None`: every read
-    /// goes to the database.
-    member_views: Option<MemberViews>,
+    /// Members and integrations read recently (see `remember_reads`).
+    /// `None`: every read goes to the database.
+    remembered: Option<Remembered>,
     /// Counts the events this process commits (`/metrics`), when set.
     events_recorded: Option<prometheus::IntCounter>,
     /// Woken after this process commits events (the webhook worker).
@@ -134,154 +136,47 @@ async fn delete_oldest(
     Ok(done.rows_affected())
 }
 
-/// How many members `remember_members` keeps; a miss is one indexed read.
+/// How many members are remembered (`remember_reads`); a miss is one
+/// indexed read.
 const MEMBER_VIEWS: u64 = 10_000;
 
-/// The longest a remembered member is served without a fresh read. Not
-/// what keeps views right — the organization's version does that, at the
-/// very next request — but the backstop for a version a commit could not
-/// move (the cache unreachable from the writing instance just then): its
-/// change shows on every instance within this.
-const MEMBER_VIEW_MAX_AGE: Duration = Duration::from_secs(5);
+/// How many integrations are remembered: every one a busy process serves.
+const INTEGRATION_VIEWS: u64 = 20_000;
 
-/// Members remembered in this process, each tagged with the version of
-/// its organization (kept in the cache, so shared by every instance) that
-/// was current before it was read. Every commit that can change what a
-/// member read answers moves its organization's version on (`Tx::commit`),
-/// so a view whose tag is no longer current is read again.
-#[derive(Clone)]
-struct MemberViews {
-    views: moka::sync::Cache<(String, String), MemberView>,
-    versions: Cache,
-    max_age: Duration,
-    /// Organizations whose version a commit could not move: moved with the
-    /// next commit's, until then covered by `max_age`.
-    unmoved: Arc<Mutex<BTreeSet<String>>>,
-}
+/// Members as read, by (organization, user), under their organization's
+/// version: every commit that changes what a member read answers moves it.
+type MemberViews = Views<(String, String), Option<Member>>;
 
-/// One member as read at `version`. Requests that miss together share
-/// the one read (`read` is filled once): a version moving under load
-/// costs one database read, not one per request in flight.
-#[derive(Clone)]
-struct MemberView {
-    version: u64,
-    read_at: Instant,
-    read: Arc<tokio::sync::OnceCell<Option<Member>>>,
-}
-
-impl MemberView {
-    fn current(&self, version: u64, max_age: Duration) -> bool {
-        self.version == version && self.read_at.elapsed() < max_age
-    }
-}
+/// Integrations as read, by id, under `INTEGRATIONS_VERSION`.
+type IntegrationViews = Views<String, Option<Integration>>;
 
 fn version_key(org_id: &str) -> String {
     format!("org-version:{org_id}")
 }
 
-impl MemberViews {
-    fn new(versions: Cache, max_age: Duration) -> Self {
-        MemberViews {
-            views: moka::sync::Cache::builder()
-                .max_capacity(MEMBER_VIEWS)
-                .build(),
-            versions,
-            max_age,
-            unmoved: Arc::default(),
-        }
-    }
+/// One version for every integration: they change seldom (an admin's edit,
+/// a SCIM token, a metadata refresh) and are read by id alone, before the
+/// organization is known.
+const INTEGRATIONS_VERSION: &str = "integrations-version";
 
-    /// The organization's current version, read before the member so that
-    /// a write committed meanwhile leaves the view tagged out of date.
-    /// `None` when the cache cannot say: the caller reads the database and
-    /// remembers nothing.
-    async fn version(&self, org_id: &str) -> Option<u64> {
-        match self.versions.version(&version_key(org_id)).await {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::debug!(error = %e, "members read fresh: no version");
-                None
-            }
-        }
-    }
-
-    /// The member as remembered at `version`, or as `query` reads it now
-    /// (once for all who ask at that version meanwhile). A member gone is
-    /// remembered as gone, until the version moves.
-    async fn read<F>(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        version: u64,
-        query: impl FnOnce() -> F,
-    ) -> StoreResult<Option<Member>>
-    where
-        F: std::future::Future<Output = StoreResult<Option<Member>>>,
-    {
-        let key = (org_id.to_string(), user_id.to_string());
-        let view = match self.views.get(&key) {
-            Some(view) if view.current(version, self.max_age) => view,
-            _ => self.view_at(key, version),
-        };
-        view.read.get_or_try_init(query).await.cloned()
-    }
-
-    /// The view of `key` at `version`: the one there when current, else a
-    /// new one to read, put there in one step so that concurrent misses
-    /// find the same.
-    fn view_at(&self, key: (String, String), version: u64) -> MemberView {
-        use moka::ops::compute::{CompResult, Op};
-        let fresh = || MemberView {
-            version,
-            read_at: Instant::now(),
-            read: Arc::default(),
-        };
-        let result = self.views.entry(key).and_compute_with(|current| {
-            match current.map(|e| e.into_value()) {
-                Some(view) if view.current(version, self.max_age) => Op::Nop,
-                _ => Op::Put(fresh()),
-            }
-        });
-        match result {
-            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => {
-                e.into_value()
-            }
-            // Not produced by the closure above (it neither removes nor
-            // leaves a key absent); an unshared read is still right.
-            CompResult::StillNone(_) | CompResult::Removed(_) => fresh(),
-        }
-    }
-
-    /// Moves on the versions of `orgs` and of any a previous commit could
-    /// not move. Only after the commit: a bump before it would let another
-    /// instance read the old rows under the new version, so it would not
-    /// spare the bump after, and a failed bump must not undo a commit.
-    async fn move_on(&self, mut orgs: BTreeSet<String>) {
-        orgs.append(&mut self.unmoved.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut failed = BTreeSet::new();
-        for org_id in orgs {
-            if let Err(e) = self.versions.bump_version(&version_key(&org_id)).await {
-                tracing::warn!(org_id, error = %e, "a committed change could not move the organization's version; other instances see it within {} s", self.max_age.as_secs());
-                failed.insert(org_id);
-            }
-        }
-        if !failed.is_empty() {
-            self.unmoved
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .append(&mut failed);
-        }
-    }
+/// What `remember_reads` keeps in this process.
+#[derive(Clone)]
+struct Remembered {
+    versions: Versions,
+    members: MemberViews,
+    integrations: IntegrationViews,
 }
 
 /// A write transaction. Committing it writes the events it emitted, then
-/// moves on the version of every organization it changed, which is how
-/// remembered member reads learn that the directory changed.
+/// moves on the version of every organization it changed (and that of the
+/// integrations, when it changed one), which is how remembered reads learn
+/// of the change.
 pub struct Tx {
     inner: Transaction<'static, sqlx::Any>,
-    member_views: Option<MemberViews>,
-    /// Organizations whose members this transaction changed without an
-    /// event saying so (`members_changed`); those with events count too.
+    versions: Option<Versions>,
+    /// Version keys of what this transaction changed without an event
+    /// saying so (`members_changed`, `integrations_changed`); organizations
+    /// with events count too.
     changed: BTreeSet<String>,
     /// Lifecycle events of this transaction's changes (`emit`), written
     /// at commit.
@@ -294,8 +189,16 @@ impl Tx {
     /// Marks the organization's members changed by something that emits no
     /// event (every change with an event is seen by `commit` already).
     pub fn members_changed(&mut self, org_id: &str) {
-        if self.member_views.is_some() {
-            self.changed.insert(org_id.to_string());
+        if self.versions.is_some() {
+            self.changed.insert(version_key(org_id));
+        }
+    }
+
+    /// Marks an integration written (added, edited, removed, its SCIM
+    /// token set): every instance reads integrations afresh after commit.
+    pub(super) fn integrations_changed(&mut self) {
+        if self.versions.is_some() {
+            self.changed.insert(INTEGRATIONS_VERSION.to_string());
         }
     }
 
@@ -304,15 +207,15 @@ impl Tx {
     /// organization, or is marked with `members_changed`: both end here.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         let mut changed = std::mem::take(&mut self.changed);
-        if self.member_views.is_some() {
-            changed.extend(self.events.iter().map(|e| e.org_id.clone()));
+        if self.versions.is_some() {
+            changed.extend(self.events.iter().map(|e| version_key(&e.org_id)));
         }
         let emitted = self.flush_events().await?;
         let result = self.inner.commit().await;
         // Also after a failed commit: whether it reached the database is
         // not known (a connection lost mid-commit may have committed).
-        if let Some(views) = &self.member_views {
-            views.move_on(changed).await;
+        if let Some(versions) = &self.versions {
+            versions.move_on(changed).await;
         }
         if let (Ok(()), Some(counter)) = (&result, &self.events_recorded) {
             counter.inc_by(emitted);
@@ -432,24 +335,29 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            member_views: None,
+            remembered: None,
             events_recorded: None,
             events_committed: None,
             scim_batches: scim::ScimBatches::default(),
         })
     }
 
-    /// Keeps recently read members in memory (for `/auth/verify`, which
-    /// reads one per request), checked against per-organization versions
-    /// in `versions`. Exact as long as every instance writing the directory
-    /// shares that cache: one process with the in-process cache, or any
-    /// number on one Redis.
-    pub fn remember_members(self, versions: Cache) -> Self {
-        self.remember_members_for(versions, MEMBER_VIEW_MAX_AGE)
+    /// Keeps recently read members (for `/auth/verify`, which reads one
+    /// per request) and integrations (every SCIM request and sign-in reads
+    /// one) in memory, checked against versions in `versions`
+    /// (`views.rs`). Exact as long as every instance writing shares that
+    /// cache: one process with the in-process cache, or any number on one
+    /// Redis.
+    pub fn remember_reads(self, versions: Cache) -> Self {
+        self.remember_reads_for(versions, VIEW_MAX_AGE)
     }
 
-    fn remember_members_for(mut self, versions: Cache, max_age: Duration) -> Self {
-        self.member_views = Some(MemberViews::new(versions, max_age));
+    fn remember_reads_for(mut self, versions: Cache, max_age: Duration) -> Self {
+        self.remembered = Some(Remembered {
+            versions: Versions::new(versions),
+            members: Views::new(MEMBER_VIEWS, max_age),
+            integrations: Views::new(INTEGRATION_VIEWS, max_age),
+        });
         self
     }
 
@@ -457,7 +365,7 @@ impl Store {
     /// are remembered: read with the session in one round trip, then
     /// handed to `member_at`.
     pub fn member_version_key(&self, org_id: &str) -> Option<String> {
-        self.member_views.as_ref().map(|_| version_key(org_id))
+        self.remembered.as_ref().map(|_| version_key(org_id))
     }
 
     /// Counts committed events into `counter`.
@@ -497,7 +405,7 @@ impl Store {
         };
         Ok(Tx {
             inner,
-            member_views: self.member_views.clone(),
+            versions: self.remembered.as_ref().map(|r| r.versions.clone()),
             changed: BTreeSet::new(),
             events: Vec::new(),
             events_recorded: self.events_recorded.clone(),
@@ -604,6 +512,7 @@ mod tests {
         TeamChanges,
     };
     use crate::store::testing::test_store;
+    use std::time::Instant;
 
     /// The version engines to share: in-process, and Redis when the suite
     /// has one.
@@ -647,8 +556,8 @@ mod tests {
     async fn a_change_committed_by_one_instance_shows_at_the_next_read_on_another() {
         for cache in shared_caches().await {
             let t = test_store().await;
-            let a = t.store.clone().remember_members(cache.clone());
-            let b = t.store.clone().remember_members(cache.clone());
+            let a = t.store.clone().remember_reads(cache.clone());
+            let b = t.store.clone().remember_reads(cache.clone());
             let (org_id, team_id, user_id) = member_in_a_team(&a).await;
             assert_eq!(
                 team_names(a.member(&org_id, &user_id).await.unwrap()),
@@ -680,6 +589,60 @@ mod tests {
         }
     }
 
+    /// An integration written through one instance (created, its SCIM
+    /// token set and replaced, then deleted) is read afresh by another at
+    /// its very next read: a replaced token stops working everywhere at once.
+    #[tokio::test]
+    async fn an_integration_changed_by_one_instance_shows_at_the_next_read_on_another() {
+        for cache in shared_caches().await {
+            let t = test_store().await;
+            let a = t.store.clone().remember_reads(cache.clone());
+            let b = t.store.clone().remember_reads(cache.clone());
+            let org = create_organization(&a, "Acme", &Actor::Cli)
+                .await
+                .unwrap()
+                .organization;
+            let id = new_id();
+            let token = || async {
+                a.integration(&id)
+                    .await
+                    .unwrap()
+                    .map(|i| i.scim_token_hash.unwrap_or_default())
+            };
+            assert_eq!(token().await, None, "not there yet");
+            let integration = Integration {
+                id: id.clone(),
+                org_id: org.id.clone(),
+                kind: Kind::Entra,
+                name: "Entra ID".into(),
+                settings: "{}".into(),
+                scim_token_hash: None,
+                scim_enabled_at: None,
+                created_at: now_ms(),
+                updated_at: now_ms(),
+            };
+            let mut tx = b.write_tx().await.unwrap();
+            tx.insert_integration(&integration).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(token().await.as_deref(), Some(""), "{}", cache.engine());
+            for hash in ["first-token-hash", "second-token-hash"] {
+                let mut tx = b.write_tx().await.unwrap();
+                assert!(tx.set_scim_token(&org.id, &id, Some(hash)).await.unwrap());
+                tx.commit().await.unwrap();
+                assert_eq!(token().await.as_deref(), Some(hash), "{}", cache.engine());
+            }
+            b.replace_integration_settings(&id, r#"{"refreshed":true}"#)
+                .await
+                .unwrap();
+            let settings = a.integration(&id).await.unwrap().unwrap().settings;
+            assert_eq!(settings, r#"{"refreshed":true}"#, "{}", cache.engine());
+            let mut tx = b.write_tx().await.unwrap();
+            assert!(tx.delete_integration(&org.id, &id).await.unwrap());
+            tx.commit().await.unwrap();
+            assert_eq!(token().await, None, "{}", cache.engine());
+        }
+    }
+
     /// A commit whose version could not be moved (modelled by a writer
     /// bumping a cache the reader does not read) shows within the views'
     /// bounded age, not never.
@@ -690,11 +653,11 @@ mod tests {
         let a = t
             .store
             .clone()
-            .remember_members_for(Cache::Memory(MemoryCache::new(100)), max_age);
+            .remember_reads_for(Cache::Memory(MemoryCache::new(100)), max_age);
         let b = t
             .store
             .clone()
-            .remember_members(Cache::Memory(MemoryCache::new(100)));
+            .remember_reads(Cache::Memory(MemoryCache::new(100)));
         let (org_id, _, user_id) = member_in_a_team(&a).await;
         deprovision_member(&b, &org_id, &user_id, &Actor::Cli)
             .await
@@ -715,7 +678,7 @@ mod tests {
     async fn a_change_without_an_event_moves_the_version_too() {
         let t = test_store().await;
         let cache = Cache::Memory(MemoryCache::new(100));
-        let store = t.store.clone().remember_members(cache.clone());
+        let store = t.store.clone().remember_reads(cache.clone());
         let key = version_key("org-1");
         let before = cache.version(&key).await.unwrap();
         let tx = store.write_tx().await.unwrap();
@@ -729,42 +692,5 @@ mod tests {
         tx.members_changed("org-1");
         tx.commit().await.unwrap();
         assert_eq!(cache.version(&key).await.unwrap(), before + 1);
-    }
-
-    /// Requests that miss at one version share a single database read;
-    /// a moved version reads again.
-    #[tokio::test]
-    async fn requests_missing_together_share_one_read() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let views = MemberViews::new(Cache::Memory(MemoryCache::new(100)), MEMBER_VIEW_MAX_AGE);
-        let reads = Arc::new(AtomicUsize::new(0));
-        let readers: Vec<_> = (0..16)
-            .map(|_| {
-                let (views, reads) = (views.clone(), reads.clone());
-                tokio::spawn(async move {
-                    views
-                        .read("org-1", "user-1", 7, || async move {
-                            reads.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            Ok(None)
-                        })
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        for r in readers {
-            assert!(r.await.unwrap().is_none());
-        }
-        assert_eq!(reads.load(Ordering::SeqCst), 1);
-        let again = reads.clone();
-        views
-            .read("org-1", "user-1", 8, || async move {
-                again.fetch_add(1, Ordering::SeqCst);
-                Ok(None)
-            })
-            .await
-            .unwrap();
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 }

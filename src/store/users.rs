@@ -5,7 +5,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    fetch_in_chunks, new_id, now_ms, numbered_rows, Store, StoreError, StoreResult, Tx, BATCH,
+    fetch_in_chunks, new_id, now_ms, numbered_rows, version_key, Store, StoreError, StoreResult,
+    Tx, BATCH,
 };
 use crate::events::MemberSource;
 
@@ -179,13 +180,13 @@ impl Store {
             .await
     }
 
-    /// One member with their live teams; from memory when `remember_members`
+    /// One member with their live teams; from memory when `remember_reads`
     /// is on and nothing in the organization changed since it was read.
     pub async fn member(&self, org_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
-        let Some(views) = &self.member_views else {
+        let Some(remembered) = &self.remembered else {
             return self.read_member(org_id, user_id).await;
         };
-        match views.version(org_id).await {
+        match remembered.versions.version(&version_key(org_id)).await {
             Some(version) => self.member_at(org_id, user_id, version).await,
             None => self.read_member(org_id, user_id).await,
         }
@@ -199,12 +200,12 @@ impl Store {
         user_id: &str,
         version: u64,
     ) -> StoreResult<Option<Member>> {
-        match &self.member_views {
-            Some(views) => {
-                views
-                    .read(org_id, user_id, version, || {
-                        self.read_member(org_id, user_id)
-                    })
+        match &self.remembered {
+            Some(remembered) => {
+                let key = (org_id.to_string(), user_id.to_string());
+                remembered
+                    .members
+                    .read(key, version, || self.read_member(org_id, user_id))
                     .await
             }
             None => self.read_member(org_id, user_id).await,
