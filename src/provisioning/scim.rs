@@ -221,7 +221,7 @@ pub async fn scim_create_user(
         operation: write.operation.to_string(),
     };
     let created = store
-        .scim_write_together(create, |tx, creates| Box::pin(create_all(tx, creates)))
+        .write_together(create, |tx, creates| Box::pin(create_all(tx, creates)))
         .await;
     match created {
         // Its savepoint is rolled back; the refusal is audited on its own.

@@ -50,7 +50,7 @@ pub async fn scim_create_group(
     let name = super::orgs::validate_name("displayName", &fields.display_name)?;
     let owned = Arc::new((integration.clone(), actor.clone(), fields, name));
     store
-        .scim_write(move |tx| {
+        .group_write(move |tx| {
             let owned = owned.clone();
             Box::pin(async move {
                 let (integration, actor, fields, name) = &*owned;
@@ -116,7 +116,7 @@ pub async fn scim_change_group<C: ScimGroupChange>(
         team_id.to_string(),
     ));
     store
-        .scim_write(move |tx| {
+        .group_write(move |tx| {
             let owned = owned.clone();
             Box::pin(async move {
                 let (integration, actor, change, team_id) = &*owned;

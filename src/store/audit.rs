@@ -76,9 +76,17 @@ impl Store {
         super::delete_oldest(&self.pool, "audit_events", cutoff, batch).await
     }
 
-    /// Writes an event that accompanies no change (a refused sign-in).
+    /// Writes an event that accompanies no change (a sign-in, a refused
+    /// one), committed before it returns. Concurrent ones are written
+    /// together, one multi-row INSERT in one group-committed transaction:
+    /// a busy sign-in page no longer queues on SQLite's write lock, an
+    /// autocommit each. Not from inside a `group_write` change, which
+    /// would wait for its own batch.
     pub async fn record_audit_alone(&self, event: &NewAuditEvent) -> StoreResult<()> {
-        Self::insert_audit(&self.pool, event).await
+        self.write_together(event.clone(), |tx, events| {
+            Box::pin(record_together(tx, events))
+        })
+        .await
     }
 
     async fn insert_audit<'c>(
@@ -145,6 +153,15 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// `record_audit_alone`'s waiting events, each with its outcome.
+async fn record_together(
+    tx: &mut Tx,
+    events: &[NewAuditEvent],
+) -> StoreResult<Vec<StoreResult<()>>> {
+    tx.record_audits(events).await?;
+    Ok(events.iter().map(|_| Ok(())).collect())
 }
 
 impl Tx {

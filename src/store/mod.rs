@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod batches;
 mod domains;
 mod events;
 mod idp_groups;
@@ -23,13 +24,14 @@ mod webhooks;
 
 pub use api_keys::{ApiKey, SetupLink};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
+pub use batches::Transient;
 pub use domains::OrgDomain;
 pub use events::{Envelope, Event, EventFilter, NewEvent};
 pub use idp_groups::{mapping_facts, MappingFacts, BY_ADMIN, BY_IDP};
 pub use integrations::{Integration, Kind};
 pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
-pub use scim::{ScimGroupMember, ScimUserRow, Transient};
+pub use scim::{ScimGroupMember, ScimUserRow};
 pub use sp_keys::SpKeyRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
@@ -69,8 +71,8 @@ pub struct Store {
     events_recorded: Option<prometheus::IntCounter>,
     /// Woken after this process commits events (the webhook worker).
     events_committed: Option<Arc<tokio::sync::Notify>>,
-    /// Group commit of SCIM writes (`scim_write`).
-    scim_batches: scim::ScimBatches,
+    /// Group commit of writes (`group_write`).
+    write_batches: batches::WriteBatches,
 }
 
 /// Ids (or rows) bound one parameter each per statement: under every
@@ -338,7 +340,7 @@ impl Store {
             remembered: None,
             events_recorded: None,
             events_committed: None,
-            scim_batches: scim::ScimBatches::default(),
+            write_batches: batches::WriteBatches::default(),
         })
     }
 
