@@ -9,12 +9,13 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Api, Gateway};
+use common::{Api, Gateway};
 use serde_json::{json, Value};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -47,7 +48,7 @@ fn ensure_installed() {
     );
 }
 
-/// `node server.mjs` on a free loopback port; killed on drop.
+/// `node server.mjs` on a loopback port of its own choosing; killed on drop.
 struct CertifiedOp {
     child: Child,
     base: String,
@@ -57,18 +58,17 @@ struct CertifiedOp {
 impl CertifiedOp {
     async fn start(email: &str) -> CertifiedOp {
         ensure_installed();
-        let port = free_port();
-        let child = Command::new("node")
+        let mut child = Command::new("node")
             .arg(provider_dir().join("server.mjs"))
-            .env("PORT", port.to_string())
             .env("EMAIL", email)
             .env("SUB", SUB)
             .env("OID", OID)
             .env("TENANT", TENANT)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("node is needed to run the certified OpenID provider");
+        let port = announced_port(&mut child);
         let op = CertifiedOp {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -124,6 +124,33 @@ impl CertifiedOp {
             client["client_secret"].as_str().unwrap().to_string(),
         )
     }
+}
+
+/// The port server.mjs prints once it listens (`listening on PORT`); the
+/// rest of its stdout is drained so it never blocks on a full pipe.
+fn announced_port(child: &mut Child) -> u16 {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = lines.read_line(&mut first);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut lines, &mut std::io::sink());
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("oidc-provider did not start within 60 s"));
+    first
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "oidc-provider did not start (exit {:?}); it printed {first:?}",
+                child.try_wait()
+            )
+        })
 }
 
 impl Drop for CertifiedOp {

@@ -269,7 +269,7 @@ pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{encrypt, Encryption, CBC128};
+    use super::testing::{encrypt, Encryption, CBC128, GCM256};
     use super::*;
     use crate::saml::keys::testing::key_with_certificate;
 
@@ -322,16 +322,40 @@ mod tests {
         assert_eq!(decrypt(&found, &[]), None);
 
         let mine = [key.private_key.clone()];
-        let value_at = xml.rfind("<xenc:CipherValue>").unwrap() + 18;
-        let flip = |at: usize| {
-            let mut bytes = xml.clone().into_bytes();
-            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-            String::from_utf8(bytes).unwrap()
+        // The content's octets (IV, then the CBC blocks) changed by `f`.
+        let content_at = xml.rfind("<xenc:CipherValue>").unwrap() + 18;
+        let content_end = xml.rfind("</xenc:CipherValue>").unwrap();
+        let with_content = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut octets = STANDARD.decode(&xml[content_at..content_end]).unwrap();
+            f(&mut octets);
+            let value = STANDARD.encode(octets);
+            format!("{}{value}{}", &xml[..content_at], &xml[content_end..])
         };
-        // Tampered ciphertext, last block (padding) and IV.
-        let end = xml.rfind("</xenc:CipherValue>").unwrap();
-        for at in [value_at, value_at + 30, end - 4] {
-            let tampered = flip(at);
+        // CBC has no integrity of its own (the assertion's signature, checked
+        // after decryption, is what refuses a changed body: tests/saml_attacks),
+        // so each change here is one whose failure decryption itself must see,
+        // whatever the random key and IV: an IV turning the first octet from
+        // `<` into `x` (not XML), and the last block's padding octet pushed
+        // past 16 through the block before it.
+        let not_xml = with_content(&|o| o[0] ^= b'<' ^ b'x');
+        let pad_at = with_content(&|o| {
+            let before_last = o.len() - CBC_BLOCK - 1;
+            o[before_last] ^= 0x80
+        });
+        for tampered in [not_xml, pad_at] {
+            assert_eq!(decrypt(&find(&tampered).unwrap(), &mine), None);
+        }
+        // GCM's tag refuses a change anywhere: IV, body or tag.
+        let gcm = encrypt(ASSERTION, &cert, &GCM256);
+        let gcm_at = gcm.rfind("<xenc:CipherValue>").unwrap() + 18;
+        let gcm_end = gcm.rfind("</xenc:CipherValue>").unwrap();
+        let octets = STANDARD.decode(&gcm[gcm_at..gcm_end]).unwrap();
+        assert!(decrypt(&find(&gcm).unwrap(), &mine).is_some());
+        for at in [0, GCM_IV + 5, octets.len() - 1] {
+            let mut changed = octets.clone();
+            changed[at] ^= 1;
+            let value = STANDARD.encode(changed);
+            let tampered = format!("{}{value}{}", &gcm[..gcm_at], &gcm[gcm_end..]);
             assert_eq!(decrypt(&find(&tampered).unwrap(), &mine), None, "{at}");
         }
         // Truncated EncryptedKey, garbage in it, an empty one.

@@ -1,11 +1,15 @@
 // The certified npm `oidc-provider` (panva) on loopback, for tests/oidc_interop.rs.
 //
 // Environment:
-//   PORT   the port to listen on (127.0.0.1 only)
+//   PORT   the port to listen on (127.0.0.1 only; default 0: a free one the system picks)
 //   EMAIL  the one account's email address; signing in is automatic
 //   SUB    the account's subject (default: derived from EMAIL)
 //   OID    its Entra object id (default: a fresh UUID)
 //   TENANT Entra-shaped tenant id for the second mount (default below)
+//
+// Once listening it prints `listening on PORT` as its first line of stdout, so
+// the test learns the port from the provider that holds it (a port picked
+// before the start could be taken by another test's server in between).
 //
 // Two providers on one port:
 //   http://127.0.0.1:PORT                   a generic OP, configured strictly by the spec:
@@ -34,14 +38,8 @@ console.warn = (...args) => {
 // Imported after the filter is in place: it warns while loading.
 const { default: Provider } = await import('oidc-provider');
 
-const PORT = Number(process.env.PORT);
-if (!PORT) {
-  console.error('server.mjs: set PORT');
-  process.exit(2);
-}
 const EMAIL = process.env.EMAIL || 'ada@example.com';
 const TENANT = process.env.TENANT || '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const ORIGIN = `http://127.0.0.1:${PORT}`;
 const ENTRA_MOUNT = `/${TENANT}/v2.0`;
 
 const SUB = process.env.SUB || `acct-${Buffer.from(EMAIL).toString('hex').slice(0, 24)}`;
@@ -136,14 +134,11 @@ async function interaction(op, req, res) {
   }
 }
 
-const generic = provider({ mount: '', entra: false });
-const entra = provider({ mount: ENTRA_MOUNT, entra: true });
-const handlers = new Map([
-  [generic, generic.callback()],
-  [entra, entra.callback()],
-]);
-
-createServer((req, res) => {
+// Requests are served by the providers defined below; the port, which the
+// issuers name, is known only once the server listens.
+const handlers = new Map();
+let generic;
+const server = createServer((req, res) => {
   let op = generic;
   req.originalUrl = req.url;
   if (req.url === ENTRA_MOUNT || req.url.startsWith(`${ENTRA_MOUNT}/`)) {
@@ -155,4 +150,15 @@ createServer((req, res) => {
     return;
   }
   handlers.get(op)(req, res);
-}).listen(PORT, '127.0.0.1');
+});
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(process.env.PORT || 0), '127.0.0.1', resolve);
+});
+const PORT = server.address().port;
+const ORIGIN = `http://127.0.0.1:${PORT}`;
+generic = provider({ mount: '', entra: false });
+const entra = provider({ mount: ENTRA_MOUNT, entra: true });
+handlers.set(generic, generic.callback());
+handlers.set(entra, entra.callback());
+console.log(`listening on ${PORT}`);
