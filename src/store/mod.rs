@@ -63,6 +63,9 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run (`write_tx`): on SQLite one connection
+    /// of its own, on PostgreSQL the pool.
+    writer: AnyPool,
     backend: Backend,
     /// Members and integrations read recently (see `remember_reads`).
     /// `None`: every read goes to the database.
@@ -316,26 +319,40 @@ impl Store {
             Backend::Sqlite => prepare_sqlite_url(&config.url)?,
             Backend::Postgres => config.url.clone(),
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers proceed during a write; the busy
-                        // timeout makes writers queue instead of failing.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
+        let acquire_timeout = Duration::from_secs(config.acquire_timeout_seconds);
+        let options = move |max_connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire_timeout)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers proceed during a write; the busy
+                            // timeout makes writers queue instead of failing.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            });
-        let pool = options.connect(&url).await?;
+        };
+        let pool = options(config.max_connections).connect(&url).await?;
+        // SQLite has one writer, and a connection drops its whole page cache
+        // when another has written since its last transaction: with write
+        // transactions taking pool connections in turn, each began cold and
+        // read its pages again. One connection for all of them stays warm.
+        // (An in-memory database is one per connection: it keeps the pool.)
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = match backend {
+            Backend::Sqlite if !in_memory => options(1).connect(&url).await?,
+            _ => pool.clone(),
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             remembered: None,
             events_recorded: None,
@@ -402,8 +419,8 @@ impl Store {
     /// concurrent writers wait on the busy timeout instead of failing midway.
     pub async fn write_tx(&self) -> StoreResult<Tx> {
         let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(Tx {
             inner,
@@ -420,6 +437,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
