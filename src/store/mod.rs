@@ -344,7 +344,7 @@ impl Store {
         // when another has written since its last transaction: with write
         // transactions taking pool connections in turn, each began cold and
         // read its pages again. One connection for all of them stays warm.
-        // (An in-memory database is one per connection: it keeps the pool.)
+        // (sqlx names an in-memory database anew for each pool: it keeps the pool.)
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = match backend {
             Backend::Sqlite if !in_memory => options(1).connect(&url).await?,
