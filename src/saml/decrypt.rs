@@ -307,6 +307,17 @@ mod tests {
         }
     }
 
+    /// `xml` with the encrypted content's octets (IV, body, GCM tag: the
+    /// last CipherValue) changed by `change`.
+    fn with_content(xml: &str, change: impl FnOnce(&mut Vec<u8>)) -> String {
+        let start = xml.rfind("<xenc:CipherValue>").unwrap() + "<xenc:CipherValue>".len();
+        let end = xml.rfind("</xenc:CipherValue>").unwrap();
+        let mut octets = STANDARD.decode(&xml[start..end]).unwrap();
+        change(&mut octets);
+        let value = STANDARD.encode(octets);
+        format!("{}{value}{}", &xml[..start], &xml[end..])
+    }
+
     #[test]
     fn any_of_several_keys_and_every_failure_is_the_same_none() {
         let (key, cert) = key_with_certificate();
@@ -322,23 +333,14 @@ mod tests {
         assert_eq!(decrypt(&found, &[]), None);
 
         let mine = [key.private_key.clone()];
-        // The content's octets (IV, then the CBC blocks) changed by `f`.
-        let content_at = xml.rfind("<xenc:CipherValue>").unwrap() + 18;
-        let content_end = xml.rfind("</xenc:CipherValue>").unwrap();
-        let with_content = |f: &dyn Fn(&mut Vec<u8>)| {
-            let mut octets = STANDARD.decode(&xml[content_at..content_end]).unwrap();
-            f(&mut octets);
-            let value = STANDARD.encode(octets);
-            format!("{}{value}{}", &xml[..content_at], &xml[content_end..])
-        };
         // CBC has no integrity of its own (the assertion's signature, checked
         // after decryption, is what refuses a changed body: tests/saml_attacks),
         // so each change here is one whose failure decryption itself must see,
         // whatever the random key and IV: an IV turning the first octet from
         // `<` into `x` (not XML), and the last block's padding octet pushed
         // past 16 through the block before it.
-        let not_xml = with_content(&|o| o[0] ^= b'<' ^ b'x');
-        let pad_at = with_content(&|o| {
+        let not_xml = with_content(&xml, |o| o[0] ^= b'<' ^ b'x');
+        let pad_at = with_content(&xml, |o| {
             let before_last = o.len() - CBC_BLOCK - 1;
             o[before_last] ^= 0x80
         });
@@ -347,16 +349,13 @@ mod tests {
         }
         // GCM's tag refuses a change anywhere: IV, body or tag.
         let gcm = encrypt(ASSERTION, &cert, &GCM256);
-        let gcm_at = gcm.rfind("<xenc:CipherValue>").unwrap() + 18;
-        let gcm_end = gcm.rfind("</xenc:CipherValue>").unwrap();
-        let octets = STANDARD.decode(&gcm[gcm_at..gcm_end]).unwrap();
         assert!(decrypt(&find(&gcm).unwrap(), &mine).is_some());
-        for at in [0, GCM_IV + 5, octets.len() - 1] {
-            let mut changed = octets.clone();
-            changed[at] ^= 1;
-            let value = STANDARD.encode(changed);
-            let tampered = format!("{}{value}{}", &gcm[..gcm_at], &gcm[gcm_end..]);
-            assert_eq!(decrypt(&find(&tampered).unwrap(), &mine), None, "{at}");
+        for at in [Some(0), Some(GCM_IV + 5), None] {
+            let tampered = with_content(&gcm, |o| {
+                let at = at.unwrap_or(o.len() - 1);
+                o[at] ^= 1
+            });
+            assert_eq!(decrypt(&find(&tampered).unwrap(), &mine), None, "{at:?}");
         }
         // Truncated EncryptedKey, garbage in it, an empty one.
         let key_at = xml.find("<xenc:CipherValue>").unwrap() + 18;

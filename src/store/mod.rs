@@ -344,10 +344,10 @@ impl Store {
         // when another has written since its last transaction: with write
         // transactions taking pool connections in turn, each began cold and
         // read its pages again. One connection for all of them stays warm.
-        // (sqlx names an in-memory database anew for each pool: it keeps the pool.)
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // A database that is no file (sqlx names `:memory:` anew for each
+        // pool) keeps the pool: a second one would be another database.
         let writer = match backend {
-            Backend::Sqlite if !in_memory => options(1).connect(&url).await?,
+            Backend::Sqlite if sqlite_file(&url).is_some() => options(1).connect(&url).await?,
             _ => pool.clone(),
         };
         Ok(Store {
@@ -442,17 +442,23 @@ impl Store {
     }
 }
 
-/// Creates the parent folder of an SQLite file and asks sqlx to create the
-/// file itself (`mode=rwc`).
-fn prepare_sqlite_url(url: &str) -> StoreResult<String> {
+/// The file path and query of an SQLite URL; `None` when it names no file
+/// (`:memory:`, or an empty path: a private temporary database).
+fn sqlite_file(url: &str) -> Option<(&str, &str)> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" {
+    (!path.is_empty() && path != ":memory:").then_some((path, query))
+}
+
+/// Creates the parent folder of an SQLite file and asks sqlx to create the
+/// file itself (`mode=rwc`).
+fn prepare_sqlite_url(url: &str) -> StoreResult<String> {
+    let Some((path, query)) = sqlite_file(url) else {
         return Ok(url.to_string());
-    }
+    };
     if let Some(parent) = Path::new(path)
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
