@@ -58,17 +58,24 @@ struct CertifiedOp {
 impl CertifiedOp {
     async fn start(email: &str) -> CertifiedOp {
         ensure_installed();
-        let mut child = Command::new("node")
-            .arg(provider_dir().join("server.mjs"))
-            .env("EMAIL", email)
-            .env("SUB", SUB)
-            .env("OID", OID)
-            .env("TENANT", TENANT)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node is needed to run the certified OpenID provider");
-        let port = announced_port(&mut child);
+        // Node has been seen, rarely and under load, to stay
+        // silent at start-up (no port announced, no exit): a second start is
+        // the readiness wait's last resort; a second silence fails the test.
+        let (child, port) = match spawn_op(email) {
+            (child, Some(port)) => (child, port),
+            (mut stalled, None) => {
+                eprintln!("oidc-provider announced no port within 30 s; starting it again");
+                let _ = stalled.kill();
+                let _ = stalled.wait();
+                match spawn_op(email) {
+                    (child, Some(port)) => (child, port),
+                    (mut again, None) => {
+                        let _ = again.kill();
+                        panic!("oidc-provider announced no port within 30 s, twice")
+                    }
+                }
+            }
+        };
         let op = CertifiedOp {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -126,9 +133,26 @@ impl CertifiedOp {
     }
 }
 
+/// `node server.mjs`, and the port it announced (`None`: none within 30 s).
+fn spawn_op(email: &str) -> (Child, Option<u16>) {
+    let mut child = Command::new("node")
+        .arg(provider_dir().join("server.mjs"))
+        .env("EMAIL", email)
+        .env("SUB", SUB)
+        .env("OID", OID)
+        .env("TENANT", TENANT)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node is needed to run the certified OpenID provider");
+    let port = announced_port(&mut child);
+    (child, port)
+}
+
 /// The port server.mjs prints once it listens (`listening on PORT`); the
 /// rest of its stdout is drained so it never blocks on a full pipe.
-fn announced_port(child: &mut Child) -> u16 {
+/// `None` when it says nothing for 30 s; a panic when it exits first.
+fn announced_port(child: &mut Child) -> Option<u16> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -138,10 +162,8 @@ fn announced_port(child: &mut Child) -> u16 {
         let _ = tx.send(first);
         let _ = std::io::copy(&mut lines, &mut std::io::sink());
     });
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("oidc-provider did not start within 60 s"));
-    first
+    let first = rx.recv_timeout(Duration::from_secs(30)).ok()?;
+    let port = first
         .trim()
         .strip_prefix("listening on ")
         .and_then(|p| p.parse().ok())
@@ -150,7 +172,8 @@ fn announced_port(child: &mut Child) -> u16 {
                 "oidc-provider did not start (exit {:?}); it printed {first:?}",
                 child.try_wait()
             )
-        })
+        });
+    Some(port)
 }
 
 impl Drop for CertifiedOp {
