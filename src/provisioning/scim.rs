@@ -11,8 +11,8 @@ use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::{AuditKind, Outcome};
 use crate::events::{EventType, MemberData, MemberSource, RemovalReason};
 use crate::store::{
-    now_ms, Integration, NewAuditEvent, Role, ScimUserRow, Store, StoreError, Transient, Tx,
-    UserProfile,
+    now_ms, Integration, NewAuditEvent, NewScimMembers, Role, Savepoint, ScimUserRow, Store,
+    StoreError, Transient, Tx, User, UserProfile,
 };
 
 /// What a SCIM client asserts about a user, read from its resource.
@@ -242,21 +242,32 @@ pub async fn scim_create_user(
 async fn create_all(tx: &mut Tx, creates: &[Create]) -> RuleResult<Vec<RuleResult<ScimUserRow>>> {
     let mut outcomes: Vec<Option<RuleResult<ScimUserRow>>> = creates.iter().map(|_| None).collect();
     let mut taken_names = std::collections::HashSet::new();
+    let mut taken_emails = std::collections::HashSet::new();
     let mut integrations: Vec<&str> = creates.iter().map(|c| c.integration.id.as_str()).collect();
     integrations.sort_unstable();
     integrations.dedup();
     for integration_id in integrations {
-        let names: Vec<&str> = creates
-            .iter()
-            .filter(|c| c.integration.id == integration_id)
-            .map(|c| c.facts.user_name.as_str())
-            .collect();
-        for key in tx.scim_user_names_taken(integration_id, &names).await? {
-            taken_names.insert((integration_id, key));
-        }
+        let of_it = || {
+            creates
+                .iter()
+                .filter(|c| c.integration.id == integration_id)
+        };
+        let names: Vec<&str> = of_it().map(|c| c.facts.user_name.as_str()).collect();
+        let emails: Vec<&str> = of_it().filter_map(|c| c.facts.email.as_deref()).collect();
+        let taken = tx
+            .scim_creates_taken(integration_id, &names, &emails)
+            .await?;
+        taken_names.extend(
+            taken
+                .user_names
+                .into_iter()
+                .map(|key| (integration_id, key)),
+        );
+        taken_emails.extend(taken.emails);
     }
     // Each name and each account once in the multi-row writes; a repeat
-    // runs alone, after the first, and meets it as a sequential create would.
+    // runs alone, after the first, and meets it as a sequential create
+    // would; so does an email that has an account already.
     let mut names = std::collections::HashSet::new();
     let mut emails = std::collections::HashSet::new();
     let mut fast = Vec::new();
@@ -276,21 +287,21 @@ async fn create_all(tx: &mut Tx, creates: &[Create]) -> RuleResult<Vec<RuleResul
             .as_deref()
             .filter(|_| create.facts.active)
         {
-            if first && emails.insert(crate::store::email_key(email)) {
+            let key = crate::store::email_key(email);
+            if first && !taken_emails.contains(&key) && emails.insert(key) {
                 fast.push(i);
             }
         }
     }
     if !fast.is_empty() {
-        let savepoint = tx.savepoint("scim_creates").await?;
         match create_new_accounts(tx, creates, &fast).await {
             Ok(rows) => {
                 for (i, row) in rows {
                     outcomes[i] = Some(Ok(row));
                 }
             }
-            Err(e) if e.is_transient() => return Err(e.into()),
-            Err(e) => {
+            Err((e, _)) if e.is_transient() => return Err(e.into()),
+            Err((e, savepoint)) => {
                 tracing::warn!(error = %e, "SCIM creates written together failed; writing them one by one");
                 tx.rollback_to(&savepoint).await?;
             }
@@ -317,50 +328,33 @@ async fn create_all(tx: &mut Tx, creates: &[Create]) -> RuleResult<Vec<RuleResul
     Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// Writes the creates at `which` (free userNames, distinct emails, active)
-/// as `create_in` would where the account is new: accounts, memberships,
-/// resources and audit rows a statement each, `member.added` per account
-/// in order. Those whose account already existed are left out (and left
-/// to the one-by-one path); returns the others' rows.
+/// Writes the creates at `which` (free userNames, distinct emails that
+/// have no account, active) as `create_in` would for a new account:
+/// accounts, memberships, resources and audit rows in one call
+/// (`insert_scim_members`), `member.added` per account in order; their
+/// rows, or the error and the savepoint that undoes what was written.
 async fn create_new_accounts(
     tx: &mut Tx,
     creates: &[Create],
     which: &[usize],
-) -> Result<Vec<(usize, ScimUserRow)>, StoreError> {
-    let accounts: Vec<(&str, &UserProfile)> = which
+) -> Result<Vec<(usize, ScimUserRow)>, (StoreError, Savepoint)> {
+    let new: Vec<(usize, User)> = which
         .iter()
         .filter_map(|&i| {
-            Some((
-                creates[i].facts.email.as_deref()?,
-                &creates[i].facts.profile,
-            ))
+            let facts = &creates[i].facts;
+            Some((i, User::new(facts.email.as_deref()?, &facts.profile)))
         })
         .collect();
-    let users = tx.insert_new_users(&accounts).await?;
-    let new: Vec<(usize, crate::store::User)> = which
-        .iter()
-        .zip(users)
-        .filter_map(|(&i, user)| Some((i, user?)))
-        .collect();
-    if new.is_empty() {
-        return Ok(Vec::new());
-    }
-    let memberships: Vec<(&str, &str)> = new
-        .iter()
-        .map(|(i, user)| (creates[*i].integration.org_id.as_str(), user.id.as_str()))
-        .collect();
-    tx.insert_scim_memberships(&memberships).await?;
     let now = now_ms();
     let mut rows = Vec::with_capacity(new.len());
     let mut audits = Vec::with_capacity(new.len());
-    for (i, user) in new {
-        let create = &creates[i];
+    for (i, user) in &new {
+        let create = &creates[*i];
         let facts = &create.facts;
-        let org_id = &create.integration.org_id;
         let row = ScimUserRow {
             id: uuid::Uuid::now_v7().to_string(),
             integration_id: create.integration.id.clone(),
-            org_id: org_id.clone(),
+            org_id: create.integration.org_id.clone(),
             user_id: Some(user.id.clone()),
             user_name: facts.user_name.clone(),
             external_id: facts.external_id.clone(),
@@ -371,7 +365,7 @@ async fn create_new_accounts(
             updated_at: now,
         };
         audits.push(NewAuditEvent {
-            org_id: org_id.clone(),
+            org_id: row.org_id.clone(),
             kind: AuditKind::ScimUserCreated,
             outcome: Outcome::Success,
             actor: create.actor.clone(),
@@ -379,15 +373,30 @@ async fn create_new_accounts(
             reason: None,
             details: json!({ "scim_id": row.id, "operation": create.operation, "active": facts.active }),
         });
-        emit(tx, org_id, EventType::MemberAdded, new_member(user));
-        rows.push((i, row));
+        rows.push((*i, row));
     }
     let resources: Vec<(&ScimUserRow, Option<&str>)> = rows
         .iter()
         .map(|(i, row)| (row, creates[*i].password_hash.as_deref()))
         .collect();
-    tx.insert_scim_users(&resources).await?;
-    tx.record_audits(&audits).await?;
+    let users: Vec<User> = new.into_iter().map(|(_, user)| user).collect();
+    let members = NewScimMembers {
+        users: &users,
+        rows: &resources,
+        audits: &audits,
+    };
+    let (savepoint, written) = tx.insert_scim_members("scim_creates", &members).await;
+    if let Err(e) = written {
+        return Err((e, savepoint));
+    }
+    for (user, (i, _)) in users.into_iter().zip(&rows) {
+        emit(
+            tx,
+            &creates[*i].integration.org_id,
+            EventType::MemberAdded,
+            new_member(user),
+        );
+    }
     Ok(rows)
 }
 

@@ -1,6 +1,7 @@
 use serde::Serialize;
 
-use super::{now_ms, numbered_rows, Store, StoreResult, Tx, BATCH};
+use super::script::{Script, Statement, Value};
+use super::{now_ms, Store, StoreResult, Tx, BATCH};
 use crate::audit::{Actor, AuditKind, Outcome};
 
 /// What happened, as written: one row per sign-in attempt or change.
@@ -89,17 +90,6 @@ impl Store {
         .await
     }
 
-    async fn insert_audit<'c>(
-        executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
-        event: &NewAuditEvent,
-    ) -> StoreResult<()> {
-        let sql = format!("{INSERT_AUDIT} ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-        bind_audit(sqlx::query(&sql), event, now_ms())
-            .execute(executor)
-            .await?;
-        Ok(())
-    }
-
     /// Newest first.
     pub async fn audit_events(
         &self,
@@ -168,45 +158,44 @@ impl Tx {
     /// Writes within the caller's transaction, so the change and its record
     /// land together or not at all.
     pub async fn record_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
-        Store::insert_audit(&mut **self, event).await
+        self.record_audits(std::slice::from_ref(event)).await
     }
     /// Several records at once, within the caller's transaction (a batch
     /// of group-committed SCIM creates).
     pub async fn record_audits(&mut self, events: &[NewAuditEvent]) -> StoreResult<()> {
-        const COLUMNS: usize = 9;
-        for chunk in events.chunks(BATCH / COLUMNS) {
-            let sql = format!("{INSERT_AUDIT} {}", numbered_rows(chunk.len(), COLUMNS));
-            let now = now_ms();
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
-                query = bind_audit(query, event, now);
-            }
-            query.execute(&mut **self).await?;
-        }
-        Ok(())
+        let mut script = Script::default();
+        push_audits(&mut script, events);
+        Ok(self.run(&script).await?)
     }
 }
 
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES";
-
-/// One audit row's nine values, in `INSERT_AUDIT`'s column order.
-fn bind_audit<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    event: &'q NewAuditEvent,
-    now: i64,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
-    query
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&event.org_id)
-        .bind(now)
-        .bind(event.kind.as_str())
-        .bind(event.outcome.as_str())
-        .bind(event.actor.to_string())
-        .bind(&event.subject)
-        .bind(&event.reason)
-        .bind(event.details.to_string())
+/// INSERTs of audit rows into `script`.
+pub(super) fn push_audits<'a>(script: &mut Script<'a>, events: &'a [NewAuditEvent]) {
+    const COLUMNS: usize = 9;
+    let now = now_ms();
+    for chunk in events.chunks(BATCH / COLUMNS) {
+        let mut insert = Statement::new(
+            "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES ",
+        );
+        for (i, event) in chunk.iter().enumerate() {
+            // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
+            insert = insert.row(
+                i == 0,
+                [
+                    Value::from(uuid::Uuid::now_v7().to_string()),
+                    Value::from(&event.org_id),
+                    Value::from(now),
+                    Value::from(event.kind.as_str()),
+                    Value::from(event.outcome.as_str()),
+                    Value::from(event.actor.to_string()),
+                    Value::from(&event.subject),
+                    Value::from(&event.reason),
+                    Value::from(event.details.to_string()),
+                ],
+            );
+        }
+        script.push(insert);
+    }
 }
 
 fn escape_like(s: &str) -> String {

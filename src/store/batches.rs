@@ -44,10 +44,15 @@ impl Tx {
         (&mut *self.inner)
             .execute(format!("SAVEPOINT {name}").as_str())
             .await?;
-        Ok(Savepoint {
+        Ok(self.savepoint_named(name))
+    }
+
+    /// The savepoint `name` a statement of the caller's opens here.
+    pub(super) fn savepoint_named(&self, name: &'static str) -> Savepoint {
+        Savepoint {
             name,
             events: self.events.len(),
-        })
+        }
     }
 
     /// Undoes everything since `savepoint` (which stays open).

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::script::{Script, Statement};
 use super::{fetch_in_chunks, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
 
@@ -98,35 +99,38 @@ impl Tx {
         }
         let events = std::mem::take(&mut self.events);
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-        let (last,): (i64,) = sqlx::query_as(
-            "UPDATE event_sequence SET last_id = last_id + $1 WHERE singleton = 1 RETURNING last_id",
-        )
-        .bind(count)
-        .fetch_one(&mut *self.inner)
-        .await?;
-        let first = last - count + 1;
+        // Numbered from the counter as the UPDATE left it, in the same
+        // script (one call on SQLite): event k of n is last_id - (n-1-k).
+        let mut script = Script::default();
+        script.push(
+            Statement::new("UPDATE event_sequence SET last_id = last_id + ")
+                .value(count)
+                .sql(" WHERE singleton = 1"),
+        );
         let now = now_ms();
-        let mut next = first;
+        let mut back = count;
         for chunk in events.chunks(BATCH / 5) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", numbered_parameters(i * 5 + 1, 5)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO events (id, org_id, type, occurred_at, data) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
-                query = query
-                    .bind(next)
-                    .bind(&event.org_id)
-                    .bind(event.kind.as_str())
-                    .bind(now)
-                    .bind(event.data.to_string());
-                next += 1;
+            let mut insert =
+                Statement::new("INSERT INTO events (id, org_id, type, occurred_at, data) VALUES ");
+            for (i, event) in chunk.iter().enumerate() {
+                back -= 1;
+                insert = insert
+                    .sql(if i == 0 { "(" } else { ", (" })
+                    .sql("(SELECT last_id FROM event_sequence WHERE singleton = 1) - ")
+                    .value(back)
+                    .sql(", ")
+                    .value(&event.org_id)
+                    .sql(", ")
+                    .value(event.kind.as_str())
+                    .sql(", ")
+                    .value(now)
+                    .sql(", ")
+                    .value(event.data.to_string())
+                    .sql(")");
             }
-            query.execute(&mut *self.inner).await?;
+            script.push(insert);
         }
+        self.run(&script).await?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
 }

@@ -1,6 +1,10 @@
 use std::collections::HashSet;
 
-use super::{fetch_in_chunks, numbered_rows, Store, StoreResult, Tx, BATCH};
+use sqlx::Row;
+
+use super::batches::Savepoint;
+use super::script::{Script, Statement, Value};
+use super::{fetch_in_chunks, NewAuditEvent, Store, StoreResult, Tx, User, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -145,57 +149,82 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    /// New user resources, several per statement (an initial sync's
-    /// group-committed creates); their userNames must be free.
+    /// New user resources, several per statement; their userNames must
+    /// be free.
     pub async fn insert_scim_users(
         &mut self,
         rows: &[(&ScimUserRow, Option<&str>)],
     ) -> StoreResult<()> {
-        const COLUMNS: usize = 13;
-        for chunk in rows.chunks(BATCH / COLUMNS) {
-            let sql = format!(
-                "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
-                 resource, password_hash, version, created_at, updated_at) VALUES {}",
-                numbered_rows(chunk.len(), COLUMNS)
-            );
-            let mut query = sqlx::query(&sql);
-            for (row, password_hash) in chunk {
-                query = query
-                    .bind(&row.id)
-                    .bind(&row.integration_id)
-                    .bind(&row.org_id)
-                    .bind(&row.user_id)
-                    .bind(&row.user_name)
-                    .bind(row.user_name.to_lowercase())
-                    .bind(&row.external_id)
-                    .bind(i64::from(row.active))
-                    .bind(&row.resource)
-                    .bind(*password_hash)
-                    .bind(row.version)
-                    .bind(row.created_at)
-                    .bind(row.updated_at);
-            }
-            query.execute(&mut **self).await?;
-        }
-        Ok(())
+        let mut script = Script::default();
+        push_scim_users(&mut script, rows);
+        Ok(self.run(&script).await?)
     }
 
-    /// Which of `user_names` (compared case-insensitively) the integration
-    /// already has, lower-cased: one read for a whole batch of creates.
-    pub async fn scim_user_names_taken(
+    /// Of a batch of creates for the integration, which `user_names` it
+    /// has already (compared case-insensitively) and which `emails` have an
+    /// account, as keys: one read for the whole batch.
+    pub async fn scim_creates_taken(
         &mut self,
         integration_id: &str,
         user_names: &[&str],
-    ) -> StoreResult<HashSet<String>> {
-        let keys: Vec<String> = user_names.iter().map(|n| n.to_lowercase()).collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let taken: Vec<(String,)> = fetch_in_chunks(self, &[integration_id], &keys, |list| {
-            format!("SELECT user_name_key FROM scim_users WHERE integration_id = $1 AND user_name_key IN ({list})")
-        })
-        .await?;
-        Ok(taken.into_iter().map(|(key,)| key).collect())
+        emails: &[&str],
+    ) -> StoreResult<CreatesTaken> {
+        let names: Vec<String> = user_names.iter().map(|n| n.to_lowercase()).collect();
+        let emails: Vec<String> = emails.iter().map(|e| super::email_key(e)).collect();
+        let mut script = Script::default();
+        for chunk in names.chunks(BATCH) {
+            script.push(
+                Statement::new(
+                    "SELECT 'name', user_name_key FROM scim_users WHERE integration_id = ",
+                )
+                .value(integration_id)
+                .sql(" AND user_name_key IN (")
+                .list(chunk)
+                .sql(")"),
+            );
+        }
+        for chunk in emails.chunks(BATCH) {
+            script.push(
+                Statement::new("SELECT 'email', email_key FROM users WHERE email_key IN (")
+                    .list(chunk)
+                    .sql(")"),
+            );
+        }
+        let mut taken = CreatesTaken::default();
+        for row in self.fetch(&script).await? {
+            let key: String = row.try_get(1)?;
+            match row.try_get::<String, _>(0)?.as_str() {
+                "name" => taken.user_names.insert(key),
+                _ => taken.emails.insert(key),
+            };
+        }
+        Ok(taken)
     }
 
+    /// Writes new SCIM members at once (one call on SQLite): their
+    /// accounts, whose emails must have none yet; a membership in each
+    /// row's organization; the SCIM rows; the audit rows — after a
+    /// savepoint `name`, returned to undo them all if this fails.
+    pub async fn insert_scim_members(
+        &mut self,
+        name: &'static str,
+        members: &NewScimMembers<'_>,
+    ) -> (Savepoint, StoreResult<()>) {
+        let savepoint = self.savepoint_named(name);
+        let memberships: Vec<(&str, &str)> = members
+            .rows
+            .iter()
+            .filter_map(|(row, _)| Some((row.org_id.as_str(), row.user_id.as_deref()?)))
+            .collect();
+        let mut script = Script::default();
+        script.push(Statement::new(format!("SAVEPOINT {name}")));
+        super::users::push_users(&mut script, members.users, "");
+        super::users::push_scim_memberships(&mut script, &memberships);
+        push_scim_users(&mut script, members.rows);
+        super::audit::push_audits(&mut script, members.audits);
+        let written = self.run(&script).await.map_err(Into::into);
+        (savepoint, written)
+    }
     pub async fn delete_scim_user(&mut self, integration_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM scim_users WHERE integration_id = $1 AND id = $2")
             .bind(integration_id)
@@ -203,6 +232,55 @@ impl Tx {
             .execute(&mut **self)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// What `scim_creates_taken` found, as keys.
+#[derive(Debug, Default)]
+pub struct CreatesTaken {
+    pub user_names: HashSet<String>,
+    pub emails: HashSet<String>,
+}
+
+/// A batch of creates for `insert_scim_members`.
+pub struct NewScimMembers<'a> {
+    pub users: &'a [User],
+    pub rows: &'a [(&'a ScimUserRow, Option<&'a str>)],
+    pub audits: &'a [NewAuditEvent],
+}
+
+/// INSERTs of new user resources (`password_hash` each) into `script`.
+pub(super) fn push_scim_users<'a>(
+    script: &mut Script<'a>,
+    rows: &[(&'a ScimUserRow, Option<&'a str>)],
+) {
+    const COLUMNS: usize = 13;
+    for chunk in rows.chunks(BATCH / COLUMNS) {
+        let mut insert = Statement::new(
+            "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
+             resource, password_hash, version, created_at, updated_at) VALUES ",
+        );
+        for (i, (row, password_hash)) in chunk.iter().enumerate() {
+            insert = insert.row(
+                i == 0,
+                [
+                    Value::from(&row.id),
+                    Value::from(&row.integration_id),
+                    Value::from(&row.org_id),
+                    Value::from(&row.user_id),
+                    Value::from(&row.user_name),
+                    Value::from(row.user_name.to_lowercase()),
+                    Value::from(&row.external_id),
+                    Value::from(i64::from(row.active)),
+                    Value::from(&row.resource),
+                    Value::from(*password_hash),
+                    Value::from(row.version),
+                    Value::from(row.created_at),
+                    Value::from(row.updated_at),
+                ],
+            );
+        }
+        script.push(insert);
     }
 }
 

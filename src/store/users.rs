@@ -4,10 +4,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    fetch_in_chunks, new_id, now_ms, numbered_rows, version_key, Store, StoreError, StoreResult,
-    Tx, BATCH,
-};
+use super::script::{Script, Statement, Value};
+use super::{fetch_in_chunks, now_ms, version_key, Store, StoreError, StoreResult, Tx, BATCH};
 use crate::events::MemberSource;
 
 /// A global account: one per email, whatever the letter case.
@@ -20,6 +18,75 @@ pub struct User {
     pub display_name: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl User {
+    /// A new account for `email` with `profile`'s names, not yet written.
+    pub fn new(email: &str, profile: &UserProfile) -> User {
+        let now = now_ms();
+        User {
+            id: new_id(),
+            email: email.trim().to_string(),
+            given_name: profile.given_name.clone(),
+            family_name: profile.family_name.clone(),
+            display_name: profile.display_name.clone(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// INSERTs of `users` into `script`, a few hundred values per statement,
+/// each statement ending with `tail`.
+pub(super) fn push_users<'a>(script: &mut Script<'a>, users: &'a [User], tail: &'static str) {
+    const COLUMNS: usize = 8;
+    for chunk in users.chunks(BATCH / COLUMNS) {
+        let mut insert = Statement::new(
+            "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) VALUES ",
+        );
+        for (i, user) in chunk.iter().enumerate() {
+            insert = insert.row(
+                i == 0,
+                [
+                    Value::from(&user.id),
+                    Value::from(&user.email),
+                    Value::from(email_key(&user.email)),
+                    Value::from(&user.given_name),
+                    Value::from(&user.family_name),
+                    Value::from(&user.display_name),
+                    Value::from(user.created_at),
+                    Value::from(user.updated_at),
+                ],
+            );
+        }
+        script.push(insert.sql(tail));
+    }
+}
+
+/// SCIM-managed memberships (role member) for accounts that have none in
+/// their organization yet, `(org_id, user_id)` pairs, into `script`.
+pub(super) fn push_scim_memberships<'a>(script: &mut Script<'a>, members: &[(&'a str, &'a str)]) {
+    const COLUMNS: usize = 6;
+    let now = now_ms();
+    for chunk in members.chunks(BATCH / COLUMNS) {
+        let mut insert = Statement::new(
+            "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) VALUES ",
+        );
+        for (i, (org_id, user_id)) in chunk.iter().enumerate() {
+            insert = insert.row(
+                i == 0,
+                [
+                    Value::from(*org_id),
+                    Value::from(*user_id),
+                    Value::from(Role::Member.as_str()),
+                    Value::from(1),
+                    Value::from(MemberSource::Scim.as_str()),
+                    Value::from(now),
+                ],
+            );
+        }
+        script.push(insert.sql(" ON CONFLICT (org_id, user_id) DO NOTHING"));
+    }
 }
 
 /// Names as an IdP or SCIM client sends them.
@@ -314,98 +381,20 @@ impl Tx {
         profile: &UserProfile,
     ) -> StoreResult<(User, bool)> {
         // Created: the row is what we just wrote; no need to read it back.
-        if let Some(user) = self
-            .insert_new_users(&[(email, profile)])
-            .await?
-            .pop()
-            .flatten()
-        {
+        let user = User::new(email, profile);
+        let mut script = Script::default();
+        push_users(
+            &mut script,
+            std::slice::from_ref(&user),
+            " ON CONFLICT (email_key) DO NOTHING RETURNING id",
+        );
+        if !self.fetch(&script).await?.is_empty() {
             return Ok((user, true));
         }
         let existing = Store::user_by_email(&mut **self, email)
             .await?
             .ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))?;
         Ok((existing, false))
-    }
-
-    /// New accounts for several emails at once (distinct ones); per email
-    /// the account this call created, or None where one already existed
-    /// (and is left as it was). As `ensure_user`, safe under concurrency.
-    pub async fn insert_new_users(
-        &mut self,
-        accounts: &[(&str, &UserProfile)],
-    ) -> StoreResult<Vec<Option<User>>> {
-        const COLUMNS: usize = 8;
-        let now = now_ms();
-        let users: Vec<User> = accounts
-            .iter()
-            .map(|(email, profile)| User {
-                id: new_id(),
-                email: email.trim().to_string(),
-                given_name: profile.given_name.clone(),
-                family_name: profile.family_name.clone(),
-                display_name: profile.display_name.clone(),
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
-        let mut created = std::collections::HashSet::new();
-        for chunk in users.chunks(BATCH / COLUMNS) {
-            let sql = format!(
-                "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) \
-                 VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id",
-                numbered_rows(chunk.len(), COLUMNS)
-            );
-            let mut query = sqlx::query_as::<_, (String,)>(&sql);
-            for user in chunk {
-                query = query
-                    .bind(&user.id)
-                    .bind(&user.email)
-                    .bind(email_key(&user.email))
-                    .bind(&user.given_name)
-                    .bind(&user.family_name)
-                    .bind(&user.display_name)
-                    .bind(now)
-                    .bind(now);
-            }
-            created.extend(
-                query
-                    .fetch_all(&mut **self)
-                    .await?
-                    .into_iter()
-                    .map(|(id,)| id),
-            );
-        }
-        Ok(users
-            .into_iter()
-            .map(|user| created.contains(&user.id).then_some(user))
-            .collect())
-    }
-
-    /// SCIM-managed memberships (role member) for accounts that have none
-    /// in their organization yet: `(org_id, user_id)` pairs, several per
-    /// statement.
-    pub async fn insert_scim_memberships(&mut self, members: &[(&str, &str)]) -> StoreResult<()> {
-        const COLUMNS: usize = 2;
-        for chunk in members.chunks((BATCH - 3) / COLUMNS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, $2, 1, $3, $1)", i * 2 + 4, i * 2 + 5))
-                .collect();
-            let sql = format!(
-                "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) VALUES {} \
-                 ON CONFLICT (org_id, user_id) DO NOTHING",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(now_ms())
-                .bind(Role::Member.as_str())
-                .bind(MemberSource::Scim.as_str());
-            for (org_id, user_id) in chunk {
-                query = query.bind(*org_id).bind(*user_id);
-            }
-            query.execute(&mut **self).await?;
-        }
-        Ok(())
     }
 
     /// Touches the account row: on PostgreSQL this takes its row lock, so
