@@ -22,10 +22,14 @@ pub struct User {
 
 impl User {
     /// A new account for `email` with `profile`'s names, not yet written.
+    /// Its id is a UUIDv7: accounts are made in bursts (an initial sync),
+    /// and every index keyed by an account (memberships, SCIM rows, teams)
+    /// then grows at its end instead of dirtying a random page per row —
+    /// a page less to write at each commit, per index.
     pub fn new(email: &str, profile: &UserProfile) -> User {
         let now = now_ms();
         User {
-            id: new_id(),
+            id: uuid::Uuid::now_v7().to_string(),
             email: email.trim().to_string(),
             given_name: profile.given_name.clone(),
             family_name: profile.family_name.clone(),
