@@ -279,7 +279,8 @@ mod tests {
 
     #[test]
     fn sqlite_numbers_the_statements_one_after_another_in_one_query() {
-        let queries = script().queries(Backend::Sqlite);
+        let script = script();
+        let queries = script.queries(Backend::Sqlite);
         assert_eq!(queries.len(), 1);
         assert_eq!(
             queries[0].0,
@@ -290,7 +291,8 @@ mod tests {
 
     #[test]
     fn postgres_numbers_each_statement_from_one() {
-        let queries = script().queries(Backend::Postgres);
+        let script = script();
+        let queries = script.queries(Backend::Postgres);
         let sql: Vec<&str> = queries.iter().map(|(sql, _)| sql.as_str()).collect();
         assert_eq!(
             sql,
