@@ -137,8 +137,7 @@ async fn refresh_one(
             &Actor::System,
             Some(&integration.id),
             details,
-        )
-        .await?;
+        );
         tx.commit().await?;
     }
     Ok(true)

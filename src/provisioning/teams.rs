@@ -60,8 +60,7 @@ pub async fn create_team_with(
         actor,
         Some(&team_id),
         json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
-    )
-    .await?;
+    );
     tx.commit().await?;
     store
         .team(org_id, &team_id)
@@ -121,8 +120,7 @@ pub async fn update_team(
         actor,
         Some(team_id),
         json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
-    )
-    .await?;
+    );
     tx.commit().await?;
     store
         .team(org_id, team_id)
@@ -150,8 +148,7 @@ pub async fn delete_team(
         actor,
         Some(team_id),
         json!({}),
-    )
-    .await?;
+    );
     tx.commit().await?;
     Ok(())
 }
@@ -182,8 +179,7 @@ pub async fn restore_team(
         actor,
         Some(team_id),
         json!({}),
-    )
-    .await?;
+    );
     tx.commit().await?;
     store
         .team(org_id, team_id)

@@ -30,10 +30,11 @@ pub(super) struct WriteBatches {
 }
 
 /// A point inside a write transaction that what follows can be rolled
-/// back to alone, its events with it.
+/// back to alone, its events and audit records with it.
 pub struct Savepoint {
     name: &'static str,
     events: usize,
+    audits: usize,
 }
 
 impl Tx {
@@ -52,6 +53,7 @@ impl Tx {
         Savepoint {
             name,
             events: self.events.len(),
+            audits: self.audits.len(),
         }
     }
 
@@ -61,6 +63,7 @@ impl Tx {
             .execute(format!("ROLLBACK TO SAVEPOINT {}", savepoint.name).as_str())
             .await?;
         self.events.truncate(savepoint.events);
+        self.audits.truncate(savepoint.audits);
         Ok(())
     }
 }
