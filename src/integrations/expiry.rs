@@ -116,7 +116,8 @@ pub async fn warn_expiring_certificates(state: &AppState) -> RuleResult<usize> {
                 &Actor::System,
                 Some(&integration.id),
                 json!({ "sha256_fingerprint": cert.sha256_fingerprint, "not_after": cert.not_after, "threshold_days": tightest }),
-            );
+            )
+            .await?;
             tx.commit().await?;
             warned += 1;
         }

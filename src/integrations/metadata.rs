@@ -137,7 +137,8 @@ async fn refresh_one(
             &Actor::System,
             Some(&integration.id),
             details,
-        );
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(true)

@@ -103,7 +103,8 @@ pub async fn create_with_id(
         actor,
         Some(&integration.id),
         json!({ "kind": kind, "name": integration.name }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(integration)
 }
@@ -167,7 +168,8 @@ pub async fn update(
         actor,
         Some(id),
         json!({ "changed": changed }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     store
         .org_integration(org_id, id)
@@ -192,7 +194,8 @@ pub async fn delete(store: &Store, org_id: &str, id: &str, actor: &Actor) -> Rul
         actor,
         Some(id),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -219,7 +222,7 @@ pub async fn enable_provisioning(
         integration_changed(&mut tx, EventType::ProvisioningEnabled, &current, &[]);
         AuditKind::ProvisioningEnabled
     };
-    audit_success(&mut tx, org_id, kind, actor, Some(id), json!({}));
+    audit_success(&mut tx, org_id, kind, actor, Some(id), json!({})).await?;
     tx.commit().await?;
     Ok(ScimCredentials {
         tenant_url: scim_tenant_url(config, id),
@@ -252,7 +255,8 @@ pub async fn disable_provisioning(
         actor,
         Some(id),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

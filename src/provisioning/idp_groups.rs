@@ -298,7 +298,8 @@ pub async fn apply_idp_groups(
             actor,
             Some(user_id),
             json!({ "via": "idp_groups", "joined": joined, "left": left }),
-        );
+        )
+        .await?;
     }
     if let Some((role, chosen_by)) = plan.role {
         let changed = facts.role.as_ref().map(|(r, _)| *r) != Some(role);
@@ -312,7 +313,8 @@ pub async fn apply_idp_groups(
                 actor,
                 Some(user_id),
                 json!({ "role": role, "via": "role_mapping" }),
-            );
+            )
+            .await?;
         }
     }
     tx.commit().await?;

@@ -104,7 +104,8 @@ pub async fn admit_on_sign_in(
         actor,
         Some(&user.email),
         json!({ "via": "preapproved_domain", "domain": domain, "teams": teams }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(Admission { user, joined: true })
 }

@@ -105,8 +105,8 @@ pub(crate) async fn audit_deprovisioned(
         actor,
         Some(user_id),
         json!({ "account": account }),
-    );
-    Ok(())
+    )
+    .await
 }
 
 /// An admin adds a person by email, with a role and teams: the account is
@@ -160,7 +160,8 @@ pub async fn invite_member(
         actor,
         Some(&user.email),
         json!({ "role": role, "teams": team_ids }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -192,7 +193,8 @@ pub async fn set_member_role(
         actor,
         Some(user_id),
         json!({ "role": role }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

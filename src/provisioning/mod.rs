@@ -82,17 +82,16 @@ pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> RuleEr
     }
 }
 
-/// A successful change, recorded in the same transaction as the change
-/// (written when it commits, with its events).
-pub fn audit_success(
+/// A successful change, recorded in the same transaction as the change.
+pub async fn audit_success(
     tx: &mut Tx,
     org_id: &str,
     kind: AuditKind,
     actor: &Actor,
     subject: Option<&str>,
     details: serde_json::Value,
-) {
-    tx.record_audit(NewAuditEvent {
+) -> Result<(), StoreError> {
+    tx.record_audit(&NewAuditEvent {
         org_id: org_id.to_string(),
         kind,
         outcome: Outcome::Success,
@@ -100,7 +99,8 @@ pub fn audit_success(
         subject: subject.map(str::to_string),
         reason: None,
         details,
-    });
+    })
+    .await
 }
 
 impl From<sqlx::Error> for RuleError {

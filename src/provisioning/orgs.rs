@@ -42,7 +42,8 @@ pub async fn create_organization(
         actor,
         Some(&organization.id),
         json!({ "name": name, "admin_token_id": token_id }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewOrganization {
         organization,
@@ -66,7 +67,8 @@ pub async fn rotate_admin_token(store: &Store, org_id: &str, actor: &Actor) -> R
         actor,
         Some(&token_id),
         json!({ "revoked": revoked }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -89,7 +91,8 @@ pub async fn rename_organization(
         actor,
         Some(org_id),
         json!({ "name": name }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

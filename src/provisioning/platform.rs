@@ -113,7 +113,8 @@ pub async fn create_setup_link(
         actor,
         Some(&id),
         json!({ "expires_at": expires_at }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewSetupLink {
         id,
@@ -189,7 +190,8 @@ pub async fn use_setup_link(
         &actor,
         Some(&link.id),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(Ok(UsedSetupLink {
         link_id: link.id,

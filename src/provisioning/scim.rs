@@ -383,12 +383,12 @@ async fn create_new_accounts(
     let members = NewScimMembers {
         users: &users,
         rows: &resources,
+        audits: &audits,
     };
     let (savepoint, written) = tx.insert_scim_members("scim_creates", &members).await;
     if let Err(e) = written {
         return Err((e, savepoint));
     }
-    tx.record_audits(audits);
     for (user, (i, _)) in users.into_iter().zip(&rows) {
         emit(
             tx,
@@ -459,7 +459,8 @@ async fn create_in(
         actor,
         Some(facts.email.as_deref().unwrap_or(&facts.user_name)),
         details,
-    );
+    )
+    .await?;
     Ok(row)
 }
 
@@ -595,7 +596,8 @@ async fn save_locked(
         actor,
         Some(facts.email.as_deref().unwrap_or(&facts.user_name)),
         details,
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -627,7 +629,8 @@ pub async fn scim_delete_user(
         actor,
         Some(&row.user_name),
         details,
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

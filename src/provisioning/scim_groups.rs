@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::events::{team_changed, team_event, team_membership};
+use super::events::{team_changed, team_event, team_membership_of};
 use super::{audit_success, invalid, Actor, RuleError, RuleResult};
 use crate::audit::AuditKind;
 use crate::events::{EventType, TeamData};
-use crate::store::{Integration, ScimGroupMember, ScimGroupWrite, Store, StoreError, Tx};
+use crate::store::{Integration, ScimGroupMember, Store, StoreError, Tx};
 
 /// What a SCIM client asserts about a group (a team).
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ async fn create_group_in(
     let team = team_changed(tx, &integration.org_id, EventType::TeamCreated, &team_id)
         .await?
         .ok_or(RuleError::NotFound("group"))?;
-    let (added, _) = sync_members(tx, integration, &team, None, &change).await?;
+    let (added, _) = sync_members(tx, integration, &team, &change).await?;
     let details = json!({ "operation": "POST /Groups", "name": name, "members_added": added });
     audit_success(
         tx,
@@ -92,7 +92,8 @@ async fn create_group_in(
         actor,
         Some(&team_id),
         details,
-    );
+    )
+    .await?;
     Ok(team_id)
 }
 
@@ -134,13 +135,13 @@ async fn change_group_in<C: ScimGroupChange>(
     actor: &Actor,
 ) -> RuleResult<Result<(), C::Refusal>> {
     let org_id = &integration.org_id;
-    let locked = tx
-        .lock_scim_group(org_id, &integration.id, team_id)
+    let before = tx
+        .lock_scim_team(org_id, &integration.id, team_id)
         .await?
         .ok_or(RuleError::NotFound("group"))?;
     let group = ScimGroup {
-        members: locked.members,
-        team: locked.team,
+        members: tx.scim_group_member_ids(team_id).await?,
+        team: before,
     };
     let fields = match change.changed(&group) {
         Ok(fields) => fields,
@@ -148,8 +149,16 @@ async fn change_group_in<C: ScimGroupChange>(
     };
     let name = super::orgs::validate_name("displayName", &fields.display_name)?;
     let members = member_change(tx, integration, &group.members, &fields.members).await?;
-    // What is written over what was read (lastModified moves: the group
-    // changed now); not read back.
+    // Also what lastModified says: the group changed now.
+    match tx
+        .update_scim_team(org_id, team_id, &name, fields.external_id.as_deref())
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(group_name_taken(&name)),
+        Ok(false) => return Err(RuleError::NotFound("group")),
+        other => other?,
+    };
+    // What was just written over what was read: not read back.
     let team = TeamData {
         name: name.clone(),
         external_id: fields.external_id.clone(),
@@ -158,8 +167,7 @@ async fn change_group_in<C: ScimGroupChange>(
     if group.team != team {
         team_event(tx, org_id, EventType::TeamUpdated, &team);
     }
-    let rename = Some((name.as_str(), fields.external_id.as_deref()));
-    let (added, removed) = sync_members(tx, integration, &team, rename, &members).await?;
+    let (added, removed) = sync_members(tx, integration, &team, &members).await?;
     let details = json!({ "operation": operation, "name": name, "members_added": added, "members_removed": removed });
     audit_success(
         tx,
@@ -168,7 +176,8 @@ async fn change_group_in<C: ScimGroupChange>(
         actor,
         Some(team_id),
         details,
-    );
+    )
+    .await?;
     Ok(Ok(()))
 }
 
@@ -221,49 +230,54 @@ async fn member_change(
 }
 
 /// Writes `change` to the group's SCIM member list and the same change to
-/// the team (and `rename`, the group's name and externalId, to the team):
-/// the joining users' accounts join it, the leaving users' accounts leave
-/// it (deactivated or email-less users have none yet); returns how many
-/// joined and left. Only the changed members are read and written, never
-/// the whole group: a sync's PATCHes add ten members at a time to groups of
-/// a hundred. Members an admin or a pre-approved domain brought in are not
-/// touched unless the group names them.
+/// the team: the joining users' accounts join it, the leaving users'
+/// accounts leave it (deactivated or email-less users have none yet);
+/// returns how many joined and left. Only the changed members are read
+/// and written, never the whole group: a sync's PATCHes add ten members
+/// at a time to groups of a hundred. Members an admin or a pre-approved
+/// domain brought in are not touched unless the group names them.
 async fn sync_members(
     tx: &mut Tx,
     integration: &Integration,
     team: &TeamData,
-    rename: Option<(&str, Option<&str>)>,
     change: &MemberChange,
-) -> RuleResult<(usize, usize)> {
-    let org_id = &integration.org_id;
-    let written = match tx
-        .write_scim_group(&ScimGroupWrite {
-            org_id,
-            team_id: &team.id,
-            rename,
-            joining: &change.joining,
-            leaving: &change.leaving,
-        })
-        .await
-    {
-        Err(StoreError::Conflict) => return Err(group_name_taken(&team.name)),
-        other => other?,
+) -> Result<(usize, usize), StoreError> {
+    let team_id = team.id.as_str();
+    let ids = |members: &[ScimGroupMember]| -> Vec<String> {
+        members.iter().map(|member| member.id.clone()).collect()
     };
+    tx.change_scim_group_members(team_id, &ids(&change.leaving), &ids(&change.joining))
+        .await?;
+    let joining: Vec<&String> = change
+        .joining
+        .iter()
+        .filter_map(|member| member.account.as_ref())
+        .collect();
+    let added = tx
+        .add_organization_members_to_team(&integration.org_id, team_id, &joining)
+        .await?;
     // A joining account that was in the team already may hold that
     // membership by the IdP-groups mapping; it holds it by SCIM now, so the
     // mapping no longer takes it away.
-    if written.already_in_team > 0 {
-        tx.claim_scim_team_members(&team.id).await?;
+    if joining.len() > added.len() {
+        tx.claim_scim_team_members(team_id).await?;
     }
-    team_membership(tx, org_id, EventType::TeamMemberAdded, team, &written.added);
-    team_membership(
-        tx,
-        org_id,
-        EventType::TeamMemberRemoved,
-        team,
-        &written.removed,
-    );
-    Ok((written.added.len(), written.removed.len()))
+    let leaving: Vec<&str> = change
+        .leaving
+        .iter()
+        .filter_map(|member| member.account.as_deref())
+        .collect();
+    let removed = if leaving.is_empty() {
+        Vec::new()
+    } else {
+        tx.remove_scim_team_members(team_id, &leaving).await?
+    };
+    let org_id = &integration.org_id;
+    let added_ids: Vec<&str> = added.iter().map(String::as_str).collect();
+    let removed_ids: Vec<&str> = removed.iter().map(String::as_str).collect();
+    team_membership_of(tx, org_id, EventType::TeamMemberAdded, team, &added_ids).await?;
+    team_membership_of(tx, org_id, EventType::TeamMemberRemoved, team, &removed_ids).await?;
+    Ok((added.len(), removed.len()))
 }
 
 fn group_name_taken(name: &str) -> RuleError {

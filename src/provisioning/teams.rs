@@ -60,7 +60,8 @@ pub async fn create_team_with(
         actor,
         Some(&team_id),
         json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     store
         .team(org_id, &team_id)
@@ -120,7 +121,8 @@ pub async fn update_team(
         actor,
         Some(team_id),
         json!({ "name": name, "preapproved_domains": domains, "idp_groups": idp_groups }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     store
         .team(org_id, team_id)
@@ -148,7 +150,8 @@ pub async fn delete_team(
         actor,
         Some(team_id),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -179,7 +182,8 @@ pub async fn restore_team(
         actor,
         Some(team_id),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     store
         .team(org_id, team_id)

@@ -84,7 +84,8 @@ pub async fn claim_domain(
         actor,
         Some(&domain),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(claim)
 }
@@ -145,7 +146,8 @@ pub async fn verify_domain(
         actor,
         Some(&domain),
         json!({ "record": record }),
-    );
+    )
+    .await?;
     tx.commit().await?;
     store
         .org_domain(org_id, &domain)
@@ -178,7 +180,8 @@ pub async fn remove_domain(
         actor,
         Some(&domain),
         json!({}),
-    );
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -231,7 +234,8 @@ pub async fn recheck_verified_domains(
                 &Actor::System,
                 Some(&claim.domain),
                 json!({ "record": record, "grace_hours": config.grace_hours }),
-            );
+            )
+            .await?;
         }
         if failing_since.is_some_and(|since| now - since >= grace) {
             tx.set_domain_unverified(&claim.org_id, &claim.domain)
@@ -249,7 +253,8 @@ pub async fn recheck_verified_domains(
                 &Actor::System,
                 Some(&claim.domain),
                 json!({ "record": record, "missing_since": failing_since }),
-            );
+            )
+            .await?;
             lost += 1;
         }
         tx.commit().await?;

@@ -150,22 +150,22 @@ async fn record_together(
     tx: &mut Tx,
     events: &[NewAuditEvent],
 ) -> StoreResult<Vec<StoreResult<()>>> {
-    tx.record_audits(events.iter().cloned());
+    tx.record_audits(events).await?;
     Ok(events.iter().map(|_| Ok(())).collect())
 }
 
 impl Tx {
-    /// Records within the caller's transaction, so the change and its
-    /// record land together or not at all: written at commit with the
-    /// events, in the same script (a statement less for every change on
-    /// SQLite's one writer), and gone with a savepoint rolled back to.
-    pub fn record_audit(&mut self, event: NewAuditEvent) {
-        self.audits.push(event);
+    /// Writes within the caller's transaction, so the change and its record
+    /// land together or not at all.
+    pub async fn record_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
+        self.record_audits(std::slice::from_ref(event)).await
     }
-
-    /// Several records at once (a batch of sign-ins that changed nothing).
-    pub fn record_audits(&mut self, events: impl IntoIterator<Item = NewAuditEvent>) {
-        self.audits.extend(events);
+    /// Several records at once, within the caller's transaction (a batch
+    /// of group-committed SCIM creates).
+    pub async fn record_audits(&mut self, events: &[NewAuditEvent]) -> StoreResult<()> {
+        let mut script = Script::default();
+        push_audits(&mut script, events);
+        Ok(self.run(&script).await?)
     }
 }
 
@@ -248,47 +248,5 @@ mod tests {
         assert_eq!(store.delete_audit_before(later, 3).await.unwrap(), 3);
         assert_eq!(store.delete_audit_before(later, 3).await.unwrap(), 1);
         assert_eq!(all(store).await, 0);
-    }
-
-    /// Records wait with the transaction: one recorded after a savepoint
-    /// that is rolled back to goes with it, one recorded before is written
-    /// at commit, and neither is there before the commit.
-    #[tokio::test]
-    async fn records_are_written_at_commit_and_go_with_their_savepoint() {
-        let t = test_store().await;
-        let store = &t.store;
-        let org = crate::provisioning::create_organization(store, "Acme", &Actor::Cli)
-            .await
-            .unwrap()
-            .organization;
-        let record = |subject: &str| NewAuditEvent {
-            org_id: org.id.clone(),
-            kind: AuditKind::SignIn,
-            outcome: Outcome::Failure,
-            actor: Actor::System,
-            subject: Some(subject.to_string()),
-            reason: None,
-            details: serde_json::json!({}),
-        };
-        let subjects = || async {
-            let filter = AuditFilter {
-                limit: 100,
-                kind: Some(AuditKind::SignIn.as_str().to_string()),
-                ..Default::default()
-            };
-            let events = store.audit_events(&org.id, &filter).await.unwrap();
-            let mut subjects: Vec<String> = events.into_iter().filter_map(|e| e.subject).collect();
-            subjects.sort();
-            subjects
-        };
-        let mut tx = store.write_tx().await.unwrap();
-        tx.record_audit(record("kept"));
-        let savepoint = tx.savepoint("trial").await.unwrap();
-        tx.record_audits([record("undone"), record("undone too")]);
-        tx.rollback_to(&savepoint).await.unwrap();
-        tx.record_audit(record("after"));
-        assert!(subjects().await.is_empty(), "nothing before the commit");
-        tx.commit().await.unwrap();
-        assert_eq!(subjects().await, ["after", "kept"]);
     }
 }

@@ -30,11 +30,10 @@ pub(super) struct WriteBatches {
 }
 
 /// A point inside a write transaction that what follows can be rolled
-/// back to alone, its events and audit records with it.
+/// back to alone, its events with it.
 pub struct Savepoint {
     name: &'static str,
     events: usize,
-    audits: usize,
 }
 
 impl Tx {
@@ -53,7 +52,6 @@ impl Tx {
         Savepoint {
             name,
             events: self.events.len(),
-            audits: self.audits.len(),
         }
     }
 
@@ -63,7 +61,6 @@ impl Tx {
             .execute(format!("ROLLBACK TO SAVEPOINT {}", savepoint.name).as_str())
             .await?;
         self.events.truncate(savepoint.events);
-        self.audits.truncate(savepoint.audits);
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::audit::push_audits;
 use super::script::{Script, Statement};
 use super::{fetch_in_chunks, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
@@ -91,56 +90,48 @@ impl Tx {
         self.events.push(event);
     }
 
-    /// Writes what the transaction buffered (called by `commit`): its
-    /// audit records, then its events, in one script (one call on SQLite).
-    /// Taking the counter's row lock last keeps the serialized part of
-    /// event-emitting transactions as short as the inserts. Returns how
-    /// many events it wrote.
-    pub(super) async fn flush(&mut self) -> Result<u64, sqlx::Error> {
-        let audits = std::mem::take(&mut self.audits);
-        let events = std::mem::take(&mut self.events);
-        let mut script = Script::default();
-        push_audits(&mut script, &audits);
-        push_events(&mut script, &events);
-        self.run(&script).await?;
-        Ok(u64::try_from(events.len()).unwrap_or_default())
-    }
-}
-
-/// The events' INSERTs into `script`, numbered from the counter as the
-/// UPDATE before them leaves it: event k of n is last_id - (n-1-k).
-fn push_events<'a>(script: &mut Script<'a>, events: &'a [NewEvent]) {
-    if events.is_empty() {
-        return;
-    }
-    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    script.push(
-        Statement::new("UPDATE event_sequence SET last_id = last_id + ")
-            .value(count)
-            .sql(" WHERE singleton = 1"),
-    );
-    let now = now_ms();
-    let mut back = count;
-    for chunk in events.chunks(BATCH / 5) {
-        let mut insert =
-            Statement::new("INSERT INTO events (id, org_id, type, occurred_at, data) VALUES ");
-        for (i, event) in chunk.iter().enumerate() {
-            back -= 1;
-            insert = insert
-                .sql(if i == 0 { "(" } else { ", (" })
-                .sql("(SELECT last_id FROM event_sequence WHERE singleton = 1) - ")
-                .value(back)
-                .sql(", ")
-                .value(&event.org_id)
-                .sql(", ")
-                .value(event.kind.as_str())
-                .sql(", ")
-                .value(now)
-                .sql(", ")
-                .value(event.data.to_string())
-                .sql(")");
+    /// Writes the buffered events (called by `commit`). Taking the counter's
+    /// row lock here, last, keeps the serialized part of event-emitting
+    /// transactions as short as the inserts.
+    pub(super) async fn flush_events(&mut self) -> Result<u64, sqlx::Error> {
+        if self.events.is_empty() {
+            return Ok(0);
         }
-        script.push(insert);
+        let events = std::mem::take(&mut self.events);
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        // Numbered from the counter as the UPDATE left it, in the same
+        // script (one call on SQLite): event k of n is last_id - (n-1-k).
+        let mut script = Script::default();
+        script.push(
+            Statement::new("UPDATE event_sequence SET last_id = last_id + ")
+                .value(count)
+                .sql(" WHERE singleton = 1"),
+        );
+        let now = now_ms();
+        let mut back = count;
+        for chunk in events.chunks(BATCH / 5) {
+            let mut insert =
+                Statement::new("INSERT INTO events (id, org_id, type, occurred_at, data) VALUES ");
+            for (i, event) in chunk.iter().enumerate() {
+                back -= 1;
+                insert = insert
+                    .sql(if i == 0 { "(" } else { ", (" })
+                    .sql("(SELECT last_id FROM event_sequence WHERE singleton = 1) - ")
+                    .value(back)
+                    .sql(", ")
+                    .value(&event.org_id)
+                    .sql(", ")
+                    .value(event.kind.as_str())
+                    .sql(", ")
+                    .value(now)
+                    .sql(", ")
+                    .value(event.data.to_string())
+                    .sql(")");
+            }
+            script.push(insert);
+        }
+        self.run(&script).await?;
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 }
 
@@ -221,7 +212,18 @@ impl Tx {
                 )
             })
             .await?;
-        Ok(rows.into_iter().map(MemberData::from).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| MemberData {
+                source: MemberSource::parse(&row.source).unwrap_or(MemberSource::Jit),
+                user_id: row.id,
+                email: row.email,
+                given_name: row.given_name,
+                family_name: row.family_name,
+                display_name: row.display_name,
+                role: row.role,
+            })
+            .collect())
     }
 
     /// One team, live or deleted.
@@ -235,6 +237,30 @@ impl Tx {
         )
         .bind(org_id)
         .bind(team_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        self.with_domains(team).await
+    }
+
+    /// The integration's live SCIM group, locked until this transaction
+    /// ends, so a change read from it is written over the group as read:
+    /// on PostgreSQL the row lock holds off another instance's write of the
+    /// same group (SQLite's one writer already does). The no-op update is
+    /// the lock both engines take.
+    pub async fn lock_scim_team(
+        &mut self,
+        org_id: &str,
+        integration_id: &str,
+        team_id: &str,
+    ) -> StoreResult<Option<TeamData>> {
+        let team: Option<SnapshotRow> = sqlx::query_as(
+            "UPDATE teams SET updated_at = updated_at \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL AND scim_integration_id = $3 \
+             RETURNING id, name, scim_id, scim_external_id",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(integration_id)
         .fetch_optional(&mut *self.inner)
         .await?;
         self.with_domains(team).await
@@ -276,9 +302,8 @@ impl Tx {
     }
 }
 
-/// A member as the event snapshots read them (`u.id`, `u.email`, … `m.source`).
 #[derive(sqlx::FromRow)]
-pub(super) struct MemberSnapshotRow {
+struct MemberSnapshotRow {
     id: String,
     email: String,
     given_name: Option<String>,
@@ -286,18 +311,4 @@ pub(super) struct MemberSnapshotRow {
     display_name: Option<String>,
     role: String,
     source: String,
-}
-
-impl From<MemberSnapshotRow> for MemberData {
-    fn from(row: MemberSnapshotRow) -> Self {
-        MemberData {
-            source: MemberSource::parse(&row.source).unwrap_or(MemberSource::Jit),
-            user_id: row.id,
-            email: row.email,
-            given_name: row.given_name,
-            family_name: row.family_name,
-            display_name: row.display_name,
-            role: row.role,
-        }
-    }
 }

@@ -16,7 +16,6 @@ mod integrations;
 mod op;
 mod orgs;
 mod scim;
-mod scim_groups;
 mod script;
 mod sp_keys;
 mod teams;
@@ -34,8 +33,7 @@ pub use idp_groups::{mapping_facts, MappingFacts, BY_ADMIN, BY_IDP};
 pub use integrations::{Integration, Kind};
 pub use op::{OpClient, SigningKeyRow, StoredClient};
 pub use orgs::Organization;
-pub use scim::{CreatesTaken, NewScimMembers, ScimUserRow};
-pub use scim_groups::{LockedScimGroup, ScimGroupMember, ScimGroupWrite, ScimGroupWritten};
+pub use scim::{CreatesTaken, NewScimMembers, ScimGroupMember, ScimUserRow};
 pub use sp_keys::SpKeyRow;
 pub use teams::{Team, TeamState};
 pub use users::{email_key, Member, MemberTeam, Role, User, UserProfile};
@@ -191,8 +189,6 @@ pub struct Tx {
     /// Lifecycle events of this transaction's changes (`emit`), written
     /// at commit.
     events: Vec<NewEvent>,
-    /// Audit records of its changes (`record_audit`), written with them.
-    audits: Vec<NewAuditEvent>,
     events_recorded: Option<prometheus::IntCounter>,
     events_committed: Option<Arc<tokio::sync::Notify>>,
 }
@@ -222,7 +218,7 @@ impl Tx {
         if self.versions.is_some() {
             changed.extend(self.events.iter().map(|e| version_key(&e.org_id)));
         }
-        let emitted = self.flush().await?;
+        let emitted = self.flush_events().await?;
         let result = self.inner.commit().await;
         // Also after a failed commit: whether it reached the database is
         // not known (a connection lost mid-commit may have committed).
@@ -440,7 +436,6 @@ impl Store {
             versions: self.remembered.as_ref().map(|r| r.versions.clone()),
             changed: BTreeSet::new(),
             events: Vec::new(),
-            audits: Vec::new(),
             events_recorded: self.events_recorded.clone(),
             events_committed: self.events_committed.clone(),
         })

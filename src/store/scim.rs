@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::batches::Savepoint;
 use super::script::{Script, Statement, Value};
-use super::{Store, StoreResult, Tx, User, BATCH};
+use super::{fetch_in_chunks, NewAuditEvent, Store, StoreResult, Tx, User, BATCH};
 
 /// A SCIM user resource as stored (see migration 0002).
 #[derive(Debug, Clone)]
@@ -203,9 +203,8 @@ impl Tx {
 
     /// Writes new SCIM members at once (one call on SQLite): their
     /// accounts, whose emails must have none yet; a membership in each
-    /// row's organization; the SCIM rows — after a savepoint `name`,
-    /// returned to undo them all (and what was recorded with them since)
-    /// if this fails.
+    /// row's organization; the SCIM rows; the audit rows — after a
+    /// savepoint `name`, returned to undo them all if this fails.
     pub async fn insert_scim_members(
         &mut self,
         name: &'static str,
@@ -222,6 +221,7 @@ impl Tx {
         super::users::push_users(&mut script, members.users, "");
         super::users::push_scim_memberships(&mut script, &memberships);
         push_scim_users(&mut script, members.rows);
+        super::audit::push_audits(&mut script, members.audits);
         let written = self.run(&script).await.map_err(Into::into);
         (savepoint, written)
     }
@@ -246,6 +246,7 @@ pub struct CreatesTaken {
 pub struct NewScimMembers<'a> {
     pub users: &'a [User],
     pub rows: &'a [(&'a ScimUserRow, Option<&'a str>)],
+    pub audits: &'a [NewAuditEvent],
 }
 
 /// INSERTs of new user resources (`password_hash` each) into `script`.
@@ -283,6 +284,14 @@ pub(super) fn push_scim_users<'a>(
     }
 }
 
+/// A SCIM user a group write adds or removes, with the account attached to
+/// it (none while the user is inactive or has no email).
+#[derive(Debug, Clone)]
+pub struct ScimGroupMember {
+    pub id: String,
+    pub account: Option<String>,
+}
+
 impl Store {
     /// SCIM user ids of a group's members, in the order they are listed.
     pub async fn scim_group_members<'c>(
@@ -301,6 +310,77 @@ impl Store {
 }
 
 impl Tx {
+    /// SCIM user ids of a group's members, in no order: what a write to the
+    /// group compares with. Read from the member table's key alone (the
+    /// ordered list joins every member's user row, at 100k users a page
+    /// read each).
+    pub async fn scim_group_member_ids(&mut self, team_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT scim_user_id FROM scim_group_members WHERE team_id = $1")
+                .bind(team_id)
+                .fetch_all(&mut **self)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Which of `ids` are SCIM users of the integration, with their
+    /// accounts, read by primary key in chunks: a group's member check must
+    /// not read the whole directory. (The integration is compared here, not
+    /// in SQL: with it in the WHERE clause SQLite's planner walked the
+    /// integration's index instead of the keys, a second per PATCH at 100k
+    /// users.)
+    pub async fn known_scim_users(
+        &mut self,
+        integration_id: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<ScimGroupMember>> {
+        let rows: Vec<(String, String, Option<String>)> = fetch_in_chunks(self, &[], ids, |list| {
+            format!("SELECT id, integration_id, user_id FROM scim_users WHERE id IN ({list})")
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, owner, _)| owner == integration_id)
+            .map(|(id, _, account)| ScimGroupMember { id, account })
+            .collect())
+    }
+
+    /// Takes `leaving` off a SCIM group's member list and puts `joining`
+    /// on it. Only the change is written: Entra adds members a batch at a
+    /// time, and rewriting the whole list for each batch made a group's
+    /// sync quadratic in its size.
+    pub async fn change_scim_group_members(
+        &mut self,
+        team_id: &str,
+        leaving: &[String],
+        joining: &[String],
+    ) -> StoreResult<()> {
+        for id in leaving {
+            sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND scim_user_id = $2")
+                .bind(team_id)
+                .bind(id)
+                .execute(&mut **self)
+                .await?;
+        }
+        // A few hundred rows per statement: SQLite's one writer waits for
+        // each statement of a group PATCH.
+        for chunk in joining.chunks(BATCH) {
+            let rows: Vec<String> = (2..2 + chunk.len())
+                .map(|i| format!("($1, ${i})"))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_group_members (team_id, scim_user_id) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(team_id);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
     /// Live teams listing this SCIM user as a member.
     pub async fn teams_of_scim_user(&mut self, scim_user_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
@@ -311,5 +391,24 @@ impl Tx {
         .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Takes `accounts` (those of users who left the group) out of the team,
+    /// except any the group still lists through another of its SCIM users
+    /// (two SCIM users may share one account); returns who left.
+    pub async fn remove_scim_team_members(
+        &mut self,
+        team_id: &str,
+        accounts: &[&str],
+    ) -> StoreResult<Vec<String>> {
+        let left: Vec<(String,)> = fetch_in_chunks(self, &[team_id], accounts, |list| {
+            format!(
+                "DELETE FROM team_members WHERE team_id = $1 AND user_id IN ({list}) AND NOT EXISTS \
+                 (SELECT 1 FROM scim_group_members m JOIN scim_users u ON u.id = m.scim_user_id \
+                 WHERE m.team_id = $1 AND u.user_id = team_members.user_id) RETURNING user_id"
+            )
+        })
+        .await?;
+        Ok(left.into_iter().map(|(id,)| id).collect())
     }
 }

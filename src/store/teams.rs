@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{new_id, now_ms, Store, StoreResult, Tx};
+use super::{fetch_in_chunks, new_id, now_ms, Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Team {
@@ -214,6 +214,30 @@ impl Tx {
         Ok(id)
     }
 
+    /// A SCIM group write's name and externalId for a live team, in one
+    /// statement; whether the team is there.
+    pub async fn update_scim_team(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+        name: &str,
+        external_id: Option<&str>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE teams SET name = $3, name_key = $4, scim_external_id = $5, updated_at = $6 \
+             WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(team_id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(external_id)
+        .bind(now_ms())
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn replace_team_domains(&mut self, team_id: &str, domains: &[String]) -> StoreResult<()> {
         sqlx::query("DELETE FROM team_domains WHERE team_id = $1")
             .bind(team_id)
@@ -329,5 +353,29 @@ impl Tx {
         .execute(&mut **self)
         .await?;
         Ok(false)
+    }
+
+    /// Adds to the team those of `user_ids` who are members of the
+    /// organization, a few hundred per statement (a group PATCH adds many at
+    /// once and SQLite's one writer waits for each statement); returns who
+    /// joined.
+    pub async fn add_organization_members_to_team(
+        &mut self,
+        org_id: &str,
+        team_id: &str,
+        user_ids: &[&String],
+    ) -> StoreResult<Vec<String>> {
+        let user_ids: Vec<&str> = user_ids.iter().map(|id| id.as_str()).collect();
+        let added: Vec<(String,)> =
+            fetch_in_chunks(self, &[team_id, org_id], &user_ids, |list| {
+                // `WHERE` before `ON CONFLICT` also keeps SQLite's parser
+                // from reading the upsert as part of the SELECT.
+                format!(
+                    "INSERT INTO team_members (team_id, user_id) SELECT $1, user_id FROM memberships \
+                     WHERE org_id = $2 AND user_id IN ({list}) ON CONFLICT DO NOTHING RETURNING user_id"
+                )
+            })
+            .await?;
+        Ok(added.into_iter().map(|(id,)| id).collect())
     }
 }
