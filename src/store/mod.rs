@@ -342,7 +342,15 @@ impl Store {
                     })
                 })
         };
-        let pool = options(config.max_connections).connect(&url).await?;
+        // A SQLite connection is a file handle in this process: nothing on
+        // the far side can drop it, so the test before each acquire (a
+        // hand-off to the connection's thread and back, one per read) finds
+        // nothing. A PostgreSQL connection may have been closed by the
+        // server; it keeps the test.
+        let pool = options(config.max_connections)
+            .test_before_acquire(backend == Backend::Postgres)
+            .connect(&url)
+            .await?;
         // SQLite has one writer, and a connection drops its whole page cache
         // when another has written since its last transaction: with write
         // transactions taking pool connections in turn, each began cold and
@@ -350,9 +358,6 @@ impl Store {
         // A database that is no file (sqlx names `:memory:` anew for each
         // pool) keeps the pool: a second one would be another database.
         let writer = match backend {
-            // It is not tested before each transaction either: a broken
-            // connection fails the transaction's BEGIN just as clearly, and
-            // the test was one more hand-off to SQLite's thread per batch.
             Backend::Sqlite if sqlite_file(&url).is_some() => {
                 options(1).test_before_acquire(false).connect(&url).await?
             }
