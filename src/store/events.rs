@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::script::{Script, Statement};
-use super::{fetch_in_chunks, now_ms, numbered_parameters, Backend, Store, StoreResult, Tx, BATCH};
+use super::{fetch_in_chunks, now_ms, numbered_parameters, Store, StoreResult, Tx, BATCH};
 use crate::events::{format_event_id, EventType, MemberData, MemberSource, TeamData};
 
 /// An event a change produces, before it has an id.
@@ -101,71 +101,38 @@ impl Tx {
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         // Numbered from the counter as the UPDATE left it, in the same
         // script (one call on SQLite): event k of n is last_id - (n-1-k).
-        // On PostgreSQL the counter's row lock is held from the UPDATE to
-        // the commit, and every event-emitting transaction waits for it:
-        // there the UPDATE and the first rows are one statement, so the
-        // lock is held across one round trip less.
+        let mut script = Script::default();
+        script.push(
+            Statement::new("UPDATE event_sequence SET last_id = last_id + ")
+                .value(count)
+                .sql(" WHERE singleton = 1"),
+        );
         let now = now_ms();
         let mut back = count;
-        let mut script = Script::default();
-        let mut chunks = events.chunks(BATCH / 5);
-        if self.backend == Backend::Postgres {
-            if let Some(first) = chunks.next() {
-                const UPDATE_THEN_INSERT: &str = " WHERE singleton = 1 RETURNING last_id) \
-                    INSERT INTO events (id, org_id, type, occurred_at, data) \
-                    SELECT seq.last_id - v.back, v.org_id, v.type, v.occurred_at, v.data \
-                    FROM seq, (VALUES ";
-                let update =
-                    Statement::new("WITH seq AS (UPDATE event_sequence SET last_id = last_id + ")
-                        .value(count)
-                        .sql(UPDATE_THEN_INSERT);
-                let rows = event_rows(update, first, &mut back, now, |row, back| row.value(back));
-                script.push(rows.sql(") AS v (back, org_id, type, occurred_at, data)"));
-            }
-        } else {
-            script.push(
-                Statement::new("UPDATE event_sequence SET last_id = last_id + ")
-                    .value(count)
-                    .sql(" WHERE singleton = 1"),
-            );
-        }
-        for chunk in chunks {
-            let insert =
+        for chunk in events.chunks(BATCH / 5) {
+            let mut insert =
                 Statement::new("INSERT INTO events (id, org_id, type, occurred_at, data) VALUES ");
-            script.push(event_rows(insert, chunk, &mut back, now, |row, back| {
-                row.sql("(SELECT last_id FROM event_sequence WHERE singleton = 1) - ")
+            for (i, event) in chunk.iter().enumerate() {
+                back -= 1;
+                insert = insert
+                    .sql(if i == 0 { "(" } else { ", (" })
+                    .sql("(SELECT last_id FROM event_sequence WHERE singleton = 1) - ")
                     .value(back)
-            }));
+                    .sql(", ")
+                    .value(&event.org_id)
+                    .sql(", ")
+                    .value(event.kind.as_str())
+                    .sql(", ")
+                    .value(now)
+                    .sql(", ")
+                    .value(event.data.to_string())
+                    .sql(")");
+            }
+            script.push(insert);
         }
         self.run(&script).await?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
-}
-
-/// `statement` followed by a row per event, `(<id>, org_id, type,
-/// occurred_at, data)`, the id written by `id` from how far back from the
-/// counter the event is (counting `back` down).
-fn event_rows<'a>(
-    mut statement: Statement<'a>,
-    events: &'a [NewEvent],
-    back: &mut i64,
-    now: i64,
-    id: impl Fn(Statement<'a>, i64) -> Statement<'a>,
-) -> Statement<'a> {
-    for (i, event) in events.iter().enumerate() {
-        *back -= 1;
-        statement = id(statement.sql(if i == 0 { "(" } else { ", (" }), *back)
-            .sql(", ")
-            .value(&event.org_id)
-            .sql(", ")
-            .value(event.kind.as_str())
-            .sql(", ")
-            .value(now)
-            .sql(", ")
-            .value(event.data.to_string())
-            .sql(")");
-    }
-    statement
 }
 
 impl Store {
