@@ -176,8 +176,7 @@ pub(super) fn push_audits<'a>(script: &mut Script<'a>, events: &'a [NewAuditEven
     for chunk in events.chunks(BATCH / COLUMNS) {
         let mut insert = Statement::new(
             "INSERT INTO audit_events (id, org_id, occurred_at, kind, outcome, actor, subject, reason, details) VALUES ",
-        )
-        .independent();
+        );
         for (i, event) in chunk.iter().enumerate() {
             // UUIDv7 ids sort by creation time: newest-first is ORDER BY id DESC.
             insert = insert.row(

@@ -259,8 +259,7 @@ pub(super) fn push_scim_users<'a>(
         let mut insert = Statement::new(
             "INSERT INTO scim_users (id, integration_id, org_id, user_id, user_name, user_name_key, external_id, active, \
              resource, password_hash, version, created_at, updated_at) VALUES ",
-        )
-        .independent();
+        );
         for (i, (row, password_hash)) in chunk.iter().enumerate() {
             insert = insert.row(
                 i == 0,

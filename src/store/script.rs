@@ -8,9 +8,8 @@
 //! query of several statements in one command on that thread, binding each
 //! `$n` to the n-th value of the whole query; so a `Script` renders its
 //! statements numbered one after another and sends them as one. A
-//! PostgreSQL prepared statement holds one command, and each is a round
-//! trip to the server: there neighbouring INSERTs marked `independent` go
-//! as one statement (a data-modifying `WITH`), the others on their own.
+//! PostgreSQL prepared statement holds one command: there each statement
+//! goes on its own, numbered from `$1`.
 
 use std::borrow::Cow;
 
@@ -72,27 +71,11 @@ enum Part {
 pub(super) struct Statement<'a> {
     parts: Vec<Part>,
     values: Vec<Value<'a>>,
-    independent: bool,
 }
-
-/// At most this many values in one merged PostgreSQL statement (its
-/// protocol counts parameters in 16 bits).
-const MERGED_VALUES: usize = 30_000;
 
 impl<'a> Statement<'a> {
     pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
         Statement::default().sql(sql)
-    }
-
-    /// Marks an INSERT … VALUES that reads no table its script writes and
-    /// whose conflicts (`ON CONFLICT`) are only with rows written before
-    /// the script: on PostgreSQL it may run inside one statement with its
-    /// independent neighbours, where none sees the others' rows (foreign
-    /// keys are checked at the statement's end, so a row may still refer
-    /// to a neighbour's).
-    pub fn independent(mut self) -> Self {
-        self.independent = true;
-        self
     }
 
     pub fn sql(mut self, sql: impl Into<Cow<'static, str>>) -> Self {
@@ -149,10 +132,9 @@ impl<'a> Script<'a> {
         self.statements.push(statement);
     }
 
-    /// As one query (SQLite) or a query per statement (PostgreSQL; when
-    /// `merge`, one per run of independent statements), with the values to
-    /// bind to each.
-    fn queries(&self, backend: Backend, merge: bool) -> Vec<(String, Vec<&Value<'a>>)> {
+    /// As one query (SQLite) or one query each (PostgreSQL), with the
+    /// values to bind to it.
+    fn queries(&self, backend: Backend) -> Vec<(String, Vec<&Value<'a>>)> {
         match backend {
             Backend::Sqlite => {
                 let mut sql = Vec::with_capacity(self.statements.len());
@@ -163,50 +145,13 @@ impl<'a> Script<'a> {
                 }
                 vec![(sql.join(";\n"), values)]
             }
-            Backend::Postgres => {
-                let mut queries = Vec::new();
-                let mut rest = &self.statements[..];
-                while let Some(first) = rest.first() {
-                    let mut take = 1;
-                    if merge && first.independent {
-                        let mut values = first.values.len();
-                        while let Some(next) = rest.get(take) {
-                            values += next.values.len();
-                            if !next.independent || values > MERGED_VALUES {
-                                break;
-                            }
-                            take += 1;
-                        }
-                    }
-                    let (run, after) = rest.split_at(take);
-                    queries.push(merged(run));
-                    rest = after;
-                }
-                queries
-            }
+            Backend::Postgres => self
+                .statements
+                .iter()
+                .map(|s| (s.render(1), s.values.iter().collect()))
+                .collect(),
         }
     }
-}
-
-/// The statements as one PostgreSQL statement, numbered across them:
-/// `WITH w0 AS (…), w1 AS (…) <last>` (a statement alone as it is).
-fn merged<'s, 'a>(run: &'s [Statement<'a>]) -> (String, Vec<&'s Value<'a>>) {
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    let Some((last, before)) = run.split_last() else {
-        return (sql, values);
-    };
-    for (i, statement) in before.iter().enumerate() {
-        sql.push_str(if i == 0 { "WITH " } else { ", " });
-        sql.push_str(&format!("w{i} AS ({})", statement.render(values.len() + 1)));
-        values.extend(&statement.values);
-    }
-    if !before.is_empty() {
-        sql.push(' ');
-    }
-    sql.push_str(&last.render(values.len() + 1));
-    values.extend(&last.values);
-    (sql, values)
 }
 
 fn bound<'q>(
@@ -228,7 +173,7 @@ impl Tx {
         if script.statements.is_empty() {
             return Ok(());
         }
-        for (sql, values) in script.queries(self.backend, true) {
+        for (sql, values) in script.queries(self.backend) {
             bound(&sql, &values).execute(&mut *self.inner).await?;
         }
         Ok(())
@@ -237,8 +182,7 @@ impl Tx {
     /// As `run`, and the rows the statements return, in order.
     pub(super) async fn fetch(&mut self, script: &Script<'_>) -> Result<Vec<AnyRow>, sqlx::Error> {
         let mut rows = Vec::new();
-        // Not merged: a sub-statement's rows would not come back.
-        for (sql, values) in script.queries(self.backend, false) {
+        for (sql, values) in script.queries(self.backend) {
             rows.extend(bound(&sql, &values).fetch_all(&mut *self.inner).await?);
         }
         Ok(rows)
@@ -336,7 +280,7 @@ mod tests {
     #[test]
     fn sqlite_numbers_the_statements_one_after_another_in_one_query() {
         let script = script();
-        let queries = script.queries(Backend::Sqlite, true);
+        let queries = script.queries(Backend::Sqlite);
         assert_eq!(queries.len(), 1);
         assert_eq!(
             queries[0].0,
@@ -348,7 +292,7 @@ mod tests {
     #[test]
     fn postgres_numbers_each_statement_from_one() {
         let script = script();
-        let queries = script.queries(Backend::Postgres, true);
+        let queries = script.queries(Backend::Postgres);
         let sql: Vec<&str> = queries.iter().map(|(sql, _)| sql.as_str()).collect();
         assert_eq!(
             sql,
@@ -358,36 +302,5 @@ mod tests {
             ]
         );
         assert_eq!(queries[1].1.len(), 4);
-    }
-
-    #[test]
-    fn postgres_merges_neighbouring_independent_inserts_only_when_run() {
-        let insert = |table: &'static str, value: &'static str| {
-            Statement::new(format!("INSERT INTO {table} VALUES "))
-                .row(true, [Value::from(value)])
-                .independent()
-        };
-        let mut script = Script::default();
-        script.push(Statement::new("SAVEPOINT s"));
-        script.push(insert("a", "1"));
-        script.push(insert("b", "2"));
-        script.push(insert("c", "3"));
-        script.push(Statement::new("UPDATE d SET n = ").value(4));
-        script.push(insert("e", "5"));
-        let queries = script.queries(Backend::Postgres, true);
-        let sql: Vec<&str> = queries.iter().map(|(sql, _)| sql.as_str()).collect();
-        assert_eq!(
-            sql,
-            [
-                "SAVEPOINT s",
-                "WITH w0 AS (INSERT INTO a VALUES ($1)), w1 AS (INSERT INTO b VALUES ($2)) \
-                 INSERT INTO c VALUES ($3)",
-                "UPDATE d SET n = $1",
-                "INSERT INTO e VALUES ($1)",
-            ]
-        );
-        assert_eq!(queries[1].1.len(), 3);
-        // Rows are wanted back: each statement on its own.
-        assert_eq!(script.queries(Backend::Postgres, false).len(), 6);
     }
 }

@@ -47,8 +47,7 @@ pub(super) fn push_users<'a>(script: &mut Script<'a>, users: &'a [User], tail: &
     for chunk in users.chunks(BATCH / COLUMNS) {
         let mut insert = Statement::new(
             "INSERT INTO users (id, email, email_key, given_name, family_name, display_name, created_at, updated_at) VALUES ",
-        )
-        .independent();
+        );
         for (i, user) in chunk.iter().enumerate() {
             insert = insert.row(
                 i == 0,
@@ -76,8 +75,7 @@ pub(super) fn push_scim_memberships<'a>(script: &mut Script<'a>, members: &[(&'a
     for chunk in members.chunks(BATCH / COLUMNS) {
         let mut insert = Statement::new(
             "INSERT INTO memberships (org_id, user_id, role, scim_managed, source, created_at) VALUES ",
-        )
-        .independent();
+        );
         for (i, (org_id, user_id)) in chunk.iter().enumerate() {
             insert = insert.row(
                 i == 0,
