@@ -323,9 +323,15 @@ impl Store {
             Backend::Postgres => config.url.clone(),
         };
         let acquire_timeout = Duration::from_secs(config.acquire_timeout_seconds);
+        // A SQLite connection is a file handle in this process: nothing on
+        // the far side can drop it, so the test before each acquire (a
+        // hand-off to the connection's thread and back, one per read or
+        // write batch) finds nothing. A PostgreSQL connection may have been
+        // closed by the server; it keeps the test.
         let options = move |max_connections: u32| {
             AnyPoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(backend == Backend::Postgres)
                 .acquire_timeout(acquire_timeout)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
@@ -342,15 +348,7 @@ impl Store {
                     })
                 })
         };
-        // A SQLite connection is a file handle in this process: nothing on
-        // the far side can drop it, so the test before each acquire (a
-        // hand-off to the connection's thread and back, one per read) finds
-        // nothing. A PostgreSQL connection may have been closed by the
-        // server; it keeps the test.
-        let pool = options(config.max_connections)
-            .test_before_acquire(backend == Backend::Postgres)
-            .connect(&url)
-            .await?;
+        let pool = options(config.max_connections).connect(&url).await?;
         // SQLite has one writer, and a connection drops its whole page cache
         // when another has written since its last transaction: with write
         // transactions taking pool connections in turn, each began cold and
@@ -358,9 +356,7 @@ impl Store {
         // A database that is no file (sqlx names `:memory:` anew for each
         // pool) keeps the pool: a second one would be another database.
         let writer = match backend {
-            Backend::Sqlite if sqlite_file(&url).is_some() => {
-                options(1).test_before_acquire(false).connect(&url).await?
-            }
+            Backend::Sqlite if sqlite_file(&url).is_some() => options(1).connect(&url).await?,
             _ => pool.clone(),
         };
         Ok(Store {
